@@ -1,0 +1,135 @@
+"""The application: composes routers, store, inbox, scheduler and HTTP routes in one place."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+from starlette.applications import Starlette
+
+from bot import deliveries
+from bot.api import routes
+from bot.dispatch import Processor
+from bot.inbox import Inbox, RetryPolicy
+from bot.metrics import Metrics
+from bot.router import Router
+from bot.scheduler import Scheduler
+from bot.store import Store
+from bot.webhooks import GITEA, GITHUB, Delivery, WebhookEndpoint
+from config.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+BUILTIN_HANDLERS = ("handlers.meta",)
+
+
+def load_router(module_path: str) -> Router:
+    """Import `package.module:attribute` (or a module exporting `router`) and return its Router."""
+    module_name, _, attribute = module_path.partition(":")
+    module = importlib.import_module(module_name)
+    router = getattr(module, attribute or "router")
+    if not isinstance(router, Router):
+        raise TypeError(f"{module_path} is not a forgebot Router")
+    return router
+
+
+def build_router(settings: Settings, modules: Iterable[str] = BUILTIN_HANDLERS) -> Router:
+    """One Router holding every built-in handler module's registrations and any extra ones."""
+    return Router().include(*(load_router(m) for m in (*modules, *settings.extra_handlers)))
+
+
+class ForgebotApp:
+    """The ASGI application. Webhook paths go straight to the lean endpoint; the rest to Starlette."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        router: Router | None = None,
+        services: dict[str, Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.router = router if router is not None else build_router(settings)
+        self.metrics = Metrics()
+        self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+        self.processor = Processor(settings, self.store, self.router, clock, services or {})
+        self.inbox = Inbox(
+            self.store,
+            self.processor,
+            workers=settings.workers,
+            policy=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
+            handler_timeout=settings.handler_timeout_seconds,
+            metrics=self.metrics,
+            clock=clock,
+        )
+        self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
+        self.scheduler = Scheduler(
+            self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs
+        )
+        secrets = settings.secret_values()
+        self.endpoints = {
+            path: WebhookEndpoint(
+                platform=platform,
+                secrets=secrets,
+                max_body_bytes=settings.max_body_bytes,
+                store_delivery=self.store_delivery,
+                observe=self.metrics.observe_intake,
+            )
+            for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
+        }
+        self.http = Starlette(routes=routes(self), lifespan=self._lifespan)
+
+    async def store_delivery(self, delivery: Delivery) -> bool:
+        """Commit the delivery; True when new. The inbox learns of it after the commit."""
+        row_id = await self.store.run(deliveries.insert, delivery, self.clock())
+        if row_id is None:
+            return False
+        self.inbox.notify(row_id)
+        return True
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            endpoint = self.endpoints.get(scope["path"].rstrip("/"))
+            if endpoint is not None:
+                await endpoint(scope, receive, send)
+                return
+        await self.http(scope, receive, send)
+
+    @contextlib.asynccontextmanager
+    async def _lifespan(self, _app: Starlette) -> AsyncIterator[None]:
+        await self.start()
+        try:
+            yield
+        finally:
+            await self.stop()
+
+    async def start(self) -> None:
+        await self.store.start()
+        await self.inbox.start()
+        self.scheduler.start()
+        logger.info("forgebot started", extra={"workers": self.settings.workers, "jobs": len(self.scheduler.jobs)})
+
+    async def stop(self) -> None:
+        self.scheduler.stop()
+        await self.inbox.stop(self.settings.shutdown_grace_seconds)
+        await self.store.stop()
+        logger.info("forgebot stopped")
+
+    @property
+    def ready(self) -> bool:
+        return self.store.running and self.inbox.running and self.scheduler.running
+
+    async def wait_idle(self, timeout: float = 10.0) -> None:
+        """Wait until every stored delivery is finished (tests and benchmarks)."""
+        deadline = time.monotonic() + timeout
+        while self.inbox.depth:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.inbox.depth} deliveries still queued after {timeout}s")
+            await asyncio.sleep(0.01)

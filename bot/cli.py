@@ -1,0 +1,306 @@
+"""The `forgebot` command line.
+
+Exit codes: 0 success; 1 the operation ran and failed (a handler error, a broken chain);
+2 the command could not run as asked (bad arguments, invalid settings, missing input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from bot import __version__, activity, deliveries
+from bot.events import MalformedPayload, normalize, parse_body
+from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """The command cannot run as asked; the message says why in one line."""
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
+    print(f"forgebot: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
+# -- shared plumbing ------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    try:
+        return load_settings(config_file=args.config, overrides=overrides)
+    except SettingsError as exc:
+        for problem in exc.problems:
+            print(f"forgebot: invalid setting: {problem}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE) from None
+
+
+def _store(settings: Settings) -> Any:
+    from bot.store import Store
+
+    if not settings.database.exists():
+        raise UsageError(f"no database at {settings.database}; start `forgebot serve` first or set FORGEBOT_DATABASE")
+    store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+    store.open()
+    return store
+
+
+def _when(epoch: float | None) -> str:
+    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "-"
+
+
+async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any], Any] | None = None) -> Any:
+    """Run the handlers once for `event`, with the real store and router."""
+    from bot.app import build_router
+    from bot.dispatch import Processor
+    from bot.store import Store
+
+    store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+    await store.start()
+    try:
+        processor = Processor(settings, store, build_router(settings))
+        report = await processor.run(event)
+        if on_store is not None:
+            await on_store(store, report)
+        return report
+    finally:
+        await store.stop()
+
+
+def _print_report(event: Any, report: Any) -> None:
+    print(f"event:    {event.full_name} ({event.platform})")
+    if event.repo is not None:
+        print(f"repo:     {event.repo.full_name}")
+    if event.subject:
+        print(f"subject:  {event.subject}")
+    if event.sender is not None:
+        print(f"sender:   {event.sender.login}")
+    print(f"handlers: {', '.join(report.handlers) if report.handlers else 'none matched'}")
+    for entry in report.context.recorded:
+        print(f"recorded: {entry.kind} {json.dumps(entry.detail, sort_keys=True, default=str)}")
+    print(f"outcome:  {report.outcome}")
+
+
+# -- commands ---------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from bot import logs
+    from bot.app import ForgebotApp
+
+    settings = _settings(args, host=args.host, port=args.port, database=args.database)
+    try:
+        settings, secret_file = ensure_webhook_secret(settings)
+    except (SettingsError, OSError) as exc:
+        _fail(f"webhook secret: {exc}")
+    secrets = [s.get_secret_value() for s in settings.webhook_secrets]
+    for token in (settings.github_token, settings.gitea_token, settings.admin_token):
+        if token is not None:
+            secrets.append(token.get_secret_value())
+    logs.configure(fmt=settings.log_format, level=settings.log_level, secrets=secrets)
+    if secret_file is not None:
+        print(
+            f"forgebot: webhook secret is in {secret_file}; give its content to your GitHub/Gitea hooks"
+            " (or set FORGEBOT_WEBHOOK_SECRETS)",
+            file=sys.stderr,
+        )
+    print(f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database}", file=sys.stderr)
+    app = ForgebotApp(settings)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        server_header=False,
+        timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
+    )
+    server = uvicorn.Server(config)
+    server.run()
+    return EXIT_OK if server.started else EXIT_FAILED
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    from bot.api import delivery_json
+
+    store = _store(_settings(args))
+    rows = store.run_sync(lambda conn: deliveries.listing(conn, failed_only=args.failed, limit=args.limit))
+    if args.json:
+        print(json.dumps([delivery_json(row) for row in rows], indent=2))
+        return EXIT_OK
+    if not rows:
+        print("no failed deliveries" if args.failed else "no deliveries")
+        return EXIT_OK
+    print(f"{'DELIVERY':38} {'PLATFORM':8} {'EVENT':34} {'STATUS':8} {'TRIES':>5}  {'RECEIVED':19}  SUBJECT / ERROR")
+    for row in rows:
+        event = f"{row.event}.{row.action}" if row.action else row.event
+        tail = row.subject or row.repo or ""
+        if row.last_error:
+            tail = f"{tail}  {row.last_error}".strip()
+        print(
+            f"{row.delivery_id:38} {row.platform:8} {event[:34]:34} {row.status:8} {row.attempts:>5}  "
+            f"{_when(row.received_at):19}  {tail}"
+        )
+    return EXIT_OK
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from bot.inbox import decode
+
+    settings = _settings(args)
+    store = _store(settings)
+    rows = store.run_sync(deliveries.find, args.delivery_id, args.platform)
+    store.close()
+    if not rows:
+        raise UsageError(f"no delivery {args.delivery_id!r} is stored")
+    if len(rows) > 1:
+        raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
+    row = rows[0]
+    try:
+        event = decode(row)
+    except MalformedPayload as exc:
+        print(f"forgebot: cannot replay {row.delivery_id}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+    async def record(store: Any, report: Any) -> None:
+        await store.run(deliveries.start_attempt, row.id, event.action, event.repo.full_name if event.repo else None, event.subject)
+        await store.run(deliveries.finish, row.id, report.outcome, time.time())
+
+    try:
+        report = asyncio.run(_run_handlers(settings, event, record))
+    except Exception as exc:  # the handler's failure is the command's result
+        print(f"forgebot: replay of {row.delivery_id} failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _print_report(event, report)
+    return EXIT_OK
+
+
+def cmd_receive(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    try:
+        body = args.file.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    try:
+        payload = parse_body(body, "application/json")
+        event_type = args.event if args.platform == "gitea" else None
+        event = normalize(args.platform, args.event, payload, delivery_id=f"local-{int(time.time())}", event_type=event_type)
+    except MalformedPayload as exc:
+        raise UsageError(f"{args.file}: {exc}") from None
+    try:
+        report = asyncio.run(_run_handlers(settings, event))
+    except Exception as exc:  # the handler's failure is the command's result
+        print(f"forgebot: handler failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    _print_report(event, report)
+    return EXIT_OK
+
+
+def cmd_activity_verify(args: argparse.Namespace) -> int:
+    store = _store(_settings(args))
+    verdict = store.run_sync(activity.verify)
+    if verdict.ok:
+        print(f"activity log intact: {verdict.rows} entries")
+        return EXIT_OK
+    print(f"activity log broken at entry {verdict.bad_id}: {verdict.reason} ({verdict.rows} entries verified before it)")
+    return EXIT_FAILED
+
+
+def cmd_activity_list(args: argparse.Namespace) -> int:
+    store = _store(_settings(args))
+    entries = store.run_sync(lambda conn: activity.recent(conn, limit=args.limit, repo=args.repo))
+    for entry in reversed(entries):
+        detail = json.dumps(entry["detail"], sort_keys=True)
+        print(f"{entry['id']:>6} {entry['at']} {entry['kind']:28} {entry['repo'] or '-':30} {entry['actor'] or '-':16} {detail}")
+    return EXIT_OK
+
+
+# -- parser -----------------------------------------------------------------------------------
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", type=Path, metavar="FILE", help="TOML settings file (environment variables and flags win)")
+
+    parser = argparse.ArgumentParser(
+        prog="forgebot",
+        description="Webhook bot and GitOps daemon for GitHub and Gitea/Forgejo.",
+        epilog="Settings come from FORGEBOT_* environment variables; see README.md.",
+    )
+    parser.add_argument("--version", action="version", version=f"forgebot {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve = sub.add_parser("serve", parents=[common], help="run the webhook receiver, workers and scheduler")
+    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to listen on (default 8080)")
+    serve.add_argument("--database", type=Path, help="SQLite file (default var/forgebot.db)")
+    serve.set_defaults(func=cmd_serve)
+
+    listing = sub.add_parser("deliveries", parents=[common], help="list stored deliveries, newest first")
+    listing.add_argument("--failed", action="store_true", help="only dead letters and deliveries waiting to retry")
+    listing.add_argument("--limit", type=_positive, default=20, metavar="N", help="how many (default 20)")
+    listing.add_argument("--json", action="store_true", help="print JSON")
+    listing.set_defaults(func=cmd_deliveries)
+
+    replay = sub.add_parser("replay", parents=[common], help="run the handlers again for a stored delivery")
+    replay.add_argument("delivery_id", metavar="DELIVERY_ID")
+    replay.add_argument("--platform", choices=("github", "gitea"), help="when the id exists on both")
+    replay.set_defaults(func=cmd_replay)
+
+    receive = sub.add_parser(
+        "receive", parents=[common], help="run the handlers once on a payload file, without HTTP"
+    )
+    receive.add_argument("--platform", required=True, choices=("github", "gitea"))
+    receive.add_argument(
+        "--event", required=True, metavar="NAME", help="X-GitHub-Event, or Gitea's X-Gitea-Event-Type (e.g. issue_comment)"
+    )
+    receive.add_argument("file", type=Path, metavar="FILE", help="the JSON payload")
+    receive.set_defaults(func=cmd_receive)
+
+    act = sub.add_parser("activity", help="the hash-chained activity log")
+    act_sub = act.add_subparsers(dest="activity_command", metavar="ACTION", required=True)
+    verify = act_sub.add_parser("verify", parents=[common], help="check that no entry was changed or removed")
+    verify.set_defaults(func=cmd_activity_verify)
+    tail = act_sub.add_parser("list", parents=[common], help="show recent entries")
+    tail.add_argument("--limit", type=_positive, default=20, metavar="N")
+    tail.add_argument("--repo", metavar="OWNER/REPO")
+    tail.set_defaults(func=cmd_activity_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
+    try:
+        return int(func(args))
+    except UsageError as exc:
+        _fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""What a handler or job receives besides the event: the store, settings, clock, record keeping."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot import activity, effects
+from bot.events import Event
+
+if TYPE_CHECKING:
+    from bot.router import Router
+    from bot.store import Store
+    from config.settings import Settings
+
+Clock = Callable[[], float]
+
+
+@dataclass
+class Context:
+    """Dependencies of one handler run or job run. Handlers reach everything through it.
+
+    `event` is None for scheduled jobs. `services` holds what later layers add (forge clients,
+    the repository config loader) under fixed names.
+    """
+
+    settings: Settings
+    store: Store
+    router: Router
+    event: Event | None = None
+    clock: Clock = time.time
+    services: dict[str, Any] = field(default_factory=dict)
+    recorded: list[activity.Entry] = field(default_factory=list)
+
+    async def record(
+        self,
+        kind: str,
+        *,
+        actor: str | None = None,
+        platform: str | None = None,
+        repo: str | None = None,
+        subject: str | None = None,
+        **detail: Any,
+    ) -> None:
+        """Append to the activity log; the event, if any, supplies platform, repo and subject."""
+        event = self.event
+        if event is not None:
+            platform = platform or event.platform
+            repo = repo or (event.repo.full_name if event.repo else None)
+            subject = subject or event.subject
+            actor = actor or (event.sender.login if event.sender else None)
+        entry = activity.Entry(
+            kind=kind,
+            detail=detail,
+            platform=platform,
+            repo=repo,
+            subject=subject,
+            actor=actor,
+            delivery_id=(event.delivery_id or None) if event else None,
+        )
+        await self.store.run(activity.append, entry, self.clock())
+        self.recorded.append(entry)
+
+    async def already_done(self, key: str) -> bool:
+        """True when an effect with this idempotency key was recorded before."""
+        return bool(await self.store.run(effects.seen, key))
+
+    async def mark_done(self, key: str, **detail: Any) -> bool:
+        """Record an effect's idempotency key; False when it was already there."""
+        delivery = self.event.delivery_id if self.event else None
+        return bool(await self.store.run(effects.record, key, delivery or None, self.clock(), detail))

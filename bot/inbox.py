@@ -1,0 +1,276 @@
+"""The durable inbox: stored deliveries -> worker pool -> done, retry, or dead letter.
+
+The database is the queue. A sorter reads pending rows in arrival order, a window at a time,
+decodes each into an Event and files it under its subject (one issue, PR or ref). Workers take
+subjects, never two workers on one subject, so each subject's deliveries run in the order they
+arrived while different subjects run in parallel. A failed delivery stays at the head of its
+subject until its retry (later deliveries of that subject wait behind it); after `max_attempts`
+it is dead-lettered and the subject moves on.
+
+A restart resumes every pending or running row, since the sorter starts from the beginning.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from bot import deliveries
+from bot.deliveries import DeliveryRow
+from bot.events import Event, MalformedPayload, normalize, parse_body
+from bot.metrics import Metrics
+from bot.store import Store
+
+logger = logging.getLogger(__name__)
+
+Process = Callable[[DeliveryRow, Event], Awaitable[str]]
+
+
+@dataclass(slots=True)
+class _Item:
+    row: DeliveryRow
+    event: Event | None
+    malformed: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    max_attempts: int = 8
+    base_seconds: float = 2.0
+    max_seconds: float = 600.0
+
+    def delay(self, attempts: int) -> float:
+        """Exponential backoff with jitter: half fixed, half random, so retries spread out."""
+        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+def decode(row: DeliveryRow) -> Event:
+    payload = parse_body(row.body, row.content_type)
+    return normalize(row.platform, row.event, payload, delivery_id=row.delivery_id, event_type=row.event_type)
+
+
+class Inbox:
+    def __init__(
+        self,
+        store: Store,
+        process: Process,
+        *,
+        workers: int,
+        policy: RetryPolicy,
+        handler_timeout: float = 300.0,
+        metrics: Metrics | None = None,
+        clock: Callable[[], float] = time.time,
+        window: int | None = None,
+    ) -> None:
+        self.store = store
+        self.process = process
+        self.workers = workers
+        self.policy = policy
+        self.handler_timeout = handler_timeout
+        self.metrics = metrics or Metrics()
+        self.clock = clock
+        self.window = window or max(64, workers * 32)
+
+        self._subjects: dict[str, deque[_Item]] = {}
+        self._ready: asyncio.Queue[str] = asyncio.Queue()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._wake = asyncio.Event()
+        self._room = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._busy: set[asyncio.Task[None]] = set()
+        self._in_memory = 0
+        self._queued: set[int] = set()
+        self._last_loaded = 0
+        self._last_stored = 0
+        self._stopping = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._wake.set()  # resume whatever a previous run left pending or running
+        self._tasks.append(asyncio.create_task(self._sort(), name="inbox-sorter"))
+        for n in range(self.workers):
+            self._tasks.append(asyncio.create_task(self._work(), name=f"inbox-worker-{n}"))
+
+    async def stop(self, grace: float) -> None:
+        """Stop taking work; give running handlers `grace` seconds; leave the rest pending."""
+        self._stopping = True
+        for timer in self._timers.values():
+            timer.cancel()
+        busy = set(self._busy)
+        for task in self._tasks:
+            if task not in busy:
+                task.cancel()
+        if busy:
+            _, unfinished = await asyncio.wait(busy, timeout=grace)
+            for task in unfinished:
+                logger.warning("handler still running at shutdown; it will be resumed on restart")
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+
+    @property
+    def running(self) -> bool:
+        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+
+    @property
+    def depth(self) -> int:
+        """Deliveries stored but not finished: those in memory plus those not yet loaded."""
+        return self._in_memory + max(0, self._last_stored - self._last_loaded)
+
+    async def requeue(self, row_id: int) -> None:
+        """Replay a finished delivery with a fresh set of attempts."""
+        await self.store.run(deliveries.requeue, row_id)
+        if row_id in self._queued or row_id > self._last_loaded:
+            self._wake.set()  # already queued, or the sorter has yet to reach it
+            return
+        row = await self.store.run(deliveries.by_row_id, row_id)
+        if row is not None and row.id not in self._queued:
+            self._admit(row)
+
+    def notify(self, row_id: int) -> None:
+        """Called after a new delivery has been committed."""
+        if row_id > self._last_stored:
+            self._last_stored = row_id
+        self._wake.set()
+
+    # -- sorting: database -> subjects -----------------------------------------------------
+
+    async def _sort(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while True:
+                if self._in_memory >= self.window:
+                    self._room.clear()
+                    await self._room.wait()
+                room = self.window - self._in_memory
+                rows = await self.store.run(deliveries.open_after, self._last_loaded, min(room, 256))
+                if not rows:
+                    break
+                for row in rows:
+                    self._admit(row)
+
+    def _admit(self, row: DeliveryRow) -> None:
+        self._queued.add(row.id)
+        self._last_loaded = max(self._last_loaded, row.id)
+        self._last_stored = max(self._last_stored, row.id)
+        try:
+            item = _Item(row, decode(row))
+        except MalformedPayload as exc:
+            item = _Item(row, None, str(exc))
+        row.body = b""  # decoded; no need to hold the bytes as well
+        subject = (item.event.subject if item.event else None) or f"delivery:{row.id}"
+        queue = self._subjects.get(subject)
+        if queue is None:
+            queue = self._subjects[subject] = deque()
+            self._ready.put_nowait(subject)
+        queue.append(item)
+        self._in_memory += 1
+
+    # -- working: subjects -> handlers -----------------------------------------------------
+
+    async def _work(self) -> None:
+        while not self._stopping:
+            subject = await self._ready.get()
+            queue = self._subjects[subject]
+            item = queue[0]
+            wait = (item.row.next_attempt_at or 0.0) - self.clock()
+            if wait > 0:
+                self._park(subject, wait)
+                continue
+            task = asyncio.current_task()
+            assert task is not None
+            self._busy.add(task)
+            try:
+                finished = await self._attempt(item)
+            finally:
+                self._busy.discard(task)
+            if finished:
+                queue.popleft()
+                self._queued.discard(item.row.id)
+                self._in_memory -= 1
+                self._room.set()
+            if not queue:
+                del self._subjects[subject]
+            elif finished:
+                self._ready.put_nowait(subject)
+            else:
+                self._park(subject, (item.row.next_attempt_at or 0.0) - self.clock())
+
+    def _park(self, subject: str, delay: float) -> None:
+        def wake() -> None:
+            self._timers.pop(subject, None)
+            self._ready.put_nowait(subject)
+
+        self._timers[subject] = asyncio.get_running_loop().call_later(max(0.0, delay), wake)
+
+    async def _attempt(self, item: _Item) -> bool:
+        """Run one delivery once; True when it is finished (done, ignored or dead)."""
+        row, event = item.row, item.event
+        platform, name = row.platform, (event.full_name if event else row.event)
+        if event is None:
+            await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), f"malformed payload: {item.malformed}")
+            logger.error("delivery dead-lettered: malformed payload", extra=_log_fields(row, None, item.malformed))
+            self.metrics.dead_letters.labels(platform, row.event).inc()
+            return True
+
+        repo = event.repo.full_name if event.repo else None
+        row.attempts = await self.store.run(deliveries.start_attempt, row.id, event.action, repo, event.subject)
+        started = time.perf_counter()
+        try:
+            async with asyncio.timeout(self.handler_timeout):
+                outcome = await self.process(row, event)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            return await self._failed(row, event, exc)
+        finally:
+            self.metrics.processing_seconds.labels(platform).observe(time.perf_counter() - started)
+
+        now = self.clock()
+        await self.store.run(deliveries.finish, row.id, outcome, now)
+        self.metrics.processed.labels(platform, event.name, outcome).inc()
+        self.metrics.lag_seconds.observe(max(0.0, now - row.received_at))
+        logger.info("delivery %s", outcome, extra=_log_fields(row, event, None))
+        return True
+
+    async def _failed(self, row: DeliveryRow, event: Event, exc: Exception) -> bool:
+        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        if isinstance(exc, TimeoutError):
+            error = f"handler timed out after {self.handler_timeout:g}s"
+        if row.attempts >= self.policy.max_attempts:
+            await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), error)
+            self.metrics.dead_letters.labels(row.platform, event.name).inc()
+            logger.error(
+                "delivery dead-lettered after %d attempts", row.attempts, extra=_log_fields(row, event, error)
+            )
+            return True
+        row.next_attempt_at = self.clock() + self.policy.delay(row.attempts)
+        await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error)
+        self.metrics.retries.labels(row.platform, event.name).inc()
+        logger.warning(
+            "delivery failed; retrying in %.1fs", row.next_attempt_at - self.clock(), extra=_log_fields(row, event, error)
+        )
+        return False
+
+
+def _log_fields(row: DeliveryRow, event: Event | None, error: str | None) -> dict[str, object]:
+    fields: dict[str, object] = {"delivery": row.delivery_id, "platform": row.platform, "attempt": row.attempts}
+    if event is not None:
+        fields["event"] = event.full_name
+        if event.repo is not None:
+            fields["repo"] = event.repo.full_name
+        if event.issue is not None:
+            fields["issue"] = event.issue.number
+    else:
+        fields["event"] = row.event
+    if error:
+        fields["error"] = error
+    return fields

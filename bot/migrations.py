@@ -1,0 +1,65 @@
+"""Numbered schema migrations, applied in order at start. Never edit one that has shipped: add a new one."""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[int, str], ...] = (
+    (
+        1,
+        """
+        -- One row per webhook delivery; `id` is the arrival order.
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            delivery_id TEXT NOT NULL,
+            event TEXT NOT NULL,
+            event_type TEXT,
+            content_type TEXT NOT NULL,
+            body BLOB NOT NULL,
+            received_at REAL NOT NULL,
+            status TEXT NOT NULL DEFAULT 'pending'
+                CHECK (status IN ('pending', 'running', 'done', 'ignored', 'dead')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at REAL,
+            action TEXT,
+            repo TEXT,
+            subject TEXT,
+            last_error TEXT,
+            finished_at REAL,
+            UNIQUE (platform, delivery_id)
+        );
+        CREATE INDEX deliveries_open ON deliveries (id) WHERE status IN ('pending', 'running');
+        CREATE INDEX deliveries_status ON deliveries (status, id);
+
+        -- One row, rewritten by the readiness probe to prove the database takes writes.
+        CREATE TABLE heartbeat (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL NOT NULL);
+
+        -- Idempotency keys of effects already applied (comments posted, labels added...).
+        CREATE TABLE effects (
+            key TEXT PRIMARY KEY,
+            delivery_id TEXT,
+            created_at REAL NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+
+        -- Append-only, hash-chained record of what the bot did and why.
+        CREATE TABLE activity (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            platform TEXT,
+            repo TEXT,
+            subject TEXT,
+            actor TEXT,
+            delivery_id TEXT,
+            detail TEXT NOT NULL,
+            prev_hash TEXT NOT NULL,
+            hash TEXT NOT NULL UNIQUE
+        );
+        CREATE INDEX activity_repo ON activity (repo, id);
+        CREATE TRIGGER activity_no_update BEFORE UPDATE ON activity
+            BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
+        CREATE TRIGGER activity_no_delete BEFORE DELETE ON activity
+            BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
+        """,
+    ),
+)

@@ -1,0 +1,176 @@
+"""Router: where handlers register for events, commands and scheduled jobs.
+
+Each handler module owns one `Router`; `bot/app.py` composes them into one. The router only
+knows names and metadata; the worker calls `dispatch`, the command handler looks commands up,
+the scheduler reads `jobs`, and help is generated from `commands`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from bot.events import Event
+
+if TYPE_CHECKING:
+    from bot.context import Context
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[Event, "Context"], Awaitable[None]]
+CommandHandler = Callable[..., Awaitable[Any]]
+JobFunc = Callable[..., Awaitable[None]]
+
+
+class Level(enum.IntEnum):
+    """Who may run a command, from least to most privileged."""
+
+    ANYONE = 0
+    AUTHOR = 1
+    TRIAGE = 2
+    WRITE = 3
+    MAINTAIN = 4
+    ADMIN = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Level:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            names = ", ".join(level.label for level in cls)
+            raise ValueError(f"unknown level {text!r}; use one of {names}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class CommandSpec:
+    """A comment command and what help says about it."""
+
+    name: str
+    handler: CommandHandler
+    usage: str
+    description: str
+    level: Level = Level.ANYONE
+    aliases: tuple[str, ...] = ()
+    on_pulls: bool = True
+    on_issues: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class JobSpec:
+    """A scheduled job; `every` is seconds, or a function of the settings giving seconds."""
+
+    name: str
+    func: JobFunc
+    every: float | Callable[[Any], float]
+    jitter: float = 0.0
+
+    def interval(self, settings: Any) -> float:
+        return float(self.every(settings) if callable(self.every) else self.every)
+
+
+@dataclass
+class Router:
+    """Handlers by event (and optional action), commands by name, and jobs."""
+
+    _handlers: dict[tuple[str, str | None], list[Handler]] = field(default_factory=dict)
+    _commands: dict[str, CommandSpec] = field(default_factory=dict)
+    _jobs: dict[str, JobSpec] = field(default_factory=dict)
+
+    # -- registration ----------------------------------------------------------------------
+
+    def on(self, event: str, action: str | None = None) -> Callable[[Handler], Handler]:
+        """Register a handler for `event`, or only for `event` with this `action`."""
+
+        def register(handler: Handler) -> Handler:
+            self._handlers.setdefault((event, action), []).append(handler)
+            return handler
+
+        return register
+
+    def command(
+        self,
+        name: str,
+        *,
+        usage: str,
+        description: str,
+        level: Level = Level.ANYONE,
+        aliases: Iterable[str] = (),
+        on_pulls: bool = True,
+        on_issues: bool = True,
+    ) -> Callable[[CommandHandler], CommandHandler]:
+        def register(handler: CommandHandler) -> CommandHandler:
+            spec = CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues)
+            for key in (spec.name, *spec.aliases):
+                if key in self._commands:
+                    raise ValueError(f"command /{key} is registered twice")
+                self._commands[key] = spec
+            return handler
+
+        return register
+
+    def job(self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0) -> Callable[[JobFunc], JobFunc]:
+        def register(func: JobFunc) -> JobFunc:
+            if name in self._jobs:
+                raise ValueError(f"job {name!r} is registered twice")
+            self._jobs[name] = JobSpec(name, func, every, jitter)
+            return func
+
+        return register
+
+    def include(self, *routers: Router) -> Router:
+        """Add every registration of `routers` to this one."""
+        for other in routers:
+            for key, handlers in other._handlers.items():
+                self._handlers.setdefault(key, []).extend(handlers)
+            for spec in {id(s): s for s in other._commands.values()}.values():
+                for key in (spec.name, *spec.aliases):
+                    if key in self._commands:
+                        raise ValueError(f"command /{key} is registered twice")
+                    self._commands[key] = spec
+            for name, job in other._jobs.items():
+                if name in self._jobs:
+                    raise ValueError(f"job {name!r} is registered twice")
+                self._jobs[name] = job
+        return self
+
+    # -- lookup ----------------------------------------------------------------------------
+
+    def handlers_for(self, event: Event) -> list[Handler]:
+        found = list(self._handlers.get((event.name, None), ()))
+        if event.action is not None:
+            found.extend(self._handlers.get((event.name, event.action), ()))
+        return found
+
+    def find_command(self, name: str) -> CommandSpec | None:
+        return self._commands.get(name.lower())
+
+    @property
+    def commands(self) -> list[CommandSpec]:
+        """Each command once, by name."""
+        unique = {spec.name: spec for spec in self._commands.values()}
+        return [unique[name] for name in sorted(unique)]
+
+    @property
+    def jobs(self) -> list[JobSpec]:
+        return list(self._jobs.values())
+
+    async def dispatch(self, event: Event, ctx: Context) -> list[str]:
+        """Run every matching handler in registration order; return their names.
+
+        Exceptions propagate: the worker records them and retries the whole delivery, so
+        handlers must be safe to run again.
+        """
+        ran = []
+        for handler in self.handlers_for(event):
+            name = f"{handler.__module__}.{handler.__qualname__}"
+            logger.debug("running handler", extra={"handler": name, "delivery": event.delivery_id})
+            await handler(event, ctx)
+            ran.append(name)
+        return ran

@@ -1,0 +1,258 @@
+"""Webhook intake: platform detection, signature check, delivery parsing, and the ASGI endpoint.
+
+The endpoint is a bare ASGI callable rather than a Starlette route: it is the one hot path of
+the service, and it does only what must happen before the answer (read the body, check the
+signature and headers, store the row). It never parses the JSON; the workers do that.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs
+
+logger = logging.getLogger(__name__)
+
+GITHUB = "github"
+GITEA = "gitea"
+
+DELIVERY_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")
+GITEA_MARKERS = (b"x-gitea-event-type", b"x-forgejo-event-type", b"x-gitea-event", b"x-forgejo-event")
+
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+
+
+class Rejected(Exception):
+    """A delivery that is refused; `status` is the HTTP answer, `reason` a one-line message."""
+
+    def __init__(self, status: int, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """A verified delivery, ready to store. `event_type` is Gitea's fine-grained event name."""
+
+    platform: str
+    delivery_id: str
+    event: str
+    event_type: str | None
+    content_type: str
+    body: bytes
+
+
+Headers = Mapping[bytes, bytes]
+
+
+def detect_platform(headers: Headers) -> str:
+    """Gitea and Forgejo also send GitHub's headers, so look for theirs first."""
+    return GITEA if any(name in headers for name in GITEA_MARKERS) else GITHUB
+
+
+def sign(secret: bytes, body: bytes) -> str:
+    """Lowercase hex HMAC-SHA256 of `body`, as both platforms compute it."""
+    return hmac.new(secret, body, hashlib.sha256).hexdigest()
+
+
+def _header(headers: Headers, *names: bytes) -> str | None:
+    """The first of `names` present, decoded; an empty value counts as present."""
+    for name in names:
+        value = headers.get(name)
+        if value is not None:
+            return value.decode("latin-1").strip()
+    return None
+
+
+def _matches(candidates: Sequence[bytes], expected: str, secrets: Sequence[bytes]) -> bool:
+    wanted = expected.encode("latin-1")
+    for secret in secrets:
+        for body in candidates:
+            if hmac.compare_digest(sign(secret, body).encode(), wanted):
+                return True
+    return False
+
+
+def verify_signature(platform: str, headers: Headers, body: bytes, secrets: Sequence[bytes]) -> None:
+    """Raise Rejected(401) unless the body is signed with one of `secrets`."""
+    if not secrets:
+        raise Rejected(401, "no_secret", "no webhook secret is configured; unsigned deliveries are refused")
+    hex_signature = None
+    if platform == GITEA:
+        # Gitea/Forgejo send the bare hex digest; an unsigned hook sends the header empty.
+        hex_signature = _header(headers, b"x-forgejo-signature", b"x-gitea-signature")
+    if not hex_signature:
+        prefixed = _header(headers, b"x-hub-signature-256")
+        if prefixed is None or not prefixed.startswith("sha256=") or len(prefixed) == len("sha256="):
+            raise Rejected(401, "signature_missing", "missing or empty signature header")
+        hex_signature = prefixed[len("sha256="):]
+    candidates = [body]
+    if platform == GITEA and body.startswith(b"payload="):
+        # Gitea signs the JSON text, not the form encoding of it.
+        candidates.append(_form_payload(body))
+    if not _matches(candidates, hex_signature.lower(), secrets):
+        raise Rejected(401, "signature_mismatch", "signature does not match any configured secret")
+
+
+def _form_payload(body: bytes) -> bytes:
+    values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get("payload")
+    return values[0].encode("utf-8", "surrogateescape") if values else b""
+
+
+def body_kind(content_type: str | None, body: bytes) -> str:
+    """JSON or form, by declared type or, without one, by shape; Rejected(400) otherwise.
+
+    Only the shape is checked here (an object in braces, or a `payload=` field): the full parse
+    happens in a worker, which dead-letters a signed body that still turns out to be malformed.
+    """
+    declared = (content_type or "").split(";", 1)[0].strip().lower()
+    stripped = body.strip()
+    looks_json = stripped.startswith(b"{") and stripped.endswith(b"}")
+    looks_form = body.startswith(b"payload=")
+    if declared == JSON_TYPE or (not declared and looks_json):
+        if looks_json:
+            return JSON_TYPE
+        raise Rejected(400, "body", "body is not a JSON object")
+    if declared == FORM_TYPE or (not declared and looks_form):
+        if looks_form:
+            return FORM_TYPE
+        raise Rejected(400, "body", "form body has no payload= field")
+    raise Rejected(400, "body", f"unsupported content type {declared or '(none)'!r}; use application/json")
+
+
+def inspect_delivery(
+    route_platform: str | None, headers: Headers, body: bytes, secrets: Sequence[bytes]
+) -> Delivery:
+    """Check one request and return the delivery to store, or raise Rejected."""
+    detected = detect_platform(headers)
+    platform = route_platform or detected
+    if route_platform == GITHUB and detected == GITEA:
+        raise Rejected(400, "platform", "this is a Gitea/Forgejo delivery; send it to /webhooks/gitea")
+    verify_signature(platform, headers, body, secrets)
+
+    if platform == GITEA:
+        delivery_id = _header(headers, b"x-forgejo-delivery", b"x-gitea-delivery", b"x-github-delivery")
+        event = _header(headers, b"x-forgejo-event", b"x-gitea-event", b"x-github-event")
+        event_type = _header(headers, b"x-forgejo-event-type", b"x-gitea-event-type")
+    else:
+        delivery_id = _header(headers, b"x-github-delivery")
+        event = _header(headers, b"x-github-event")
+        event_type = None
+    if not delivery_id or not DELIVERY_ID_RE.fullmatch(delivery_id):
+        raise Rejected(400, "headers", "missing or malformed delivery id header")
+    if not event and event_type:
+        event = event_type
+    if not event or not EVENT_NAME_RE.fullmatch(event):
+        raise Rejected(400, "headers", "missing or malformed event header")
+    if event_type is not None and not EVENT_NAME_RE.fullmatch(event_type):
+        raise Rejected(400, "headers", "malformed event type header")
+    kind = body_kind(_header(headers, b"content-type"), body)
+    return Delivery(platform, delivery_id, event, event_type or None, kind, body)
+
+
+# -- the ASGI endpoint ------------------------------------------------------------------------
+
+StoreDelivery = Callable[[Delivery], Awaitable[bool]]
+
+
+def _json_response(status: int, body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
+    start = {
+        "type": "http.response.start",
+        "status": status,
+        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+    }
+    return start, {"type": "http.response.body", "body": body}
+
+
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class WebhookEndpoint:
+    """POST a delivery: 202 stored, 200 duplicate, 400/401/405/413 refused, 503 store down."""
+
+    def __init__(
+        self,
+        *,
+        platform: str | None,
+        secrets: Sequence[bytes],
+        max_body_bytes: int,
+        store_delivery: StoreDelivery,
+        observe: Callable[[str, str, str, float], None] | None = None,
+    ) -> None:
+        self.platform = platform
+        self.secrets = tuple(secrets)
+        self.max_body_bytes = max_body_bytes
+        self.store_delivery = store_delivery
+        self.observe = observe or (lambda platform, event, outcome, seconds: None)
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        started = time.perf_counter()
+        if scope["method"] != "POST":
+            await self._answer(send, 405, "reject", b'{"error":"use POST"}', extra=[(b"allow", b"POST")])
+            self.observe(self.platform or "unknown", "", "rejected:method", time.perf_counter() - started)
+            return
+        headers = dict(scope["headers"])
+        try:
+            body = await self._read_body(headers, receive)
+            delivery = inspect_delivery(self.platform, headers, body, self.secrets)
+        except Rejected as rejected:
+            logger.warning("delivery refused", extra={"reason": rejected.reason, "status": rejected.status})
+            message = f'{{"error":"{_escape(rejected.reason)}"}}'.encode()
+            await self._answer(send, rejected.status, "reject", message)
+            platform = self.platform or detect_platform(headers)
+            self.observe(platform, "", "rejected:" + rejected.code, time.perf_counter() - started)
+            return
+        try:
+            stored = await self.store_delivery(delivery)
+        except Exception:
+            logger.exception("could not store delivery", extra={"delivery": delivery.delivery_id})
+            await self._answer(send, 503, "error", b'{"error":"storage unavailable; retry the delivery"}')
+            self.observe(delivery.platform, delivery.event, "error", time.perf_counter() - started)
+            return
+        status, word = (202, "accepted") if stored else (200, "duplicate")
+        body_out = f'{{"status":"{word}","delivery":"{delivery.delivery_id}"}}'.encode()
+        await self._answer(send, status, word, body_out)
+        self.observe(delivery.platform, delivery.event, word, time.perf_counter() - started)
+
+    async def _read_body(self, headers: dict[bytes, bytes], receive: Callable[..., Any]) -> bytes:
+        declared = headers.get(b"content-length")
+        if declared is not None:
+            try:
+                if int(declared) > self.max_body_bytes:
+                    raise Rejected(413, "too_large", f"body over the {self.max_body_bytes}-byte limit")
+            except ValueError:
+                raise Rejected(400, "headers", "malformed content-length") from None
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise Rejected(400, "body", "client disconnected before sending the body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise Rejected(413, "too_large", f"body over the {self.max_body_bytes}-byte limit")
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+    @staticmethod
+    async def _answer(
+        send: Callable[..., Any], status: int, _word: str, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
+        start, payload = _json_response(status, body)
+        if extra:
+            start["headers"].extend(extra)
+        await send(start)
+        await send(payload)

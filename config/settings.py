@@ -1,0 +1,211 @@
+"""The bot's own settings: environment (FORGEBOT_*), an optional TOML file, and CLI flags.
+
+Precedence, highest first: values passed by the CLI, environment variables, the TOML file,
+defaults. Nothing is read at import time; `load_settings` builds one object and the caller
+passes it down.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+ENV_PREFIX = "FORGEBOT_"
+MiB = 1024 * 1024
+
+CommaList = Annotated[list[str], NoDecode]
+
+
+def _split_commas(value: Any) -> Any:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every setting forgebot reads; see README "Settings" for each one's meaning."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        frozen=True,
+    )
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    database: Path = Path("var/forgebot.db")
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
+    webhook_secret_file: Path = Path("var/webhook-secret")
+    max_body_bytes: int = Field(25 * MiB, ge=1024)
+
+    github_app_id: int | None = Field(None, ge=1)
+    github_private_key_file: Path | None = None
+    github_token: SecretStr | None = None
+    github_api_url: str = "https://api.github.com"
+    gitea_url: str | None = None
+    gitea_token: SecretStr | None = None
+
+    workers: int = Field(4, ge=1, le=256)
+    max_attempts: int = Field(8, ge=1, le=100)
+    retry_base_seconds: float = Field(2.0, gt=0)
+    retry_max_seconds: float = Field(600.0, gt=0)
+    handler_timeout_seconds: float = Field(300.0, gt=0)
+    shutdown_grace_seconds: float = Field(20.0, ge=0)
+    extra_handlers: CommaList = Field(default_factory=list)
+
+    log_format: Literal["json", "text"] = "text"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    admin_token: SecretStr | None = None
+
+    @field_validator("webhook_secrets", "extra_handlers", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        return _split_commas(value)
+
+    @field_validator("webhook_secrets")
+    @classmethod
+    def _no_empty_secret(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(not s.get_secret_value() for s in value):
+            raise ValueError("a webhook secret may not be empty")
+        return value
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _lowercase(cls, value: Any) -> Any:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("github_api_url", "gitea_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        if "@" in value.split("/", 3)[2]:
+            raise ValueError("must not carry credentials; use the token setting instead")
+        return value.rstrip("/")
+
+    @field_validator("extra_handlers")
+    @classmethod
+    def _module_paths(cls, value: list[str]) -> list[str]:
+        for item in value:
+            module, _, attr = item.partition(":")
+            if not module or not attr:
+                raise ValueError(f"{item!r} is not of the form package.module:router")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if (self.github_app_id is None) != (self.github_private_key_file is None):
+            raise ValueError(
+                "GITHUB_APP_ID and GITHUB_PRIVATE_KEY_FILE go together: set both or neither"
+            )
+        if self.github_app_id is not None and self.github_token is not None:
+            raise ValueError("set either a GitHub App (GITHUB_APP_ID) or GITHUB_TOKEN, not both")
+        key = self.github_private_key_file
+        if key is not None and not key.is_file():
+            raise ValueError(f"GITHUB_PRIVATE_KEY_FILE {key} does not exist or is not a file")
+        if self.gitea_token is not None and self.gitea_url is None:
+            raise ValueError("GITEA_TOKEN is set but GITEA_URL is not")
+        if self.retry_max_seconds < self.retry_base_seconds:
+            raise ValueError("RETRY_MAX_SECONDS must be at least RETRY_BASE_SECONDS")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: tuple[PydanticBaseSettingsSource, ...] = (init_settings, env_settings)
+        if settings_cls.model_config.get("toml_file"):
+            sources += (TomlConfigSettingsSource(settings_cls),)
+        return sources
+
+    def secret_values(self) -> tuple[bytes, ...]:
+        return tuple(s.get_secret_value().encode() for s in self.webhook_secrets)
+
+
+class SettingsError(Exception):
+    """Invalid settings; `problems` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+def load_settings(
+    *, config_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build settings from CLI overrides, the environment and an optional TOML file."""
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError([f"--config: {config_file} does not exist or is not a file"])
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    settings_cls = Settings
+    if config_file is not None:
+        # The file's path reaches the sources through the class's config, so a subclass per file.
+        config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})
+        settings_cls = type("FileSettings", (Settings,), {"model_config": config})
+    try:
+        return settings_cls(**clean)
+    except ValidationError as exc:
+        raise SettingsError([_describe(err) for err in exc.errors()]) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError
+        raise SettingsError([f"--config {config_file}: {exc}"]) from None
+
+
+def _describe(err: Any) -> str:
+    loc = [str(part) for part in err.get("loc", ()) if part != "__root__"]
+    message = str(err.get("msg", "invalid")).removeprefix("Value error, ")
+    if not loc:
+        return message
+    name = ENV_PREFIX + loc[0].upper()
+    if err.get("type") == "extra_forbidden":
+        return f"{loc[0]}: not a forgebot setting"
+    value = err.get("input")
+    shown = "" if "secret" in loc[0] or "token" in loc[0] or isinstance(value, dict) else f" (got {value!r})"
+    return f"{name}: {message}{shown}"
+
+
+def ensure_webhook_secret(settings: Settings) -> tuple[Settings, Path | None]:
+    """Return settings with at least one webhook secret.
+
+    Without a configured secret, the secret file is read, or created with a fresh random
+    secret (mode 0600). The second value is the file's path when the secret came from it, so
+    the caller can say where it is.
+    """
+    if settings.webhook_secrets:
+        return settings, None
+    path = settings.webhook_secret_file
+    if path.exists():
+        secret = path.read_text().strip()
+        if not secret:
+            raise SettingsError([f"{path}: the webhook secret file is empty"])
+        if path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise SettingsError([f"{path}: readable by others; run chmod 600 {path}"])
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        secret = secrets.token_hex(32)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secret + "\n")
+    updated = settings.model_copy(update={"webhook_secrets": [SecretStr(secret)]})
+    return updated, path

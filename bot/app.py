@@ -17,6 +17,7 @@ from bot.api import routes
 from bot.dispatch import Processor
 from bot.inbox import Inbox, RetryPolicy
 from bot.metrics import Metrics
+from bot.pressure import IntakePressure
 from bot.router import Router
 from bot.scheduler import Scheduler
 from bot.store import Store
@@ -58,6 +59,7 @@ class ForgebotApp:
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.metrics = Metrics()
+        self.pressure = IntakePressure()
         self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
         self.processor = Processor(settings, self.store, self.router, clock, services or {})
         self.inbox = Inbox(
@@ -68,6 +70,7 @@ class ForgebotApp:
             handler_timeout=settings.handler_timeout_seconds,
             metrics=self.metrics,
             clock=clock,
+            pressure=self.pressure,
         )
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         self.scheduler = Scheduler(
@@ -81,6 +84,7 @@ class ForgebotApp:
                 max_body_bytes=settings.max_body_bytes,
                 store_delivery=self.store_delivery,
                 observe=self.metrics.observe_intake,
+                pressure=self.pressure,
             )
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }

@@ -125,6 +125,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         access_log=False,
         log_config=None,
         server_header=False,
+        proxy_headers=False,
         timeout_graceful_shutdown=int(settings.shutdown_grace_seconds) + 5,
     )
     server = uvicorn.Server(config)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from bot.store import batch, single_statement
 from bot.webhooks import Delivery
 
 PENDING, RUNNING, DONE, IGNORED, DEAD = "pending", "running", "done", "ignored", "dead"
@@ -39,25 +40,64 @@ class DeliveryRow:
         return cls(*row)
 
 
+_INSERT_COLUMNS = "(platform, delivery_id, event, event_type, content_type, body, received_at)"
+
+
+def insert_many(conn: sqlite3.Connection, calls: list[tuple[Delivery, float]]) -> list[int | None]:
+    """Store deliveries with one multi-row INSERT; per call, the new row id or None if known.
+
+    One statement for the whole group keeps the writer thread's trips through the GIL to a
+    couple per commit, whatever the batch size. Duplicates are rare, so they are sorted out
+    after the fact, only when the insert reports fewer rows than it was given.
+    """
+    params: list[object] = []
+    for d, received_at in calls:
+        params += (d.platform, d.delivery_id, d.event, d.event_type, d.content_type, d.body, received_at)
+    cursor = conn.execute(
+        f"INSERT OR IGNORE INTO deliveries {_INSERT_COLUMNS} VALUES "
+        + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(calls)),
+        params,
+    )
+    inserted, last = cursor.rowcount, cursor.lastrowid
+    if inserted == len(calls):
+        # `id` is a rowid alias and the write lock was ours: the ids are consecutive, in order.
+        assert last is not None
+        return list(range(last - inserted + 1, last + 1))
+    return _sort_out_duplicates(conn, calls, inserted, last)
+
+
+def _sort_out_duplicates(
+    conn: sqlite3.Connection, calls: list[tuple[Delivery, float]], inserted: int, last: int | None
+) -> list[int | None]:
+    """After a partial insert: the rows with the new ids are this batch's, the rest were known."""
+    new_ids = range(last - inserted + 1, last + 1) if inserted and last is not None else range(0)
+    ids: dict[tuple[str, str], int] = {}
+    for d, _ in calls:
+        key = (d.platform, d.delivery_id)
+        if key not in ids:
+            row = conn.execute(
+                "SELECT id FROM deliveries WHERE platform = ? AND delivery_id = ?", key
+            ).fetchone()
+            ids[key] = row[0]
+    results: list[int | None] = []
+    claimed: set[int] = set()
+    for d, _ in calls:
+        row_id = ids[(d.platform, d.delivery_id)]
+        if row_id in new_ids and row_id not in claimed:
+            claimed.add(row_id)  # a second copy in the same batch is a duplicate
+            results.append(row_id)
+        else:
+            results.append(None)
+    return results
+
+
+@batch(insert_many)
 def insert(conn: sqlite3.Connection, delivery: Delivery, received_at: float) -> int | None:
     """Store a delivery; return its row id, or None when this delivery id is already stored."""
-    cursor = conn.execute(
-        "INSERT OR IGNORE INTO deliveries"
-        " (platform, delivery_id, event, event_type, content_type, body, received_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?)",
-        (
-            delivery.platform,
-            delivery.delivery_id,
-            delivery.event,
-            delivery.event_type,
-            delivery.content_type,
-            delivery.body,
-            received_at,
-        ),
-    )
-    return cursor.lastrowid if cursor.rowcount else None
+    return insert_many(conn, [(delivery, received_at)])[0]
 
 
+@single_statement
 def open_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[DeliveryRow]:
     """Pending or running deliveries after `after_id`, in arrival order."""
     rows = conn.execute(
@@ -68,6 +108,7 @@ def open_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[Deli
     return [DeliveryRow.from_row(row) for row in rows]
 
 
+@single_statement
 def start_attempt(
     conn: sqlite3.Connection, row_id: int, action: str | None, repo: str | None, subject: str | None
 ) -> int:
@@ -80,6 +121,7 @@ def start_attempt(
     return int(attempts)
 
 
+@single_statement
 def finish(conn: sqlite3.Connection, row_id: int, status: str, now: float, error: str | None = None) -> None:
     conn.execute(
         "UPDATE deliveries SET status = ?, finished_at = ?, last_error = ?, next_attempt_at = NULL WHERE id = ?",
@@ -87,6 +129,7 @@ def finish(conn: sqlite3.Connection, row_id: int, status: str, now: float, error
     )
 
 
+@single_statement
 def retry_later(conn: sqlite3.Connection, row_id: int, next_attempt_at: float, error: str) -> None:
     conn.execute(
         "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?",
@@ -94,6 +137,7 @@ def retry_later(conn: sqlite3.Connection, row_id: int, next_attempt_at: float, e
     )
 
 
+@single_statement
 def find(conn: sqlite3.Connection, delivery_id: str, platform: str | None = None) -> list[DeliveryRow]:
     query = f"SELECT {_COLUMNS} FROM deliveries WHERE delivery_id = ?"
     params: tuple[str, ...] = (delivery_id,)
@@ -103,11 +147,13 @@ def find(conn: sqlite3.Connection, delivery_id: str, platform: str | None = None
     return [DeliveryRow.from_row(row) for row in conn.execute(query + " ORDER BY id", params)]
 
 
+@single_statement
 def by_row_id(conn: sqlite3.Connection, row_id: int) -> DeliveryRow | None:
     row = conn.execute(f"SELECT {_COLUMNS} FROM deliveries WHERE id = ?", (row_id,)).fetchone()
     return DeliveryRow.from_row(row) if row else None
 
 
+@single_statement
 def requeue(conn: sqlite3.Connection, row_id: int) -> None:
     """Give a delivery a fresh set of attempts (replay)."""
     conn.execute(
@@ -117,12 +163,14 @@ def requeue(conn: sqlite3.Connection, row_id: int) -> None:
     )
 
 
+@single_statement
 def listing(conn: sqlite3.Connection, *, failed_only: bool, limit: int) -> list[DeliveryRow]:
     """Newest first; `failed_only` keeps dead letters and deliveries waiting for a retry."""
-    where = "WHERE status = 'dead' OR (last_error IS NOT NULL AND status IN ('pending', 'running'))" if failed_only else ""
+    where = "WHERE status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL)" if failed_only else ""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?", (limit,))
     return [DeliveryRow.from_row(row) for row in rows]
 
 
+@single_statement
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {status: n for status, n in conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}

@@ -6,11 +6,15 @@ import json
 import sqlite3
 from typing import Any
 
+from bot.store import single_statement
 
+
+@single_statement
 def seen(conn: sqlite3.Connection, key: str) -> bool:
     return conn.execute("SELECT 1 FROM effects WHERE key = ?", (key,)).fetchone() is not None
 
 
+@single_statement
 def record(conn: sqlite3.Connection, key: str, delivery_id: str | None, now: float, detail: dict[str, Any]) -> bool:
     """Remember that the effect named `key` happened; False if it was already recorded."""
     cursor = conn.execute(

@@ -24,6 +24,7 @@ from bot import deliveries
 from bot.deliveries import DeliveryRow
 from bot.events import Event, MalformedPayload, normalize, parse_body
 from bot.metrics import Metrics
+from bot.pressure import YIELD_SECONDS, IntakePressure
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
@@ -67,6 +68,7 @@ class Inbox:
         metrics: Metrics | None = None,
         clock: Callable[[], float] = time.time,
         window: int | None = None,
+        pressure: IntakePressure | None = None,
     ) -> None:
         self.store = store
         self.process = process
@@ -76,6 +78,7 @@ class Inbox:
         self.metrics = metrics or Metrics()
         self.clock = clock
         self.window = window or max(64, workers * 32)
+        self.pressure = pressure or IntakePressure()
 
         self._subjects: dict[str, deque[_Item]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -185,6 +188,8 @@ class Inbox:
             if wait > 0:
                 self._park(subject, wait)
                 continue
+            if self.pressure.busy:
+                await asyncio.sleep(YIELD_SECONDS)
             task = asyncio.current_task()
             assert task is not None
             self._busy.add(task)

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
+from bot.pressure import IntakePressure
+
 logger = logging.getLogger(__name__)
 
 GITHUB = "github"
@@ -189,14 +191,23 @@ class WebhookEndpoint:
         max_body_bytes: int,
         store_delivery: StoreDelivery,
         observe: Callable[[str, str, str, float], None] | None = None,
+        pressure: IntakePressure | None = None,
     ) -> None:
         self.platform = platform
         self.secrets = tuple(secrets)
         self.max_body_bytes = max_body_bytes
         self.store_delivery = store_delivery
         self.observe = observe or (lambda platform, event, outcome, seconds: None)
+        self.pressure = pressure or IntakePressure()
 
     async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        self.pressure.enter()
+        try:
+            await self._handle(scope, receive, send)
+        finally:
+            self.pressure.leave()
+
+    async def _handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
         started = time.perf_counter()
         if scope["method"] != "POST":
             await self._answer(send, 405, "reject", b'{"error":"use POST"}', extra=[(b"allow", b"POST")])

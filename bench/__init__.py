@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench-*` targets. They print tables; they never assert on time."""

@@ -54,6 +54,8 @@ def routes(app: ForgebotApp) -> list[Route]:
 
     async def readyz(_: Request) -> Response:
         problems = []
+        if not app.store.healthy:
+            problems.append("database threads are not running")
         try:
             await asyncio.wait_for(app.store.run(_beat, time.time()), timeout=2.0)
         except Exception as exc:  # any failure to write means "not ready", with the reason
@@ -77,7 +79,7 @@ def routes(app: ForgebotApp) -> list[Route]:
             limit = max(1, min(1000, int(request.query_params.get("limit", "50"))))
         except ValueError:
             return JSONResponse({"error": "limit must be a number"}, status_code=400)
-        rows = await app.store.run(deliveries.listing, failed_only=failed, limit=limit)
+        rows = await app.store.run(deliveries.listing, failed, limit)
         return JSONResponse([delivery_json(row) for row in rows])
 
     async def replay(request: Request) -> Response:

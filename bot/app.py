@@ -71,6 +71,7 @@ class ForgebotApp:
             metrics=self.metrics,
             clock=clock,
             pressure=self.pressure,
+            wants=self.processor.wants,
         )
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         self.scheduler = Scheduler(
@@ -128,7 +129,7 @@ class ForgebotApp:
 
     @property
     def ready(self) -> bool:
-        return self.store.running and self.inbox.running and self.scheduler.running
+        return self.store.healthy and self.inbox.running and self.scheduler.running
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until every stored delivery is finished (tests and benchmarks)."""

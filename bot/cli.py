@@ -137,7 +137,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
     from bot.api import delivery_json
 
     store = _store(_settings(args))
-    rows = store.run_sync(lambda conn: deliveries.listing(conn, failed_only=args.failed, limit=args.limit))
+    rows = store.run_sync(lambda conn: deliveries.listing(conn, args.failed, args.limit))
     if args.json:
         print(json.dumps([delivery_json(row) for row in rows], indent=2))
         return EXIT_OK

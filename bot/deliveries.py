@@ -109,6 +109,12 @@ def open_after(conn: sqlite3.Connection, after_id: int, limit: int) -> list[Deli
 
 
 @single_statement
+def last_open_id(conn: sqlite3.Connection) -> int:
+    row = conn.execute("SELECT max(id) FROM deliveries WHERE status IN ('pending', 'running')").fetchone()
+    return int(row[0] or 0)
+
+
+@single_statement
 def start_attempt(
     conn: sqlite3.Connection, row_id: int, action: str | None, repo: str | None, subject: str | None
 ) -> int:
@@ -122,10 +128,28 @@ def start_attempt(
 
 
 @single_statement
-def finish(conn: sqlite3.Connection, row_id: int, status: str, now: float, error: str | None = None) -> None:
+def finish(
+    conn: sqlite3.Connection,
+    row_id: int,
+    status: str,
+    now: float,
+    error: str | None = None,
+    action: str | None = None,
+    repo: str | None = None,
+    subject: str | None = None,
+) -> None:
     conn.execute(
-        "UPDATE deliveries SET status = ?, finished_at = ?, last_error = ?, next_attempt_at = NULL WHERE id = ?",
-        (status, now, error, row_id),
+        "UPDATE deliveries SET status = ?, finished_at = ?, last_error = ?, next_attempt_at = NULL,"
+        " action = coalesce(?, action), repo = coalesce(?, repo), subject = coalesce(?, subject) WHERE id = ?",
+        (status, now, error, action, repo, subject, row_id),
+    )
+
+
+def finish_ignored(conn: sqlite3.Connection, described: list[tuple[int, str | None, str | None, str | None]], now: float) -> None:
+    """Finish deliveries no handler wanted: (row id, action, repo, subject) each."""
+    conn.executemany(
+        "UPDATE deliveries SET status = 'ignored', finished_at = ?, action = ?, repo = ?, subject = ? WHERE id = ?",
+        [(now, action, repo, subject, row_id) for row_id, action, repo, subject in described],
     )
 
 
@@ -164,7 +188,7 @@ def requeue(conn: sqlite3.Connection, row_id: int) -> None:
 
 
 @single_statement
-def listing(conn: sqlite3.Connection, *, failed_only: bool, limit: int) -> list[DeliveryRow]:
+def listing(conn: sqlite3.Connection, failed_only: bool, limit: int) -> list[DeliveryRow]:
     """Newest first; `failed_only` keeps dead letters and deliveries waiting for a retry."""
     where = "WHERE status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL)" if failed_only else ""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?", (limit,))

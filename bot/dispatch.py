@@ -35,6 +35,10 @@ class Processor:
     def context(self, event: Event | None = None) -> Context:
         return Context(self.settings, self.store, self.router, event, self.clock, self.services)
 
+    def wants(self, event: Event) -> bool:
+        """Whether any handler would run for `event`."""
+        return bool(self.router.handlers_for(event))
+
     async def run(self, event: Event) -> Report:
         """Dispatch `event`; an event no handler wants is `ignored`, not an error."""
         ctx = self.context(event)

@@ -24,12 +24,15 @@ from bot import deliveries
 from bot.deliveries import DeliveryRow
 from bot.events import Event, MalformedPayload, normalize, parse_body
 from bot.metrics import Metrics
-from bot.pressure import YIELD_SECONDS, IntakePressure
+from bot.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
 from bot.store import Store
 
 logger = logging.getLogger(__name__)
 
+STORE_RETRY_SECONDS = 5.0
+
 Process = Callable[[DeliveryRow, Event], Awaitable[str]]
+Wants = Callable[[Event], bool]
 
 
 @dataclass(slots=True)
@@ -69,6 +72,7 @@ class Inbox:
         clock: Callable[[], float] = time.time,
         window: int | None = None,
         pressure: IntakePressure | None = None,
+        wants: Wants = lambda event: True,
     ) -> None:
         self.store = store
         self.process = process
@@ -79,6 +83,7 @@ class Inbox:
         self.clock = clock
         self.window = window or max(64, workers * 32)
         self.pressure = pressure or IntakePressure()
+        self.wants = wants
 
         self._subjects: dict[str, deque[_Item]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -92,11 +97,14 @@ class Inbox:
         self._last_loaded = 0
         self._last_stored = 0
         self._stopping = False
+        self._turns = asyncio.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._wake.set()  # resume whatever a previous run left pending or running
+        # Resume whatever a previous run left pending or running.
+        self._last_stored = max(self._last_stored, await self.store.run(deliveries.last_open_id))
+        self._wake.set()
         self._tasks.append(asyncio.create_task(self._sort(), name="inbox-sorter"))
         for n in range(self.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"inbox-worker-{n}"))
@@ -153,8 +161,12 @@ class Inbox:
                 if self._in_memory >= self.window:
                     self._room.clear()
                     await self._room.wait()
-                room = self.window - self._in_memory
-                rows = await self.store.run(deliveries.open_after, self._last_loaded, min(room, 256))
+                limit = min(self.window - self._in_memory, 256)
+                if self.pressure.busy:
+                    # Decoding is the costly part of processing: ration it while webhooks arrive.
+                    await self._background_turn()
+                    limit = min(limit, BUSY_BATCH)
+                rows = await self.store.run(deliveries.open_after, self._last_loaded, limit)
                 if not rows:
                     break
                 for row in rows:
@@ -183,31 +195,67 @@ class Inbox:
         while not self._stopping:
             subject = await self._ready.get()
             queue = self._subjects[subject]
-            item = queue[0]
-            wait = (item.row.next_attempt_at or 0.0) - self.clock()
+            wait = (queue[0].row.next_attempt_at or 0.0) - self.clock()
             if wait > 0:
                 self._park(subject, wait)
                 continue
             if self.pressure.busy:
-                await asyncio.sleep(YIELD_SECONDS)
+                await self._background_turn()
             task = asyncio.current_task()
             assert task is not None
             self._busy.add(task)
             try:
-                finished = await self._attempt(item)
+                finished = await self._step(queue)
+            except Exception:  # the store itself failed (disk full...): keep the work, try later
+                logger.exception("could not record a delivery's outcome; retrying", extra={"subject": subject})
+                self._park(subject, STORE_RETRY_SECONDS)
+                continue
             finally:
                 self._busy.discard(task)
-            if finished:
-                queue.popleft()
-                self._queued.discard(item.row.id)
+            for _ in range(finished):
+                done = queue.popleft()
+                self._queued.discard(done.row.id)
                 self._in_memory -= 1
+            if finished:
                 self._room.set()
             if not queue:
                 del self._subjects[subject]
             elif finished:
                 self._ready.put_nowait(subject)
             else:
-                self._park(subject, (item.row.next_attempt_at or 0.0) - self.clock())
+                self._park(subject, (queue[0].row.next_attempt_at or 0.0) - self.clock())
+
+    async def _step(self, queue: deque[_Item]) -> int:
+        """Work on the head of one subject's queue; return how many deliveries it finished.
+
+        A run of deliveries that no handler wants is finished with one write (bursts of
+        events nobody listens to are common); anything else runs alone.
+        """
+        unwanted = []
+        for item in queue:
+            if item.event is None or item.row.attempts or self.wants(item.event) or len(unwanted) == 256:
+                break
+            unwanted.append(item)
+        if unwanted:
+            await self._ignore(unwanted)
+            return len(unwanted)
+        return 1 if await self._attempt(queue[0]) else 0
+
+    async def _ignore(self, items: list[_Item]) -> None:
+        now = self.clock()
+        described = []
+        for item in items:
+            event = item.event
+            assert event is not None
+            described.append((item.row.id, event.action, event.repo.full_name if event.repo else None, event.subject))
+            self.metrics.processed.labels(item.row.platform, event.name, deliveries.IGNORED).inc()
+            self.metrics.lag_seconds.observe(max(0.0, now - item.row.received_at))
+        await self.store.run(deliveries.finish_ignored, described, now)
+
+    async def _background_turn(self) -> None:
+        """While intake is busy, the sorter and all workers share one step per YIELD_SECONDS."""
+        async with self._turns:
+            await asyncio.sleep(YIELD_SECONDS)
 
     def _park(self, subject: str, delay: float) -> None:
         def wake() -> None:

@@ -184,6 +184,11 @@ class Store:
 
     @property
     def running(self) -> bool:
+        """Taking jobs. (Cheap: checked on every job; `healthy` also checks the threads.)"""
+        return self._accepting
+
+    @property
+    def healthy(self) -> bool:
         return self._accepting and all(t.is_alive() for t in self._threads)
 
     # -- running jobs ----------------------------------------------------------------------
@@ -196,6 +201,7 @@ class Store:
             return future
         self._jobs.put(_Pending(job, args, future))
         return future
+
 
     def run_sync(self, job: Job, *args: Any) -> Any:
         """Run one job in its own transaction on the calling thread (CLI and tests)."""

@@ -76,11 +76,14 @@ def _header(headers: Headers, *names: bytes) -> str | None:
     return None
 
 
-def _matches(candidates: Sequence[bytes], expected: str, secrets: Sequence[bytes]) -> bool:
-    wanted = expected.encode("latin-1")
+def _matches(candidates: Sequence[bytes], expected_hex: str, secrets: Sequence[bytes]) -> bool:
+    try:
+        wanted = bytes.fromhex(expected_hex)
+    except ValueError:
+        return False
     for secret in secrets:
         for body in candidates:
-            if hmac.compare_digest(sign(secret, body).encode(), wanted):
+            if hmac.compare_digest(hmac.digest(secret, body, "sha256"), wanted):
                 return True
     return False
 
@@ -102,7 +105,7 @@ def verify_signature(platform: str, headers: Headers, body: bytes, secrets: Sequ
     if platform == GITEA and body.startswith(b"payload="):
         # Gitea signs the JSON text, not the form encoding of it.
         candidates.append(_form_payload(body))
-    if not _matches(candidates, hex_signature.lower(), secrets):
+    if not _matches(candidates, hex_signature, secrets):
         raise Rejected(401, "signature_mismatch", "signature does not match any configured secret")
 
 

@@ -60,7 +60,7 @@ class Settings(BaseSettings):
     gitea_url: str | None = None
     gitea_token: SecretStr | None = None
 
-    workers: int = Field(4, ge=1, le=256)
+    workers: int = Field(16, ge=1, le=256)
     max_attempts: int = Field(8, ge=1, le=100)
     retry_base_seconds: float = Field(2.0, gt=0)
     retry_max_seconds: float = Field(600.0, gt=0)

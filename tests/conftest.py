@@ -1,0 +1,141 @@
+"""Shared fixtures: settings on a temporary database, an app driven in-process, signing helpers."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import ForgebotApp
+from bot.router import Router
+from config.settings import Settings, load_settings
+
+REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+SECRET = "test-secret"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No FORGEBOT_* variable of the developer's shell leaks into a test."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("FORGEBOT_"):
+            monkeypatch.delenv(name)
+
+
+def make_settings(tmp_path: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "database": tmp_path / "forgebot.db",
+        "webhook_secrets": SECRET,
+        "webhook_secret_file": tmp_path / "webhook-secret",
+        "retry_base_seconds": 0.01,
+        "retry_max_seconds": 0.05,
+        "shutdown_grace_seconds": 2.0,
+    }
+    values.update(overrides)
+    return load_settings(overrides=values)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return make_settings(tmp_path)
+
+
+def sign(body: bytes, secret: str = SECRET) -> str:
+    return hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def github_headers(body: bytes, event: str, delivery: str, secret: str = SECRET) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "x-github-event": event,
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": "sha256=" + sign(body, secret),
+        "user-agent": "GitHub-Hookshot/test",
+    }
+
+
+def gitea_headers(body: bytes, event: str, event_type: str, delivery: str, secret: str = SECRET) -> dict[str, str]:
+    """Everything Gitea sends (it also sends GitHub's names), signed."""
+    digest = sign(body, secret)
+    return {
+        "content-type": "application/json",
+        "x-gitea-event": event,
+        "x-gitea-event-type": event_type,
+        "x-gitea-delivery": delivery,
+        "x-gitea-signature": digest,
+        "x-gogs-event": event,
+        "x-gogs-delivery": delivery,
+        "x-gogs-signature": digest,
+        "x-github-event": event,
+        "x-github-event-type": event_type,
+        "x-github-delivery": delivery,
+        "x-hub-signature-256": "sha256=" + digest,
+    }
+
+
+def reference_payloads(platform: str) -> list[tuple[dict[str, Any], bytes]]:
+    """(index entry, raw bytes) for every recorded payload of a platform."""
+    folder = REFERENCE / f"{platform}-webhooks"
+    index = json.loads((folder / "index.json").read_text())
+    return [(entry, (folder / entry["file"]).read_bytes()) for entry in index]
+
+
+class Harness:
+    """A running app and an HTTP client speaking to it in-process."""
+
+    def __init__(self, app: ForgebotApp, client: httpx.AsyncClient) -> None:
+        self.app = app
+        self.client = client
+
+    async def post_github(self, payload: dict[str, Any] | bytes, event: str, delivery: str) -> httpx.Response:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return await self.client.post("/webhooks/github", content=body, headers=github_headers(body, event, delivery))
+
+    async def post_gitea(
+        self, payload: dict[str, Any] | bytes, event: str, event_type: str, delivery: str
+    ) -> httpx.Response:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        return await self.client.post(
+            "/webhooks/gitea", content=body, headers=gitea_headers(body, event, event_type, delivery)
+        )
+
+    def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+        import sqlite3
+
+        conn = sqlite3.connect(self.app.settings.database)
+        try:
+            return conn.execute(sql, params).fetchall()
+        finally:
+            conn.close()
+
+
+@pytest.fixture
+def harness_factory(tmp_path: Path) -> Callable[..., Any]:
+    """`async with harness_factory(router=..., **settings) as h:` starts and stops an app."""
+    from contextlib import asynccontextmanager
+
+    @asynccontextmanager
+    async def factory(router: Router | None = None, **overrides: Any) -> AsyncIterator[Harness]:
+        app = ForgebotApp(make_settings(tmp_path, **overrides), router=router)
+        await app.start()
+        try:
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://forgebot.test") as client:
+                yield Harness(app, client)
+        finally:
+            await app.stop()
+
+    return factory

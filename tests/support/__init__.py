@@ -1,0 +1,1 @@
+"""Handler modules loaded by tests through FORGEBOT_EXTRA_HANDLERS (also in server subprocesses)."""

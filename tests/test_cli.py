@@ -1,0 +1,133 @@
+"""The command line: help and version, exit codes, and each command against a real database."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from bot import activity, deliveries
+from bot.cli import main
+from bot.store import Store
+from bot.webhooks import Delivery
+from tests.conftest import REFERENCE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    import os
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("FORGEBOT_")}
+    return subprocess.run(
+        [sys.executable, "-m", "bot.cli", *args], capture_output=True, text=True, cwd=ROOT, env={**clean, **(env or {})}, timeout=60
+    )
+
+
+def test_version_and_help_everywhere() -> None:
+    from bot import __version__
+
+    assert run("--version").stdout.strip() == f"forgebot {__version__}"
+    for command in (["serve"], ["deliveries"], ["replay"], ["receive"], ["activity", "verify"], ["activity", "list"]):
+        result = run(*command, "--help")
+        assert result.returncode == 0 and "usage: forgebot" in result.stdout, command
+    bare = run()
+    assert bare.returncode == 2 and "COMMAND" in bare.stderr
+
+
+def test_invalid_settings_exit_2_with_one_line_each() -> None:
+    result = run("deliveries", env={"FORGEBOT_PORT": "abc", "FORGEBOT_WORKERS": "0"})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and all(line.startswith("forgebot: invalid setting: FORGEBOT_") for line in lines)
+    assert "Traceback" not in result.stderr
+
+
+def test_missing_database_is_a_usage_error(tmp_path: Path) -> None:
+    result = run("deliveries", env={"FORGEBOT_DATABASE": str(tmp_path / "none.db")})
+    assert result.returncode == 2 and "no database" in result.stderr
+
+
+def _seed(tmp_path: Path, *rows: tuple[str, str, bytes, str]) -> Path:
+    db = tmp_path / "forgebot.db"
+    store = Store(db)
+    for delivery_id, event, body, status in rows:
+        row_id = store.run_sync(deliveries.insert, Delivery("github", delivery_id, event, None, "application/json", body), time.time())
+        store.run_sync(deliveries.finish, row_id, status, time.time(), "RuntimeError: boom" if status == "dead" else None)
+    store.close()
+    return db
+
+
+def test_deliveries_lists_and_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ping = (REFERENCE / "github-webhooks" / "ping.json").read_bytes()
+    db = _seed(tmp_path, ("ok-1", "ping", ping, "done"), ("bad-1", "ping", ping, "dead"))
+    monkeypatch.setenv("FORGEBOT_DATABASE", str(db))
+    assert main(["deliveries"]) == 0
+    out = capsys.readouterr().out
+    assert "ok-1" in out and "bad-1" in out and "RuntimeError: boom" in out
+    assert main(["deliveries", "--failed", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [d["id"] for d in listed] == ["bad-1"] and listed[0]["status"] == "dead"
+
+
+def test_receive_runs_the_handlers_once_and_says_what_happened(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "forgebot.db"))
+    assert main(["receive", "--platform", "github", "--event", "ping", str(REFERENCE / "github-webhooks" / "ping.json")]) == 0
+    out = capsys.readouterr().out
+    assert "event:    ping (github)" in out and "handlers.meta.record_ping" in out
+    assert "recorded: hook.ping" in out and "outcome:  done" in out
+    assert main(["receive", "--platform", "gitea", "--event", "pull_request_review_approved", str(REFERENCE / "gitea-webhooks" / "pull_request_approved.reviewed.json")]) == 0
+    out = capsys.readouterr().out
+    assert "pull_request_review.submitted (gitea)" in out and "outcome:  ignored" in out
+
+
+def test_receive_refuses_a_broken_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "forgebot.db"))
+    broken = tmp_path / "broken.json"
+    broken.write_text("{nope")
+    with pytest.raises(SystemExit) as caught:
+        main(["receive", "--platform", "github", "--event", "ping", str(broken)])
+    assert caught.value.code == 2 and "not valid JSON" in capsys.readouterr().err
+
+
+def test_replay_runs_a_dead_letter_and_records_the_outcome(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    ping = (REFERENCE / "github-webhooks" / "ping.json").read_bytes()
+    db = _seed(tmp_path, ("dead-ping", "ping", ping, "dead"))
+    monkeypatch.setenv("FORGEBOT_DATABASE", str(db))
+    monkeypatch.setenv("FORGEBOT_EXTRA_HANDLERS", "tests.support.handlers:failing")
+    assert main(["replay", "dead-ping"]) == 1
+    assert "handler refused on purpose" in capsys.readouterr().err
+    monkeypatch.delenv("FORGEBOT_EXTRA_HANDLERS")
+    assert main(["replay", "dead-ping"]) == 0
+    assert "recorded: hook.ping" in capsys.readouterr().out
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT status, last_error FROM deliveries").fetchall() == [("done", None)]
+    conn.close()
+    with pytest.raises(SystemExit) as caught:
+        main(["replay", "never-seen"])
+    assert caught.value.code == 2
+
+
+def test_activity_verify_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    db = tmp_path / "forgebot.db"
+    store = Store(db)
+    for n in range(3):
+        store.run_sync(activity.append, activity.Entry("test", {"n": n}), float(n))
+    store.close()
+    monkeypatch.setenv("FORGEBOT_DATABASE", str(db))
+    assert main(["activity", "verify"]) == 0
+    assert "intact: 3 entries" in capsys.readouterr().out
+    assert main(["activity", "list", "--limit", "2"]) == 0
+    assert capsys.readouterr().out.count("\n") == 2
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TRIGGER activity_no_update")
+    conn.execute("UPDATE activity SET kind = 'forged' WHERE id = 2")
+    conn.commit()
+    conn.close()
+    assert main(["activity", "verify"]) == 1
+    assert "broken at entry 2" in capsys.readouterr().out

@@ -1,0 +1,147 @@
+"""The event model: every recorded payload through receiver, inbox and normalizer; Gitea's mapping."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from bot.events import MalformedPayload, normalize, parse_body
+from tests.conftest import REFERENCE, reference_payloads
+
+GITHUB = reference_payloads("github")
+GITEA = reference_payloads("gitea")
+
+# Gitea's names for things, and what forgebot calls them (GitHub's vocabulary).
+GITEA_EXPECTED = {
+    "pull_request.synchronized.2.json": ("pull_request", "synchronize"),
+    "pull_request.label_updated.json": ("pull_request", "labels_changed"),
+    "pull_request.label_cleared.json": ("pull_request", "labels_changed"),
+    "pull_request_approved.reviewed.json": ("pull_request_review", "submitted"),
+    "pull_request_rejected.reviewed.json": ("pull_request_review", "submitted"),
+    "pull_request_comment.reviewed.json": ("pull_request_review", "submitted"),
+    "issue_comment.created.json": ("issue_comment", "created"),
+    "push.json": ("push", None),
+    "create.tag.2.json": ("create", None),
+    "release.published.json": ("release", "published"),
+}
+
+
+@pytest.mark.parametrize(("entry", "raw"), GITHUB, ids=[e["file"] for e, _ in GITHUB])
+def test_every_github_payload_normalizes(entry: dict[str, Any], raw: bytes) -> None:
+    event = normalize("github", entry["event"], json.loads(raw), delivery_id="d")
+    assert (event.name, event.action) == (entry["event"], entry["action"])
+    payload = json.loads(raw)
+    if "repository" in payload:
+        assert event.repo is not None and event.repo.full_name == payload["repository"]["full_name"]
+    if entry["event"] in ("issues", "issue_comment", "pull_request", "pull_request_review"):
+        assert event.issue is not None and event.subject and event.subject.endswith(f"#{event.issue.number}")
+    if entry["event"] == "issue_comment":
+        assert event.comment is not None and event.comment.body == payload["comment"]["body"]
+    if entry["event"] == "pull_request":
+        assert event.issue and event.issue.is_pull and event.issue.head_sha == payload["pull_request"]["head"]["sha"]
+    if entry["event"] == "push":
+        assert event.push is not None and event.push.after == payload["after"]
+
+
+@pytest.mark.parametrize(("entry", "raw"), GITEA, ids=[e["file"] for e, _ in GITEA])
+def test_every_gitea_payload_normalizes(entry: dict[str, Any], raw: bytes) -> None:
+    event = normalize("gitea", entry["event"], json.loads(raw), delivery_id="d", event_type=entry["x_gitea_event_type_inferred"])
+    expected = GITEA_EXPECTED.get(entry["file"])
+    if expected is not None:
+        assert (event.name, event.action) == expected
+    assert event.repo is not None and event.repo.owner and event.repo.name
+
+
+def test_gitea_reviews_carry_the_github_review_state() -> None:
+    states = {}
+    for entry, raw in GITEA:
+        if entry["action"] == "reviewed":
+            event = normalize("gitea", entry["event"], json.loads(raw), event_type=entry["x_gitea_event_type_inferred"])
+            assert event.review is not None and event.issue is not None and event.issue.is_pull
+            states[entry["event"]] = event.review.state
+    assert states == {
+        "pull_request_approved": "approved",
+        "pull_request_rejected": "changes_requested",
+        "pull_request_comment": "commented",
+    }
+
+
+def test_gitea_pr_conversation_comments_are_issue_comments_on_a_pull() -> None:
+    payload = json.loads((REFERENCE / "gitea-webhooks" / "issue_comment.created.json").read_text())
+    payload["is_pull"] = True
+    for event_type in ("pull_request_comment", "issue_comment"):  # newer and older Gitea
+        event = normalize("gitea", "issue_comment", payload, event_type=event_type)
+        assert (event.name, event.action) == ("issue_comment", "created")
+        assert event.issue is not None and event.issue.is_pull and event.comment is not None
+
+
+def test_gitea_label_events_carry_the_whole_set_and_no_delta() -> None:
+    payload = json.loads((REFERENCE / "gitea-webhooks" / "pull_request.label_updated.json").read_text())
+    event = normalize("gitea", "pull_request", payload, event_type="pull_request_label")
+    assert event.label is None
+    assert event.issue is not None and event.issue.labels == tuple(l["name"] for l in payload["pull_request"]["labels"])
+
+
+def test_github_label_events_name_the_changed_label() -> None:
+    payload = json.loads((REFERENCE / "github-webhooks" / "issues.unlabeled.json").read_text())
+    event = normalize("github", "issues", payload)
+    assert (event.action, event.label) == ("unlabeled", payload["label"]["name"])
+
+
+def test_merged_pull_requests_say_so_on_both_platforms() -> None:
+    gitea = json.loads((REFERENCE / "gitea-webhooks" / "pull_request.closed.merged.2.json").read_text())
+    event = normalize("gitea", "pull_request", gitea, event_type="pull_request")
+    assert event.action == "closed" and event.issue is not None and event.issue.merged is True
+    github = json.loads((REFERENCE / "github-webhooks" / "pull_request.closed.json").read_text())
+    github["pull_request"]["merged"] = True  # upstream has no merged example; the field is the same
+    assert normalize("github", "pull_request", github).issue.merged is True  # type: ignore[union-attr]
+
+
+def test_edited_comments_keep_the_previous_body() -> None:
+    payload = json.loads((REFERENCE / "github-webhooks" / "issue_comment.edited.json").read_text())
+    event = normalize("github", "issue_comment", payload)
+    assert event.comment is not None and event.comment.previous_body == payload["changes"]["body"]["from"]
+
+
+def test_subjects_order_one_issue_or_one_ref() -> None:
+    push = normalize("github", "push", json.loads((REFERENCE / "github-webhooks" / "push.5.json").read_text()))
+    create = normalize("github", "create", json.loads((REFERENCE / "github-webhooks" / "create.json").read_text()))
+    ping = normalize("github", "ping", json.loads((REFERENCE / "github-webhooks" / "ping.json").read_text()))
+    assert push.subject == "github:Codertocat/Hello-World@refs/heads/master"
+    assert create.subject == "github:Codertocat/Hello-World@refs/tags/simple-tag"
+    assert ping.subject is None
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"{not json", "application/json"), (b"[1]", "application/json"), (b"payload=%7B", "application/x-www-form-urlencoded"), (b"other=1", "application/x-www-form-urlencoded")],
+)
+def test_undecodable_bodies_raise_malformed(body: bytes, content_type: str) -> None:
+    with pytest.raises(MalformedPayload):
+        parse_body(body, content_type)
+
+
+def test_payloads_missing_required_parts_raise_malformed() -> None:
+    with pytest.raises(MalformedPayload, match="issue_comment"):
+        normalize("github", "issue_comment", {"action": "created", "issue": {"title": "no number"}})
+
+
+@pytest.mark.anyio
+async def test_every_recorded_payload_goes_through_receiver_and_workers(harness_factory: Any) -> None:
+    async with harness_factory() as h:
+        for n, (entry, raw) in enumerate(GITHUB):
+            response = await h.post_github(raw, entry["event"], f"gh-{n}")
+            assert response.status_code == 202, entry["file"]
+        for n, (entry, raw) in enumerate(GITEA):
+            response = await h.post_gitea(raw, entry["event"], entry["x_gitea_event_type_inferred"], f"gt-{n}")
+            assert response.status_code == 202, entry["file"]
+        await h.app.wait_idle()
+        rows = h.rows("SELECT platform, status, repo, last_error FROM deliveries")
+    assert len(rows) == len(GITHUB) + len(GITEA)
+    assert {status for _, status, _, _ in rows} <= {"done", "ignored"}
+    assert all(error is None for *_, error in rows)
+    # The worker normalized each one: every payload with a repository has it recorded.
+    with_repo = sum(1 for _, raw in GITHUB + GITEA if "repository" in json.loads(raw))
+    assert sum(1 for _, _, repo, _ in rows if repo) == with_repo

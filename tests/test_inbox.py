@@ -1,0 +1,191 @@
+"""The durable inbox: order per subject, parallelism across subjects, retries, dead letters, resume."""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import time
+from typing import Any
+
+import pytest
+
+from bot import deliveries
+from bot.context import Context
+from bot.events import Event
+from bot.router import Router
+from bot.webhooks import Delivery
+from tests.conftest import REFERENCE
+
+COMMENT = json.loads((REFERENCE / "github-webhooks" / "issue_comment.created.json").read_text())
+
+
+def comment(issue: int, body: str) -> dict[str, Any]:
+    payload = copy.deepcopy(COMMENT)
+    payload["issue"]["number"] = issue
+    payload["comment"]["body"] = body
+    return payload
+
+
+class Recorder:
+    """A router whose issue_comment handler records what it saw, and can be told to fail."""
+
+    def __init__(self, *, delay: float = 0.0, failures: int = 0, always_fail: bool = False) -> None:
+        self.router = Router()
+        self.seen: list[tuple[int, str]] = []
+        self.running = 0
+        self.most_at_once = 0
+        self.failures_left = failures
+        self.always_fail = always_fail
+        self.delay = delay
+        self.router.on("issue_comment", "created")(self.handle)
+
+    async def handle(self, event: Event, ctx: Context) -> None:
+        assert event.issue is not None and event.comment is not None
+        self.running += 1
+        self.most_at_once = max(self.most_at_once, self.running)
+        try:
+            await asyncio.sleep(self.delay)
+            if self.always_fail or self.failures_left > 0:
+                self.failures_left -= 1
+                raise RuntimeError("the platform said no")
+            self.seen.append((event.issue.number, event.comment.body))
+        finally:
+            self.running -= 1
+
+
+@pytest.mark.anyio
+async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any) -> None:
+    recorder = Recorder(delay=0.01)
+    async with harness_factory(router=recorder.router, workers=8) as h:
+        for n in range(12):
+            for issue in (1, 2, 3):
+                assert (await h.post_github(comment(issue, f"c{n}"), "issue_comment", f"{issue}-{n}")).status_code == 202
+        await h.app.wait_idle()
+    for issue in (1, 2, 3):
+        assert [body for number, body in recorder.seen if number == issue] == [f"c{n}" for n in range(12)]
+    assert recorder.most_at_once > 1  # different issues ran side by side
+
+
+@pytest.mark.anyio
+async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any) -> None:
+    recorder = Recorder(failures=2)
+    async with harness_factory(router=recorder.router) as h:
+        await h.post_github(comment(7, "hello"), "issue_comment", "flaky-1")
+        await h.app.wait_idle()
+        assert h.rows("SELECT status, attempts, last_error FROM deliveries") == [("done", 3, None)]
+        assert h.app.metrics.retries.labels("github", "issue_comment")._value.get() == 2
+    assert recorder.seen == [(7, "hello")]
+
+
+@pytest.mark.anyio
+async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_factory: Any) -> None:
+    recorder = Recorder(failures=1)
+    async with harness_factory(router=recorder.router) as h:
+        await h.post_github(comment(5, "first"), "issue_comment", "a")
+        await h.post_github(comment(5, "second"), "issue_comment", "b")
+        await h.app.wait_idle()
+    assert recorder.seen == [(5, "first"), (5, "second")]
+
+
+@pytest.mark.anyio
+async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: Any) -> None:
+    recorder = Recorder(always_fail=True)
+    async with harness_factory(router=recorder.router, max_attempts=3, admin_token="admin-t") as h:
+        await h.post_github(comment(9, "doomed"), "issue_comment", "dead-1")
+        await h.app.wait_idle()
+        [(status, attempts, error)] = h.rows("SELECT status, attempts, last_error FROM deliveries")
+        assert (status, attempts) == ("dead", 3)
+        assert error == "RuntimeError: the platform said no"
+        failed = await h.client.get("/api/deliveries?failed=1", headers={"authorization": "Bearer admin-t"})
+        assert [d["id"] for d in failed.json()] == ["dead-1"]
+
+        recorder.always_fail = False
+        replay = await h.client.post("/api/deliveries/dead-1/replay", headers={"authorization": "Bearer admin-t"})
+        assert replay.status_code == 202
+        await h.app.wait_idle()
+        assert h.rows("SELECT status, attempts FROM deliveries") == [("done", 1)]
+    assert recorder.seen == [(9, "doomed")]
+
+
+@pytest.mark.anyio
+async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_factory: Any) -> None:
+    recorder = Recorder()
+    async with harness_factory(router=recorder.router) as h:
+        response = await h.post_github(b'{"action": "created", "issue": {"title": "no number"}}', "issue_comment", "bad-1")
+        assert response.status_code == 202
+        await h.app.wait_idle()
+        [(status, error)] = h.rows("SELECT status, last_error FROM deliveries")
+    assert status == "dead" and error.startswith("malformed payload")
+    assert recorder.seen == []
+
+
+@pytest.mark.anyio
+async def test_a_hanging_handler_times_out_and_counts_as_a_failure(harness_factory: Any) -> None:
+    recorder = Recorder(delay=5)
+    async with harness_factory(router=recorder.router, handler_timeout_seconds=0.05, max_attempts=1) as h:
+        await h.post_github(comment(3, "slow"), "issue_comment", "slow-1")
+        await h.app.wait_idle()
+        assert h.rows("SELECT status, last_error FROM deliveries") == [("dead", "handler timed out after 0.05s")]
+
+
+@pytest.mark.anyio
+async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factory: Any, tmp_path: Any) -> None:
+    from bot.store import Store
+
+    store = Store(tmp_path / "forgebot.db")
+    for n, status in enumerate(("pending", "running")):
+        body = json.dumps(comment(11, f"left-{n}")).encode()
+        row_id = store.run_sync(deliveries.insert, Delivery("github", f"old-{n}", "issue_comment", None, "application/json", body), time.time())
+        store.run_sync(lambda conn, r=row_id, s=status: conn.execute("UPDATE deliveries SET status = ?, attempts = 1 WHERE id = ?", (s, r)))
+    store.close()
+
+    recorder = Recorder()
+    async with harness_factory(router=recorder.router) as h:
+        await h.app.wait_idle()
+        assert h.rows("SELECT status, attempts FROM deliveries ORDER BY id") == [("done", 2), ("done", 2)]
+    assert recorder.seen == [(11, "left-0"), (11, "left-1")]
+
+
+@pytest.mark.anyio
+async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(harness_factory: Any) -> None:
+    recorder = Recorder(delay=0.3)
+    async with harness_factory(router=recorder.router) as h:
+        for n in range(3):
+            await h.post_github(comment(4, f"m{n}"), "issue_comment", f"s-{n}")
+        while recorder.running == 0:
+            await asyncio.sleep(0.01)
+        await h.app.stop()
+        statuses = [row[0] for row in h.rows("SELECT status FROM deliveries ORDER BY id")]
+        await h.app.start()  # the fixture stops it again
+    assert statuses == ["done", "pending", "pending"]
+    assert recorder.seen[0] == (4, "m0")
+
+
+@pytest.mark.anyio
+async def test_events_without_handlers_are_ignored_not_failed(harness_factory: Any) -> None:
+    async with harness_factory(router=Router()) as h:
+        await h.post_github(comment(1, "nobody listens"), "issue_comment", "i-1")
+        await h.post_github({"action": "brand_new_action", "thing": {}}, "some_future_event", "i-2")
+        await h.app.wait_idle()
+        assert h.rows("SELECT delivery_id, status FROM deliveries ORDER BY id") == [("i-1", "ignored"), ("i-2", "ignored")]
+
+
+@pytest.mark.anyio
+async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any) -> None:
+    calls: list[str] = []
+    router = Router()
+
+    @router.on("issue_comment")
+    async def reply_once(event: Event, ctx: Context) -> None:
+        key = f"reply:{event.comment.id if event.comment else 0}"
+        if await ctx.already_done(key):
+            return
+        calls.append(key)
+        assert await ctx.mark_done(key, note="replied")
+
+    async with harness_factory(router=router) as h:
+        await h.post_github(comment(1, "x"), "issue_comment", "e-1")
+        await h.post_github(comment(1, "x"), "issue_comment", "e-2")  # same comment, new delivery
+        await h.app.wait_idle()
+    assert len(calls) == 1

@@ -1,0 +1,119 @@
+"""The store: group commit, isolation of failing jobs, batched inserts, durability modes, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from bot import deliveries
+from bot.migrations import MIGRATIONS
+from bot.store import Store, StoreClosed, migrate
+from bot.webhooks import Delivery
+
+
+def _delivery(n: int, platform: str = "github") -> Delivery:
+    return Delivery(platform, f"d-{n}", "issue_comment", None, "application/json", b"{}")
+
+
+def _count(path: Path) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute("SELECT count(*) FROM deliveries").fetchone()[0]
+    finally:
+        conn.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+async def test_concurrent_jobs_share_commits(tmp_path: Path, synchronous: str) -> None:
+    store = Store(tmp_path / "db", synchronous=synchronous)
+    await store.start()
+    try:
+        ids = await asyncio.gather(*(store.run(deliveries.insert, _delivery(n), 0.0) for n in range(200)))
+    finally:
+        await store.stop()
+    assert sorted(ids) == list(range(1, 201))
+    assert store.commits < 200  # grouped
+    assert (store.fsyncs > 0) == (synchronous == "FULL")
+    assert _count(tmp_path / "db") == 200
+
+
+@pytest.mark.anyio
+async def test_duplicates_inside_a_batch_and_against_the_table(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    await store.start()
+    try:
+        first = await store.run(deliveries.insert, _delivery(1), 0.0)
+        results = await asyncio.gather(
+            store.run(deliveries.insert, _delivery(1), 0.0),  # known
+            store.run(deliveries.insert, _delivery(2), 0.0),
+            store.run(deliveries.insert, _delivery(2), 0.0),  # same batch
+            store.run(deliveries.insert, _delivery(2, "gitea"), 0.0),  # other platform: distinct
+        )
+    finally:
+        await store.stop()
+    assert first == 1
+    assert results[0] is None and results[2] is None
+    assert results[1] is not None and results[3] is not None and results[1] != results[3]
+    assert _count(tmp_path / "db") == 3
+
+
+def _bad_job(conn: sqlite3.Connection) -> None:
+    conn.execute("INSERT INTO effects (key, created_at) VALUES ('half-done', 0)")
+    raise RuntimeError("job failed halfway")
+
+
+def _good_job(conn: sqlite3.Connection, key: str) -> str:
+    conn.execute("INSERT INTO effects (key, created_at) VALUES (?, 0)", (key,))
+    return key
+
+
+@pytest.mark.anyio
+async def test_a_failing_job_rolls_back_alone(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    await store.start()
+    try:
+        results = await asyncio.gather(
+            store.run(_good_job, "a"), store.run(_bad_job), store.run(_good_job, "b"), return_exceptions=True
+        )
+    finally:
+        await store.stop()
+    assert results[0] == "a" and results[2] == "b"
+    assert isinstance(results[1], RuntimeError)
+    conn = sqlite3.connect(tmp_path / "db")
+    keys = {row[0] for row in conn.execute("SELECT key FROM effects")}
+    conn.close()
+    assert keys == {"a", "b"}  # nothing of the failed job survived
+
+
+@pytest.mark.anyio
+async def test_a_stopped_store_refuses_jobs_and_stop_drains_the_queue(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    with pytest.raises(StoreClosed):
+        await store.run(_good_job, "early")
+    await store.start()
+    pending = [store.run(_good_job, f"k{n}") for n in range(50)]
+    await store.stop()
+    assert [await p for p in pending] == [f"k{n}" for n in range(50)]
+    with pytest.raises(StoreClosed):
+        await store.run(_good_job, "late")
+
+
+def test_migrations_run_once_and_are_numbered(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    assert migrate(conn) == [version for version, _ in MIGRATIONS]
+    assert migrate(conn) == []
+    versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations ORDER BY version")]
+    conn.close()
+    assert versions == sorted(versions) == list(range(1, len(MIGRATIONS) + 1))
+
+
+def test_run_sync_rolls_back_on_error(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    with pytest.raises(RuntimeError):
+        store.run_sync(_bad_job)
+    assert store.run_sync(lambda conn: conn.execute("SELECT count(*) FROM effects").fetchone()[0]) == 0
+    store.close()

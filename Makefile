@@ -25,7 +25,8 @@ serve: $(STAMP)
 	$(BIN)/forgebot serve --host 127.0.0.1 --port 8080 --database var/forgebot.db
 
 test: $(TEST_STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/mypy
+	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 
 typecheck: $(TEST_STAMP)
 	$(BIN)/mypy

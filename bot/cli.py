@@ -58,7 +58,7 @@ def _when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "-"
 
 
-async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any], Any] | None = None) -> Any:
+async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any, Any], Any] | None = None) -> Any:
     """Run the handlers once for `event`, with the real store and router."""
     from bot.app import build_router
     from bot.dispatch import Processor

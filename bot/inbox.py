@@ -231,7 +231,7 @@ class Inbox:
         A run of deliveries that no handler wants is finished with one write (bursts of
         events nobody listens to are common); anything else runs alone.
         """
-        unwanted = []
+        unwanted: list[_Item] = []
         for item in queue:
             if item.event is None or item.row.attempts or self.wants(item.event) or len(unwanted) == 256:
                 break

@@ -106,14 +106,16 @@ class Router:
         on_issues: bool = True,
     ) -> Callable[[CommandHandler], CommandHandler]:
         def register(handler: CommandHandler) -> CommandHandler:
-            spec = CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues)
-            for key in (spec.name, *spec.aliases):
-                if key in self._commands:
-                    raise ValueError(f"command /{key} is registered twice")
-                self._commands[key] = spec
+            self._add_command(CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues))
             return handler
 
         return register
+
+    def _add_command(self, spec: CommandSpec) -> None:
+        for word in (spec.name, *spec.aliases):
+            if word in self._commands:
+                raise ValueError(f"command /{word} is registered twice")
+            self._commands[word] = spec
 
     def job(self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0) -> Callable[[JobFunc], JobFunc]:
         def register(func: JobFunc) -> JobFunc:
@@ -129,11 +131,8 @@ class Router:
         for other in routers:
             for key, handlers in other._handlers.items():
                 self._handlers.setdefault(key, []).extend(handlers)
-            for spec in {id(s): s for s in other._commands.values()}.values():
-                for key in (spec.name, *spec.aliases):
-                    if key in self._commands:
-                        raise ValueError(f"command /{key} is registered twice")
-                    self._commands[key] = spec
+            for spec in other.commands:
+                self._add_command(spec)
             for name, job in other._jobs.items():
                 if name in self._jobs:
                     raise ValueError(f"job {name!r} is registered twice")

@@ -159,7 +159,7 @@ def load_settings(
     if config_file is not None and not config_file.is_file():
         raise SettingsError([f"--config: {config_file} does not exist or is not a file"])
     clean = {k: v for k, v in (overrides or {}).items() if v is not None}
-    settings_cls = Settings
+    settings_cls: type[Settings] = Settings
     if config_file is not None:
         # The file's path reaches the sources through the class's config, so a subclass per file.
         config = SettingsConfigDict(**{**Settings.model_config, "toml_file": config_file})

@@ -1,0 +1,46 @@
+"""Logs: structured fields in JSON and text, and secrets masked even if a caller slips."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import pytest
+
+from bot import logs
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging() -> object:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
+
+
+def test_json_lines_carry_the_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(fmt="json", level="info")
+    logging.getLogger("bot.inbox").info("delivery done", extra={"delivery": "d-1", "repo": "o/r", "issue": 4})
+    line = json.loads(capsys.readouterr().err.strip())
+    assert line["message"] == "delivery done" and line["level"] == "info" and line["logger"] == "bot.inbox"
+    assert (line["delivery"], line["repo"], line["issue"]) == ("d-1", "o/r", 4)
+
+
+def test_text_lines_append_key_values(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(fmt="text", level="warning")
+    logging.getLogger("x").info("hidden")
+    logging.getLogger("x").warning("refused", extra={"reason": "bad signature"})
+    err = capsys.readouterr().err
+    assert "hidden" not in err and "warning x: refused  reason=bad signature" in err
+
+
+def test_configured_secrets_are_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(fmt="json", level="info", secrets=["hunter2-token", "abc"])
+    try:
+        raise ValueError("auth failed with hunter2-token")
+    except ValueError:
+        logging.getLogger("x").exception("oops %s", "hunter2-token", extra={"token": "hunter2-token"})
+    err = capsys.readouterr().err
+    assert "hunter2-token" not in err and err.count("***") >= 3
+    assert "abc" not in logs._Redacting(logging.Formatter(), ["abc"]).secrets  # too short to mask safely

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     gitea_url: str | None = None
     gitea_token: SecretStr | None = None
+    forge_max_wait_seconds: float = Field(60.0, ge=0)
+    github_write_interval_seconds: float = Field(0.0, ge=0)
 
     workers: int = Field(16, ge=1, le=256)
     max_attempts: int = Field(8, ge=1, le=100)

@@ -1,0 +1,408 @@
+"""The Forge protocol: every platform operation a handler may use, with typed models and errors.
+
+Handlers never build URLs and never know which platform they talk to. `GitHubForge` and
+`GiteaForge` implement this protocol; where a platform cannot do something, its `capabilities`
+say so and the operation raises `Unsupported`, never a silent approximation.
+
+Repositories are named "owner/name" strings throughout.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Protocol, runtime_checkable
+
+# -- vocabulary ---------------------------------------------------------------------------------
+
+
+class Permission(enum.IntEnum):
+    """A user's level on a repository, from nothing to admin (GitHub's six roles)."""
+
+    NONE = 0
+    READ = 1
+    TRIAGE = 2
+    WRITE = 3
+    MAINTAIN = 4
+    ADMIN = 5
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Permission:
+        try:
+            return cls[text.strip().upper()]
+        except KeyError:
+            raise ValueError(f"unknown permission {text!r}; use one of {', '.join(p.label for p in cls)}") from None
+
+
+class ReviewEvent(enum.StrEnum):
+    APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
+    COMMENT = "comment"
+
+
+class MergeMethod(enum.StrEnum):
+    MERGE = "merge"
+    SQUASH = "squash"
+    REBASE = "rebase"
+
+
+class StatusState(enum.StrEnum):
+    PENDING = "pending"
+    SUCCESS = "success"
+    FAILURE = "failure"
+    ERROR = "error"
+
+
+REACTIONS = frozenset({"+1", "-1", "laugh", "confused", "heart", "hooray", "rocket", "eyes"})
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a platform can and cannot do; code that depends on a gap checks here first."""
+
+    triage_level: bool  # a permission level between read and write
+    maintain_level: bool
+    compare_ahead_behind: bool  # compare reports ahead_by/behind_by and a status
+    branch_commit_dates: bool  # branch listings carry the head commit's date (else one call per branch)
+    app_installations: bool  # installation tokens per installation id
+    conditional_requests: bool  # ETag/304 on GETs
+    protection_push_allowlist: bool
+    issue_dependencies: bool  # the platform tracks "blocked by" itself
+
+
+# -- models -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    login: str
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Repo:
+    owner: str
+    name: str
+    default_branch: str
+    private: bool = False
+    archived: bool = False
+    clone_url: str | None = None
+    html_url: str | None = None
+    permission: Permission | None = None  # the caller's own, when the platform says
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.owner}/{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Label:
+    name: str
+    color: str = "ededed"  # six lowercase hex digits, no '#'
+    description: str = ""
+    id: int | None = None  # Gitea addresses labels by id
+
+
+@dataclass(frozen=True, slots=True)
+class Comment:
+    id: int
+    body: str
+    author: str | None
+    html_url: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    number: int
+    title: str
+    body: str
+    state: str  # open | closed
+    author: str | None
+    labels: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    is_pull: bool = False
+    html_url: str | None = None
+    created_at: datetime | None = None
+    closed_at: datetime | None = None
+    milestone: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PullRequest:
+    number: int
+    title: str
+    body: str
+    state: str  # open | closed
+    author: str | None
+    head_ref: str
+    head_sha: str
+    base_ref: str
+    base_sha: str
+    merged: bool = False
+    mergeable: bool | None = None
+    draft: bool = False
+    labels: tuple[str, ...] = ()
+    assignees: tuple[str, ...] = ()
+    head_repo: str | None = None  # "owner/name" of the head; differs from the base for forks
+    html_url: str | None = None
+    merge_commit_sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    id: int | None
+    state: str  # approved | changes_requested | commented | pending | dismissed
+    body: str
+    author: str | None
+    commit_sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Branch:
+    name: str
+    sha: str
+    protected: bool = False
+    committed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    total_commits: int  # commits on head that base lacks
+    ahead_by: int | None = None  # None where the platform does not say (Gitea)
+    behind_by: int | None = None
+    status: str | None = None  # identical | ahead | behind | diverged
+    merge_base_sha: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CommitStatus:
+    state: StatusState
+    context: str
+    description: str = ""
+    target_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSettings:
+    """Repository settings; None means "not set" in a change and "unknown" when read."""
+
+    description: str | None = None
+    homepage: str | None = None
+    has_issues: bool | None = None
+    has_wiki: bool | None = None
+    has_projects: bool | None = None
+    default_branch: str | None = None
+    allow_merge_commit: bool | None = None
+    allow_squash_merge: bool | None = None
+    allow_rebase_merge: bool | None = None
+    delete_branch_on_merge: bool | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BranchProtection:
+    """The subset of protection both platforms share. None: not managed / unknown."""
+
+    branch: str
+    required_approvals: int | None = None
+    dismiss_stale_approvals: bool | None = None
+    required_status_checks: tuple[str, ...] | None = None
+    enforce_admins: bool | None = None
+    allow_force_push: bool | None = None
+    push_allowlist: tuple[str, ...] | None = None  # logins allowed to push; None: anyone with write
+
+
+@dataclass(frozen=True, slots=True)
+class Milestone:
+    title: str
+    description: str = ""
+    due_on: date | None = None
+    state: str = "open"  # open | closed
+    id: int | None = None  # GitHub's milestone number, Gitea's id
+
+
+@dataclass(frozen=True, slots=True)
+class Collaborator:
+    login: str
+    permission: Permission
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    url: str
+    events: tuple[str, ...] = ("*",)
+    active: bool = True
+    content_type: str = "json"
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileContent:
+    path: str
+    sha: str
+    content: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    limit: int | None = None
+    remaining: int | None = None
+    reset_at: float | None = None  # epoch seconds
+
+
+# -- errors -------------------------------------------------------------------------------------
+
+
+@dataclass
+class ForgeError(Exception):
+    """A platform refused or failed a call. `message` is the platform's own words."""
+
+    message: str
+    status: int | None = None
+    platform: str | None = None
+    details: tuple[str, ...] = field(default=())
+
+    def __str__(self) -> str:
+        where = f"{self.platform} " if self.platform else ""
+        code = f"{self.status}: " if self.status else ""
+        extra = f" ({'; '.join(self.details)})" if self.details else ""
+        return f"{where}{code}{self.message}{extra}"
+
+
+class NotFound(ForgeError):
+    """The thing does not exist, or the caller may not see it."""
+
+
+class Conflict(ForgeError):
+    """The change clashes with the current state (already exists, head moved...)."""
+
+
+class Invalid(ForgeError):
+    """The platform rejected the request's content (422, most 400s)."""
+
+
+class PermissionDenied(ForgeError):
+    """The caller lacks the rights for this call (401, 403)."""
+
+
+@dataclass
+class RateLimited(ForgeError):
+    """Still limited after the longest wait allowed; `retry_at` is when to try again (epoch)."""
+
+    retry_at: float | None = None
+
+
+class Unavailable(ForgeError):
+    """The platform failed (5xx) or could not be reached, even after retries."""
+
+
+class Unsupported(ForgeError):
+    """The platform cannot do this at all; see `Forge.capabilities`."""
+
+
+# -- the protocol -------------------------------------------------------------------------------
+
+
+@runtime_checkable
+class Forge(Protocol):
+    platform: str
+    capabilities: Capabilities
+
+    # who and where
+    async def whoami(self) -> User: ...
+    async def list_repositories(self) -> list[Repo]: ...
+    async def get_repo(self, repo: str) -> Repo: ...
+
+    # files
+    async def read_file(self, repo: str, path: str, ref: str | None = None) -> FileContent | None: ...
+
+    # labels
+    async def list_labels(self, repo: str) -> list[Label]: ...
+    async def create_label(self, repo: str, label: Label) -> Label: ...
+    async def update_label(self, repo: str, name: str, label: Label) -> Label: ...
+    async def delete_label(self, repo: str, name: str) -> None: ...
+    async def add_labels(self, repo: str, number: int, names: Sequence[str]) -> tuple[str, ...]: ...
+    async def remove_label(self, repo: str, number: int, name: str) -> None: ...
+
+    # assignees
+    async def add_assignees(self, repo: str, number: int, logins: Sequence[str]) -> tuple[str, ...]: ...
+    async def remove_assignees(self, repo: str, number: int, logins: Sequence[str]) -> tuple[str, ...]: ...
+    async def set_assignees(self, repo: str, number: int, logins: Sequence[str]) -> tuple[str, ...]: ...
+
+    # comments and reactions
+    async def list_comments(self, repo: str, number: int) -> list[Comment]: ...
+    async def create_comment(self, repo: str, number: int, body: str) -> Comment: ...
+    async def edit_comment(self, repo: str, comment_id: int, body: str) -> Comment: ...
+    async def add_reaction(self, repo: str, comment_id: int, content: str) -> None: ...
+
+    # issues
+    async def get_issue(self, repo: str, number: int) -> Issue: ...
+    async def list_issues(self, repo: str, *, state: str = "open", labels: Sequence[str] = ()) -> list[Issue]: ...
+    async def edit_issue(self, repo: str, number: int, *, title: str | None = None, body: str | None = None) -> Issue: ...
+    async def close_issue(self, repo: str, number: int) -> Issue: ...
+    async def reopen_issue(self, repo: str, number: int) -> Issue: ...
+
+    # permissions
+    async def get_permission(self, repo: str, login: str) -> Permission: ...
+
+    # pull requests
+    async def get_pull(self, repo: str, number: int) -> PullRequest: ...
+    async def list_pulls(self, repo: str, *, head: str | None = None, state: str = "open") -> list[PullRequest]: ...
+    async def list_pull_files(self, repo: str, number: int) -> list[str]: ...
+    async def create_review(
+        self, repo: str, number: int, event: ReviewEvent, body: str = "", commit_sha: str | None = None
+    ) -> Review: ...
+    async def merge_pull(self, repo: str, number: int, method: MergeMethod, sha: str | None = None) -> str: ...
+
+    # branches, refs, protection
+    async def list_branches(self, repo: str) -> list[Branch]: ...
+    async def compare(self, repo: str, base: str, head: str) -> Comparison: ...
+    async def create_branch(self, repo: str, name: str, sha: str) -> Branch: ...
+    async def delete_branch(self, repo: str, name: str) -> None: ...
+    async def create_tag(self, repo: str, name: str, sha: str, message: str | None = None) -> None: ...
+    async def get_protection(self, repo: str, branch: str) -> BranchProtection | None: ...
+    async def set_protection(self, repo: str, protection: BranchProtection) -> BranchProtection: ...
+    async def remove_protection(self, repo: str, branch: str) -> None: ...
+
+    # repository settings and topics
+    async def get_settings(self, repo: str) -> RepoSettings: ...
+    async def update_settings(self, repo: str, changes: RepoSettings) -> RepoSettings: ...
+    async def get_topics(self, repo: str) -> tuple[str, ...]: ...
+    async def set_topics(self, repo: str, topics: Sequence[str]) -> tuple[str, ...]: ...
+
+    # milestones
+    async def list_milestones(self, repo: str) -> list[Milestone]: ...
+    async def create_milestone(self, repo: str, milestone: Milestone) -> Milestone: ...
+    async def update_milestone(self, repo: str, milestone_id: int, milestone: Milestone) -> Milestone: ...
+    async def close_milestone(self, repo: str, milestone_id: int) -> Milestone: ...
+
+    # collaborators
+    async def list_collaborators(self, repo: str) -> list[Collaborator]: ...
+    async def add_collaborator(self, repo: str, login: str, permission: Permission) -> None: ...
+    async def remove_collaborator(self, repo: str, login: str) -> None: ...
+
+    # webhooks
+    async def list_hooks(self, repo: str) -> list[Hook]: ...
+    async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook: ...
+    async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook: ...
+    async def delete_hook(self, repo: str, hook_id: int) -> None: ...
+
+    # commit statuses
+    async def set_status(self, repo: str, sha: str, status: CommitStatus) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+def split_repo(repo: str) -> tuple[str, str]:
+    """"owner/name" -> (owner, name); anything else is Invalid."""
+    owner, sep, name = repo.partition("/")
+    if not sep or not owner or not name or "/" in name:
+        raise Invalid(f"{repo!r} is not of the form owner/name")
+    return owner, name

@@ -1,0 +1,135 @@
+"""What both forge clients share: status -> error mapping, retry timing, write pacing, parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, TypeVar
+
+from bot.forges.base import Conflict, ForgeError, Invalid, NotFound, PermissionDenied, Unavailable
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+K = TypeVar("K")
+V = TypeVar("V")
+
+LINK_NEXT_RE = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
+HEX_COLOR_RE = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+def error_for(status: int, message: str, platform: str, details: tuple[str, ...] = ()) -> ForgeError:
+    """The one table from HTTP status to the protocol's errors."""
+    kind: type[ForgeError]
+    if status == 404:
+        kind = NotFound
+    elif status in (401, 403):
+        kind = PermissionDenied
+    elif status in (409, 412):
+        kind = Conflict
+    elif status in (400, 405, 422):
+        kind = Invalid
+    elif status >= 500 or status == 429:
+        kind = Unavailable
+    else:
+        kind = ForgeError
+    return kind(message=message or f"HTTP {status}", status=status, platform=platform, details=details)
+
+
+@dataclass
+class Backoff:
+    """Exponential backoff with jitter for retryable failures; clock and sleep are injectable."""
+
+    attempts: int = 4
+    base: float = 0.5
+    cap: float = 30.0
+    sleep: Sleep = asyncio.sleep
+
+    def delay(self, attempt: int) -> float:
+        ceiling = min(self.cap, self.base * 2**attempt)
+        return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
+@dataclass
+class WritePacer:
+    """Spaces mutating calls at least `interval` seconds apart (GitHub asks for about 1 s)."""
+
+    interval: float = 0.0
+    clock: Clock = time.monotonic
+    sleep: Sleep = asyncio.sleep
+    _next_at: float = field(default=0.0, init=False)
+    _lock: asyncio.Lock | None = field(default=None, init=False)
+
+    async def wait_turn(self) -> None:
+        if self.interval <= 0:
+            return
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            wait = self._next_at - self.clock()
+            if wait > 0:
+                await self.sleep(wait)
+            self._next_at = max(self.clock(), self._next_at) + self.interval
+
+
+class BoundedCache(MutableMapping[K, V]):
+    """A least-recently-used mapping of bounded size (for conditional-request caches)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[K, V] = OrderedDict()
+
+    def __getitem__(self, key: K) -> V:
+        value = self._items[key]
+        self._items.move_to_end(key)
+        return value
+
+    def __setitem__(self, key: K, value: V) -> None:
+        self._items[key] = value
+        self._items.move_to_end(key)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def __delitem__(self, key: K) -> None:
+        del self._items[key]
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def next_link(header: str | None) -> str | None:
+    """The rel="next" URL of a Link header, if any."""
+    if not header:
+        return None
+    match = LINK_NEXT_RE.search(header)
+    return match.group(1) if match else None
+
+
+def normalize_color(color: str) -> str:
+    """Six lowercase hex digits without '#', as both platforms return them."""
+    match = HEX_COLOR_RE.match(color.strip())
+    if not match:
+        raise Invalid(f"{color!r} is not a colour like 'd73a4a' or '#d73a4a'")
+    return match.group(1).lower()
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def parse_date(value: Any) -> date | None:
+    moment = parse_time(value)
+    return moment.date() if moment else None

@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from bot import deliveries
 from bot.api import routes
 from bot.dispatch import Processor
+from bot.forges.provider import Forges
 from bot.inbox import Inbox, RetryPolicy
 from bot.metrics import Metrics
 from bot.pressure import IntakePressure
@@ -53,15 +54,18 @@ class ForgebotApp:
         *,
         router: Router | None = None,
         services: dict[str, Any] | None = None,
+        forges: Forges | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
+        self.forges = forges if forges is not None else Forges(settings, clock=clock)
+        services = {"forges": self.forges, **(services or {})}
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.metrics = Metrics()
         self.pressure = IntakePressure()
         self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
-        self.processor = Processor(settings, self.store, self.router, clock, services or {})
+        self.processor = Processor(settings, self.store, self.router, clock, services)
         self.inbox = Inbox(
             self.store,
             self.processor,
@@ -124,6 +128,7 @@ class ForgebotApp:
     async def stop(self) -> None:
         self.scheduler.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
+        await self.forges.aclose()
         await self.store.stop()
         logger.info("forgebot stopped")
 

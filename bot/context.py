@@ -11,6 +11,8 @@ from bot import activity, effects
 from bot.events import Event
 
 if TYPE_CHECKING:
+    from bot.forges.base import Forge
+    from bot.forges.provider import Forges
     from bot.router import Router
     from bot.store import Store
     from config.settings import Settings
@@ -33,6 +35,17 @@ class Context:
     clock: Clock = time.time
     services: dict[str, Any] = field(default_factory=dict)
     recorded: list[activity.Entry] = field(default_factory=list)
+
+    @property
+    def forges(self) -> Forges:
+        return self.services["forges"]
+
+    @property
+    def forge(self) -> Forge:
+        """The client for this event's platform (and, on GitHub, its App installation)."""
+        if self.event is None:
+            raise RuntimeError("a scheduled job has no event; use ctx.forges.get(platform)")
+        return self.forges.for_event(self.event)
 
     async def record(
         self,

@@ -1,0 +1,197 @@
+"""Loading `.forgebot.yml`: safe YAML with line numbers, `extends`, merging, validation.
+
+Pure: the caller supplies a `fetch(repo, path)` coroutine that returns a file's text (or None),
+so this module does no I/O of its own.
+
+Merge rules for `extends: owner/repo[:path]` (the extended file is the base, this file wins):
+mappings merge key by key, recursively; lists of named items merge by name (labels and branches
+by `name`, milestones by `title`, webhooks by `url`), an item of this file replacing the base's
+item of the same name field by field; any other value, lists of plain values included (topics),
+replaces the base's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from config.repo import CONFIG_PATHS, EXTENDS_RE, RepoConfig
+
+MAX_EXTENDS_DEPTH = 5
+MAX_FILE_BYTES = 256 * 1024
+NAMED_LISTS = {"labels": "name", "branches": "name", "milestones": "title", "webhooks": "url"}
+
+Fetch = Callable[[str, str], Awaitable[str | None]]
+Path_ = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with a config file, located as precisely as possible."""
+
+    source: str  # "owner/repo:path"
+    message: str
+    path: str = ""  # "labels[2].color"
+    line: int | None = None
+
+    def __str__(self) -> str:
+        where = self.source + (f":{self.line}" if self.line else "")
+        return f"{where}: {self.path + ': ' if self.path else ''}{self.message}"
+
+
+class ConfigError(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__("; ".join(str(p) for p in problems))
+        self.problems = problems
+
+
+@dataclass
+class Loaded:
+    """A valid, merged config and where it came from (this file first, then what it extends)."""
+
+    config: RepoConfig
+    sources: tuple[str, ...]
+    raw: dict[str, Any] = field(repr=False, default_factory=dict)
+
+
+# -- YAML with positions --------------------------------------------------------------------------
+
+
+def _lines(node: yaml.Node, path: Path_, table: dict[Path_, int]) -> None:
+    table.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.start_mark)
+            table[(*path, key)] = key_node.start_mark.line + 1
+            _lines(value_node, (*path, key), table)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), table)
+
+
+def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
+    """Safe-load one document; also return the line of every key and list item."""
+    if len(text.encode()) > MAX_FILE_BYTES:
+        raise ConfigError([Problem(source, f"file is larger than {MAX_FILE_BYTES // 1024} KiB")])
+    try:
+        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        reason = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError([Problem(source, f"not valid YAML: {reason}", line=mark.line + 1 if mark else None)]) from None
+    if data is None:
+        return {}, {}
+    if not isinstance(data, dict):
+        raise ConfigError([Problem(source, "the file must be a mapping of sections (labels:, repository:, ...)", line=1)])
+    table: dict[Path_, int] = {}
+    if node is not None:
+        _lines(node, (), table)
+    return data, table
+
+
+def _dotted(path: Path_) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def validate(data: dict[str, Any], lines: dict[Path_, int], source: str) -> RepoConfig:
+    try:
+        return RepoConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            path = tuple(p for p in error["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+            line = next((lines[path[:n]] for n in range(len(path), -1, -1) if path[:n] in lines), None)
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown key"
+            problems.append(Problem(source, message, _dotted(path), line))
+        raise ConfigError(problems) from None
+
+
+# -- extends and merging --------------------------------------------------------------------------
+
+
+def merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` on top of `base` by the rules in the module docstring. Inputs are not changed."""
+    merged = dict(base)
+    for key, value in override.items():
+        current = merged.get(key)
+        if isinstance(current, dict) and isinstance(value, dict):
+            merged[key] = merge(current, value)
+        elif key in NAMED_LISTS and isinstance(current, list) and isinstance(value, list):
+            merged[key] = _merge_named(current, value, NAMED_LISTS[key])
+        else:
+            merged[key] = value
+    return merged
+
+
+def _merge_named(base: list[Any], override: list[Any], key: str) -> list[Any]:
+    def name(item: Any) -> Any:
+        return str(item.get(key, "")).lower() if isinstance(item, dict) else None
+
+    result = list(base)
+    positions = {name(item): i for i, item in enumerate(result) if name(item) is not None}
+    for item in override:
+        index = positions.get(name(item))
+        if index is not None and isinstance(result[index], dict) and isinstance(item, dict):
+            result[index] = merge(result[index], item)
+        else:
+            positions[name(item)] = len(result)
+            result.append(item)
+    return result
+
+
+def parse_extends(value: str) -> tuple[str, str | None]:
+    match = EXTENDS_RE.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not of the form owner/repo or owner/repo:path")
+    return match.group("repo"), match.group("path")
+
+
+async def _find(fetch: Fetch, repo: str, path: str | None) -> tuple[str, str] | None:
+    """The text and path of a repository's config: the given path, or the first usual place."""
+    for candidate in (path,) if path else CONFIG_PATHS:
+        text = await fetch(repo, candidate)
+        if text is not None:
+            return text, candidate
+    return None
+
+
+async def load(repo: str, text: str, path: str, fetch: Fetch) -> Loaded:
+    """Validate `text` (the file at `path` in `repo`), follow `extends`, merge, validate again."""
+    source = f"{repo}:{path}"
+    data, lines = parse_yaml(text, source)
+    validate(data, lines, source)  # this file's own mistakes, with its own line numbers
+    chain = [data]
+    sources = [source]
+    seen = {(repo.lower(), path)}
+    current, current_source = data, source
+    while current.get("extends"):
+        if len(chain) > MAX_EXTENDS_DEPTH:
+            raise ConfigError([Problem(source, f"extends goes deeper than {MAX_EXTENDS_DEPTH} files: {' -> '.join(sources)}")])
+        base_repo, base_path = parse_extends(current["extends"])
+        found = await _find(fetch, base_repo, base_path)
+        if found is None:
+            where = f"{base_repo}:{base_path}" if base_path else f"{base_repo} (no {', '.join(CONFIG_PATHS)})"
+            raise ConfigError([Problem(current_source, f"extends {where}: not found", "extends")])
+        base_text, found_path = found
+        if (base_repo.lower(), found_path) in seen:
+            raise ConfigError([Problem(current_source, f"extends makes a cycle: {' -> '.join(sources)} -> {base_repo}:{found_path}", "extends")])
+        seen.add((base_repo.lower(), found_path))
+        current_source = f"{base_repo}:{found_path}"
+        current, base_lines = parse_yaml(base_text, current_source)
+        validate(current, base_lines, current_source)
+        chain.append(current)
+        sources.append(current_source)
+    merged: dict[str, Any] = {}
+    for layer in reversed(chain):
+        merged = merge(merged, {k: v for k, v in layer.items() if k != "extends"})
+    return Loaded(validate(merged, {}, source), tuple(sources), merged)

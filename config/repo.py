@@ -1,0 +1,307 @@
+"""The repository config file (`.forgebot.yml`): its schema, as pydantic models.
+
+Every section is optional; unknown keys are errors. Resource sections describe what the
+platform should look like; `policy` says how far forgebot may go to get there; the remaining
+sections are options that the command handlers read from the same file.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from datetime import date, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+COLOR_RE = re.compile(r"^#?[0-9a-fA-F]{6}$")
+DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+EXTENDS_RE = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?::(?P<path>[^:\s]+))?$")
+LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:\[bot\])?$")
+ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+
+CONFIG_PATHS = (".forgebot.yml", ".github/forgebot.yml", ".gitea/forgebot.yml")
+
+
+def parse_duration(text: str | int | float) -> timedelta:
+    """'30m', '4h', '2d', '1w' (or a number of seconds) -> timedelta."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        return timedelta(seconds=text)
+    match = DURATION_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like 30m, 4h, 2d or 1w")
+    return timedelta(seconds=int(match.group(1)) * DURATION_UNITS[match.group(2)])
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit in ("w", "d", "h", "m"):
+        size = DURATION_UNITS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# -- resources ----------------------------------------------------------------------------------
+
+
+class LabelSpec(Strict):
+    name: str = Field(min_length=1, max_length=50)
+    color: str | None = Field(None, description="six hex digits, with or without '#'")
+    description: str | None = Field(None, max_length=100)
+    rename_from: tuple[str, ...] = Field((), description="old names to rename from instead of creating")
+
+    @field_validator("color")
+    @classmethod
+    def _color(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not COLOR_RE.match(value):
+            raise ValueError(f"{value!r} is not a colour like d73a4a or '#d73a4a'")
+        return value.lstrip("#").lower()
+
+    @field_validator("rename_from", mode="before")
+    @classmethod
+    def _one_or_many(cls, value: Any) -> Any:
+        return (value,) if isinstance(value, str) else value
+
+
+class RepositorySettings(Strict):
+    description: str | None = None
+    homepage: str | None = None
+    has_issues: bool | None = None
+    has_wiki: bool | None = None
+    has_projects: bool | None = None
+    default_branch: str | None = None
+    allow_merge_commit: bool | None = None
+    allow_squash_merge: bool | None = None
+    allow_rebase_merge: bool | None = None
+    delete_branch_on_merge: bool | None = None
+
+
+class ProtectionSpec(Strict):
+    required_approvals: int | None = Field(None, ge=0, le=10)
+    dismiss_stale_approvals: bool | None = None
+    required_status_checks: tuple[str, ...] | None = None
+    enforce_admins: bool | None = None
+    allow_force_push: bool | None = None
+    push_allowlist: tuple[str, ...] | None = None
+
+
+class BranchSpec(Strict):
+    name: str = Field(min_length=1)
+    protection: ProtectionSpec | None = Field(None, description="omit or null: the branch is not protected")
+
+
+class MilestoneSpec(Strict):
+    title: str = Field(min_length=1)
+    description: str | None = None
+    due_on: date | None = None
+    state: Literal["open", "closed"] | None = None
+
+
+class WebhookSpec(Strict):
+    url: str = Field(pattern=r"^https?://")
+    events: tuple[str, ...] = ("push",)
+    active: bool = True
+    content_type: Literal["json"] = "json"
+    secret_env: str | None = Field(
+        None, description="name of an environment variable of forgebot that holds the secret (never the secret itself)"
+    )
+
+    @field_validator("secret_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME_RE.match(value):
+            raise ValueError(f"{value!r} is not an environment variable name like CI_HOOK_SECRET")
+        return value
+
+
+class CollaboratorLevel(enum.StrEnum):
+    READ = "read"
+    TRIAGE = "triage"
+    WRITE = "write"
+    MAINTAIN = "maintain"
+    ADMIN = "admin"
+
+
+# -- policy -------------------------------------------------------------------------------------
+
+
+class Mode(enum.StrEnum):
+    ADDITIVE = "additive"  # create and update only
+    AUTHORITATIVE = "authoritative"  # also delete what the file does not list
+
+
+class KindPolicy(Strict):
+    mode: Mode = Mode.ADDITIVE
+    protect: tuple[str, ...] = Field((), description="name patterns (fnmatch) never changed or deleted")
+
+
+def _policy(value: Any) -> Any:
+    return {"mode": value} if isinstance(value, str) else value
+
+
+PolicyField = Annotated[KindPolicy, Field(default_factory=KindPolicy)]
+
+
+class Policy(Strict):
+    labels: PolicyField
+    topics: PolicyField
+    branches: PolicyField
+    milestones: PolicyField
+    collaborators: PolicyField
+    webhooks: PolicyField
+    max_deletions: int = Field(5, ge=0, description="a run that would delete more stops before applying")
+
+    @field_validator("labels", "topics", "branches", "milestones", "collaborators", "webhooks", mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        return _policy(value)
+
+
+class ReconcileOptions(Strict):
+    mode: Literal["report", "apply"] = Field("report", description="what scheduled runs do with drift")
+
+
+# -- options for the command handlers -------------------------------------------------------------
+
+
+Level = Literal["anyone", "author", "triage", "write", "maintain", "admin"]
+
+
+class CommandOptions(Strict):
+    level: Level | None = Field(None, description="who may run it; default: the command's own")
+    users: tuple[str, ...] = Field((), description="these logins may run it whatever their level")
+    enabled: bool = True
+    restricted: dict[str, Level] = Field(
+        default_factory=dict, description="for /label and /remove-label: label name -> level needed for it"
+    )
+
+
+class ClaimOptions(Strict):
+    label: str = "status/claimed"
+    default_duration: str = "24h"
+    max_duration: str = "7d"
+    max_per_user: int = Field(3, ge=1)
+    renew_on_push: bool = False
+    renew_on_pull_request: bool = False
+
+    @field_validator("default_duration", "max_duration")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @model_validator(mode="after")
+    def _within_maximum(self) -> ClaimOptions:
+        if parse_duration(self.default_duration) > parse_duration(self.max_duration):
+            raise ValueError("default_duration is longer than max_duration")
+        return self
+
+
+class TriggerOptions(Strict):
+    labels: dict[str, str] = Field(default_factory=dict, description="label name -> command it runs")
+
+
+class DependencyOptions(Strict):
+    label: str = "status/blocked"
+
+
+class WorktreeOptions(Strict):
+    branch_prefix: str = "issue-"
+    base: str | None = None
+
+
+class ReviewOptions(Strict):
+    required_approvals: int = Field(1, ge=0)
+
+
+class CleanupOptions(Strict):
+    stale_after: str = "30d"
+    protect: tuple[str, ...] = ()
+
+    @field_validator("stale_after")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+# -- the file -----------------------------------------------------------------------------------
+
+
+class RepoConfig(Strict):
+    """The whole `.forgebot.yml`."""
+
+    extends: str | None = Field(None, description="owner/repo[:path] whose file supplies defaults")
+    labels: tuple[LabelSpec, ...] | None = None
+    repository: RepositorySettings | None = None
+    topics: tuple[str, ...] | None = None
+    branches: tuple[BranchSpec, ...] | None = None
+    milestones: tuple[MilestoneSpec, ...] | None = None
+    collaborators: dict[str, CollaboratorLevel] | None = None
+    webhooks: tuple[WebhookSpec, ...] | None = None
+    policy: Policy = Field(default_factory=Policy)
+    reconcile: ReconcileOptions = Field(default_factory=ReconcileOptions)
+    commands: dict[str, CommandOptions] = Field(default_factory=dict)
+    claims: ClaimOptions = Field(default_factory=ClaimOptions)
+    triggers: TriggerOptions = Field(default_factory=TriggerOptions)
+    dependencies: DependencyOptions = Field(default_factory=DependencyOptions)
+    worktrees: WorktreeOptions = Field(default_factory=WorktreeOptions)
+    review: ReviewOptions = Field(default_factory=ReviewOptions)
+    cleanup: CleanupOptions = Field(default_factory=CleanupOptions)
+
+    @field_validator("extends")
+    @classmethod
+    def _extends(cls, value: str | None) -> str | None:
+        if value is not None and not EXTENDS_RE.match(value):
+            raise ValueError(f"{value!r} is not of the form owner/repo or owner/repo:path")
+        return value
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        for topic in value:
+            if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,49}", topic):
+                raise ValueError(f"topic {topic!r}: lowercase letters, digits and hyphens, at most 50")
+        return value
+
+    @field_validator("collaborators")
+    @classmethod
+    def _logins(cls, value: dict[str, CollaboratorLevel] | None) -> dict[str, CollaboratorLevel] | None:
+        for login in value or {}:
+            if not LOGIN_RE.match(login):
+                raise ValueError(f"{login!r} is not a user login")
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RepoConfig:
+        for section, items, key in (
+            ("labels", self.labels, lambda i: i.name.lower()),
+            ("branches", self.branches, lambda i: i.name),
+            ("milestones", self.milestones, lambda i: i.title),
+            ("webhooks", self.webhooks, lambda i: i.url),
+        ):
+            seen: set[str] = set()
+            for item in items or ():
+                name = key(item)
+                if name in seen:
+                    raise ValueError(f"{section}: {name!r} is listed twice")
+                seen.add(name)
+        return self
+
+
+def schema() -> dict[str, Any]:
+    """The JSON Schema editors use for `.forgebot.yml` (committed as config/schema.json)."""
+    document = RepoConfig.model_json_schema()
+    document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    document["title"] = "forgebot repository config (.forgebot.yml)"
+    return document

@@ -63,4 +63,41 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             BEGIN SELECT RAISE(ABORT, 'the activity log is append-only'); END;
         """,
     ),
+    (
+        2,
+        """
+        -- Every version of a repository's config file forgebot has read; the newest valid one
+        -- is in force, so an invalid push never changes what the bot does.
+        CREATE TABLE config_versions (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            sha TEXT,
+            path TEXT,
+            valid INTEGER NOT NULL,
+            config TEXT,
+            errors TEXT NOT NULL DEFAULT '[]',
+            sources TEXT NOT NULL DEFAULT '[]',
+            created_at REAL NOT NULL
+        );
+        CREATE INDEX config_versions_repo ON config_versions (platform, repo, valid, id);
+
+        -- One row per reconcile of one repository: what was planned, what happened.
+        CREATE TABLE reconcile_runs (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            trigger TEXT NOT NULL,
+            commit_sha TEXT,
+            mode TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            plan TEXT NOT NULL DEFAULT '[]',
+            results TEXT NOT NULL DEFAULT '[]',
+            errors TEXT NOT NULL DEFAULT '[]',
+            started_at REAL NOT NULL,
+            finished_at REAL NOT NULL
+        );
+        CREATE INDEX reconcile_runs_repo ON reconcile_runs (platform, repo, id);
+        """,
+    ),
 )

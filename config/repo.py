@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 import re
 from datetime import date, timedelta
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -147,16 +147,13 @@ def _policy(value: Any) -> Any:
     return {"mode": value} if isinstance(value, str) else value
 
 
-PolicyField = Annotated[KindPolicy, Field(default_factory=KindPolicy)]
-
-
 class Policy(Strict):
-    labels: PolicyField
-    topics: PolicyField
-    branches: PolicyField
-    milestones: PolicyField
-    collaborators: PolicyField
-    webhooks: PolicyField
+    labels: KindPolicy = Field(default_factory=KindPolicy)
+    topics: KindPolicy = Field(default_factory=KindPolicy)
+    branches: KindPolicy = Field(default_factory=KindPolicy)
+    milestones: KindPolicy = Field(default_factory=KindPolicy)
+    collaborators: KindPolicy = Field(default_factory=KindPolicy)
+    webhooks: KindPolicy = Field(default_factory=KindPolicy)
     max_deletions: int = Field(5, ge=0, description="a run that would delete more stops before applying")
 
     @field_validator("labels", "topics", "branches", "milestones", "collaborators", "webhooks", mode="before")

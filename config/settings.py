@@ -22,6 +22,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from config.repo import parse_duration
+
 ENV_PREFIX = "FORGEBOT_"
 MiB = 1024 * 1024
 
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
     github_api_url: str = "https://api.github.com"
     gitea_url: str | None = None
     gitea_token: SecretStr | None = None
+    gitea_repos: CommaList = Field(default_factory=list)
+    public_url: str | None = None
+    reconcile_interval: str = "1h"
+    reconcile_concurrency: int = Field(4, ge=1, le=64)
     forge_max_wait_seconds: float = Field(60.0, ge=0)
     github_write_interval_seconds: float = Field(0.0, ge=0)
 
@@ -74,7 +80,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
 
-    @field_validator("webhook_secrets", "extra_handlers", mode="before")
+    @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         return _split_commas(value)
@@ -91,7 +97,27 @@ class Settings(BaseSettings):
     def _lowercase(cls, value: Any) -> Any:
         return value.lower() if isinstance(value, str) else value
 
-    @field_validator("github_api_url", "gitea_url")
+    @field_validator("reconcile_interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 60:
+            raise ValueError("must be at least 1m")
+        return value
+
+    @field_validator("gitea_repos")
+    @classmethod
+    def _repo_names(cls, value: list[str]) -> list[str]:
+        for name in value:
+            owner, _, repo = name.partition("/")
+            if not owner or not repo or "/" in repo:
+                raise ValueError(f"{name!r} is not of the form owner/name")
+        return value
+
+    @property
+    def reconcile_seconds(self) -> float:
+        return parse_duration(self.reconcile_interval).total_seconds()
+
+    @field_validator("github_api_url", "gitea_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
         if value is None:

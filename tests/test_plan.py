@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bot.forges.base import BranchProtection, Capabilities, Collaborator, Hook, Label, Milestone, Permission, RepoSettings
-from bot.plan import Change, ChangeKind, Observed, deletion_limit, plan
+from bot.gitops.plan import Change, ChangeKind, Observed, deletion_limit, plan
 from config.repo import RepoConfig
 
 C, U, R, D = ChangeKind.CREATE, ChangeKind.UPDATE, ChangeKind.RENAME, ChangeKind.DELETE

@@ -1,0 +1,1 @@
+"""GitOps: load a repository's config, observe the platform, plan, apply, record."""

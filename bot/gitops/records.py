@@ -1,0 +1,74 @@
+"""Store jobs for config versions and reconcile runs."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from typing import Any
+
+from bot.store import single_statement
+
+
+@single_statement
+def save_config(
+    conn: sqlite3.Connection, platform: str, repo: str, sha: str | None, path: str | None,
+    config: dict[str, Any] | None, errors: list[str], sources: list[str], now: float,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO config_versions (platform, repo, sha, path, valid, config, errors, sources, created_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (platform, repo, sha, path, int(not errors), json.dumps(config, default=str) if config is not None else None,
+         json.dumps(errors), json.dumps(sources), now),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+@single_statement
+def last_valid_config(conn: sqlite3.Connection, platform: str, repo: str) -> tuple[dict[str, Any], list[str], str | None] | None:
+    """The config in force: the newest valid version (raw merged mapping, sources, sha)."""
+    row = conn.execute(
+        "SELECT config, sources, sha FROM config_versions WHERE platform = ? AND repo = ? AND valid = 1 ORDER BY id DESC LIMIT 1",
+        (platform, repo),
+    ).fetchone()
+    return (json.loads(row[0]), json.loads(row[1]), row[2]) if row else None
+
+
+@single_statement
+def repos_extending(conn: sqlite3.Connection, platform: str, source_repo: str) -> list[str]:
+    """Repositories whose config in force extends a file of `source_repo`."""
+    rows = conn.execute(
+        "SELECT repo, sources FROM config_versions c WHERE platform = ? AND valid = 1"
+        " AND id = (SELECT max(id) FROM config_versions WHERE platform = c.platform AND repo = c.repo AND valid = 1)",
+        (platform,),
+    ).fetchall()
+    prefix = source_repo.lower() + ":"
+    return sorted(repo for repo, sources in rows if any(s.lower().startswith(prefix) for s in json.loads(sources)[1:]))
+
+
+@single_statement
+def save_run(
+    conn: sqlite3.Connection, platform: str, repo: str, trigger: str, commit: str | None, mode: str, outcome: str,
+    plan: list[dict[str, Any]], results: list[dict[str, Any]], errors: list[str], started: float, finished: float,
+) -> int:
+    cursor = conn.execute(
+        "INSERT INTO reconcile_runs (platform, repo, trigger, commit_sha, mode, outcome, plan, results, errors, started_at, finished_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (platform, repo, trigger, commit, mode, outcome, json.dumps(plan), json.dumps(results), json.dumps(errors), started, finished),
+    )
+    return int(cursor.lastrowid or 0)
+
+
+@single_statement
+def latest_runs(conn: sqlite3.Connection, trigger: str | None = None) -> list[dict[str, Any]]:
+    """The newest run per repository (optionally of one trigger), newest first."""
+    only = " AND trigger = ?" if trigger else ""
+    rows = conn.execute(
+        "SELECT platform, repo, trigger, commit_sha, mode, outcome, plan, results, errors, finished_at FROM reconcile_runs r"
+        f" WHERE id = (SELECT max(id) FROM reconcile_runs WHERE platform = r.platform AND repo = r.repo{only})"
+        " ORDER BY finished_at DESC",
+        (trigger,) if trigger else (),
+    ).fetchall()
+    keys = ("platform", "repo", "trigger", "commit", "mode", "outcome", "plan", "results", "errors", "finished_at")
+    return [
+        {k: (json.loads(v) if k in ("plan", "results", "errors") else v) for k, v in zip(keys, row, strict=True)} for row in rows
+    ]

@@ -1,0 +1,155 @@
+"""One reconcile of one repository: load its config, observe, plan, maybe apply, record."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from bot import activity
+from bot.forges.base import Forge, ForgeError
+from bot.gitops import records
+from bot.gitops.apply import MissingSecret, Result, apply
+from bot.gitops.observe import observe
+from bot.gitops.plan import Change, deletion_limit, plan
+from bot.gitops.render import as_json, summary
+from bot.store import Store
+from config.loader import ConfigError, Loaded, Problem, load
+from config.repo import CONFIG_PATHS, RepoConfig
+
+logger = logging.getLogger(__name__)
+
+OWN_HOOK_PATHS = ("/webhooks", "/webhooks/github", "/webhooks/gitea")
+
+
+@dataclass
+class RunSummary:
+    platform: str
+    repo: str
+    trigger: str
+    mode: str  # plan | report | apply
+    outcome: str  # no-config | invalid | clean | drift | applied | partial | blocked | failed
+    commit: str | None = None
+    changes: tuple[Change, ...] = ()
+    results: list[Result] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    config: RepoConfig | None = None
+    config_path: str | None = None
+
+
+def own_hook_matcher(public_url: str | None) -> Callable[[str], bool]:
+    """Which webhook URLs are the bot's own: under its public URL, or its receiver's paths."""
+    if public_url:
+        prefix = public_url.rstrip("/") + "/"
+        return lambda url: url.startswith(prefix)
+    return lambda url: urlsplit(url).path.rstrip("/") in OWN_HOOK_PATHS
+
+
+def secret_lookup(config: RepoConfig, environ: Mapping[str, str]) -> Callable[[str], str | None]:
+    names = {hook.url: hook.secret_env for hook in config.webhooks or ()}
+
+    def secret(url: str) -> str | None:
+        name = names.get(url)
+        if name is None:
+            return None
+        value = environ.get(name)
+        if not value:
+            raise MissingSecret(f"webhook {url}: secret_env {name} is not set in forgebot's environment")
+        return value
+
+    return secret
+
+
+async def load_config(forge: Forge, repo: str, ref: str | None = None) -> Loaded | None:
+    """The repository's config at `ref` (default branch when None), extends followed; None without one."""
+
+    async def fetch(other: str, path: str) -> str | None:
+        found = await forge.read_file(other, path)
+        return found.content.decode("utf-8", errors="replace") if found else None
+
+    for path in CONFIG_PATHS:
+        found = await forge.read_file(repo, path, ref)
+        if found is not None:
+            return await load(repo, found.content.decode("utf-8", errors="replace"), path, fetch)
+    return None
+
+
+async def reconcile(
+    forge: Forge,
+    store: Store,
+    repo: str,
+    *,
+    trigger: str,
+    mode: str,
+    bot_login: str | None,
+    public_url: str | None = None,
+    environ: Mapping[str, str] | None = None,
+    ref: str | None = None,
+    commit: str | None = None,
+    clock: Callable[[], float] = time.time,
+) -> RunSummary:
+    """Never raises for the repository's own problems: they are in the summary and the records."""
+    import os
+
+    started = clock()
+    run = RunSummary(forge.platform, repo, trigger, mode, "failed", commit)
+    try:
+        loaded = await load_config(forge, repo, ref)
+    except ConfigError as exc:
+        run.outcome, run.errors = "invalid", [str(p) for p in exc.problems]
+        if mode != "plan":  # a pull request's file is not the one in force
+            await store.run(records.save_config, forge.platform, repo, commit, None, None, run.errors, [], clock())
+        await _record(store, run, started, clock)
+        return run
+    except ForgeError as exc:
+        run.errors = [f"reading the config: {exc}"]
+        await _record(store, run, started, clock)
+        return run
+    if loaded is None:
+        run.outcome = "no-config"
+        return run
+    run.config, run.config_path = loaded.config, loaded.sources[0].partition(":")[2]
+    if mode != "plan":
+        await store.run(records.save_config, forge.platform, repo, commit, run.config_path, loaded.raw, [], list(loaded.sources), clock())
+    try:
+        observed, run.unknown = await observe(forge, repo, loaded.config, bot_login=bot_login, own_hook=own_hook_matcher(public_url))
+    except ForgeError as exc:
+        run.errors = [f"reading the platform: {exc}"]
+        await _record(store, run, started, clock)
+        return run
+    run.changes = plan(loaded.config, observed)
+    blocked = deletion_limit(run.changes, loaded.config.policy.max_deletions)
+    if not run.changes:
+        run.outcome = "clean"
+    elif blocked:
+        run.outcome, run.errors = "blocked", [blocked]
+    elif mode != "apply":
+        run.outcome = "drift"
+    else:
+        run.results = await apply(forge, repo, run.changes, secret=secret_lookup(loaded.config, environ if environ is not None else os.environ))
+        failed = [r for r in run.results if not r.ok]
+        run.errors = [f"{r.change.target}: {r.error}" for r in failed]
+        run.outcome = "applied" if not failed else ("failed" if len(failed) == len(run.results) else "partial")
+    await _record(store, run, started, clock)
+    return run
+
+
+async def _record(store: Store, run: RunSummary, started: float, clock: Callable[[], float]) -> None:
+    finished = clock()
+    results = [{"target": r.change.target, "kind": r.change.kind.value, "ok": r.ok, "error": r.error} for r in run.results]
+    await store.run(
+        records.save_run, run.platform, run.repo, run.trigger, run.commit, run.mode, run.outcome,
+        [as_json(c) for c in run.changes], results, run.errors, started, finished,
+    )
+    entry = activity.Entry(
+        kind=f"reconcile.{run.outcome}",
+        detail={"trigger": run.trigger, "mode": run.mode, "commit": run.commit, "plan": summary(run.changes), "errors": run.errors[:20]},
+        platform=run.platform,
+        repo=run.repo,
+    )
+    await store.run(activity.append, entry, finished)
+    log = logger.warning if run.errors else logger.info
+    log("reconcile %s: %s", run.outcome, summary(run.changes), extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})

@@ -27,7 +27,7 @@ from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_HANDLERS = ("handlers.meta",)
+BUILTIN_HANDLERS = ("handlers.meta", "handlers.reconcile")
 
 
 def load_router(module_path: str) -> Router:
@@ -59,10 +59,10 @@ class ForgebotApp:
     ) -> None:
         self.settings = settings
         self.forges = forges if forges is not None else Forges(settings, clock=clock)
-        services = {"forges": self.forges, **(services or {})}
+        self.metrics = Metrics()
+        services = {"forges": self.forges, "metrics": self.metrics, **(services or {})}
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
-        self.metrics = Metrics()
         self.pressure = IntakePressure()
         self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
         self.processor = Processor(settings, self.store, self.router, clock, services)

@@ -85,6 +85,8 @@ def _print_report(event: Any, report: Any) -> None:
     if event.sender is not None:
         print(f"sender:   {event.sender.login}")
     print(f"handlers: {', '.join(report.handlers) if report.handlers else 'none matched'}")
+    for skipped in report.skipped:
+        print(f"skipped:  {skipped}")
     for entry in report.context.recorded:
         print(f"recorded: {entry.kind} {json.dumps(entry.detail, sort_keys=True, default=str)}")
     print(f"outcome:  {report.outcome}")

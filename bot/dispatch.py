@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -10,6 +11,9 @@ from typing import TYPE_CHECKING, Any
 from bot.context import Context
 from bot.deliveries import DONE, IGNORED, DeliveryRow
 from bot.events import Event
+from bot.forges.provider import NotConfigured
+
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.router import Router
@@ -22,6 +26,7 @@ class Report:
     outcome: str  # done | ignored
     handlers: tuple[str, ...]
     context: Context
+    skipped: tuple[str, ...] = ()
 
 
 @dataclass
@@ -40,10 +45,23 @@ class Processor:
         return bool(self.router.handlers_for(event))
 
     async def run(self, event: Event) -> Report:
-        """Dispatch `event`; an event no handler wants is `ignored`, not an error."""
+        """Run every matching handler in order; an event no handler takes is `ignored`, not an error.
+
+        A handler that needs a platform with no credentials configured is skipped (retrying
+        cannot help); any other exception propagates, so the inbox retries the delivery.
+        """
         ctx = self.context(event)
-        ran = await self.router.dispatch(event, ctx)
-        return Report(DONE if ran else IGNORED, tuple(ran), ctx)
+        ran, skipped = [], []
+        for handler in self.router.handlers_for(event):
+            name = f"{handler.__module__}.{handler.__qualname__}"
+            try:
+                await handler(event, ctx)
+            except NotConfigured as exc:
+                logger.warning("handler skipped: %s", exc, extra={"handler": name, "delivery": event.delivery_id})
+                skipped.append(f"{name}: {exc}")
+            else:
+                ran.append(name)
+        return Report(DONE if ran else IGNORED, tuple(ran), ctx, tuple(skipped))
 
     async def __call__(self, row: DeliveryRow, event: Event) -> str:
         return (await self.run(event)).outcome

@@ -33,6 +33,10 @@ class Metrics:
             "forgebot_delivery_lag_seconds", "From receipt to finished processing", buckets=LATENCY_BUCKETS, registry=r
         )
         self.job_runs = Counter("forgebot_job_runs", "Scheduled job runs, by outcome", ["job", "outcome"], registry=r)
+        self.reconcile_runs = Counter(
+            "forgebot_reconcile_runs", "Repository reconciles, by trigger and outcome", ["platform", "trigger", "outcome"], registry=r
+        )
+        self.drifted = Gauge("forgebot_repositories_drifted", "Repositories whose last scheduled run found drift", registry=r)
         self.queue_depth = Gauge("forgebot_queue_depth", "Deliveries stored and not yet finished", registry=r)
         # Hot path: label children cached per (platform, event) instead of looked up per request.
         self._received_children: dict[tuple[str, str], Callable[[], None]] = {}

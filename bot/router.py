@@ -159,17 +159,3 @@ class Router:
     @property
     def jobs(self) -> list[JobSpec]:
         return list(self._jobs.values())
-
-    async def dispatch(self, event: Event, ctx: Context) -> list[str]:
-        """Run every matching handler in registration order; return their names.
-
-        Exceptions propagate: the worker records them and retries the whole delivery, so
-        handlers must be safe to run again.
-        """
-        ran = []
-        for handler in self.handlers_for(event):
-            name = f"{handler.__module__}.{handler.__qualname__}"
-            logger.debug("running handler", extra={"handler": name, "delivery": event.delivery_id})
-            await handler(event, ctx)
-            ran.append(name)
-        return ran

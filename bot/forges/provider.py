@@ -41,6 +41,7 @@ class Forges:
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._clients: dict[str, Any] = {}
+        self._logins: dict[str, str] = {}
 
     @property
     def configured(self) -> tuple[str, ...]:
@@ -57,6 +58,13 @@ class Forges:
         if client is None:
             client = self._clients[platform] = self._build(platform)
         return client
+
+    async def bot_login(self, platform: str) -> str:
+        """The bot's own login on a platform (to recognise its own comments and access)."""
+        login = self._logins.get(platform)
+        if login is None:
+            login = self._logins[platform] = (await self.get(platform).whoami()).login
+        return login
 
     def for_event(self, event: Event) -> Forge:
         forge = self.get(event.platform)

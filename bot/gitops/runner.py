@@ -29,7 +29,7 @@ class RunSummary:
     platform: str
     repo: str
     trigger: str
-    mode: str  # plan | report | apply
+    mode: str  # plan | report | apply (or auto: what the file's reconcile.mode says)
     outcome: str  # no-config | invalid | clean | drift | applied | partial | blocked | failed
     commit: str | None = None
     changes: tuple[Change, ...] = ()
@@ -112,6 +112,8 @@ async def reconcile(
         run.outcome = "no-config"
         return run
     run.config, run.config_path = loaded.config, loaded.sources[0].partition(":")[2]
+    if mode == "auto":
+        run.mode = mode = loaded.config.reconcile.mode
     if mode != "plan":
         await store.run(records.save_config, forge.platform, repo, commit, run.config_path, loaded.raw, [], list(loaded.sources), clock())
     try:

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from bot import __version__, activity, deliveries
 from bot.events import MalformedPayload, normalize, parse_body
+from bot.forges.base import ForgeError
 from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -287,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=_positive, default=20, metavar="N")
     tail.add_argument("--repo", metavar="OWNER/REPO")
     tail.set_defaults(func=cmd_activity_list)
+
+    from bot.cli_gitops import add_commands
+
+    add_commands(sub, common)
     return parser
 
 
@@ -301,9 +306,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except UsageError as exc:
         _fail(str(exc))
+    except ForgeError as exc:  # the platform refused or failed; its message, one line
+        _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return 130
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    # Import ourselves as `bot.cli` so exceptions raised by other modules match our handlers.
+    from bot.cli import main as _main
+
+    raise SystemExit(_main())

@@ -279,21 +279,17 @@ class RepoConfig(Strict):
                 raise ValueError(f"{login!r} is not a user login")
         return value
 
-    @model_validator(mode="after")
-    def _unique_names(self) -> RepoConfig:
-        for section, items, key in (
-            ("labels", self.labels, lambda i: i.name.lower()),
-            ("branches", self.branches, lambda i: i.name),
-            ("milestones", self.milestones, lambda i: i.title),
-            ("webhooks", self.webhooks, lambda i: i.url),
-        ):
-            seen: set[str] = set()
-            for item in items or ():
-                name = key(item)
-                if name in seen:
-                    raise ValueError(f"{section}: {name!r} is listed twice")
-                seen.add(name)
-        return self
+    @field_validator("labels", "branches", "milestones", "webhooks")
+    @classmethod
+    def _unique_names(cls, items: tuple[Any, ...] | None) -> tuple[Any, ...] | None:
+        seen: set[str] = set()
+        for item in items or ():
+            name = getattr(item, "name", None) or getattr(item, "title", None) or item.url
+            key = name.lower() if isinstance(item, LabelSpec) else name
+            if key in seen:
+                raise ValueError(f"{name!r} is listed twice")
+            seen.add(key)
+        return items
 
 
 def schema() -> dict[str, Any]:

@@ -100,4 +100,47 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         CREATE INDEX reconcile_runs_repo ON reconcile_runs (platform, repo, id);
         """,
     ),
+    (
+        3,
+        """
+        -- Claims: who works on an issue, until when. One active claim per issue, by index.
+        CREATE TABLE claims (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            holder TEXT NOT NULL,
+            claimed_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            released_at REAL,
+            release_reason TEXT,
+            active INTEGER NOT NULL DEFAULT 1
+        );
+        CREATE UNIQUE INDEX claims_one_active ON claims (platform, repo, number) WHERE active = 1;
+        CREATE INDEX claims_by_holder ON claims (platform, holder) WHERE active = 1;
+        CREATE INDEX claims_by_expiry ON claims (expires_at) WHERE active = 1;
+
+        -- "issue depends on dep": declared by a command or by a line in the issue's body.
+        CREATE TABLE dependencies (
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            dep_repo TEXT NOT NULL,
+            dep_number INTEGER NOT NULL,
+            source TEXT NOT NULL CHECK (source IN ('command', 'body')),
+            created_at REAL NOT NULL,
+            PRIMARY KEY (platform, repo, number, dep_repo, dep_number)
+        );
+        CREATE INDEX dependencies_reverse ON dependencies (platform, dep_repo, dep_number);
+
+        -- The label set last seen per issue (Gitea's label events carry no delta).
+        CREATE TABLE issue_labels (
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            labels TEXT NOT NULL,
+            PRIMARY KEY (platform, repo, number)
+        );
+        """,
+    ),
 )

@@ -43,7 +43,7 @@ _FIELDS = "id, platform, repo, number, holder, claimed_at, expires_at"
 
 
 def _claim(row: sqlite3.Row | tuple[object, ...] | None) -> Claim | None:
-    return Claim(*row) if row else None  # type: ignore[arg-type]
+    return Claim(*row) if row else None
 
 
 @single_statement

@@ -1,0 +1,192 @@
+"""Running commands: resolve each one, check who may run it, run it, and answer once.
+
+Answers follow one rule. All commands of a comment succeeded: a reaction on the comment and,
+only when a result is news (a claim's expiry), one reply. Any failed: one reply listing each
+failed command, why, and how to retry. Every reply carries a marker keyed by the comment and
+its commands, so a retried or replayed delivery never posts it twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bot.comments import post_once
+from bot.commands import Command
+from bot.forges.base import Forge, ForgeError, Permission
+from bot.permissions import PermissionCache, Rule
+from bot.router import CommandSpec
+
+if TYPE_CHECKING:
+    from bot.context import Context
+    from bot.events import Event
+    from config.repo import RepoConfig
+
+logger = logging.getLogger(__name__)
+
+NAMESPACE = "forgebot"  # `/forgebot CMD ...` is `/CMD ...`; `/forgebot help` only this way
+SUCCESS_REACTION = "+1"
+FAILURE_REACTION = "confused"
+
+
+class CommandFailed(Exception):
+    """The command could not do what was asked; `reason` says why, `hint` how to retry."""
+
+    def __init__(self, reason: str, hint: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.hint = hint
+
+
+@dataclass
+class Invocation:
+    """One command, with everything its handler needs."""
+
+    ctx: Context
+    event: Event
+    forge: Forge
+    repo: str
+    number: int
+    actor: str
+    command: Command
+    spec: CommandSpec
+    config: RepoConfig
+    bot_login: str
+    permissions: PermissionCache
+    _permission: Permission | None = field(default=None, init=False)
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return self.command.args[1:] if self.command.name == NAMESPACE else self.command.args
+
+    @property
+    def author(self) -> str | None:
+        return self.event.issue.author if self.event.issue else None
+
+    async def permission(self, login: str | None = None) -> Permission:
+        """The level of `login` (default: whoever runs the command) on this repository."""
+        who = login or self.actor
+        if who == self.actor and self._permission is not None:
+            return self._permission
+        level = await self.permissions.level(self.forge, self.repo, who)
+        if who == self.actor:
+            self._permission = level
+        return level
+
+    async def may(self, level: Permission) -> bool:
+        return await self.permission() >= level
+
+
+@dataclass
+class Outcome:
+    command: Command
+    ok: bool
+    message: str = ""  # news on success, the reason on failure
+    hint: str = ""
+
+
+def resolve(find: Callable[[str], CommandSpec | None], command: Command) -> tuple[CommandSpec | None, str | None]:
+    """The spec a command line names, or (None, why not) for `/forgebot` with an unknown word."""
+    if command.name == NAMESPACE:
+        if not command.args:
+            return None, "say what: `/forgebot help` lists the commands"
+        spec = find(command.args[0])
+        if spec is None:
+            return None, f"`/forgebot {command.args[0]}` is not a forgebot command; `/forgebot help` lists them"
+        return spec, None
+    spec = find(command.name)
+    if spec is not None and spec.name == "help":
+        return None, None  # plain /help belongs to other bots ("help wanted"); ours is /forgebot help
+    return spec, None
+
+
+async def run_commands(
+    ctx: Context,
+    event: Event,
+    commands: list[Command],
+    *,
+    actor: str,
+    config: RepoConfig,
+    comment_id: int | None,
+    permissions: PermissionCache,
+) -> list[Outcome]:
+    """Run `commands` in order as `actor` on the event's issue, then answer once."""
+    issue, repo = event.issue, event.repo
+    if issue is None or repo is None:
+        return []
+    forge = ctx.forge
+    bot = await ctx.forges.bot_login(forge.platform)
+    outcomes: list[Outcome] = []
+    for command in commands:
+        spec, problem = resolve(ctx.router.find_command, command)
+        if spec is None:
+            if problem:
+                outcomes.append(Outcome(command, False, problem))
+            continue  # someone else's /word
+        invocation = Invocation(ctx, event, forge, repo.full_name, issue.number, actor, command, spec, config, bot, permissions)
+        outcomes.append(await _run_one(invocation))
+    if outcomes:
+        await _answer(forge, repo.full_name, issue.number, actor, comment_id, outcomes, bot)
+    return outcomes
+
+
+async def _run_one(inv: Invocation) -> Outcome:
+    spec, command = inv.spec, inv.command
+    options = inv.config.commands.get(spec.name)
+    if options is not None and not options.enabled:
+        return Outcome(command, False, f"/{spec.name} is turned off in this repository")
+    is_pull = bool(inv.event.issue and inv.event.issue.is_pull)
+    if (is_pull and not spec.on_pulls) or (not is_pull and not spec.on_issues):
+        return Outcome(command, False, f"/{spec.name} works on {'issues' if spec.on_issues else 'pull requests'} only")
+    rule = Rule.of(spec, options)
+    capabilities = inv.forge.capabilities
+    # Anyone, a listed user or the author needs no call to the platform; everyone else does.
+    if not rule.allows(inv.actor, author=inv.author, permission=None, capabilities=capabilities):
+        permission = await inv.permission()
+        if not rule.allows(inv.actor, author=inv.author, permission=permission, capabilities=capabilities):
+            return Outcome(command, False, f"only {rule.describe(capabilities)} may run /{spec.name}")
+    try:
+        news = await spec.handler(inv)
+    except CommandFailed as failure:
+        return Outcome(command, False, failure.reason, failure.hint)
+    await inv.ctx.record(f"command.{spec.name}", actor=inv.actor, issue=inv.number, args=list(inv.args))
+    return Outcome(command, True, news or "")
+
+
+def _reply_key(comment_id: int | None, outcomes: list[Outcome]) -> str:
+    digest = hashlib.sha256("\n".join(o.command.line for o in outcomes).encode()).hexdigest()[:12]
+    return f"reply:{comment_id}:{digest}"
+
+
+def render_reply(actor: str, outcomes: list[Outcome]) -> str | None:
+    failed = [o for o in outcomes if not o.ok]
+    news = [o for o in outcomes if o.ok and o.message]
+    if not failed and not news:
+        return None
+    lines = [f"@{actor}"]
+    lines += [o.message for o in news]
+    if failed:
+        lines += ["", "Not done:"]
+        for outcome in failed:
+            hint = f" {outcome.hint}" if outcome.hint else ""
+            lines.append(f"- `{outcome.command.line}`: {outcome.message}.{hint}")
+        lines.append("")
+        lines.append("Fix what is said and post the command again (editing this comment works too).")
+    return "\n".join(lines)
+
+
+async def _answer(
+    forge: Forge, repo: str, number: int, actor: str, comment_id: int | None, outcomes: list[Outcome], bot: str
+) -> None:
+    body = render_reply(actor, outcomes)
+    if body is not None:
+        await post_once(forge, repo, number, _reply_key(comment_id, outcomes), body, bot)
+    if comment_id is not None:
+        reaction = SUCCESS_REACTION if all(o.ok for o in outcomes) else FAILURE_REACTION
+        try:
+            await forge.add_reaction(repo, comment_id, reaction)
+        except ForgeError as exc:  # a reaction is a courtesy; the reply or the result stands
+            logger.warning("could not react to a comment", extra={"repo": repo, "error": str(exc)})

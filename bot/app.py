@@ -18,6 +18,7 @@ from bot.dispatch import Processor
 from bot.forges.provider import Forges
 from bot.inbox import Inbox, RetryPolicy
 from bot.metrics import Metrics
+from bot.permissions import PermissionCache
 from bot.pressure import IntakePressure
 from bot.router import Router
 from bot.scheduler import Scheduler
@@ -27,7 +28,18 @@ from config.settings import Settings
 
 logger = logging.getLogger(__name__)
 
-BUILTIN_HANDLERS = ("handlers.meta", "handlers.reconcile")
+BUILTIN_HANDLERS = (
+    "handlers.meta",
+    "handlers.reconcile",
+    "handlers.commands",
+    "handlers.triggers",
+    "handlers.claims",
+    "handlers.assign",
+    "handlers.labels",
+    "handlers.state",
+    "handlers.dependencies",
+    "handlers.help",
+)
 
 
 def load_router(module_path: str) -> Router:
@@ -60,7 +72,7 @@ class ForgebotApp:
         self.settings = settings
         self.forges = forges if forges is not None else Forges(settings, clock=clock)
         self.metrics = Metrics()
-        services = {"forges": self.forges, "metrics": self.metrics, **(services or {})}
+        services = {"forges": self.forges, "metrics": self.metrics, "permissions": PermissionCache(), **(services or {})}
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.pressure = IntakePressure()

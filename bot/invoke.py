@@ -112,8 +112,13 @@ async def run_commands(
     config: RepoConfig,
     comment_id: int | None,
     permissions: PermissionCache,
+    reply_key: str | None = None,
 ) -> list[Outcome]:
-    """Run `commands` in order as `actor` on the event's issue, then answer once."""
+    """Run `commands` in order as `actor` on the event's issue, then answer once.
+
+    The answer reacts to `comment_id` when there is one; `reply_key` names the reply (default:
+    the comment and its command lines, so an edit with new commands gets a reply of its own).
+    """
     issue, repo = event.issue, event.repo
     if issue is None or repo is None:
         return []
@@ -129,7 +134,8 @@ async def run_commands(
         invocation = Invocation(ctx, event, forge, repo.full_name, issue.number, actor, command, spec, config, bot, permissions)
         outcomes.append(await _run_one(invocation))
     if outcomes:
-        await _answer(forge, repo.full_name, issue.number, actor, comment_id, outcomes, bot)
+        key = reply_key or _reply_key(comment_id, outcomes)
+        await _answer(forge, repo.full_name, issue.number, actor, comment_id, key, outcomes, bot)
     return outcomes
 
 
@@ -179,11 +185,11 @@ def render_reply(actor: str, outcomes: list[Outcome]) -> str | None:
 
 
 async def _answer(
-    forge: Forge, repo: str, number: int, actor: str, comment_id: int | None, outcomes: list[Outcome], bot: str
+    forge: Forge, repo: str, number: int, actor: str, comment_id: int | None, key: str, outcomes: list[Outcome], bot: str
 ) -> None:
     body = render_reply(actor, outcomes)
     if body is not None:
-        await post_once(forge, repo, number, _reply_key(comment_id, outcomes), body, bot)
+        await post_once(forge, repo, number, key, body, bot)
     if comment_id is not None:
         reaction = SUCCESS_REACTION if all(o.ok for o in outcomes) else FAILURE_REACTION
         try:

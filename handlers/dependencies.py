@@ -1,0 +1,179 @@
+"""Dependencies: /depends-on, /blocks, /undepend, "Depends on #N" lines, the blocked label, the sweep."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+
+from bot import dependencies
+from bot.comments import post_once, upsert_comment
+from bot.context import Context
+from bot.dependencies import IssueRef, body_dependencies, parse_refs
+from bot.events import Event
+from bot.forges.base import Forge, ForgeError, NotFound
+from bot.invoke import CommandFailed, Invocation
+from bot.repoconfig import config_in_force
+from bot.router import Level, Router
+from handlers.common import ensure_label, ref
+
+logger = logging.getLogger(__name__)
+router = Router()
+
+STATUS_KEY = "dependencies"
+UNBLOCKED = "Every dependency of this issue is closed: it is ready to be worked on."
+SWEEP_SECONDS = 600
+
+
+async def _refs(inv: Invocation) -> list[IssueRef]:
+    refs = parse_refs(" ".join(inv.args), inv.repo)
+    if not refs:
+        raise CommandFailed("name the issues", f"Like `/{inv.spec.name} #12 owner/repo#3`.")
+    for dep_repo, dep_number in refs:
+        try:
+            await inv.forge.get_issue(dep_repo, dep_number)
+        except NotFound:
+            raise CommandFailed(f"there is no issue {ref(dep_repo, dep_number, inv.repo)}") from None
+    return refs
+
+
+async def refresh(ctx: Context, forge: Forge, repo: str, number: int) -> None:
+    """Re-derive an issue's blocked state from the platform: label, status comment, the news."""
+    edges = await ctx.store.run(dependencies.of, forge.platform, repo, number)
+    config = await config_in_force(ctx, forge.platform, repo)
+    issue = await forge.get_issue(repo, number)
+    lines, blocked, seen = [], False, []
+    for dep_repo, dep_number, source in edges:
+        try:
+            dep = await forge.get_issue(dep_repo, dep_number)
+        except NotFound:
+            lines.append(f"- ~~{ref(dep_repo, dep_number, repo)}~~ (does not exist)")
+            continue
+        blocked |= dep.state == "open"
+        seen.append(f"{dep_repo}#{dep_number}:{dep.state}")
+        mark = "x" if dep.state == "closed" else " "
+        origin = " (from the description)" if source == "body" else ""
+        lines.append(f"- [{mark}] {ref(dep_repo, dep_number, repo)} {dep.title}{origin}")
+    label = config.dependencies.label
+    has_label = label.lower() in (name.lower() for name in issue.labels)
+    bot = await ctx.forges.bot_login(forge.platform)
+    if edges:
+        state = "**Blocked**: some dependencies are open." if blocked else "Not blocked: every dependency is closed."
+        await upsert_comment(forge, repo, number, STATUS_KEY, f"### Dependencies\n\n{state}\n\n" + "\n".join(lines), bot)
+    if blocked and not has_label and issue.state == "open":
+        await forge.add_labels(repo, number, [await ensure_label(ctx, forge, repo, label)])
+        await ctx.record("dependencies.blocked", repo=repo, issue=number)
+    elif not blocked and has_label:
+        # Say it once per state of the dependencies, then take the label off.
+        digest = hashlib.sha256(",".join(sorted(seen)).encode()).hexdigest()[:12]
+        await post_once(forge, repo, number, f"unblocked:{digest}", UNBLOCKED, bot)
+        try:
+            await forge.remove_label(repo, number, label)
+        except NotFound:
+            pass
+        await ctx.record("dependencies.unblocked", repo=repo, issue=number)
+
+
+async def _refresh_dependents(ctx: Context, forge: Forge, repo: str, number: int) -> None:
+    for dep_repo, dep_number in await ctx.store.run(dependencies.dependents, forge.platform, repo, number):
+        try:
+            await refresh(ctx, forge, dep_repo, dep_number)
+        except ForgeError as exc:  # the sweep heals it later
+            logger.warning("could not refresh a dependent", extra={"repo": dep_repo, "issue": dep_number, "error": str(exc)})
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+@router.command(
+    "depends-on",
+    usage="/depends-on #N [owner/repo#N ...]",
+    description="This issue waits for those: it is labelled blocked while any of them is open.",
+    level=Level.AUTHOR,
+)
+async def depends_on_command(inv: Invocation) -> None:
+    refs = await _refs(inv)
+    _, cycles = await inv.ctx.store.run(dependencies.add, inv.forge.platform, (inv.repo, inv.number), refs, "command", inv.ctx.clock())
+    await refresh(inv.ctx, inv.forge, inv.repo, inv.number)
+    if cycles:
+        names = ", ".join(ref(r, n, inv.repo) for r, n in cycles)
+        raise CommandFailed(f"{names} already depends on this issue (directly or not): that would be a cycle")
+
+
+@router.command(
+    "blocks",
+    usage="/blocks #N [owner/repo#N ...]",
+    description="Those issues wait for this one.",
+    level=Level.AUTHOR,
+)
+async def blocks_command(inv: Invocation) -> None:
+    refused = []
+    for dep_repo, dep_number in await _refs(inv):
+        _, cycles = await inv.ctx.store.run(
+            dependencies.add, inv.forge.platform, (dep_repo, dep_number), [(inv.repo, inv.number)], "command", inv.ctx.clock()
+        )
+        if cycles:
+            refused.append(ref(dep_repo, dep_number, inv.repo))
+        else:
+            await refresh(inv.ctx, inv.forge, dep_repo, dep_number)
+    if refused:
+        raise CommandFailed(f"this issue already depends on {', '.join(refused)}: that would be a cycle")
+
+
+@router.command(
+    "undepend",
+    usage="/undepend #N [owner/repo#N ...]",
+    description="This issue no longer waits for those.",
+    level=Level.AUTHOR,
+)
+async def undepend_command(inv: Invocation) -> None:
+    refs = parse_refs(" ".join(inv.args), inv.repo)
+    if not refs:
+        raise CommandFailed("name the issues", "Like `/undepend #12`.")
+    removed = await inv.ctx.store.run(dependencies.remove, inv.forge.platform, (inv.repo, inv.number), refs)
+    await refresh(inv.ctx, inv.forge, inv.repo, inv.number)
+    in_body = [r for r in refs if r in body_dependencies(inv.event.issue.body if inv.event.issue else "", inv.repo)]
+    if in_body:
+        raise CommandFailed(
+            f"the description still says it depends on {', '.join(ref(r, n, inv.repo) for r, n in in_body)}",
+            "Edit the description too, or the line brings it back.",
+        )
+    if not removed:
+        raise CommandFailed("this issue did not depend on those")
+
+
+# -- events and the sweep -------------------------------------------------------------------------
+
+
+@router.on("issues", "opened")
+@router.on("issues", "edited")
+async def follow_the_description(event: Event, ctx: Context) -> None:
+    issue, repo = event.issue, event.repo
+    if issue is None or repo is None:
+        return
+    wanted = body_dependencies(issue.body, repo.full_name)
+    added, removed, cycles = await ctx.store.run(
+        dependencies.sync_body, event.platform, (repo.full_name, issue.number), wanted, ctx.clock()
+    )
+    if added or removed or cycles:
+        await refresh(ctx, ctx.forge, repo.full_name, issue.number)
+
+
+@router.on("issues", "closed")
+@router.on("issues", "reopened")
+@router.on("pull_request", "closed")
+@router.on("pull_request", "reopened")
+async def update_dependents(event: Event, ctx: Context) -> None:
+    if event.issue is not None and event.repo is not None:
+        await _refresh_dependents(ctx, ctx.forge, event.repo.full_name, event.issue.number)
+
+
+@router.job("dependency-sweep", every=SWEEP_SECONDS, jitter=30)
+async def sweep_dependencies(ctx: Context) -> None:
+    """Re-derive every blocked state from the platform, so a lost webhook heals."""
+    for platform in ctx.forges.configured:
+        forge = ctx.forges.get(platform)
+        for repo, number in await ctx.store.run(dependencies.issues_with_dependencies, platform):
+            try:
+                await refresh(ctx, forge, repo, number)
+            except ForgeError as exc:
+                logger.warning("dependency sweep: %s", exc, extra={"repo": repo, "issue": number})

@@ -105,7 +105,9 @@ class ForgebotApp:
             )
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
-        self.http = Starlette(routes=routes(self), lifespan=self._lifespan)
+        from handlers.agents import routes as agent_routes
+
+        self.http = Starlette(routes=[*routes(self), *agent_routes(self)], lifespan=self._lifespan)
 
     async def store_delivery(self, delivery: Delivery) -> bool:
         """Commit the delivery; True when new. The inbox learns of it after the commit."""

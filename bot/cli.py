@@ -289,7 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--repo", metavar="OWNER/REPO")
     tail.set_defaults(func=cmd_activity_list)
 
-    from bot.cli_gitops import add_commands
+    from bot.cli_repos import add_commands
 
     add_commands(sub, common)
     return parser

@@ -79,6 +79,14 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "text"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
+    agent_tokens: SecretStr | None = None  # "login:token,login:token": bearer tokens of agents, each acting as that login
+
+    def agent_logins(self) -> dict[str, str]:
+        """token -> platform login, from AGENT_TOKENS."""
+        if self.agent_tokens is None:
+            return {}
+        pairs = (item.strip().partition(":") for item in self.agent_tokens.get_secret_value().split(","))
+        return {token.strip(): login.strip() for login, _, token in pairs if login.strip() and token.strip()}
 
     @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", mode="before")
     @classmethod
@@ -135,6 +143,17 @@ class Settings(BaseSettings):
             module, _, attr = item.partition(":")
             if not module or not attr:
                 raise ValueError(f"{item!r} is not of the form package.module:router")
+        return value
+
+    @field_validator("agent_tokens")
+    @classmethod
+    def _agent_pairs(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        for item in value.get_secret_value().split(","):
+            login, sep, token = item.strip().partition(":")
+            if not sep or not login.strip() or len(token.strip()) < 16:
+                raise ValueError("each entry must be login:token, with a token of at least 16 characters")
         return value
 
     @model_validator(mode="after")

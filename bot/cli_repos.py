@@ -1,4 +1,4 @@
-"""GitOps commands: `config check|schema`, `plan`, `apply`, `dump`, `drift`.
+"""Commands about repositories: `config check|schema`, `plan`, `apply`, `dump`, `drift`, `ready`.
 
 Exit codes follow `terraform plan -detailed-exitcode` where a plan is shown: 0 nothing to do,
 2 a plan that is not empty, 1 an error. `apply` exits 0 when everything it planned was applied.
@@ -244,6 +244,27 @@ def cmd_drift(args: argparse.Namespace) -> int:
     return EXIT_CHANGES
 
 
+def cmd_ready(args: argparse.Namespace) -> int:
+    from bot.cli import _settings
+    from bot.dispatch import Processor
+    from handlers.agents import ready_issues
+
+    settings = _settings(args)
+    platform = _platform(settings, args.platform)
+
+    async def work(forge: Any, store: Any, bot: str) -> Any:
+        from bot.app import build_router
+        from bot.forges.provider import Forges
+
+        forges = Forges(settings)
+        forges._clients[platform] = forge  # reuse the open client
+        ctx = Processor(settings, store, build_router(settings), services={"forges": forges}).context()
+        return await ready_issues(ctx, forge, args.repo, args.label)
+
+    print(json.dumps(asyncio.run(_with_forge(settings, platform, work)), indent=2))
+    return EXIT_OK
+
+
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
     config = sub.add_parser("config", help="the repository config file (.forgebot.yml)")
     config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
@@ -267,6 +288,12 @@ def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
         if name == "dump":
             parser.add_argument("--output", type=Path, metavar="FILE", help="write here instead of printing")
         parser.set_defaults(func=func)
+
+    ready = sub.add_parser("ready", parents=[common], help="open issues neither blocked nor claimed, oldest first (JSON)")
+    ready.add_argument("repo", metavar="OWNER/REPO", type=_repo_name)
+    ready.add_argument("--label", metavar="L", help="only issues with this label")
+    ready.add_argument("--platform", choices=("github", "gitea"), help="needed when both are configured")
+    ready.set_defaults(func=cmd_ready)
 
     drift = sub.add_parser("drift", parents=[common], help="repositories whose last scheduled reconcile found drift")
     drift.add_argument("--json", action="store_true")

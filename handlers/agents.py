@@ -1,0 +1,145 @@
+"""For agents and operators: the ready list, and claims over HTTP with a bearer token.
+
+Routes (added to the app by bot/app.py):
+  GET  /api/repos/{owner}/{repo}/ready[?label=L&platform=P]
+  GET  /api/repos/{owner}/{repo}/claims
+  POST /api/repos/{owner}/{repo}/issues/{n}/claim    {"duration": "4h"}  (optional)
+  POST /api/repos/{owner}/{repo}/issues/{n}/release
+  POST /api/repos/{owner}/{repo}/issues/{n}/extend   {"duration": "4h"}  (optional)
+Each agent token (FORGEBOT_AGENT_TOKENS) acts as one platform login, with /claim's semantics.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot import claims
+from bot.context import Context
+from bot.forges.base import Forge, ForgeError
+from bot.forges.provider import NotConfigured
+from bot.invoke import CommandFailed
+from bot.repoconfig import config_in_force
+from handlers.claims import claim_issue, extend_claim, open_dependencies, release_claim
+from handlers.common import when
+
+if TYPE_CHECKING:
+    from bot.app import ForgebotApp
+
+
+async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None = None) -> list[dict[str, Any]]:
+    """Open issues that are neither claimed nor blocked, oldest first."""
+    config = await config_in_force(ctx, forge.platform, repo)
+    claimed = {c.number for c in await ctx.store.run(claims.active_claims, forge.platform, repo)}
+    skip = {config.claims.label.lower(), config.dependencies.label.lower()}
+    ready = []
+    for issue in await forge.list_issues(repo, state="open", labels=[label] if label else ()):
+        if issue.is_pull or issue.number in claimed or skip & {name.lower() for name in issue.labels}:
+            continue
+        if await open_dependencies(ctx, forge, forge.platform, repo, issue.number):
+            continue
+        ready.append(issue)
+    ready.sort(key=lambda i: (i.created_at.timestamp() if i.created_at else 0.0, i.number))
+    return [
+        {"number": i.number, "title": i.title, "url": i.html_url, "labels": list(i.labels),
+         "author": i.author, "created_at": i.created_at.isoformat() if i.created_at else None}
+        for i in ready
+    ]
+
+
+def _json_error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status)
+
+
+def routes(app: ForgebotApp) -> list[Route]:
+    def agent(request: Request) -> str | None:
+        """The login the bearer token acts as, or None."""
+        given = request.headers.get("authorization", "")
+        if not given.lower().startswith("bearer "):
+            return None
+        token = given[7:].strip().encode()
+        found = None
+        for known, login in app.settings.agent_logins().items():
+            if hmac.compare_digest(token, known.encode()):  # check every one: no early exit to time
+                found = login
+        return found
+
+    def endpoint(work: Callable[[Request, Context, Forge, str, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+        async def handle(request: Request) -> Response:
+            login = agent(request)
+            if login is None:
+                return JSONResponse({"error": "missing or unknown bearer token"}, status_code=401, headers={"www-authenticate": "Bearer"})
+            repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+            ctx = app.processor.context()
+            platform = request.query_params.get("platform")
+            configured = ctx.forges.configured
+            if platform is None and len(configured) == 1:
+                platform = configured[0]
+            if platform not in configured:
+                return _json_error(400, f"say which platform with ?platform= (configured: {', '.join(configured) or 'none'})")
+            try:
+                return await work(request, ctx, ctx.forges.get(platform), repo, login)
+            except CommandFailed as failure:
+                return _json_error(409, f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
+            except NotConfigured as exc:
+                return _json_error(400, str(exc))
+            except ForgeError as exc:
+                return _json_error(502, str(exc))
+
+        return handle
+
+    async def duration(request: Request) -> str | None:
+        body = await request.body()
+        if not body:
+            return None
+        try:
+            value = json.loads(body).get("duration")
+        except (ValueError, AttributeError):
+            raise CommandFailed("the body must be a JSON object like {\"duration\": \"4h\"}") from None
+        return str(value) if value is not None else None
+
+    async def ready(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        return JSONResponse(await ready_issues(ctx, forge, repo, request.query_params.get("label")))
+
+    async def list_claims(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        found = await ctx.store.run(claims.active_claims, forge.platform, repo)
+        return JSONResponse([{"number": c.number, "holder": c.holder, "claimed_at": c.claimed_at, "expires_at": c.expires_at,
+                              "expires": when(c.expires_at)} for c in found])
+
+    async def claim(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        number = int(request.path_params["number"])
+        config = await config_in_force(ctx, forge.platform, repo)
+        message = await claim_issue(ctx, forge, repo, number, login, config, await duration(request))
+        current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
+        return JSONResponse({"status": "claimed", "holder": login, "expires_at": current.expires_at if current else None, "message": message})
+
+    async def release(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        number = int(request.path_params["number"])
+        current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
+        if current is None:
+            raise CommandFailed("nobody holds this issue")
+        if current.holder.lower() != login.lower():
+            raise CommandFailed(f"@{current.holder} holds it, not @{login}")
+        await release_claim(ctx, forge, repo, number, await config_in_force(ctx, forge.platform, repo), "unclaimed", current)
+        return JSONResponse({"status": "released"})
+
+    async def extend(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        number = int(request.path_params["number"])
+        config = await config_in_force(ctx, forge.platform, repo)
+        message = await extend_claim(ctx, forge, repo, number, login, config, await duration(request))
+        return JSONResponse({"status": "extended", "message": message})
+
+    base = "/api/repos/{owner}/{repo}"
+    return [
+        Route(f"{base}/ready", endpoint(ready)),
+        Route(f"{base}/claims", endpoint(list_claims)),
+        Route(base + "/issues/{number:int}/claim", endpoint(claim), methods=["POST"]),
+        Route(base + "/issues/{number:int}/release", endpoint(release), methods=["POST"]),
+        Route(base + "/issues/{number:int}/extend", endpoint(extend), methods=["POST"]),
+    ]

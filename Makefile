@@ -25,6 +25,7 @@ serve: $(STAMP)
 	$(BIN)/forgebot serve --host 127.0.0.1 --port 8080 --database var/forgebot.db
 
 test: $(TEST_STAMP)
+	$(BIN)/ruff check --select F bot handlers config tests bench scripts
 	$(BIN)/mypy
 	$(BIN)/python -m pytest --cov --cov-report=term:skip-covered
 

@@ -267,7 +267,7 @@ class Inbox:
     async def _attempt(self, item: _Item) -> bool:
         """Run one delivery once; True when it is finished (done, ignored or dead)."""
         row, event = item.row, item.event
-        platform, name = row.platform, (event.full_name if event else row.event)
+        platform = row.platform
         if event is None:
             await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), f"malformed payload: {item.malformed}")
             logger.error("delivery dead-lettered: malformed payload", extra=_log_fields(row, None, item.malformed))

@@ -16,7 +16,7 @@ from bot.gitops.observe import observe
 from bot.gitops.plan import Change, deletion_limit, plan
 from bot.gitops.render import as_json, summary
 from bot.store import Store
-from config.loader import ConfigError, Loaded, Problem, load
+from config.loader import ConfigError, Loaded, load
 from config.repo import CONFIG_PATHS, RepoConfig
 
 logger = logging.getLogger(__name__)

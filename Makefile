@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test lint typecheck bench-ingest clean
+.PHONY: serve test typecheck bench-ingest bench-reconcile bench-commands clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ typecheck: $(TEST_STAMP)
 
 bench-ingest: $(TEST_STAMP)
 	$(BIN)/python -m bench.ingest
+
+bench-reconcile: $(TEST_STAMP)
+	$(BIN)/python -m bench.reconcile
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

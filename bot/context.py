@@ -80,6 +80,11 @@ class Context:
         """True when an effect with this idempotency key was recorded before."""
         return bool(await self.store.run(effects.seen, key))
 
+    async def done_detail(self, key: str) -> dict[str, Any] | None:
+        """What was recorded with an effect's key, or None when it has not happened."""
+        found = await self.store.run(effects.detail, key)
+        return found if isinstance(found, dict) else None
+
     async def mark_done(self, key: str, **detail: Any) -> bool:
         """Record an effect's idempotency key; False when it was already there."""
         delivery = self.event.delivery_id if self.event else None

@@ -15,6 +15,12 @@ def seen(conn: sqlite3.Connection, key: str) -> bool:
 
 
 @single_statement
+def detail(conn: sqlite3.Connection, key: str) -> dict[str, Any] | None:
+    row = conn.execute("SELECT detail FROM effects WHERE key = ?", (key,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+@single_statement
 def record(conn: sqlite3.Connection, key: str, delivery_id: str | None, now: float, detail: dict[str, Any]) -> bool:
     """Remember that the effect named `key` happened; False if it was already recorded."""
     cursor = conn.execute(

@@ -125,14 +125,26 @@ async def run_commands(
     forge = ctx.forge
     bot = await ctx.forges.bot_login(forge.platform)
     outcomes: list[Outcome] = []
+    seen: dict[str, int] = {}
     for command in commands:
         spec, problem = resolve(ctx.router.find_command, command)
-        if spec is None:
-            if problem:
-                outcomes.append(Outcome(command, False, problem))
+        if spec is None and not problem:
             continue  # someone else's /word
-        invocation = Invocation(ctx, event, forge, repo.full_name, issue.number, actor, command, spec, config, bot, permissions)
-        outcomes.append(await _run_one(invocation))
+        # A comment's command runs once, however often its delivery comes (Gitea replays get new ids).
+        seen[command.line] = seen.get(command.line, 0) + 1
+        key = f"command:{forge.platform}:{repo.full_name.lower()}:{comment_id}:{seen[command.line]}:{command.line}"
+        before = await ctx.done_detail(key) if comment_id is not None else None
+        if before is not None:  # ran already: answer with what it said then
+            outcomes.append(Outcome(command, bool(before["ok"]), str(before["message"]), str(before["hint"])))
+            continue
+        if spec is None:
+            outcome = Outcome(command, False, problem or "")
+        else:
+            invocation = Invocation(ctx, event, forge, repo.full_name, issue.number, actor, command, spec, config, bot, permissions)
+            outcome = await _run_one(invocation)
+        outcomes.append(outcome)
+        if comment_id is not None:
+            await ctx.mark_done(key, ok=outcome.ok, message=outcome.message, hint=outcome.hint)
     if outcomes:
         key = reply_key or _reply_key(comment_id, outcomes)
         await _answer(forge, repo.full_name, issue.number, actor, comment_id, key, outcomes, bot)

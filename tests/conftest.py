@@ -139,3 +139,89 @@ def harness_factory(tmp_path: Path) -> Callable[..., Any]:
             await app.stop()
 
     return factory
+
+
+# -- the forge emulator, and the bot's clients pointed at it -------------------------------------
+
+PLATFORMS = ("github", "gitea")
+BOT = "forgebot"
+REPO = "acme/widgets"
+
+
+class World:
+    """One emulated forge, seen through one platform's dialect by the bot's real client."""
+
+    def __init__(self, platform: str, fake: Any, http: httpx.AsyncClient) -> None:
+        self.platform = platform
+        self.fake = fake
+        self.http = http
+        self.repo = REPO
+        self.client = self.make_client(BOT)
+
+    def make_client(self, login: str, **options: Any) -> Any:
+        if self.platform == "github":
+            from bot.forges.github import GitHubForge
+
+            return GitHubForge(base_url="http://fakeforge/api/v3", http=self.http, token=self.fake.token(login), **options)
+        from bot.forges.gitea import GiteaForge
+
+        return GiteaForge(base_url="http://fakeforge", http=self.http, token=self.fake.token(login), **options)
+
+    def actor(self, login: str) -> Any:
+        return self.fake.actor(login)
+
+    def state(self, repo: str = REPO) -> Any:
+        return self.fake.repo(repo)
+
+    def label_names(self, number: int, repo: str = REPO) -> list[str]:
+        state = self.state(repo)
+        return sorted(state.labels[i].name for i in state.issue(number).labels)
+
+    def bot_settings(self, tmp_path: Path, **overrides: Any) -> Settings:
+        token = self.fake.token(BOT)
+        if self.platform == "github":
+            forge_settings = {"github_token": token, "github_api_url": "http://fakeforge/api/v3"}
+        else:
+            forge_settings = {"gitea_url": "http://fakeforge", "gitea_token": token}
+        return make_settings(tmp_path, **forge_settings, **overrides)
+
+
+@pytest.fixture(params=PLATFORMS)
+async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[World]:
+    """acme/widgets with alice (write), bob (read) and the bot (admin); parametrized over both platforms."""
+    from tests.fakeforge import FakeForge
+
+    fake = FakeForge(tmp_path / "forge")
+    for login in (BOT, "alice", "bob", "carol", "mallory"):
+        fake.add_user(login)
+    fake.create_repo(REPO, files={"README.md": "# widgets\n"})
+    fake.set_permission(REPO, BOT, "admin")
+    fake.set_permission(REPO, "alice", "write")
+    fake.set_permission(REPO, "bob", "read")
+    fake.set_permission(REPO, "carol", "triage")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=fake.app), base_url="http://fakeforge") as http:
+        yield World(request.param, fake, http)
+
+
+@pytest.fixture
+def bot_factory(tmp_path: Path) -> Callable[..., Any]:
+    """`async with bot_factory(world, **settings) as app:` runs forgebot against the world's forge,
+    with the forge's webhooks delivered to it in-process."""
+    from contextlib import asynccontextmanager
+
+    from bot.forges.provider import Forges
+
+    @asynccontextmanager
+    async def factory(world: World, **overrides: Any) -> AsyncIterator[ForgebotApp]:
+        settings = world.bot_settings(tmp_path / "bot", **overrides)
+        forges = Forges(settings, transport=httpx.ASGITransport(app=world.fake.app))
+        app = ForgebotApp(settings, forges=forges)
+        await app.start()
+        world.fake.deliver_webhooks(world.platform, target=app, secret=SECRET)
+        try:
+            yield app
+        finally:
+            world.fake.stop_webhooks()
+            await app.stop()
+
+    return factory

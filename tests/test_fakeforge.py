@@ -727,7 +727,7 @@ async def test_responses_match_reference_schemas(forge: FakeForge, client: httpx
         for path in ["", "/labels", "/issues", f"/issues/{n}", f"/issues/{n}/comments", f"/issues/{n}/labels",
                      "/branches", "/branches/main", "/pulls", f"/pulls/{pr}", f"/pulls/{pr}/files",
                      f"/pulls/{pr}/reviews", "/compare/main...feature", f"/commits/{head}/status", "/milestones",
-                     "/topics", "/contents/README.md", "/collaborators", f"/collaborators/alice/permission"]:
+                     "/topics", "/contents/README.md", "/collaborators", "/collaborators/alice/permission"]:
             r = await client.get(url(platform, f"/repos/{REPO}{path}"), headers=h)
             assert r.status_code == 200, (platform, path, r.text)
         for path in ["/hooks"]:

@@ -38,5 +38,8 @@ bench-ingest: $(TEST_STAMP)
 bench-reconcile: $(TEST_STAMP)
 	$(BIN)/python -m bench.reconcile
 
+bench-commands: $(TEST_STAMP)
+	$(BIN)/python -m bench.commands
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

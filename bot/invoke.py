@@ -86,6 +86,7 @@ class Outcome:
     ok: bool
     message: str = ""  # news on success, the reason on failure
     hint: str = ""
+    replayed: bool = False  # ran before (an earlier delivery of the same comment)
 
 
 def resolve(find: Callable[[str], CommandSpec | None], command: Command) -> tuple[CommandSpec | None, str | None]:
@@ -135,7 +136,7 @@ async def run_commands(
         key = f"command:{forge.platform}:{repo.full_name.lower()}:{comment_id}:{seen[command.line]}:{command.line}"
         before = await ctx.done_detail(key) if comment_id is not None else None
         if before is not None:  # ran already: answer with what it said then
-            outcomes.append(Outcome(command, bool(before["ok"]), str(before["message"]), str(before["hint"])))
+            outcomes.append(Outcome(command, bool(before["ok"]), str(before["message"]), str(before["hint"]), replayed=True))
             continue
         if spec is None:
             outcome = Outcome(command, False, problem or "")
@@ -145,7 +146,7 @@ async def run_commands(
         outcomes.append(outcome)
         if comment_id is not None:
             await ctx.mark_done(key, ok=outcome.ok, message=outcome.message, hint=outcome.hint)
-    if outcomes:
+    if any(not o.replayed for o in outcomes):  # a pure replay has been answered already
         key = reply_key or _reply_key(comment_id, outcomes)
         await _answer(forge, repo.full_name, issue.number, actor, comment_id, key, outcomes, bot)
     return outcomes

@@ -212,10 +212,12 @@ def bot_factory(tmp_path: Path) -> Callable[..., Any]:
     from bot.forges.provider import Forges
 
     @asynccontextmanager
-    async def factory(world: World, **overrides: Any) -> AsyncIterator[ForgebotApp]:
+    async def factory(world: World, clock: Callable[[], float] | None = None, **overrides: Any) -> AsyncIterator[ForgebotApp]:
+        import time
+
         settings = world.bot_settings(tmp_path / "bot", **overrides)
         forges = Forges(settings, transport=httpx.ASGITransport(app=world.fake.app))
-        app = ForgebotApp(settings, forges=forges)
+        app = ForgebotApp(settings, forges=forges, clock=clock or time.time)
         await app.start()
         world.fake.deliver_webhooks(world.platform, target=app, secret=SECRET)
         try:

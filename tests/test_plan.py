@@ -124,10 +124,10 @@ CASES: list[tuple[str, dict[str, Any], Observed, tuple[Change, ...]]] = [
         ),
     ),
     (
-        "Gitea has no triage: triage means write, so a writer is no drift",
-        {"collaborators": {"alice": "triage"}},
-        observed(collaborators=(Collaborator("alice", Permission.WRITE),), capabilities=GITEA),
-        (),
+        "Gitea has no triage: a triage grant is read there, so a reader is no drift",
+        {"collaborators": {"alice": "triage", "bob": "maintain"}},
+        observed(collaborators=(Collaborator("alice", Permission.READ), Collaborator("bob", Permission.ADMIN)), capabilities=GITEA),
+        (Change(U, "collaborator:bob", Collaborator("bob", Permission.ADMIN), Collaborator("bob", Permission.WRITE), "admin -> write"),),
     ),
     (
         "webhooks by URL; the bot's own hook is never removed",

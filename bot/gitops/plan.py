@@ -241,11 +241,12 @@ def plan_milestones(desired: RepoConfig, observed: Observed) -> list[Change]:
 
 
 def effective_level(level: Permission, capabilities: Capabilities) -> Permission:
-    """The level the platform will really grant (Gitea has no triage or maintain)."""
+    """The level the platform will really grant. Gitea has no triage or maintain: a grant is
+    rounded down (triage -> read, maintain -> write), so nobody gets more than the file says."""
     if level is Permission.TRIAGE and not capabilities.triage_level:
-        return Permission.WRITE
+        return Permission.READ
     if level is Permission.MAINTAIN and not capabilities.maintain_level:
-        return Permission.ADMIN
+        return Permission.WRITE
     return level
 
 

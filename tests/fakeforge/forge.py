@@ -228,7 +228,9 @@ class FakeForge:
         """Runs the app with uvicorn on a loopback port inside the current event loop."""
         import uvicorn
 
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP, not 0: asyncio only turns Nagle off (TCP_NODELAY) on sockets that say TCP, and
+        # with Nagle on, a response written in two parts waits 40 ms for a delayed ACK.
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((host, port))
         config = uvicorn.Config(self.app, lifespan="off", log_level="warning", ws="none", http="h11",

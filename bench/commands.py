@@ -1,0 +1,213 @@
+"""`make bench-commands`: from a user's `/claim` or `/label` comment to the bot's last API call for it.
+
+`forgebot serve` runs as its own process; the forge emulator runs on another loopback port in
+this process and plays the users: it comments `/claim` or `/label bug` on many issues at
+BENCH_RATE (20) comments per second for BENCH_SECONDS (60), delivering each webhook to forgebot
+as GitHub would. Every bot request the emulator serves is timed; a comment's latency runs from
+just before it is posted to the end of the bot's last request about it (the reaction, or the
+reply). Then it checks: every delivery answered 2xx, nothing dead-lettered, no request failed,
+and no effect twice (one reply and one reaction per comment at most, one claim per issue).
+Prints a table; asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.fakeforge import FakeForge  # noqa: E402
+
+RATE = float(os.environ.get("BENCH_RATE", "20"))
+SECONDS = float(os.environ.get("BENCH_SECONDS", "60"))
+SECRET = "bench-commands-secret"
+REPO = "acme/widgets"
+BOT = "forgebot"
+USERS = 40
+ISSUE_RE = re.compile(r"/repos/[^/]+/[^/]+/issues/(\d+)")
+COMMENT_RE = re.compile(r"/repos/[^/]+/[^/]+/issues/comments/(\d+)")
+
+
+class TimedApp:
+    """Wraps the emulator's ASGI app: records when each bot request ended, and its answer."""
+
+    def __init__(self, app: Any, bot_token: str) -> None:
+        self.app = app
+        self.bot_auth = f"token {bot_token}".encode()
+        self.log: list[tuple[float, str, str, int]] = []  # (end time, method, path, status)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http" or dict(scope["headers"]).get(b"authorization") != self.bot_auth:
+            await self.app(scope, receive, send)
+            return
+        status = 0
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        await self.app(scope, receive, watch)
+        self.log.append((time.perf_counter(), scope["method"], scope["path"], status))
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * p / 100))] if ordered else float("nan")
+
+
+async def main_async(tmp: Path) -> int:
+    fake = FakeForge(tmp / "forge")
+    fake.add_user(BOT)
+    users = [f"user{n:02}" for n in range(USERS)]
+    for login in users:
+        fake.add_user(login)
+    repo = fake.create_repo(REPO, files={".forgebot.yml": "claims:\n  max_per_user: 1000\n"})
+    fake.set_permission(REPO, BOT, "admin")
+    for login in users:
+        fake.set_permission(REPO, login, "write")
+    fake.ops.create_label(repo, "acme", "bug", "d73a4a", "")
+    fake.ops.create_label(repo, "acme", "status/claimed", "fbca04", "")
+    total = int(RATE * SECONDS)
+    issues = [fake.ops.create_issue(repo, users[n % USERS], f"Task {n}").number for n in range(total)]
+    fake.outbox.clear()
+
+    timed = TimedApp(fake.app, fake.token(BOT))
+    fake.app = timed  # serve() runs `fake.app`
+    bot_port = free_port()
+    async with fake.serve() as base_url:
+        env = {**{k: v for k, v in os.environ.items() if not k.startswith("FORGEBOT_")},
+               "FORGEBOT_DATABASE": str(tmp / "bot.db"), "FORGEBOT_WEBHOOK_SECRETS": SECRET,
+               "FORGEBOT_GITHUB_TOKEN": fake.token(BOT), "FORGEBOT_GITHUB_API_URL": f"{base_url}/api/v3",
+               "FORGEBOT_LOG_LEVEL": "warning"}
+        with (tmp / "bot.log").open("wb") as log:
+            bot = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(bot_port)], cwd=ROOT, env=env, stderr=log)
+        try:
+            await wait_for(bot_port, bot)
+            fake.deliver_webhooks("github", f"http://127.0.0.1:{bot_port}/webhooks/github", SECRET)
+            # Warm up: the bot learns who it is and reads the repository's config once.
+            warm = await fake.actor(users[0]).open_issue(REPO, "warm-up")
+            await fake.actor(users[0]).comment(REPO, warm, "/label bug")
+            await asyncio.sleep(1.0)
+
+            started_at: dict[int, float] = {}
+            comment_issue: dict[int, int] = {}
+            kinds: dict[int, str] = {}
+
+            async def post(n: int) -> None:
+                number, user = issues[n], users[n % USERS]
+                kind = "claim" if n % 2 == 0 else "label"
+                started_at[number] = time.perf_counter()
+                kinds[number] = kind
+                cid = await fake.actor(user).comment(REPO, number, "/claim" if kind == "claim" else "/label bug")
+                comment_issue[cid] = number
+
+            begin = time.perf_counter()
+            tasks = []
+            for n in range(total):
+                delay = begin + n / RATE - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                tasks.append(asyncio.create_task(post(n)))
+            await asyncio.gather(*tasks)
+            await asyncio.sleep(3.0)  # let the last ones finish
+        finally:
+            bot.send_signal(signal.SIGTERM)
+            bot.wait(timeout=60)
+
+    # -- what happened --------------------------------------------------------------------------
+    last: dict[int, float] = {}
+    errors = [entry for entry in timed.log if entry[3] >= 400]
+    for end, _method, path, _status in timed.log:
+        match = COMMENT_RE.search(path)
+        number = comment_issue.get(int(match.group(1))) if match else None
+        if number is None and (match := ISSUE_RE.search(path)):
+            number = int(match.group(1))
+        if number in started_at:
+            last[number] = max(last.get(number, 0.0), end)
+    latencies = {kind: [(last[n] - started_at[n]) * 1000 for n in started_at if kinds[n] == kind and n in last] for kind in ("claim", "label")}
+    missing = [n for n in started_at if n not in last]
+    conn = sqlite3.connect(tmp / "bot.db")
+    statuses = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
+    conn.close()
+    bad_deliveries = [d for d in fake.deliveries if not 200 <= (d.status or 0) < 300]
+    duplicates = Counter()
+    for number in started_at:
+        issue = repo.issue(number)
+        replies = [c for c in issue.comments if repo.comments[c].user == BOT]
+        duplicates["replies"] += max(0, len(replies) - 1)
+        for cid in issue.comments:
+            bot_reactions = [r for r in repo.comments[cid].reactions if r.user == BOT]
+            duplicates["reactions"] += max(0, len(bot_reactions) - 1)
+        if kinds[number] == "claim":
+            duplicates["assignees"] += max(0, len(issue.assignees) - 1)
+    per_request = Counter(f"{m} {re.sub(r'/[0-9]+', '/N', p.split('/repos/acme/widgets')[-1])}" for _, m, p, _ in timed.log)
+
+    print(f"bench-commands: {total} comments at {RATE:g}/s for {SECONDS:g} s, forgebot serve + emulator on loopback")
+    print()
+    print("| command | comments | p50 ms | p90 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    everything = latencies["claim"] + latencies["label"]
+    for kind, values in (*latencies.items(), ("all", everything)):
+        print(f"| {kind} | {len(values)} | {percentile(values, 50):.1f} | {percentile(values, 90):.1f} | {percentile(values, 99):.1f} | {max(values, default=0):.1f} |")
+    print()
+    print(f"bot requests: {len(timed.log)} ({len(timed.log) / max(1, total):.1f} per comment), failed: {len(errors)}")
+    for name, n in per_request.most_common(8):
+        print(f"  {n:6}  {name}")
+    print(f"deliveries: {dict(Counter((d.status or 0) // 100 * 100 for d in fake.deliveries))} by status class; in forgebot: {statuses}")
+    print(f"duplicated effects: {dict(duplicates) or 'none'}; comments with no bot request: {len(missing)}")
+    p50, p99 = percentile(everything, 50), percentile(everything, 99)
+    checks = [
+        (f"p50 {p50:.1f} ms <= 50 ms", p50 <= 50),
+        (f"p99 {p99:.1f} ms <= 250 ms", p99 <= 250),
+        ("zero errors", not errors and not bad_deliveries and set(statuses) <= {"done", "ignored"} and not missing),
+        ("zero duplicated effects", not sum(duplicates.values())),
+    ]
+    print()
+    for text, met in checks:
+        print(f"target {'met   ' if met else 'MISSED'}  {text}")
+    return 0 if all(met for _, met in checks[2:]) else 1
+
+
+async def wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("forgebot exited before listening")
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.close()
+            await writer.wait_closed()
+            return
+        except OSError:
+            await asyncio.sleep(0.1)
+    raise RuntimeError("forgebot did not start")
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="forgebot-bench-commands-") as tmp:
+        return asyncio.run(main_async(Path(tmp)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

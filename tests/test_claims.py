@@ -1,0 +1,162 @@
+"""Claims end to end, on both platforms: /claim, /unclaim, /extend, caps, leases, concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from bot import claims
+from tests.conftest import BOT, REPO, World
+
+pytestmark = pytest.mark.anyio
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def bot_comments(world: World, number: int) -> list[str]:
+    state = world.state()
+    return [state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT]
+
+
+def reactions(world: World, comment_id: int) -> list[str]:
+    return [r.content for r in world.state().comments[comment_id].reactions if r.user == BOT]
+
+
+async def test_claim_assigns_labels_and_reports_the_expiry(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    async with bot_factory(world) as app:
+        cid = await world.actor("alice").comment(REPO, number, "I'll take it\n/claim 4h")
+        await app.wait_idle()
+        issue = world.state().issue(number)
+        assert issue.assignees == ["alice"] and world.label_names(number) == ["status/claimed"]
+        [reply] = bot_comments(world, number)
+        assert "@alice claimed this until" in reply and "(4h)" in reply
+        assert reactions(world, cid) == ["+1"]
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held is not None and held.holder == "alice" and held.expires_at - held.claimed_at == 4 * 3600
+
+
+async def test_someone_else_is_refused_and_the_holder_renews(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        await world.actor("alice").comment(REPO, number, "/claim")
+        refused = await world.actor("carol").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        assert "claimed by @alice until" in bot_comments(world, number)[-1]
+        assert reactions(world, refused) == ["confused"]
+        await world.actor("alice").comment(REPO, number, "/claim 2d")
+        await app.wait_idle()
+        assert "renewed the claim" in bot_comments(world, number)[-1]
+        assert world.state().issue(number).assignees == ["alice"]
+
+
+async def test_durations_are_checked_against_the_repository_maximum(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_duration: 2d\n"})
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 3d")
+        await world.actor("alice").comment(REPO, number, "/claim soon")
+        await app.wait_idle()
+        first, second = bot_comments(world, number)
+        assert "claims last at most 2d here" in first and "Try `/claim 2d`" in first
+        assert "'soon' is not a duration" in second
+        assert world.state().issue(number).assignees == []
+
+
+async def test_a_user_holds_at_most_the_cap(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 2\n"})
+    numbers = [await world.actor("bob").open_issue(REPO, f"Task {n}") for n in range(3)]
+    async with bot_factory(world) as app:
+        for number in numbers:
+            await world.actor("alice").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        assert "you hold 2 claims already" in bot_comments(world, numbers[2])[0]
+        assert world.state().issue(numbers[2]).assignees == []
+
+
+async def test_unclaim_by_the_holder_or_triage_and_up(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        await world.actor("alice").comment(REPO, number, "/claim")
+        await world.actor("bob").comment(REPO, number, "/unclaim")  # read access: refused
+        await app.wait_idle()
+        assert "only they, or triage access and up, can release it" in bot_comments(world, number)[-1]
+        await world.actor("alice").comment(REPO, number, "/unclaim")
+        await app.wait_idle()
+        issue = world.state().issue(number)
+        assert issue.assignees == [] and world.label_names(number) == []
+        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+
+
+async def test_extend_belongs_to_the_holder(world: World, bot_factory: Any) -> None:
+    clock = Clock(1_800_000_000.0)
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 1h")
+        await app.wait_idle()
+        clock.now += 1800
+        await world.actor("alice").comment(REPO, number, "/extend 4h")
+        await world.actor("carol").comment(REPO, number, "/extend")
+        await app.wait_idle()
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held.expires_at == clock.now + 4 * 3600
+        assert "only @alice, who holds it, can extend" in bot_comments(world, number)[-1]
+
+
+async def test_expired_leases_are_released_once(world: World, bot_factory: Any) -> None:
+    clock = Clock(1_800_000_000.0)
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 30m")
+        await app.wait_idle()
+        assert await app.scheduler.run_job("expire-claims")
+        assert world.state().issue(number).assignees == ["alice"]  # not yet
+        clock.now += 31 * 60
+        assert await app.scheduler.run_job("expire-claims")
+        assert await app.scheduler.run_job("expire-claims")
+        issue = world.state().issue(number)
+        assert issue.assignees == [] and world.label_names(number) == []
+        expired = [body for body in bot_comments(world, number) if "expired" in body]
+        assert len(expired) == 1 and "free to take again" in expired[0]
+        await world.actor("carol").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        assert world.state().issue(number).assignees == ["carol"]
+
+
+async def test_fifty_people_claim_at_once_and_one_holds_it(world: World, bot_factory: Any) -> None:
+    claimants = [f"agent{n:02}" for n in range(50)]
+    for login in claimants:
+        world.fake.add_user(login)
+        world.fake.set_permission(REPO, login, "write")
+    number = await world.actor("bob").open_issue(REPO, "Contended")
+    async with bot_factory(world) as app:
+        await asyncio.gather(*(world.actor(login).comment(REPO, number, "/claim") for login in claimants))
+        await app.wait_idle(timeout=60)
+        issue = world.state().issue(number)
+        assert len(issue.assignees) == 1 and world.label_names(number) == ["status/claimed"]
+        holder = issue.assignees[0]
+        replies = bot_comments(world, number)
+        refusals = [r for r in replies if f"claimed by @{holder} until" in r]
+        assert len(replies) == 50 and len(refusals) == 49
+        active = await app.store.run(claims.active_claims, world.platform, REPO)
+        assert [c.holder for c in active] == [holder]
+
+
+async def test_a_blocked_issue_cannot_be_claimed(world: World, bot_factory: Any) -> None:
+    alice = world.actor("alice")
+    dependency = await alice.open_issue(REPO, "First this")
+    number = await alice.open_issue(REPO, "Then this", body=f"Depends on #{dependency}")
+    async with bot_factory(world) as app:
+        await alice.edit_issue(REPO, number, body=f"Depends on #{dependency}\n")  # the bot sees the line
+        await world.actor("carol").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        assert f"it is blocked by #{dependency}" in bot_comments(world, number)[-1]
+        assert world.state().issue(number).assignees == []

@@ -1,0 +1,227 @@
+"""GitOps end to end, on both platforms: plan, apply, triggers, invalid files, drift, limits, dump."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.forges.base import Label
+from bot.gitops.runner import reconcile
+from bot.store import Store
+from tests.conftest import BOT, REPO, World
+
+pytestmark = pytest.mark.anyio
+
+CONFIG = """
+repository:
+  description: Widgets for everyone
+  has_wiki: false
+labels:
+  - name: bug
+    color: d73a4a
+    description: Something is broken
+  - name: kind/feature
+    color: a2eeef
+    rename_from: enhancement
+topics: [python, widgets]
+branches:
+  - name: main
+    protection:
+      required_approvals: 1
+      required_status_checks: [ci/test]
+milestones:
+  - title: v1.0
+    description: First release
+collaborators:
+  carol: write
+"""
+
+
+async def _store(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "runs.db")
+    await store.start()
+    return store
+
+
+async def _reconcile(world: World, store: Store, mode: str, **kwargs: Any) -> Any:
+    return await reconcile(world.client, store, REPO, trigger="test", mode=mode, bot_login=BOT, **kwargs)
+
+
+async def test_plan_apply_then_nothing_left_to_do(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": CONFIG})
+    await world.actor("alice").create_label(REPO, "enhancement", "84b6eb")
+    store = await _store(tmp_path)
+    try:
+        planned = await _reconcile(world, store, "plan")
+        assert planned.outcome == "drift"
+        assert [(c.kind.value, c.target) for c in planned.changes] == [
+            ("update", "repository"),
+            ("rename", "label:enhancement"),
+            ("create", "label:bug"),
+            ("update", "topics"),
+            ("create", "milestone:v1.0"),
+            ("update", "collaborator:carol"),  # triage (read on Gitea) -> write
+            ("create", "branch:main"),
+        ]
+        assert [l.name for l in world.state().labels.values()] == ["enhancement"]  # a plan changes nothing
+
+        applied = await _reconcile(world, store, "apply")
+        assert applied.outcome == "applied", applied.errors
+        state = world.state()
+        assert sorted((l.name, l.color) for l in state.labels.values()) == [("bug", "d73a4a"), ("kind/feature", "a2eeef")]
+        assert state.description == "Widgets for everyone" and sorted(state.topics) == ["python", "widgets"]
+        assert state.collaborators["carol"] == "write"
+        assert (await world.client.get_protection(REPO, "main")).required_approvals == 1  # type: ignore[union-attr]
+
+        again = await _reconcile(world, store, "plan")
+        assert (again.outcome, again.changes) == ("clean", ())
+        runs = store.run_sync(lambda conn: conn.execute("SELECT outcome, mode FROM reconcile_runs ORDER BY id").fetchall())
+        assert [tuple(r) for r in runs] == [("drift", "plan"), ("applied", "apply"), ("clean", "plan")]
+    finally:
+        await store.stop()
+
+
+async def test_a_repository_without_a_file_is_left_alone(world: World, tmp_path: Path) -> None:
+    store = await _store(tmp_path)
+    try:
+        run = await _reconcile(world, store, "apply")
+    finally:
+        await store.stop()
+    assert run.outcome == "no-config" and run.changes == ()
+
+
+async def test_too_many_deletions_stop_before_anything_happens(world: World, tmp_path: Path) -> None:
+    for n in range(4):
+        await world.actor("alice").create_label(REPO, f"old-{n}")
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels: []\npolicy:\n  labels: authoritative\n  max_deletions: 3\n"})
+    store = await _store(tmp_path)
+    try:
+        run = await _reconcile(world, store, "apply")
+    finally:
+        await store.stop()
+    assert run.outcome == "blocked" and "removes 4 things" in run.errors[0]
+    assert len(world.state().labels) == 4
+
+
+async def test_one_failing_change_is_recorded_and_the_rest_continue(world: World, tmp_path: Path) -> None:
+    config = "labels:\n  - name: a\n  - name: b\nwebhooks:\n  - url: https://ci.test/h\n    secret_env: MISSING_SECRET_VAR\n"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    store = await _store(tmp_path)
+    try:
+        run = await _reconcile(world, store, "apply", environ={})
+    finally:
+        await store.stop()
+    assert run.outcome == "partial"
+    assert [r.change.target for r in run.results if not r.ok] == ["webhook:https://ci.test/h"]
+    assert "MISSING_SECRET_VAR is not set" in run.errors[0]
+    assert sorted(l.name for l in world.state().labels.values()) == ["a", "b"]
+
+
+async def test_push_to_the_default_branch_applies_and_sets_a_status(world: World, bot_factory: Any) -> None:
+    async with bot_factory(world) as app:
+        sha = await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n    color: d73a4a\n"})
+        await app.wait_idle()
+        assert [l.name for l in world.state().labels.values()] == ["bug"]
+        [status] = [s for s in world.state().statuses if s.context == "forgebot/config"]
+        assert (status.sha, status.state) == (sha, "success") and "1 change" in status.description
+
+        await world.actor("alice").push(REPO, "feature", {".forgebot.yml": "labels:\n  - name: other\n"})
+        await world.actor("alice").push(REPO, "main", {"README.md": "no config change"})
+        await app.wait_idle()
+        assert [l.name for l in world.state().labels.values()] == ["bug"]  # neither push touched the config on main
+
+
+async def test_an_invalid_file_changes_nothing_and_says_why(world: World, bot_factory: Any) -> None:
+    async with bot_factory(world) as app:
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\nclaims:\n  max_per_user: 2\n"})
+        await app.wait_idle()
+        bad = await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n    colour: red\n"})
+        await app.wait_idle()
+        [status] = [s for s in world.state().statuses if s.sha == bad]
+        assert status.state == "failure" and "labels[0].colour: unknown key" in status.description
+        from bot.repoconfig import config_in_force
+
+        in_force = await config_in_force(app.processor.context(), world.platform, REPO)
+        assert in_force.claims.max_per_user == 2  # the last valid file still rules
+        kinds = [row[0] for row in _rows(app, "SELECT kind FROM activity ORDER BY id")]
+        assert "reconcile.invalid" in kinds
+
+
+async def test_a_pull_request_gets_one_plan_comment_edited_in_place(world: World, bot_factory: Any) -> None:
+    alice = world.actor("alice")
+    async with bot_factory(world) as app:
+        await alice.push(REPO, "config", {".forgebot.yml": "labels:\n  - name: bug\n"})
+        number = await alice.open_pr(REPO, "config", "main", "Manage labels")
+        await app.wait_idle()
+        head = await alice.push(REPO, "config", {".forgebot.yml": "labels:\n  - name: bug\n  - name: docs\n"})
+        await app.wait_idle()
+        comments = [c for c in world.state().issue(number).comments]
+        bodies = [world.state().comments[c].body for c in comments]
+        assert len(bodies) == 1 and "+ label:docs" in bodies[0] and "2 changes" in bodies[0]
+        assert world.state().labels == {}  # nothing applied from an unmerged pull request
+        [status] = [s for s in world.state().statuses if s.sha == head]
+        assert status.state == "success" and status.description.startswith("2 changes")
+
+
+async def test_the_schedule_reports_drift_and_repairs_in_apply_mode(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n    color: d73a4a\n"})
+    async with bot_factory(world) as app:
+        assert await app.scheduler.run_job("reconcile")
+        assert world.state().labels == {}  # report mode by default
+        assert app.metrics.drifted._value.get() == 1
+        [run] = _rows(app, "SELECT outcome, plan FROM reconcile_runs WHERE trigger = 'schedule'")
+        assert run[0] == "drift" and json.loads(run[1])[0]["target"] == "label:bug"
+
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n    color: d73a4a\nreconcile:\n  mode: apply\n"})
+        await app.wait_idle()
+        assert [(l.name, l.color) for l in world.state().labels.values()] == [("bug", "d73a4a")]  # applied on push
+        await world.make_client("alice").update_label(REPO, "bug", Label("bug", "000000"))  # someone drifts it by hand
+        assert await app.scheduler.run_job("reconcile")
+        assert [(l.name, l.color) for l in world.state().labels.values()] == [("bug", "d73a4a")]
+        assert app.metrics.drifted._value.get() == 0
+
+
+async def test_dump_writes_a_file_that_plans_to_nothing(world: World, tmp_path: Path) -> None:
+    from bot.cli_repos import dump_state
+
+    await world.actor("alice").create_label(REPO, "bug", "d73a4a", "Broken")
+    await world.client.set_topics(REPO, ["python"])
+    from bot.forges.base import BranchProtection
+
+    await world.client.set_protection(REPO, BranchProtection("main", required_approvals=1))
+    state = await dump_state(world.client, REPO, BOT, None)
+    import yaml
+
+    # main is protected now: the file goes on a branch, and the plan reads it from there
+    await world.actor("alice").push(REPO, "adopt", {".forgebot.yml": yaml.safe_dump(state)})
+    store = await _store(tmp_path)
+    try:
+        run = await _reconcile(world, store, "plan", ref="adopt")
+    finally:
+        await store.stop()
+    assert (run.outcome, [c.target for c in run.changes]) == ("clean", [])
+
+
+async def test_extends_reads_the_other_repository(world: World, tmp_path: Path) -> None:
+    world.fake.create_repo("acme/.github", files={"forgebot/defaults.yml": "labels:\n  - name: from-org\n"})
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "extends: acme/.github:forgebot/defaults.yml\nlabels:\n  - name: local\n"})
+    store = await _store(tmp_path)
+    try:
+        run = await _reconcile(world, store, "apply")
+    finally:
+        await store.stop()
+    assert run.outcome == "applied"
+    assert sorted(l.name for l in world.state().labels.values()) == ["from-org", "local"]
+
+
+def _rows(app: Any, sql: str) -> list[tuple[Any, ...]]:
+    import sqlite3
+
+    conn = sqlite3.connect(app.settings.database)
+    try:
+        return conn.execute(sql).fetchall()
+    finally:
+        conn.close()

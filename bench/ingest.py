@@ -33,7 +33,7 @@ from pathlib import Path
 from bench.loadclient import http_request, run_load
 
 ROOT = Path(__file__).resolve().parent.parent
-REFERENCE = ROOT.parent / "shared" / "reference"
+REFERENCE = next((p for p in (ROOT.parent / "shared" / "reference", ROOT / "tests" / "reference") if p.is_dir()), ROOT / "tests" / "reference")
 WORK = ROOT / "bench" / ".work"
 SECRET = "bench-secret-not-for-production"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))

@@ -16,7 +16,7 @@ from bot.app import ForgebotApp
 from bot.router import Router
 from config.settings import Settings, load_settings
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from tests.reference import REFERENCE
 SECRET = "test-secret"
 
 

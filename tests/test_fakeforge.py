@@ -24,7 +24,7 @@ from gidgethub.sansio import decipher_response
 from tests.fakeforge import FakeForge
 from tests.fakeforge.validate import gitea_definition_keys, response_validator
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from tests.reference import REFERENCE
 REPO = "acme/widgets"
 SECRET = b"It's a Secret to Everybody"
 START = 1_700_000_000.0

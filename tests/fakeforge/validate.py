@@ -19,7 +19,7 @@ from typing import Any
 from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
 
-REFERENCE = Path(__file__).resolve().parents[3] / "shared" / "reference"
+from tests.reference import REFERENCE
 GITHUB_SPEC = REFERENCE / "github-openapi.subset.json"
 GITEA_SPEC = REFERENCE / "gitea-swagger.json"
 

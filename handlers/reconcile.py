@@ -35,10 +35,11 @@ The config in force stays as it is until this is fixed:
 {problems}"""
 
 
-def _touches_config(event: Event) -> bool:
+def _touched(event: Event, paths: set[str]) -> bool:
+    """Whether the push changed one of `paths` (or listed too few commits to tell)."""
     push = event.push
     assert push is not None
-    return len(push.commits) >= PUSH_COMMITS_LISTED or bool(push.touched_paths & set(CONFIG_PATHS))
+    return len(push.commits) >= PUSH_COMMITS_LISTED or bool(push.touched_paths & paths)
 
 
 def _status(run: RunSummary) -> CommitStatus:
@@ -81,14 +82,13 @@ async def apply_config_on_push(event: Event, ctx: Context) -> None:
     push, repo = event.push, event.repo
     if push is None or repo is None or push.branch is None or push.branch != repo.default_branch:
         return
-    if not _touches_config(event):
-        return
     forge = ctx.forge
-    run = await _run(ctx, forge, repo.full_name, trigger="push", mode="apply", commit=push.after)
-    await _set_status(forge, run)
-    # Repositories whose file extends one of this repository's files follow it.
-    for dependent in await ctx.store.run(records.repos_extending, event.platform, repo.full_name):
-        if dependent.lower() != repo.full_name.lower():
+    if _touched(event, set(CONFIG_PATHS)):
+        run = await _run(ctx, forge, repo.full_name, trigger="push", mode="apply", commit=push.after)
+        await _set_status(forge, run)
+    # Repositories whose file extends a file this push changed follow it.
+    for dependent, path in await ctx.store.run(records.repos_extending, event.platform, repo.full_name):
+        if dependent.lower() != repo.full_name.lower() and _touched(event, {path}):
             await _run(ctx, forge, dependent, trigger=f"extends:{repo.full_name}", mode="apply")
 
 

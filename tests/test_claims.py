@@ -160,3 +160,29 @@ async def test_a_blocked_issue_cannot_be_claimed(world: World, bot_factory: Any)
         await app.wait_idle()
         assert f"it is blocked by #{dependency}" in bot_comments(world, number)[-1]
         assert world.state().issue(number).assignees == []
+
+
+async def test_pushes_and_pull_requests_renew_the_holders_lease(world: World, bot_factory: Any) -> None:
+    config = "claims:\n  renew_on_push: true\n  renew_on_pull_request: true\n  default_duration: 1h\n"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    clock = Clock(1_800_000_000.0)
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 1h")
+        await app.wait_idle()
+        clock.now += 1800
+        await world.actor("alice").push(REPO, f"issue-{number}-fix", {"fix.py": "1"})
+        await app.wait_idle()
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held.expires_at == clock.now + 3600
+        renewed_until = held.expires_at
+        clock.now += 600
+        world.fake.set_permission(REPO, "carol", "write")
+        await world.actor("carol").push(REPO, f"issue-{number}-other", {"x.py": "1"})  # not the holder
+        await app.wait_idle()
+        assert (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at == renewed_until
+        clock.now += 600
+        await world.actor("alice").open_pr(REPO, f"issue-{number}-fix", "main", "Fix", f"Fixes #{number}")
+        await app.wait_idle()
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held.expires_at == clock.now + 3600

@@ -225,3 +225,16 @@ def _rows(app: Any, sql: str) -> list[tuple[Any, ...]]:
         return conn.execute(sql).fetchall()
     finally:
         conn.close()
+
+
+async def test_a_push_to_an_extended_file_reconciles_the_repositories_that_extend_it(world: World, bot_factory: Any) -> None:
+    world.fake.create_repo("acme/.github", files={"defaults.yml": "labels:\n  - name: org-wide\n"})
+    world.fake.set_permission("acme/.github", BOT, "admin")
+    world.fake.set_permission("acme/.github", "alice", "write")
+    async with bot_factory(world) as app:
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": "extends: acme/.github:defaults.yml\n"})
+        await app.wait_idle()
+        assert [l.name for l in world.state().labels.values()] == ["org-wide"]
+        await world.actor("alice").push("acme/.github", "main", {"defaults.yml": "labels:\n  - name: org-wide\n  - name: triage\n"})
+        await app.wait_idle()
+        assert sorted(l.name for l in world.state().labels.values()) == ["org-wide", "triage"]

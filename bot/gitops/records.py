@@ -34,15 +34,20 @@ def last_valid_config(conn: sqlite3.Connection, platform: str, repo: str) -> tup
 
 
 @single_statement
-def repos_extending(conn: sqlite3.Connection, platform: str, source_repo: str) -> list[str]:
-    """Repositories whose config in force extends a file of `source_repo`."""
+def repos_extending(conn: sqlite3.Connection, platform: str, source_repo: str) -> list[tuple[str, str]]:
+    """(repository, path of `source_repo`'s file it extends) for every config in force that does."""
     rows = conn.execute(
         "SELECT repo, sources FROM config_versions c WHERE platform = ? AND valid = 1"
         " AND id = (SELECT max(id) FROM config_versions WHERE platform = c.platform AND repo = c.repo AND valid = 1)",
         (platform,),
     ).fetchall()
     prefix = source_repo.lower() + ":"
-    return sorted(repo for repo, sources in rows if any(s.lower().startswith(prefix) for s in json.loads(sources)[1:]))
+    found = set()
+    for repo, sources in rows:
+        for source in json.loads(sources)[1:]:  # the first is the repository's own file
+            if source.lower().startswith(prefix):
+                found.add((repo, source[len(prefix):]))
+    return sorted(found)
 
 
 @single_statement

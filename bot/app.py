@@ -109,13 +109,16 @@ class ForgebotApp:
 
         self.http = Starlette(routes=[*routes(self), *agent_routes(self)], lifespan=self._lifespan)
 
-    async def store_delivery(self, delivery: Delivery) -> bool:
-        """Commit the delivery; True when new. The inbox learns of it after the commit."""
-        row_id = await self.store.run(deliveries.insert, delivery, self.clock())
-        if row_id is None:
-            return False
-        self.inbox.notify(row_id)
-        return True
+    def store_delivery(self, delivery: Delivery) -> asyncio.Future[int | None]:
+        """Commit the delivery; the future gives its row id, or None when it was stored before.
+        The inbox learns of a new row once it is committed."""
+        future: asyncio.Future[int | None] = self.store.run(deliveries.insert, delivery, self.clock())
+        future.add_done_callback(self._tell_inbox)
+        return future
+
+    def _tell_inbox(self, future: asyncio.Future[int | None]) -> None:
+        if not future.cancelled() and future.exception() is None and future.result() is not None:
+            self.inbox.notify(future.result())  # type: ignore[arg-type]
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

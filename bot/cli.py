@@ -120,8 +120,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     print(f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database}", file=sys.stderr)
     app = ForgebotApp(settings)
+    from bot.server import HTTPProtocol
+
     config = uvicorn.Config(
         app,
+        http=HTTPProtocol,
         host=settings.host,
         port=settings.port,
         lifespan="on",

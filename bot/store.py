@@ -195,7 +195,7 @@ class Store:
 
     def run(self, job: Job, *args: Any) -> asyncio.Future[Any]:
         """Queue `job(conn, *args)`; the future resolves once its transaction is committed."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[Any] = (self._loop or asyncio.get_running_loop()).create_future()
         if not self.running:
             future.set_exception(StoreClosed("the database is not running"))
             return future
@@ -205,6 +205,8 @@ class Store:
 
     def run_sync(self, job: Job, *args: Any) -> Any:
         """Run one job in its own transaction on the calling thread (CLI and tests)."""
+        if self._threads:
+            raise RuntimeError("the store is running: its connection belongs to the writer thread; use run()")
         if self._conn is None:
             self.open()
         assert self._conn is not None

@@ -7,12 +7,13 @@ signature and headers, store the row). It never parses the JSON; the workers do 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
@@ -165,26 +166,29 @@ def inspect_delivery(
     return Delivery(platform, delivery_id, event, event_type or None, kind, body)
 
 
-# -- the ASGI endpoint ------------------------------------------------------------------------
+# -- the endpoint -------------------------------------------------------------------------------
 
-StoreDelivery = Callable[[Delivery], Awaitable[bool]]
+StoreDelivery = Callable[[Delivery], "asyncio.Future[int | None]"]
+Respond = Callable[[int, bytes], None]
 
-
-def _json_response(status: int, body: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    start = {
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
-    }
-    return start, {"type": "http.response.body", "body": body}
+METHOD_NOT_ALLOWED = b'{"error":"use POST"}'
+STORAGE_DOWN = b'{"error":"storage unavailable; retry the delivery"}'
 
 
 def _escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+def error_body(reason: str) -> bytes:
+    return f'{{"error":"{_escape(reason)}"}}'.encode()
+
+
 class WebhookEndpoint:
-    """POST a delivery: 202 stored, 200 duplicate, 400/401/405/413 refused, 503 store down."""
+    """Decides the answer to one delivery request: 202 stored, 200 duplicate, 4xx refused, 503.
+
+    `accept` is callback-style so that the lean HTTP protocol (bot/server.py) can answer without
+    a task per request; the ASGI `__call__` wraps it for in-process use and for any ASGI server.
+    """
 
     def __init__(
         self,
@@ -203,48 +207,68 @@ class WebhookEndpoint:
         self.observe = observe or (lambda platform, event, outcome, seconds: None)
         self.pressure = pressure or IntakePressure()
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        self.pressure.enter()
-        try:
-            await self._handle(scope, receive, send)
-        finally:
-            self.pressure.leave()
+    def too_large(self) -> Rejected:
+        return Rejected(413, "too_large", f"body over the {self.max_body_bytes}-byte limit")
 
-    async def _handle(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
-        started = time.perf_counter()
-        if scope["method"] != "POST":
-            await self._answer(send, 405, "reject", b'{"error":"use POST"}', extra=[(b"allow", b"POST")])
-            self.observe(self.platform or "unknown", "", "rejected:method", time.perf_counter() - started)
-            return
-        headers = dict(scope["headers"])
+    def refuse(self, headers: Headers, rejected: Rejected, started: float, respond: Respond) -> None:
+        logger.warning("delivery refused", extra={"reason": rejected.reason, "status": rejected.status})
+        platform = self.platform or detect_platform(headers)
+        self.observe(platform, "", "rejected:" + rejected.code, time.perf_counter() - started)
+        respond(rejected.status, error_body(rejected.reason))
+
+    def accept(self, headers: Headers, body: bytes, respond: Respond, started: float) -> None:
+        """Check and store one POSTed delivery; `respond(status, json)` is called exactly once."""
         try:
-            body = await self._read_body(headers, receive)
             delivery = inspect_delivery(self.platform, headers, body, self.secrets)
         except Rejected as rejected:
-            logger.warning("delivery refused", extra={"reason": rejected.reason, "status": rejected.status})
-            message = f'{{"error":"{_escape(rejected.reason)}"}}'.encode()
-            await self._answer(send, rejected.status, "reject", message)
-            platform = self.platform or detect_platform(headers)
-            self.observe(platform, "", "rejected:" + rejected.code, time.perf_counter() - started)
+            self.refuse(headers, rejected, started, respond)
             return
+        self.pressure.enter()
+
+        def stored(future: asyncio.Future[int | None]) -> None:
+            self.pressure.leave()
+            error = future.exception() if not future.cancelled() else asyncio.CancelledError()
+            if error is not None:
+                logger.error("could not store delivery: %s", error, extra={"delivery": delivery.delivery_id})
+                self.observe(delivery.platform, delivery.event, "error", time.perf_counter() - started)
+                respond(503, STORAGE_DOWN)
+                return
+            status, word = (202, "accepted") if future.result() is not None else (200, "duplicate")
+            self.observe(delivery.platform, delivery.event, word, time.perf_counter() - started)
+            respond(status, f'{{"status":"{word}","delivery":"{delivery.delivery_id}"}}'.encode())
+
         try:
-            stored = await self.store_delivery(delivery)
-        except Exception:
-            logger.exception("could not store delivery", extra={"delivery": delivery.delivery_id})
-            await self._answer(send, 503, "error", b'{"error":"storage unavailable; retry the delivery"}')
-            self.observe(delivery.platform, delivery.event, "error", time.perf_counter() - started)
+            self.store_delivery(delivery).add_done_callback(stored)
+        except Exception as exc:  # the store refused at once (not running)
+            failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
+            failed.set_exception(exc)
+            stored(failed)
+
+    # -- as an ASGI application ------------------------------------------------------------
+
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+        started = time.perf_counter()
+        if scope["method"] != "POST":
+            self.observe(self.platform or "unknown", "", "rejected:method", time.perf_counter() - started)
+            await _send(send, 405, METHOD_NOT_ALLOWED, [(b"allow", b"POST")])
             return
-        status, word = (202, "accepted") if stored else (200, "duplicate")
-        body_out = f'{{"status":"{word}","delivery":"{delivery.delivery_id}"}}'.encode()
-        await self._answer(send, status, word, body_out)
-        self.observe(delivery.platform, delivery.event, word, time.perf_counter() - started)
+        headers = dict(scope["headers"])
+        answer: asyncio.Future[tuple[int, bytes]] = asyncio.get_running_loop().create_future()
+        try:
+            body = await self._read_body(headers, receive)
+        except Rejected as rejected:
+            self.refuse(headers, rejected, started, lambda status, text: answer.set_result((status, text)))
+        else:
+            self.accept(headers, body, lambda status, text: answer.set_result((status, text)), started)
+        status, text = await answer
+        await _send(send, status, text)
 
     async def _read_body(self, headers: dict[bytes, bytes], receive: Callable[..., Any]) -> bytes:
         declared = headers.get(b"content-length")
         if declared is not None:
             try:
                 if int(declared) > self.max_body_bytes:
-                    raise Rejected(413, "too_large", f"body over the {self.max_body_bytes}-byte limit")
+                    raise self.too_large()
             except ValueError:
                 raise Rejected(400, "headers", "malformed content-length") from None
         chunks: list[bytes] = []
@@ -256,17 +280,13 @@ class WebhookEndpoint:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_body_bytes:
-                raise Rejected(413, "too_large", f"body over the {self.max_body_bytes}-byte limit")
+                raise self.too_large()
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-    @staticmethod
-    async def _answer(
-        send: Callable[..., Any], status: int, _word: str, body: bytes, extra: list[tuple[bytes, bytes]] | None = None
-    ) -> None:
-        start, payload = _json_response(status, body)
-        if extra:
-            start["headers"].extend(extra)
-        await send(start)
-        await send(payload)
+
+async def _send(send: Callable[..., Any], status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *(extra or ())]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})

@@ -78,7 +78,7 @@ async def test_plan_apply_then_nothing_left_to_do(world: World, tmp_path: Path) 
 
         again = await _reconcile(world, store, "plan")
         assert (again.outcome, again.changes) == ("clean", ())
-        runs = store.run_sync(lambda conn: conn.execute("SELECT outcome, mode FROM reconcile_runs ORDER BY id").fetchall())
+        runs = await store.run(lambda conn: conn.execute("SELECT outcome, mode FROM reconcile_runs ORDER BY id").fetchall())
         assert [tuple(r) for r in runs] == [("drift", "plan"), ("applied", "apply"), ("clean", "plan")]
     finally:
         await store.stop()

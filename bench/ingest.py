@@ -192,8 +192,11 @@ def run_forgebot(body: bytes, body_file: Path, signature: str, tmp: Path) -> tup
 
 
 def queue_depth(port: int) -> int:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as response:
-        return int(json.load(response).get("queue_depth", 0))
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("forgebot_queue_depth "):
+                return int(float(line.split()[1]))
+    raise RuntimeError("no forgebot_queue_depth in /metrics")
 
 
 def exactness_check(port: int, body: bytes, signature: str, database: Path) -> str:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[Event, "Context"], Awaitable[None]]
+Predicate = Callable[[Event], bool]
 CommandHandler = Callable[..., Awaitable[Any]]
 JobFunc = Callable[..., Awaitable[None]]
 
@@ -79,17 +80,21 @@ class JobSpec:
 class Router:
     """Handlers by event (and optional action), commands by name, and jobs."""
 
-    _handlers: dict[tuple[str, str | None], list[Handler]] = field(default_factory=dict)
+    _handlers: dict[tuple[str, str | None], list[tuple[Handler, Predicate | None]]] = field(default_factory=dict)
     _commands: dict[str, CommandSpec] = field(default_factory=dict)
     _jobs: dict[str, JobSpec] = field(default_factory=dict)
 
     # -- registration ----------------------------------------------------------------------
 
-    def on(self, event: str, action: str | None = None) -> Callable[[Handler], Handler]:
-        """Register a handler for `event`, or only for `event` with this `action`."""
+    def on(self, event: str, action: str | None = None, *, when: Predicate | None = None) -> Callable[[Handler], Handler]:
+        """Register a handler for `event`, or only for `event` with this `action`.
+
+        `when` is a cheap test of the event (no I/O): a delivery no handler wants is finished
+        as ignored without running anything, and without counting an attempt.
+        """
 
         def register(handler: Handler) -> Handler:
-            self._handlers.setdefault((event, action), []).append(handler)
+            self._handlers.setdefault((event, action), []).append((handler, when))
             return handler
 
         return register
@@ -145,7 +150,7 @@ class Router:
         found = list(self._handlers.get((event.name, None), ()))
         if event.action is not None:
             found.extend(self._handlers.get((event.name, event.action), ()))
-        return found
+        return [handler for handler, when in found if when is None or when(event)]
 
     def find_command(self, name: str) -> CommandSpec | None:
         return self._commands.get(name.lower())

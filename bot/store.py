@@ -46,13 +46,10 @@ Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
 CHECKPOINT_INTERVAL = 1.0
 # Once checkpointed, the WAL is reused from its start; on reuse SQLite trims it to this size.
 WAL_SIZE_LIMIT = 64 * 1024 * 1024
-# The WAL starts over when a checkpoint has copied all of it while no transaction was writing:
-# at ordinary rates that happens on its own between deliveries. Under a flood that never
-# pauses it would grow without end, so after this many changed rows (about 4 GB of
-# deliveries) the writer checkpoints between two of its own transactions, right after a pass
-# of the checkpointer. That holds commits back for up to a second, so it is a safety valve,
-# not a routine.
-WRITER_CHECKPOINT_CHANGES = 500_000
+# The WAL starts over once a checkpoint has copied all of it while nothing was writing: at
+# ordinary rates that happens between deliveries. During a flood that never pauses the WAL
+# keeps growing, by the size of what arrives, and starts over when the flood ends. (Forcing a
+# restart mid-flood would hold every commit back for as long as the copy and fsync take.)
 
 _STOP = object()
 
@@ -141,8 +138,6 @@ class Store:
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
         self._accepting = False
-        self._checkpointed_at = 0
-        self._caught_up = threading.Event()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -252,15 +247,6 @@ class Store:
             changes_before = conn.total_changes
             outcomes = _run_jobs(conn, jobs)
             self.commits += 1
-            if conn.total_changes - self._checkpointed_at >= WRITER_CHECKPOINT_CHANGES and self._caught_up.is_set():
-                self._caught_up.clear()
-                try:
-                    busy, _, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-                except sqlite3.Error as exc:  # the checkpointer thread goes on regardless
-                    logger.warning("checkpoint failed", extra={"error": str(exc)})
-                else:
-                    if not busy:  # else: after the checkpointer's next pass
-                        self._checkpointed_at = conn.total_changes
             if self.durable and conn.total_changes != changes_before:
                 self._to_sync.put(outcomes)  # resolved once the WAL is on disk
             else:
@@ -321,7 +307,6 @@ class Store:
                 # PASSIVE never takes the write lock, so the writer never waits for it.
                 try:
                     conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    self._caught_up.set()
                 except sqlite3.Error as exc:  # busy or I/O trouble: try again next round
                     logger.warning("checkpoint failed", extra={"error": str(exc)})
         finally:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from bot.commands import Command, new_commands, parse
 from bot.comments import is_bot_comment
 from bot.context import Context
@@ -12,6 +14,8 @@ from bot.router import Router
 from handlers.common import permissions
 
 router = Router()
+# A quick look for a line starting with /word, before any real parsing or I/O.
+COMMAND_LINE_RE = re.compile(r"^ {0,3}/[A-Za-z]", re.MULTILINE)
 
 
 def _ours(ctx: Context, commands: list[Command]) -> list[Command]:
@@ -19,8 +23,12 @@ def _ours(ctx: Context, commands: list[Command]) -> list[Command]:
     return [c for c in commands if c.name == NAMESPACE or ctx.router.find_command(c.name) is not None]
 
 
-@router.on("issue_comment", "created")
-@router.on("issue_comment", "edited")
+def has_command_line(event: Event) -> bool:
+    return event.comment is not None and COMMAND_LINE_RE.search(event.comment.body) is not None
+
+
+@router.on("issue_comment", "created", when=has_command_line)
+@router.on("issue_comment", "edited", when=has_command_line)
 async def run_comment_commands(event: Event, ctx: Context) -> None:
     comment, issue, repo = event.comment, event.issue, event.repo
     if comment is None or issue is None or repo is None or comment.author is None:

@@ -32,7 +32,7 @@ async def test_metrics_count_what_happened(harness_factory: Any) -> None:
     assert 'forgebot_deliveries_received_total{event="issue_comment",platform="github"} 1.0' in text
     assert 'forgebot_deliveries_duplicate_total{platform="github"} 1.0' in text
     assert 'forgebot_deliveries_rejected_total{platform="github",reason="signature_missing"} 1.0' in text
-    assert 'forgebot_deliveries_processed_total{event="issue_comment",outcome="done",platform="github"} 1.0' in text
+    assert 'forgebot_deliveries_processed_total{event="issue_comment",outcome="ignored",platform="github"} 1.0' in text
     assert "forgebot_queue_depth 0.0" in text
     assert "forgebot_intake_seconds_bucket" in text and "forgebot_delivery_lag_seconds_count 1.0" in text
 

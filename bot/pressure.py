@@ -17,7 +17,7 @@ WINDOW = 0.02  # seconds per arrival-counting window
 BUSY_ARRIVALS = 8  # arrivals in the last two windows (about 400/s) that make intake busy
 BUSY_IN_FLIGHT = 8  # requests being handled at once that make intake busy
 YIELD_SECONDS = 0.010  # how long background work steps aside per turn while intake is busy
-BUSY_BATCH = 8  # deliveries decoded per turn while intake is busy: at most 800/s
+BUSY_BATCH = 4  # deliveries decoded per turn while intake is busy: at most 400/s
 
 
 class IntakePressure:

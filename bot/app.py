@@ -30,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 BUILTIN_HANDLERS = (
     "handlers.meta",
+    "handlers.housekeeping",
     "handlers.reconcile",
     "handlers.commands",
     "handlers.triggers",

@@ -198,3 +198,13 @@ def listing(conn: sqlite3.Connection, failed_only: bool, limit: int) -> list[Del
 @single_statement
 def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {status: n for status, n in conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
+
+
+def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) -> int:
+    """Forget finished deliveries older than the retention (dead letters are kept longer)."""
+    removed = conn.execute(
+        "DELETE FROM deliveries WHERE (status IN ('done', 'ignored') AND finished_at < ?) OR (status = 'dead' AND finished_at < ?)",
+        (finished_before, dead_before),
+    ).rowcount
+    conn.execute("DELETE FROM effects WHERE created_at < ?", (dead_before,))
+    return int(removed)

@@ -64,6 +64,7 @@ class Settings(BaseSettings):
     gitea_repos: CommaList = Field(default_factory=list)
     public_url: str | None = None
     reconcile_interval: str = "1h"
+    delivery_retention: str = "14d"
     reconcile_concurrency: int = Field(4, ge=1, le=64)
     forge_max_wait_seconds: float = Field(60.0, ge=0)
     github_write_interval_seconds: float = Field(0.0, ge=0)
@@ -120,6 +121,17 @@ class Settings(BaseSettings):
             if not owner or not repo or "/" in repo:
                 raise ValueError(f"{name!r} is not of the form owner/name")
         return value
+
+    @field_validator("delivery_retention")
+    @classmethod
+    def _retention(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 3600:
+            raise ValueError("must be at least 1h")
+        return value
+
+    @property
+    def retention_seconds(self) -> float:
+        return parse_duration(self.delivery_retention).total_seconds()
 
     @property
     def reconcile_seconds(self) -> float:

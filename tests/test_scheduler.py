@@ -53,3 +53,22 @@ def test_intervals_can_come_from_settings(tmp_path: Any) -> None:
     router = Router()
     router.job("reconcile", every=lambda s: s.retry_max_seconds * 2)(lambda ctx: None)  # type: ignore[arg-type,return-value]
     assert router.jobs[0].interval(make_settings(tmp_path)) == 0.1
+
+
+def test_old_deliveries_are_pruned_and_dead_letters_kept_longer(tmp_path: Any) -> None:
+    from bot import deliveries
+    from bot.app import load_router
+    from bot.store import Store
+    from bot.webhooks import Delivery
+
+    day, now = 86400.0, 1_800_000_000.0
+    store = Store(tmp_path / "db")
+    for n, (status, age) in enumerate((("done", 2), ("ignored", 0.5), ("dead", 2), ("dead", 5), ("pending", 9))):
+        row = store.run_sync(deliveries.insert, Delivery("github", f"old-{n}", "ping", None, "application/json", b"{}"), now - age * day)
+        if status != "pending":
+            store.run_sync(deliveries.finish, row, status, now - age * day)
+    assert store.run_sync(deliveries.prune, now - day, now - 4 * day) == 2
+    left = store.run_sync(lambda conn: [r[0] for r in conn.execute("SELECT delivery_id FROM deliveries ORDER BY id")])
+    store.close()
+    assert left == ["old-1", "old-2", "old-4"]  # recent, dead but young, and not finished
+    assert [j.name for j in load_router("handlers.housekeeping").jobs] == ["prune-deliveries"]

@@ -7,13 +7,13 @@ the scheduler reads `jobs`, and help is generated from `commands`.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot.events import Event
+from bot.types import Ordered
 
 if TYPE_CHECKING:
     from bot.context import Context
@@ -26,7 +26,7 @@ CommandHandler = Callable[..., Awaitable[Any]]
 JobFunc = Callable[..., Awaitable[None]]
 
 
-class Level(enum.IntEnum):
+class Level(Ordered):
     """Who may run a command, from least to most privileged."""
 
     ANYONE = 0
@@ -35,18 +35,6 @@ class Level(enum.IntEnum):
     WRITE = 3
     MAINTAIN = 4
     ADMIN = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Level:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            names = ", ".join(level.label for level in cls)
-            raise ValueError(f"unknown level {text!r}; use one of {names}") from None
 
 
 @dataclass(frozen=True, slots=True)

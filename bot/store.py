@@ -230,20 +230,9 @@ class Store:
         assert self._conn is not None
         conn = self._conn
         while True:
-            first = self._jobs.get()
-            if first is _STOP:
+            jobs, stopping = _take(self._jobs, MAX_BATCH)
+            if not jobs:
                 return
-            jobs = [first]
-            stopping = False
-            while len(jobs) < MAX_BATCH:
-                try:
-                    item = self._jobs.get_nowait()
-                except queue.Empty:
-                    break
-                if item is _STOP:
-                    stopping = True
-                    break
-                jobs.append(item)
             changes_before = conn.total_changes
             outcomes = _run_jobs(conn, jobs)
             self.commits += 1
@@ -268,20 +257,9 @@ class Store:
         wal_fd: int | None = None
         try:
             while True:
-                first = self._to_sync.get()
-                if first is _STOP:
+                groups, stopping = _take(self._to_sync)
+                if not groups:
                     return
-                groups = [first]
-                stopping = False
-                while True:
-                    try:
-                        item = self._to_sync.get_nowait()
-                    except queue.Empty:
-                        break
-                    if item is _STOP:
-                        stopping = True
-                        break
-                    groups.append(item)
                 outcomes = [outcome for group in groups for outcome in group]
                 try:
                     if wal_fd is None:
@@ -311,6 +289,26 @@ class Store:
                     logger.warning("checkpoint failed", extra={"error": str(exc)})
         finally:
             conn.close()
+
+
+def _take(source: queue.SimpleQueue[Any], limit: int = 1 << 30) -> tuple[list[Any], bool]:
+    """Wait for one item, then take whatever else is waiting (up to `limit`).
+
+    Returns the items and whether a stop was asked for after them; no items means stop now.
+    """
+    first = source.get()
+    if first is _STOP:
+        return [], True
+    items = [first]
+    while len(items) < limit:
+        try:
+            item = source.get_nowait()
+        except queue.Empty:
+            break
+        if item is _STOP:
+            return items, True
+        items.append(item)
+    return items, False
 
 
 def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:

@@ -35,7 +35,7 @@ from bot.forges.base import (
     Unsupported,
 )
 from bot.forges.gitea import GiteaForge
-from bot.forges.gitea_http import retry_after_seconds
+from bot.forges.common import retry_after_seconds
 from tests.fakeforge import FakeForge, LoggedRequest
 
 pytestmark = pytest.mark.anyio

@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Protocol, runtime_checkable
 
+from bot.types import Ordered
+
 # -- vocabulary ---------------------------------------------------------------------------------
 
 
-class Permission(enum.IntEnum):
+class Permission(Ordered):
     """A user's level on a repository, from nothing to admin (GitHub's six roles)."""
 
     NONE = 0
@@ -27,17 +29,6 @@ class Permission(enum.IntEnum):
     WRITE = 3
     MAINTAIN = 4
     ADMIN = 5
-
-    @property
-    def label(self) -> str:
-        return self.name.lower()
-
-    @classmethod
-    def parse(cls, text: str) -> Permission:
-        try:
-            return cls[text.strip().upper()]
-        except KeyError:
-            raise ValueError(f"unknown permission {text!r}; use one of {', '.join(p.label for p in cls)}") from None
 
 
 class ReviewEvent(enum.StrEnum):

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import random
 import re
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from bot.forges.base import Conflict, ForgeError, Invalid, NotFound, PermissionDenied, Unavailable
+from bot.forges.base import Conflict, ForgeError, Invalid, Issue, NotFound, PermissionDenied, Unavailable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -21,6 +22,29 @@ V = TypeVar("V")
 
 LINK_NEXT_RE = re.compile(r'<([^>]+)>\s*;\s*rel="next"')
 HEX_COLOR_RE = re.compile(r"^#?([0-9a-fA-F]{6})$")
+
+
+class IssueStateMixin:
+    """edit_issue, close_issue and reopen_issue, for a client whose `_patch_issue` sends the
+    platform's issue PATCH (the two platforms differ only in that call)."""
+
+    async def get_issue(self, repo: str, number: int) -> Issue:
+        raise NotImplementedError
+
+    async def _patch_issue(self, repo: str, number: int, changes: dict[str, Any]) -> Issue:
+        raise NotImplementedError
+
+    async def edit_issue(self, repo: str, number: int, *, title: str | None = None, body: str | None = None) -> Issue:
+        changes = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
+        if not changes:
+            return await self.get_issue(repo, number)
+        return await self._patch_issue(repo, number, changes)
+
+    async def close_issue(self, repo: str, number: int) -> Issue:
+        return await self._patch_issue(repo, number, {"state": "closed"})
+
+    async def reopen_issue(self, repo: str, number: int) -> Issue:
+        return await self._patch_issue(repo, number, {"state": "open"})
 
 
 def error_for(status: int, message: str, platform: str, details: tuple[str, ...] = ()) -> ForgeError:
@@ -133,3 +157,20 @@ def parse_time(value: Any) -> datetime | None:
 def parse_date(value: Any) -> date | None:
     moment = parse_time(value)
     return moment.date() if moment else None
+
+
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A retry-after header as seconds from `now`: a number, or an HTTP date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, when.timestamp() - now)

@@ -38,7 +38,7 @@ from bot.forges.base import (
     ReviewEvent,
     User,
 )
-from bot.forges.common import Clock, Sleep
+from bot.forges.common import IssueStateMixin, Clock, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
@@ -58,7 +58,7 @@ CAPABILITIES = Capabilities(
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(GiteaLabels, GiteaAdmin):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
     platform = PLATFORM
     capabilities = CAPABILITIES
 
@@ -162,18 +162,6 @@ class GiteaForge(GiteaLabels, GiteaAdmin):
         if labels:
             params["labels"] = ",".join(labels)
         return [gj.issue(x) for x in await self._t.pages(f"{repo_path(repo)}/issues", params)]
-
-    async def edit_issue(self, repo: str, number: int, *, title: str | None = None, body: str | None = None) -> Issue:
-        changes = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
-        if not changes:
-            return await self.get_issue(repo, number)
-        return await self._patch_issue(repo, number, changes)
-
-    async def close_issue(self, repo: str, number: int) -> Issue:
-        return await self._patch_issue(repo, number, {"state": "closed"})
-
-    async def reopen_issue(self, repo: str, number: int) -> Issue:
-        return await self._patch_issue(repo, number, {"state": "open"})
 
     async def _patch_issue(self, repo: str, number: int, changes: dict[str, Any]) -> Issue:
         return gj.issue((await self._t.request("PATCH", f"{repo_path(repo)}/issues/{number}", json=changes)).data)

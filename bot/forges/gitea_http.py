@@ -5,18 +5,16 @@ Everything `GiteaForge` sends goes through `GiteaTransport.request`; nothing fro
 
 from __future__ import annotations
 
-import email.utils
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 from urllib.parse import quote
 
 import httpx
 
 from bot.forges.base import ForgeError, RateLimited, Unavailable, split_repo
-from bot.forges.common import Backoff, Clock, Sleep, WritePacer, error_for, next_link
+from bot.forges.common import Backoff, Clock, Sleep, WritePacer, error_for, next_link, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -220,23 +218,6 @@ class GiteaTransport:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
-
-
-def retry_after_seconds(value: str | None, now: float) -> float | None:
-    """A retry-after header as seconds from `now`: a number, or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
 
 
 def _int(value: str | None) -> int | None:

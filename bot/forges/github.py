@@ -25,7 +25,7 @@ from bot.forges.base import (
     Permission, PermissionDenied, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
     Unsupported, User, split_repo,
 )
-from bot.forges.common import Clock, Sleep, parse_time
+from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
@@ -37,7 +37,7 @@ Credential = tuple[str, str]  # ("token" | "jwt", secret)
 NO_BODY = b""
 R = "/repos/{owner}/{repo}"
 
-class GitHubForge:
+class GitHubForge(IssueStateMixin):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
@@ -306,19 +306,6 @@ class GitHubForge:
         items = await self._repo_list(repo, "/issues{?state,labels,per_page}",
                                       state=None if state == "open" else state, labels=list(labels) or None)
         return [issue_from(d) for d in items]
-
-    async def edit_issue(self, repo: str, number: int, *, title: str | None = None,
-                         body: str | None = None) -> Issue:
-        changes = {k: v for k, v in (("title", title), ("body", body)) if v is not None}
-        if not changes:
-            return await self.get_issue(repo, number)
-        return await self._patch_issue(repo, number, changes)
-
-    async def close_issue(self, repo: str, number: int) -> Issue:
-        return await self._patch_issue(repo, number, {"state": "closed"})
-
-    async def reopen_issue(self, repo: str, number: int) -> Issue:
-        return await self._patch_issue(repo, number, {"state": "open"})
 
     async def _patch_issue(self, repo: str, number: int, changes: dict[str, Any]) -> Issue:
         # Absolute values: sending them twice leaves the same issue.

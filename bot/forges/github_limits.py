@@ -13,7 +13,6 @@ Every call of the GitHub client runs through `RequestPolicy.run`:
 
 from __future__ import annotations
 
-import email.utils
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -26,7 +25,7 @@ import httpx
 from gidgethub import sansio
 
 from bot.forges.base import Conflict, ForgeError, NotFound, RateLimit, RateLimited, Unavailable
-from bot.forges.common import Backoff, BoundedCache, Clock, Sleep, WritePacer, error_for
+from bot.forges.common import Backoff, BoundedCache, Clock, Sleep, WritePacer, error_for, retry_after_seconds
 
 PLATFORM = "github"
 T = TypeVar("T")
@@ -142,7 +141,7 @@ class RequestPolicy:
         status, headers = int(exc.status_code), exc.headers
         if status not in (403, 429):
             return None
-        retry_after = _retry_after(headers.get("retry-after"), self.clock())
+        retry_after = retry_after_seconds(headers.get("retry-after"), self.clock())
         spent = headers.get("x-ratelimit-remaining") == "0"
         secondary = "rate limit" in _message(exc).lower()
         if status == 403 and not (retry_after is not None or spent or secondary
@@ -220,15 +219,3 @@ def _epoch(value: Any) -> float | None:
     return float(seconds)
 
 
-def _retry_after(value: str | None, now: float) -> float | None:
-    """`Retry-After` as seconds (GitHub sends seconds; HTTP also allows a date)."""
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - now)
-    except (TypeError, ValueError):
-        return None

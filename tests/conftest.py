@@ -113,13 +113,7 @@ class Harness:
         )
 
     def rows(self, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-        import sqlite3
-
-        conn = sqlite3.connect(self.app.settings.database)
-        try:
-            return conn.execute(sql, params).fetchall()
-        finally:
-            conn.close()
+        return db_rows(self.app, sql, *params)
 
 
 @pytest.fixture
@@ -227,3 +221,14 @@ def bot_factory(tmp_path: Path) -> Callable[..., Any]:
             await app.stop()
 
     return factory
+
+
+def db_rows(app: ForgebotApp, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows from a running app's database, read through a connection of the test's own."""
+    import sqlite3
+
+    conn = sqlite3.connect(app.settings.database)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()

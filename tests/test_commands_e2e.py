@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import REPO, World
+from tests.conftest import db_rows, REPO, World
 from tests.test_claims import bot_comments, reactions
 
 pytestmark = pytest.mark.anyio
@@ -222,15 +222,6 @@ async def test_the_ready_list_and_claims_over_http(world: World, bot_factory: An
             assert (await http.post(f"/api/repos/{REPO}/issues/{claimed}/release", headers=auth)).status_code == 409
             assert (await http.post(f"/api/repos/{REPO}/issues/{ready_one}/release", headers=auth)).status_code == 200
             assert world.state().issue(ready_one).assignees == []
-        kinds = [row[0] for row in _rows(app, "SELECT kind FROM activity ORDER BY id")]
+        kinds = [row[0] for row in db_rows(app, "SELECT kind FROM activity ORDER BY id")]
         assert {"claim.granted", "claim.extended", "claim.released.unclaimed"} <= set(kinds)
 
-
-def _rows(app: Any, sql: str) -> list[tuple[Any, ...]]:
-    import sqlite3
-
-    conn = sqlite3.connect(app.settings.database)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()

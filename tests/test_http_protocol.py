@@ -16,19 +16,13 @@ import uvicorn
 from bot.app import ForgebotApp
 from bot.router import Router
 from bot.server import HTTPProtocol
-from tests.conftest import github_headers, make_settings
+from tests.conftest import db_rows, github_headers, make_settings
 
 pytestmark = pytest.mark.anyio
 
 
 def stored(app: ForgebotApp) -> int:
-    import sqlite3
-
-    conn = sqlite3.connect(app.settings.database)
-    try:
-        return int(conn.execute("SELECT count(*) FROM deliveries").fetchone()[0])
-    finally:
-        conn.close()
+    return int(db_rows(app, "SELECT count(*) FROM deliveries")[0][0])
 
 
 async def closed(writer: asyncio.StreamWriter) -> None:

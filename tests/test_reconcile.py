@@ -11,7 +11,7 @@ import pytest
 from bot.forges.base import Label
 from bot.gitops.runner import reconcile
 from bot.store import Store
-from tests.conftest import BOT, REPO, World
+from tests.conftest import db_rows, BOT, REPO, World
 
 pytestmark = pytest.mark.anyio
 
@@ -146,7 +146,7 @@ async def test_an_invalid_file_changes_nothing_and_says_why(world: World, bot_fa
 
         in_force = await config_in_force(app.processor.context(), world.platform, REPO)
         assert in_force.claims.max_per_user == 2  # the last valid file still rules
-        kinds = [row[0] for row in _rows(app, "SELECT kind FROM activity ORDER BY id")]
+        kinds = [row[0] for row in db_rows(app, "SELECT kind FROM activity ORDER BY id")]
         assert "reconcile.invalid" in kinds
 
 
@@ -172,7 +172,7 @@ async def test_the_schedule_reports_drift_and_repairs_in_apply_mode(world: World
         assert await app.scheduler.run_job("reconcile")
         assert world.state().labels == {}  # report mode by default
         assert app.metrics.drifted._value.get() == 1
-        [run] = _rows(app, "SELECT outcome, plan FROM reconcile_runs WHERE trigger = 'schedule'")
+        [run] = db_rows(app, "SELECT outcome, plan FROM reconcile_runs WHERE trigger = 'schedule'")
         assert run[0] == "drift" and json.loads(run[1])[0]["target"] == "label:bug"
 
         await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n    color: d73a4a\nreconcile:\n  mode: apply\n"})
@@ -216,25 +216,3 @@ async def test_extends_reads_the_other_repository(world: World, tmp_path: Path) 
     assert run.outcome == "applied"
     assert sorted(l.name for l in world.state().labels.values()) == ["from-org", "local"]
 
-
-def _rows(app: Any, sql: str) -> list[tuple[Any, ...]]:
-    import sqlite3
-
-    conn = sqlite3.connect(app.settings.database)
-    try:
-        return conn.execute(sql).fetchall()
-    finally:
-        conn.close()
-
-
-async def test_a_push_to_an_extended_file_reconciles_the_repositories_that_extend_it(world: World, bot_factory: Any) -> None:
-    world.fake.create_repo("acme/.github", files={"defaults.yml": "labels:\n  - name: org-wide\n"})
-    world.fake.set_permission("acme/.github", BOT, "admin")
-    world.fake.set_permission("acme/.github", "alice", "write")
-    async with bot_factory(world) as app:
-        await world.actor("alice").push(REPO, "main", {".forgebot.yml": "extends: acme/.github:defaults.yml\n"})
-        await app.wait_idle()
-        assert [l.name for l in world.state().labels.values()] == ["org-wide"]
-        await world.actor("alice").push("acme/.github", "main", {"defaults.yml": "labels:\n  - name: org-wide\n  - name: triage\n"})
-        await app.wait_idle()
-        assert sorted(l.name for l in world.state().labels.values()) == ["org-wide", "triage"]

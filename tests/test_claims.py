@@ -186,3 +186,28 @@ async def test_pushes_and_pull_requests_renew_the_holders_lease(world: World, bo
         await app.wait_idle()
         held = await app.store.run(claims.active_claim, world.platform, REPO, number)
         assert held.expires_at == clock.now + 3600
+
+
+async def test_fifty_agents_claim_over_http_at_once_and_one_holds_it(world: World, bot_factory: Any) -> None:
+    import httpx
+
+    agents = [f"bot{n:02}" for n in range(50)]
+    tokens = {login: f"token-for-{login}-0123456789" for login in agents}
+    for login in agents:
+        world.fake.add_user(login)
+        world.fake.set_permission(REPO, login, "write")
+    number = await world.actor("bob").open_issue(REPO, "Contended over HTTP")
+    async with bot_factory(world, agent_tokens=",".join(f"{login}:{token}" for login, token in tokens.items())) as app:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
+            answers = await asyncio.gather(*(
+                http.post(f"/api/repos/{REPO}/issues/{number}/claim", headers={"authorization": f"Bearer {token}"})
+                for token in tokens.values()
+            ))
+        await app.wait_idle()
+        won = [a for a in answers if a.status_code == 200]
+        lost = [a for a in answers if a.status_code == 409]
+        assert len(won) == 1 and len(lost) == 49
+        holder = won[0].json()["holder"]
+        assert all(f"claimed by @{holder} until" in a.json()["error"] for a in lost)
+        issue = world.state().issue(number)
+        assert issue.assignees == [holder] and world.label_names(number) == ["status/claimed"]

@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make serve` and `make test`.
-# Every target creates .venv on its own when it is missing.
+# Every target creates .venv on its own when it is missing or broken.
 
 PYTHON ?= python3
 VENV := .venv
@@ -9,16 +9,30 @@ TEST_STAMP := $(VENV)/.installed-test
 
 .PHONY: serve test typecheck bench-ingest bench-reconcile bench-commands clean
 
-$(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+# A .venv that cannot run (made by a Python since removed, or half made) is
+# rebuilt rather than trusted: the venv target then counts as always stale.
+ifneq ($(shell $(BIN)/python -c "" 2>/dev/null && echo ok),ok)
+.PHONY: $(BIN)/python
+endif
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# A failed step removes what it half made, so the next run starts it again.
+.DELETE_ON_ERROR:
+
+$(BIN)/python:
+	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" 2>/dev/null || \
+		{ echo "forgebot needs Python 3.11 or newer; none found as '$(PYTHON)' (set PYTHON=/path/to/python3)" >&2; exit 1; }
+	rm -rf $(VENV)
+	@$(PYTHON) -m venv $(VENV) || \
+		{ rm -rf $(VENV); echo "could not create $(VENV) with '$(PYTHON) -m venv' (on Debian or Ubuntu: apt install python3-venv)" >&2; exit 1; }
+	$(BIN)/python -m pip install --quiet --upgrade pip || echo "pip upgrade failed; going on with the pip that venv bundled" >&2
+
+# The stamps depend on the interpreter itself, so a rebuilt .venv is reinstalled.
+$(STAMP): pyproject.toml $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
 	touch $@
 
-$(TEST_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[test]'
+$(TEST_STAMP): pyproject.toml $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@ $(STAMP)
 
 serve: $(STAMP)

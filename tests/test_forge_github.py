@@ -403,6 +403,26 @@ async def test_a_post_whose_answer_was_lost_is_not_repeated(world: World) -> Non
     assert world.requests() == []
 
 
+async def test_a_delete_whose_answer_was_lost_takes_404_as_done(world: World) -> None:
+    async with github(world) as gh:
+        hook = await gh.create_hook(REPO, Hook("https://bot.example/hook"))
+        assert hook.id is not None
+        world.forge.faults.add("DELETE", f"/repos/{REPO}/hooks/{hook.id}", status=504, times=1)
+        del world.forge.repo(REPO).hooks[hook.id]  # the first DELETE did its work, its answer was lost
+        await gh.delete_hook(REPO, hook.id)
+        await world.fails(NotFound, gh.delete_hook(REPO, hook.id))  # without a lost answer, 404 is NotFound
+    assert [r.status for r in world.requests() if r.method == "DELETE"] == [504, 404, 404]
+
+
+async def test_a_branch_deleted_by_a_lost_attempt_is_taken_as_deleted(world: World) -> None:
+    await world.forge.actor("alice").push(REPO, "topic", {"t.txt": "t\n"})
+    world.forge.faults.add("DELETE", f"/repos/{REPO}/git/refs/heads/topic", status=502, times=1)
+    world.forge.repo(REPO).git.run("update-ref", "-d", "refs/heads/topic")  # as if the 502 had deleted it
+    async with github(world) as gh:
+        await gh.delete_branch(REPO, "topic")  # GitHub answers the retry 422 "Reference does not exist"
+    assert [r.status for r in world.requests()] == [502, 422]
+
+
 @pytest.mark.parametrize("status, body", [(200, b"{not json"), (520, None)])  # 520: no HTTPStatus name
 async def test_an_unreadable_answer_is_unavailable_not_a_crash(world: World, status: int, body: Any) -> None:
     world.forge.faults.add("GET", f"/repos/{REPO}", status=status, body=body, times=1)

@@ -95,7 +95,10 @@ class GitHubForge(IssueStateMixin):
             return await self._gh.call(method, url, url_vars, data, jwt=jwt, oauth_token=token)
 
         safe = method in RETRY_SAFE_METHODS if retry_safe is None else retry_safe
-        return await self.policy.run(method, send, retry_safe=safe, pace=pace)
+        # A DELETE without a body removes what its URL names, so finding that gone on a retry means
+        # the lost attempt worked (as on Gitea). One with a body (assignees) removes *from* it.
+        gone = _nothing if method == "DELETE" and data is NO_BODY else None
+        return await self.policy.run(method, send, retry_safe=safe, pace=pace, gone=gone)
 
     async def _collect(self, url: str, url_vars: Mapping[str, Any], *, cred: Credential,
                        key: str = "items") -> list[Any]:
@@ -483,6 +486,10 @@ class GitHubForge(IssueStateMixin):
             data["target_url"] = status.target_url
         # The latest status per context wins, so a repeat changes nothing anyone sees.
         await self._repo("POST", repo, "/statuses/{sha}", sha=sha, data=data, retry_safe=True)
+
+
+def _nothing() -> None:
+    return None
 
 
 def _split(cred: Credential) -> tuple[str | None, str | None]:

@@ -8,6 +8,7 @@ Every call of the GitHub client runs through `RequestPolicy.run`:
   `max_wait` seconds in total it raises `RateLimited(retry_at=...)` instead of waiting;
 * 5xx answers and lost connections are retried with `Backoff`, but only where a repeat cannot do
   harm: reads and calls marked retry-safe, or a request that provably never left (connect errors);
+  a DELETE of the addressed resource that finds it gone after such an unclear attempt is done;
 * anything else becomes the protocol's error, carrying GitHub's own message and never a token.
 """
 
@@ -96,10 +97,16 @@ class RequestPolicy:
 
     # -- running --------------------------------------------------------------------------
     async def run(self, method: str, send: Callable[[], Awaitable[T]], *, retry_safe: bool,
-                  pace: bool = True) -> T:
-        """`send()` until it succeeds, waiting out rate limits and retrying what is safe to retry."""
+                  pace: bool = True, gone: Callable[[], T] | None = None) -> T:
+        """`send()` until it succeeds, waiting out rate limits and retrying what is safe to retry.
+
+        `gone` is for a DELETE of the resource its URL names: when a retry finds the resource
+        missing after an attempt whose outcome is unknown, that attempt did the deleting, and
+        `gone()` is the result instead of NotFound.
+        """
         waited = 0.0
         limited = failures = 0
+        unsure = False  # an earlier attempt may have taken effect
         while True:
             if pace and method not in READ_METHODS:
                 await self.pacer.wait_turn()
@@ -113,8 +120,13 @@ class RequestPolicy:
                                     extra={"method": method, "status": int(exc.status_code)})
                         await self.sleep(self.backoff.delay(failures))
                         failures += 1
+                        unsure = True
                         continue
-                    raise self.error(exc) from None
+                    error = self.error(exc)
+                    if unsure and gone is not None and isinstance(error, NotFound):
+                        logger.info("github: gone after an unclear attempt; taken as done", extra={"method": method})
+                        return gone()
+                    raise error from None
                 if waited + delay > self.max_wait:
                     raise RateLimited(message=self._redact(_message(exc)), status=int(exc.status_code),
                                       platform=PLATFORM, retry_at=self.clock() + delay) from None
@@ -129,6 +141,7 @@ class RequestPolicy:
                     logger.info("github unreachable; retrying", extra={"method": method, "error": type(exc).__name__})
                     await self.sleep(self.backoff.delay(failures))
                     failures += 1
+                    unsure = unsure or not isinstance(exc, NOT_SENT)
                     continue
                 what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
                 raise Unavailable(message=self._redact(f"cannot reach GitHub ({what})"), platform=PLATFORM) from None

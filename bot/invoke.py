@@ -146,9 +146,18 @@ async def run_commands(
         outcomes.append(outcome)
         if comment_id is not None:
             await ctx.mark_done(key, ok=outcome.ok, message=outcome.message, hint=outcome.hint)
-    if any(not o.replayed for o in outcomes):  # a pure replay has been answered already
-        key = reply_key or _reply_key(comment_id, outcomes)
-        await _answer(forge, repo.full_name, issue.number, actor, comment_id, key, outcomes, bot)
+    if not outcomes:
+        return outcomes
+    key = reply_key or _reply_key(comment_id, outcomes)
+    # Commands are marked done before the answer goes out, so a delivery that failed while answering
+    # comes back with every command replayed: answer again (post_once keeps it to one reply) until
+    # the answer itself is marked done. Only a replay after that stays silent.
+    answered = f"answered:{forge.platform}:{repo.full_name.lower()}:{key}"
+    if all(o.replayed for o in outcomes) and await ctx.already_done(answered):
+        return outcomes
+    await _answer(forge, repo.full_name, issue.number, actor, comment_id, key, outcomes, bot)
+    if comment_id is not None:  # only a comment's commands are replayed
+        await ctx.mark_done(answered)
     return outcomes
 
 

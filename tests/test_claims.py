@@ -44,6 +44,19 @@ async def test_claim_assigns_labels_and_reports_the_expiry(world: World, bot_fac
         assert held is not None and held.holder == "alice" and held.expires_at - held.claimed_at == 4 * 3600
 
 
+async def test_a_reply_that_failed_to_post_is_posted_once_on_the_retry(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    async with bot_factory(world) as app:
+        fault = world.fake.faults.add("POST", "/repos/{owner}/{repo}/issues/{number}/comments", status=500, times=1)
+        cid = await world.actor("alice").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        assert fault.hits == 1  # the first answer failed; the delivery was tried again
+        [reply] = bot_comments(world, number)
+        assert "@alice claimed this until" in reply
+        assert reactions(world, cid) == ["+1"]
+        assert world.state().issue(number).assignees == ["alice"]
+
+
 async def test_someone_else_is_refused_and_the_holder_renews(world: World, bot_factory: Any) -> None:
     number = await world.actor("bob").open_issue(REPO, "Fix")
     async with bot_factory(world) as app:

@@ -58,6 +58,21 @@ def build_router(settings: Settings, modules: Iterable[str] = BUILTIN_HANDLERS) 
     return Router().include(*(load_router(m) for m in (*modules, *settings.extra_handlers)))
 
 
+def build_services(
+    settings: Settings, *, forges: Forges | None = None, clock: Callable[[], float] = time.time
+) -> dict[str, Any]:
+    """What handlers reach through `ctx.services`, for the service and the CLI alike.
+
+    The forge clients hold connections: whoever builds the services closes them
+    (`await services["forges"].aclose()`).
+    """
+    return {
+        "forges": forges if forges is not None else Forges(settings, clock=clock),
+        "metrics": Metrics(),
+        "permissions": PermissionCache(),
+    }
+
+
 class ForgebotApp:
     """The ASGI application. Webhook paths go straight to the lean endpoint; the rest to Starlette."""
 
@@ -71,9 +86,9 @@ class ForgebotApp:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
-        self.forges = forges if forges is not None else Forges(settings, clock=clock)
-        self.metrics = Metrics()
-        services = {"forges": self.forges, "metrics": self.metrics, "permissions": PermissionCache(), **(services or {})}
+        services = {**build_services(settings, forges=forges, clock=clock), **(services or {})}
+        self.forges: Forges = services["forges"]
+        self.metrics: Metrics = services["metrics"]
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.pressure = IntakePressure()

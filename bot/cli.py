@@ -60,20 +60,22 @@ def _when(epoch: float | None) -> str:
 
 
 async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any, Any], Any] | None = None) -> Any:
-    """Run the handlers once for `event`, with the real store and router."""
-    from bot.app import build_router
+    """Run the handlers once for `event`, with the real store, router and forge clients."""
+    from bot.app import build_router, build_services
     from bot.dispatch import Processor
     from bot.store import Store
 
+    services = build_services(settings)
     store = Store(settings.database, synchronous=settings.sqlite_synchronous)
     await store.start()
     try:
-        processor = Processor(settings, store, build_router(settings))
+        processor = Processor(settings, store, build_router(settings), services=services)
         report = await processor.run(event)
         if on_store is not None:
             await on_store(store, report)
         return report
     finally:
+        await services["forges"].aclose()
         await store.stop()
 
 

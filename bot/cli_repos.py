@@ -48,11 +48,13 @@ def _platform(settings: Any, requested: str | None) -> str:
     raise UsageError("both GitHub and Gitea are configured; say which with --platform")
 
 
-async def _with_forge(settings: Any, platform: str, work: Any) -> Any:
-    from bot.forges.provider import Forges
+async def _with_forge(settings: Any, platform: str, work: Any, services: dict[str, Any] | None = None) -> Any:
+    """Run `work(forge, store, bot_login)` with the services' forge for `platform`, then close them."""
+    from bot.app import build_services
     from bot.store import Store
 
-    forges = Forges(settings)
+    services = services if services is not None else build_services(settings)
+    forges = services["forges"]
     store = Store(settings.database, synchronous=settings.sqlite_synchronous)
     await store.start()
     try:
@@ -245,23 +247,20 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 
 def cmd_ready(args: argparse.Namespace) -> int:
+    from bot.app import build_router, build_services
     from bot.cli import _settings
     from bot.dispatch import Processor
     from handlers.agents import ready_issues
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)
+    services = build_services(settings)
 
     async def work(forge: Any, store: Any, bot: str) -> Any:
-        from bot.app import build_router
-        from bot.forges.provider import Forges
-
-        forges = Forges(settings)
-        forges._clients[platform] = forge  # reuse the open client
-        ctx = Processor(settings, store, build_router(settings), services={"forges": forges}).context()
+        ctx = Processor(settings, store, build_router(settings), services=services).context()
         return await ready_issues(ctx, forge, args.repo, args.label)
 
-    print(json.dumps(asyncio.run(_with_forge(settings, platform, work)), indent=2))
+    print(json.dumps(asyncio.run(_with_forge(settings, platform, work, services)), indent=2))
     return EXIT_OK
 
 

@@ -21,9 +21,7 @@ def ref(repo: str, number: int, here: str) -> str:
 
 
 def permissions(ctx: Context) -> PermissionCache:
-    cache = ctx.services.get("permissions")
-    if cache is None:
-        cache = ctx.services["permissions"] = PermissionCache()
+    cache: PermissionCache = ctx.services["permissions"]
     return cache
 
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ from bot import activity, deliveries
 from bot.cli import main
 from bot.store import Store
 from bot.webhooks import Delivery
-from tests.conftest import REFERENCE
+from tests.conftest import REFERENCE, World
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -131,3 +132,68 @@ def test_activity_verify_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     conn.close()
     assert main(["activity", "verify"]) == 1
     assert "broken at entry 2" in capsys.readouterr().out
+
+
+# -- receive and replay against a served forge, on both platforms -------------------------------
+
+
+def claim_payload(platform: str, number: int, comment_id: int, login: str, body: str = "/claim") -> dict[str, Any]:
+    """The recorded issue_comment payload of `platform`, pointed at acme/widgets#number."""
+    from tests.conftest import REPO
+
+    payload = json.loads((REFERENCE / f"{platform}-webhooks" / "issue_comment.created.json").read_text())
+    owner, name = REPO.split("/")
+    user = {"login": login, "id": 1000, **({"username": login} if platform == "gitea" else {})}
+    payload["repository"].update({"full_name": REPO, "name": name, "owner": {**payload["repository"]["owner"], "login": owner}})
+    if platform == "gitea":
+        payload["repository"]["owner"]["username"] = owner
+    payload["issue"].update({"number": number, "labels": [], "assignee": None, "assignees": [], "state": "open"})
+    payload["issue"].pop("pull_request", None)
+    payload["comment"].update({"id": comment_id, "body": body, "user": user})
+    payload["sender"] = user
+    return payload
+
+
+async def _cli(*args: str) -> int:
+    import asyncio
+
+    try:
+        return await asyncio.to_thread(main, list(args))
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+
+
+@pytest.mark.anyio
+async def test_receive_and_replay_a_claim_against_the_forge(
+    world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.conftest import REPO
+    from tests.test_claims import bot_comments
+    from tests.test_cli_repos import _env
+
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    comment_id = await world.actor("alice").comment(REPO, number, "/claim")
+    payload = tmp_path / "claim.json"
+    payload.write_text(json.dumps(claim_payload(world.platform, number, comment_id, "alice")))
+    async with world.fake.serve() as base:
+        _env(world, base, tmp_path, monkeypatch)
+        assert await _cli("receive", "--platform", world.platform, "--event", "issue_comment", str(payload)) == 0
+        out = capsys.readouterr().out
+        assert "handlers.commands" in out and "recorded: claim" in out and "outcome:  done" in out
+        assert world.state().issue(number).assignees == ["alice"]
+        assert world.label_names(number) == ["status/claimed"]
+        assert len(bot_comments(world, number)) == 1
+
+        # The same comment stored as a dead letter, replayed: the claim is renewed, not doubled.
+        body = payload.read_bytes()
+        delivery = Delivery(world.platform, "claim-1", "issue_comment", "issue_comment" if world.platform == "gitea" else None, "application/json", body)
+        store = Store(tmp_path / "cli.db")
+        row_id = store.run_sync(deliveries.insert, delivery, time.time())
+        store.run_sync(deliveries.finish, row_id, "dead", time.time(), "RateLimited: try later")
+        store.close()
+        assert await _cli("replay", "claim-1") == 0
+        assert "outcome:  done" in capsys.readouterr().out
+    assert world.state().issue(number).assignees == ["alice"]
+    conn = sqlite3.connect(tmp_path / "cli.db")
+    assert conn.execute("SELECT status FROM deliveries").fetchall() == [("done",)]
+    conn.close()

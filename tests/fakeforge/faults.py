@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+import anyio
 
 _SEGMENT = re.compile(r"\{[^}/]+\}")
 
@@ -53,6 +56,8 @@ class Faults:
     """`forge.faults`: paths are relative to the API root (e.g. "/repos/{owner}/{repo}/labels")."""
 
     items: list[Fault] = field(default_factory=list)
+    # How a fault's latency is spent; a test may swap in one that records the delay instead.
+    sleep: Callable[[float], Awaitable[Any]] = anyio.sleep
 
     def add(self, method: str | None = None, path: str | re.Pattern[str] | None = None, *,
             status: int | None = 500, times: int | None = 1, retry_after: int | None = None,

@@ -10,8 +10,6 @@ import urllib.parse
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable
 
-import anyio
-
 from . import validate
 from .auth import Identity, authenticate
 from .common import ApiError
@@ -264,7 +262,7 @@ class Dialect:
         fault = self.forge.faults.match(self.name, ctx.method, entry.path)
         if fault is not None:
             if fault.latency:
-                await anyio.sleep(fault.latency)
+                await self.forge.faults.sleep(fault.latency)
             if fault.status is not None:
                 entry.fault = True
                 with contextlib.suppress(ApiError):  # log who it was, if the credentials are good

@@ -598,10 +598,13 @@ async def test_branches_compare_and_tags(world: World) -> None:
     await alice.push(REPO, "main", {"m.txt": "m\n"})
     async with github(world) as gh:
         branches = {b.name: b for b in await gh.list_branches(REPO)}
-        assert set(branches) == {"feature/x", "main"} and branches["main"].committed_at is not None
-        assert world.calls() == [("GET", f"/repos/{REPO}/branches"),
-                                 ("GET", f"/repos/{REPO}/commits/{branches['feature/x'].sha}"),
-                                 ("GET", f"/repos/{REPO}/commits/{branches['main'].sha}")]
+        assert set(branches) == {"feature/x", "main"} and branches["main"].committed_at is None
+        assert world.calls() == [("GET", f"/repos/{REPO}/branches")]  # no dates asked for, none fetched
+        dated = {b.name: b for b in await gh.list_branches(REPO, with_dates=True)}
+        assert dated["main"].committed_at is not None and dated["feature/x"].committed_at is not None
+        assert world.calls(1) == [("GET", f"/repos/{REPO}/branches"),
+                                  ("GET", f"/repos/{REPO}/commits/{branches['feature/x'].sha}"),
+                                  ("GET", f"/repos/{REPO}/commits/{branches['main'].sha}")]
         comparison = await gh.compare(REPO, "main", "feature/x")
         assert (comparison.status, comparison.ahead_by, comparison.behind_by, comparison.total_commits) == (
             "diverged", 1, 1, 1)

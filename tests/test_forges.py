@@ -155,7 +155,7 @@ async def test_branches_compare_refs_and_tags(world: World) -> None:
     assert created.name == "topic" and created.sha == base_sha
     await world.actor("alice").push(REPO, "topic", {"x": "1"})
     await world.actor("alice").push(REPO, "topic", {"y": "2"})
-    branches = {b.name: b for b in await client.list_branches(REPO)}
+    branches = {b.name: b for b in await client.list_branches(REPO, with_dates=True)}
     assert set(branches) == {"main", "topic"} and branches["topic"].committed_at is not None
     comparison = await client.compare(REPO, "main", "topic")
     assert comparison.total_commits == 2
@@ -169,6 +169,22 @@ async def test_branches_compare_refs_and_tags(world: World) -> None:
     assert [b.name for b in await client.list_branches(REPO)] == ["main"]
     with pytest.raises(Conflict):
         await client.create_branch(REPO, "main", base_sha)
+
+
+async def test_listing_branches_is_one_request_unless_dates_are_wanted(world: World) -> None:
+    sha = next(b.sha for b in await world.client.list_branches(REPO))
+    for n in range(5):
+        await world.client.create_branch(REPO, f"topic-{n}", sha)
+    await world.actor("alice").push(REPO, "topic-0", {"x": "1"})  # a second distinct head
+    seen = len(world.fake.requests)
+    branches = await world.client.list_branches(REPO)
+    assert len(branches) == 6 and len(world.fake.requests) - seen == 1
+    # Dates come free with Gitea's listing; GitHub's cost one lookup per distinct head, on request.
+    assert all(b.committed_at is not None for b in branches) is world.client.capabilities.branch_commit_dates
+    seen = len(world.fake.requests)
+    dated = await world.client.list_branches(REPO, with_dates=True)
+    assert all(b.committed_at is not None for b in dated)
+    assert len(world.fake.requests) - seen == (1 if world.client.capabilities.branch_commit_dates else 1 + 2)
 
 
 async def test_branch_protection(world: World) -> None:

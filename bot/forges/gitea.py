@@ -212,7 +212,8 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
         return gj.pull(await self._t.get(path)).merge_commit_sha or ""
 
     # -- branches, refs, protection ------------------------------------------------------
-    async def list_branches(self, repo: str) -> list[Branch]:
+    async def list_branches(self, repo: str, *, with_dates: bool = False) -> list[Branch]:
+        """Gitea lists each head commit's timestamp, so `committed_at` is filled whatever `with_dates` says."""
         return [gj.branch(x) for x in await self._t.pages(f"{repo_path(repo)}/branches")]
 
     async def compare(self, repo: str, base: str, head: str) -> Comparison:

@@ -15,6 +15,7 @@ import binascii
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -362,15 +363,16 @@ class GitHubForge(IssueStateMixin):
         return str(merged["sha"])
 
     # -- branches, refs, protection -------------------------------------------------------
-    async def list_branches(self, repo: str) -> list[Branch]:
-        """GitHub's listing has no dates: one GET /commits/{sha} per distinct head (ETag-cached)."""
+    async def list_branches(self, repo: str, *, with_dates: bool = False) -> list[Branch]:
+        """GitHub's listing has no dates: `with_dates` costs one GET /commits/{sha} per distinct
+        head (ETag-cached); without it `committed_at` stays None."""
         items = await self._repo_list(repo, "/branches{?per_page}")
-        dates = {}
-        for sha in dict.fromkeys(d["commit"]["sha"] for d in items):
+        dates: dict[str, datetime | None] = {}
+        for sha in dict.fromkeys(d["commit"]["sha"] for d in items) if with_dates else ():
             commit = await self._repo("GET", repo, "/commits/{sha}", sha=sha)
             dates[sha] = parse_time(commit["commit"]["committer"]["date"])
         return [Branch(name=d["name"], sha=d["commit"]["sha"], protected=bool(d.get("protected")),
-                       committed_at=dates[d["commit"]["sha"]]) for d in items]
+                       committed_at=dates.get(d["commit"]["sha"])) for d in items]
 
     async def compare(self, repo: str, base: str, head: str) -> Comparison:
         data = await self._repo("GET", repo, "/compare/{basehead}", basehead=f"{base}...{head}")

@@ -13,7 +13,7 @@ import enum
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from bot.types import Ordered
 
@@ -398,3 +398,11 @@ def split_repo(repo: str) -> tuple[str, str]:
     if not sep or not owner or not name or "/" in name:
         raise Invalid(f"{repo!r} is not of the form owner/name")
     return owner, name
+
+
+def parse_int(value: Any) -> int | None:
+    """A header or JSON value as an int, or None when it is missing or not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None

@@ -13,7 +13,7 @@ from urllib.parse import quote
 
 import httpx
 
-from bot.forges.base import ForgeError, RateLimited, Unavailable, split_repo
+from bot.forges.base import ForgeError, RateLimited, Unavailable, parse_int, split_repo
 from bot.forges.common import Backoff, Clock, Sleep, WritePacer, error_for, next_link, retry_after_seconds
 
 logger = logging.getLogger(__name__)
@@ -160,7 +160,7 @@ class GiteaTransport:
             if not isinstance(chunk, list):
                 raise ForgeError(message=f"expected a list from GET {path}", platform=PLATFORM)
             items.extend(chunk)
-            total = _int(reply.headers.get("x-total-count"))
+            total = parse_int(reply.headers.get("x-total-count"))
             link = reply.headers.get("link")
             if not chunk:
                 return items
@@ -218,13 +218,6 @@ class GiteaTransport:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
-
-
-def _int(value: str | None) -> int | None:
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def repo_path(repo: str) -> str:

@@ -25,7 +25,7 @@ import gidgethub.httpx
 import httpx
 from gidgethub import sansio
 
-from bot.forges.base import Conflict, ForgeError, NotFound, RateLimit, RateLimited, Unavailable
+from bot.forges.base import Conflict, ForgeError, NotFound, RateLimit, RateLimited, Unavailable, parse_int
 from bot.forges.common import Backoff, BoundedCache, Clock, Sleep, WritePacer, error_for, retry_after_seconds
 
 PLATFORM = "github"
@@ -90,9 +90,9 @@ class RequestPolicy:
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         if status == 304:
             self.stats["304"] += 1
-        remaining = _int(headers.get("x-ratelimit-remaining"))
+        remaining = parse_int(headers.get("x-ratelimit-remaining"))
         if remaining is not None:
-            self.rate_limit = RateLimit(limit=_int(headers.get("x-ratelimit-limit")), remaining=remaining,
+            self.rate_limit = RateLimit(limit=parse_int(headers.get("x-ratelimit-limit")), remaining=remaining,
                                         reset_at=_epoch(headers.get("x-ratelimit-reset")))
 
     # -- running --------------------------------------------------------------------------
@@ -213,16 +213,9 @@ def _details(errors: Any) -> Iterable[str]:
             yield f"{item['field']}: {what}" if item.get("field") else str(what)
 
 
-def _int(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def _epoch(value: Any) -> float | None:
     """`x-ratelimit-reset` as epoch seconds, or None if it is not a plausible time."""
-    seconds = _int(value)
+    seconds = parse_int(value)
     if seconds is None:
         return None
     try:

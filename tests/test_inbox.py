@@ -1,4 +1,7 @@
-"""The durable inbox: order per subject, parallelism across subjects, retries, dead letters, resume."""
+"""The durable inbox: order per subject, parallelism across subjects, retries, dead letters, resume.
+
+Every case runs on GitHub and on Gitea deliveries (recorded payloads, each platform's headers).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import json
 import time
 from typing import Any
 
+import httpx
 import pytest
 
 from bot import deliveries
@@ -15,16 +19,33 @@ from bot.context import Context
 from bot.events import Event
 from bot.router import Router
 from bot.webhooks import Delivery
-from tests.conftest import REFERENCE
+from tests.conftest import PLATFORMS, REFERENCE, read_metric
 
-COMMENT = json.loads((REFERENCE / "github-webhooks" / "issue_comment.created.json").read_text())
+COMMENTS = {p: json.loads((REFERENCE / f"{p}-webhooks" / "issue_comment.created.json").read_text()) for p in PLATFORMS}
+ADMIN = {"authorization": "Bearer admin-t"}
 
 
-def comment(issue: int, body: str) -> dict[str, Any]:
-    payload = copy.deepcopy(COMMENT)
+def comment(issue: int, body: str, platform: str = "github") -> dict[str, Any]:
+    payload = copy.deepcopy(COMMENTS[platform])
     payload["issue"]["number"] = issue
     payload["comment"]["body"] = body
     return payload
+
+
+async def post(h: Any, platform: str, payload: dict[str, Any] | bytes, delivery: str, event: str = "issue_comment") -> httpx.Response:
+    """POST one delivery as `platform` sends it (Gitea: its event type equals the event here)."""
+    if platform == "github":
+        return await h.post_github(payload, event, delivery)
+    return await h.post_gitea(payload, event, event, delivery)
+
+
+async def post_comment(h: Any, platform: str, issue: int, body: str, delivery: str) -> httpx.Response:
+    return await post(h, platform, comment(issue, body, platform), delivery)
+
+
+@pytest.fixture(params=PLATFORMS)
+def platform(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 class Recorder:
@@ -55,12 +76,12 @@ class Recorder:
 
 
 @pytest.mark.anyio
-async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any) -> None:
+async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any, platform: str) -> None:
     recorder = Recorder(delay=0.01)
     async with harness_factory(router=recorder.router, workers=8) as h:
         for n in range(12):
             for issue in (1, 2, 3):
-                assert (await h.post_github(comment(issue, f"c{n}"), "issue_comment", f"{issue}-{n}")).status_code == 202
+                assert (await post_comment(h, platform, issue, f"c{n}", f"{issue}-{n}")).status_code == 202
         await h.app.wait_idle()
     for issue in (1, 2, 3):
         assert [body for number, body in recorder.seen if number == issue] == [f"c{n}" for n in range(12)]
@@ -68,40 +89,42 @@ async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any) 
 
 
 @pytest.mark.anyio
-async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any) -> None:
+async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any, platform: str) -> None:
     recorder = Recorder(failures=2)
     async with harness_factory(router=recorder.router) as h:
-        await h.post_github(comment(7, "hello"), "issue_comment", "flaky-1")
+        await post_comment(h, platform, 7, "hello", "flaky-1")
         await h.app.wait_idle()
         assert h.rows("SELECT status, attempts, last_error FROM deliveries") == [("done", 3, None)]
-        assert h.app.metrics.retries.labels("github", "issue_comment")._value.get() == 2
+        retries = await read_metric(h.client, "forgebot_delivery_retries_total", platform=platform, event="issue_comment")
+        assert retries == 2
     assert recorder.seen == [(7, "hello")]
 
 
 @pytest.mark.anyio
-async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_factory: Any) -> None:
+async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_factory: Any, platform: str) -> None:
     recorder = Recorder(failures=1)
     async with harness_factory(router=recorder.router) as h:
-        await h.post_github(comment(5, "first"), "issue_comment", "a")
-        await h.post_github(comment(5, "second"), "issue_comment", "b")
+        await post_comment(h, platform, 5, "first", "a")
+        await post_comment(h, platform, 5, "second", "b")
         await h.app.wait_idle()
     assert recorder.seen == [(5, "first"), (5, "second")]
 
 
 @pytest.mark.anyio
-async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: Any) -> None:
+async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: Any, platform: str) -> None:
     recorder = Recorder(always_fail=True)
     async with harness_factory(router=recorder.router, max_attempts=3, admin_token="admin-t") as h:
-        await h.post_github(comment(9, "doomed"), "issue_comment", "dead-1")
+        await post_comment(h, platform, 9, "doomed", "dead-1")
         await h.app.wait_idle()
         [(status, attempts, error)] = h.rows("SELECT status, attempts, last_error FROM deliveries")
         assert (status, attempts) == ("dead", 3)
         assert error == "RuntimeError: the platform said no"
-        failed = await h.client.get("/api/deliveries?failed=1", headers={"authorization": "Bearer admin-t"})
+        failed = await h.client.get("/api/deliveries?failed=1", headers=ADMIN)
         assert [d["id"] for d in failed.json()] == ["dead-1"]
+        assert await read_metric(h.client, "forgebot_dead_letters_total", platform=platform) == 1
 
         recorder.always_fail = False
-        replay = await h.client.post("/api/deliveries/dead-1/replay", headers={"authorization": "Bearer admin-t"})
+        replay = await h.client.post("/api/deliveries/dead-1/replay", headers=ADMIN)
         assert replay.status_code == 202
         await h.app.wait_idle()
         assert h.rows("SELECT status, attempts FROM deliveries") == [("done", 1)]
@@ -109,10 +132,11 @@ async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: An
 
 
 @pytest.mark.anyio
-async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_factory: Any) -> None:
+async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_factory: Any, platform: str) -> None:
     recorder = Recorder()
     async with harness_factory(router=recorder.router) as h:
-        response = await h.post_github(b'{"action": "created", "issue": {"title": "no number"}}', "issue_comment", "bad-1")
+        body = b'{"action": "created", "issue": {"title": "no number"}, "comment": {"id": 1}}'
+        response = await post(h, platform, body, "bad-1")
         assert response.status_code == 202
         await h.app.wait_idle()
         [(status, error)] = h.rows("SELECT status, last_error FROM deliveries")
@@ -121,22 +145,24 @@ async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_f
 
 
 @pytest.mark.anyio
-async def test_a_hanging_handler_times_out_and_counts_as_a_failure(harness_factory: Any) -> None:
+async def test_a_hanging_handler_times_out_and_counts_as_a_failure(harness_factory: Any, platform: str) -> None:
     recorder = Recorder(delay=5)
     async with harness_factory(router=recorder.router, handler_timeout_seconds=0.05, max_attempts=1) as h:
-        await h.post_github(comment(3, "slow"), "issue_comment", "slow-1")
+        await post_comment(h, platform, 3, "slow", "slow-1")
         await h.app.wait_idle()
         assert h.rows("SELECT status, last_error FROM deliveries") == [("dead", "handler timed out after 0.05s")]
 
 
 @pytest.mark.anyio
-async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factory: Any, tmp_path: Any) -> None:
+async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factory: Any, tmp_path: Any, platform: str) -> None:
     from bot.store import Store
 
     store = Store(tmp_path / "forgebot.db")
+    event_type = "issue_comment" if platform == "gitea" else None
     for n, status in enumerate(("pending", "running")):
-        body = json.dumps(comment(11, f"left-{n}")).encode()
-        row_id = store.run_sync(deliveries.insert, Delivery("github", f"old-{n}", "issue_comment", None, "application/json", body), time.time())
+        body = json.dumps(comment(11, f"left-{n}", platform)).encode()
+        delivery = Delivery(platform, f"old-{n}", "issue_comment", event_type, "application/json", body)
+        row_id = store.run_sync(deliveries.insert, delivery, time.time())
         store.run_sync(lambda conn, r=row_id, s=status: conn.execute("UPDATE deliveries SET status = ?, attempts = 1 WHERE id = ?", (s, r)))
     store.close()
 
@@ -148,11 +174,11 @@ async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factor
 
 
 @pytest.mark.anyio
-async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(harness_factory: Any) -> None:
+async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(harness_factory: Any, platform: str) -> None:
     recorder = Recorder(delay=0.3)
     async with harness_factory(router=recorder.router) as h:
         for n in range(3):
-            await h.post_github(comment(4, f"m{n}"), "issue_comment", f"s-{n}")
+            await post_comment(h, platform, 4, f"m{n}", f"s-{n}")
         while recorder.running == 0:
             await asyncio.sleep(0.01)
         await h.app.stop()
@@ -163,16 +189,16 @@ async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending
 
 
 @pytest.mark.anyio
-async def test_events_without_handlers_are_ignored_not_failed(harness_factory: Any) -> None:
+async def test_events_without_handlers_are_ignored_not_failed(harness_factory: Any, platform: str) -> None:
     async with harness_factory(router=Router()) as h:
-        await h.post_github(comment(1, "nobody listens"), "issue_comment", "i-1")
-        await h.post_github({"action": "brand_new_action", "thing": {}}, "some_future_event", "i-2")
+        await post_comment(h, platform, 1, "nobody listens", "i-1")
+        await post(h, platform, {"action": "brand_new_action", "thing": {}}, "i-2", event="some_future_event")
         await h.app.wait_idle()
         assert h.rows("SELECT delivery_id, status FROM deliveries ORDER BY id") == [("i-1", "ignored"), ("i-2", "ignored")]
 
 
 @pytest.mark.anyio
-async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any) -> None:
+async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any, platform: str) -> None:
     calls: list[str] = []
     router = Router()
 
@@ -185,7 +211,7 @@ async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any) -> No
         assert await ctx.mark_done(key, note="replied")
 
     async with harness_factory(router=router) as h:
-        await h.post_github(comment(1, "x"), "issue_comment", "e-1")
-        await h.post_github(comment(1, "x"), "issue_comment", "e-2")  # same comment, new delivery
+        await post_comment(h, platform, 1, "x", "e-1")
+        await post_comment(h, platform, 1, "x", "e-2")  # same comment, new delivery
         await h.app.wait_idle()
     assert len(calls) == 1

@@ -13,18 +13,16 @@ from tests.conftest import REFERENCE, reference_payloads
 GITHUB = reference_payloads("github")
 GITEA = reference_payloads("gitea")
 
-# Gitea's names for things, and what forgebot calls them (GitHub's vocabulary).
-GITEA_EXPECTED = {
+# Where Gitea's names for a recorded payload (its event and action, as in the reference index)
+# differ from what forgebot calls them (GitHub's vocabulary). Every other payload keeps its names.
+GITEA_RENAMED = {
     "pull_request.synchronized.2.json": ("pull_request", "synchronize"),
     "pull_request.label_updated.json": ("pull_request", "labels_changed"),
+    "pull_request.label_updated.2.json": ("pull_request", "labels_changed"),
     "pull_request.label_cleared.json": ("pull_request", "labels_changed"),
     "pull_request_approved.reviewed.json": ("pull_request_review", "submitted"),
     "pull_request_rejected.reviewed.json": ("pull_request_review", "submitted"),
     "pull_request_comment.reviewed.json": ("pull_request_review", "submitted"),
-    "issue_comment.created.json": ("issue_comment", "created"),
-    "push.json": ("push", None),
-    "create.tag.2.json": ("create", None),
-    "release.published.json": ("release", "published"),
 }
 
 
@@ -48,10 +46,22 @@ def test_every_github_payload_normalizes(entry: dict[str, Any], raw: bytes) -> N
 @pytest.mark.parametrize(("entry", "raw"), GITEA, ids=[e["file"] for e, _ in GITEA])
 def test_every_gitea_payload_normalizes(entry: dict[str, Any], raw: bytes) -> None:
     event = normalize("gitea", entry["event"], json.loads(raw), delivery_id="d", event_type=entry["x_gitea_event_type_inferred"])
-    expected = GITEA_EXPECTED.get(entry["file"])
-    if expected is not None:
-        assert (event.name, event.action) == expected
-    assert event.repo is not None and event.repo.owner and event.repo.name
+    assert (event.name, event.action) == GITEA_RENAMED.get(entry["file"], (entry["event"], entry["action"]))
+    payload = json.loads(raw)
+    assert event.repo is not None and event.repo.full_name == payload["repository"]["full_name"]
+    if event.name in ("issues", "issue_comment", "pull_request", "pull_request_review"):
+        number = payload.get("number") or (payload.get("pull_request") or payload["issue"])["number"]
+        assert event.issue is not None and event.subject == f"gitea:{event.repo.full_name}#{number}"
+    if event.name == "issue_comment":
+        assert event.comment is not None and event.comment.body == payload["comment"]["body"]
+    if event.name == "pull_request":
+        assert event.issue and event.issue.is_pull and event.issue.head_sha == payload["pull_request"]["head"]["sha"]
+    if event.name == "push":
+        assert event.push is not None and event.push.after == payload["after"]
+
+
+def test_gitea_renames_name_recorded_payloads() -> None:
+    assert set(GITEA_RENAMED) <= {entry["file"] for entry, _ in GITEA}
 
 
 def test_gitea_reviews_carry_the_github_review_state() -> None:
@@ -105,6 +115,18 @@ def test_edited_comments_keep_the_previous_body() -> None:
     assert event.comment is not None and event.comment.previous_body == payload["changes"]["body"]["from"]
 
 
+def test_edited_gitea_comments_keep_the_previous_body() -> None:
+    # No edited Gitea comment is recorded: the created one gets the action of an edit and the
+    # `changes` block Gitea sends with it (one ChangesPayload, recorded on an edited pull request).
+    payload = json.loads((REFERENCE / "gitea-webhooks" / "issue_comment.created.json").read_text())
+    recorded = json.loads((REFERENCE / "gitea-webhooks" / "pull_request.edited.3.json").read_text())["changes"]
+    payload |= {"action": "edited", "changes": {"body": {**recorded["body"], "from": "the first wording"}}}
+    event = normalize("gitea", "issue_comment", payload, event_type="issue_comment")
+    assert (event.name, event.action) == ("issue_comment", "edited")
+    assert event.comment is not None and event.comment.previous_body == "the first wording"
+    assert event.comment.body == payload["comment"]["body"]
+
+
 def test_subjects_order_one_issue_or_one_ref() -> None:
     push = normalize("github", "push", json.loads((REFERENCE / "github-webhooks" / "push.5.json").read_text()))
     create = normalize("github", "create", json.loads((REFERENCE / "github-webhooks" / "create.json").read_text()))
@@ -112,6 +134,23 @@ def test_subjects_order_one_issue_or_one_ref() -> None:
     assert push.subject == "github:Codertocat/Hello-World@refs/heads/master"
     assert create.subject == "github:Codertocat/Hello-World@refs/tags/simple-tag"
     assert ping.subject is None
+
+
+@pytest.mark.parametrize(
+    ("file", "subject"),
+    [
+        ("push.json", "gitea:gogits/hello-world@refs/heads/master"),
+        ("create.tag.2.json", "gitea:gordon/hello-world@refs/tags/v1.0.0"),  # Gitea sends the bare tag name
+        ("issues.opened.json", "gitea:gogits/hello-world#1"),
+        ("issue_comment.created.json", "gitea:gogits/hello-world#1"),
+        ("pull_request.opened.2.json", "gitea:gordon/hello-world#1"),  # the number only at the top level
+        ("release.published.json", None),
+    ],
+)
+def test_gitea_subjects_order_one_issue_or_one_ref(file: str, subject: str | None) -> None:
+    entry, raw = next((e, r) for e, r in GITEA if e["file"] == file)
+    event = normalize("gitea", entry["event"], json.loads(raw), event_type=entry["x_gitea_event_type_inferred"])
+    assert event.subject == subject
 
 
 @pytest.mark.parametrize(
@@ -126,6 +165,26 @@ def test_undecodable_bodies_raise_malformed(body: bytes, content_type: str) -> N
 def test_payloads_missing_required_parts_raise_malformed() -> None:
     with pytest.raises(MalformedPayload, match="issue_comment"):
         normalize("github", "issue_comment", {"action": "created", "issue": {"title": "no number"}})
+
+
+@pytest.mark.parametrize(
+    ("file", "breaks"),
+    [
+        ("issue_comment.created.json", lambda p: p["issue"].pop("number")),
+        ("issues.opened.json", lambda p: (p.pop("number"), p["issue"].pop("number"))),
+        ("pull_request.opened.json", lambda p: (p.pop("number"), p["pull_request"].pop("number"))),
+        ("pull_request_approved.reviewed.json", lambda p: (p.pop("number"), p["pull_request"].pop("number"))),
+        ("push.json", lambda p: p.pop("ref")),
+        ("create.tag.2.json", lambda p: p.pop("ref")),
+        ("issue_comment.created.json", lambda p: p["comment"].update(id="not a number")),
+    ],
+)
+def test_gitea_payloads_missing_required_parts_raise_malformed(file: str, breaks: Any) -> None:
+    entry, raw = next((e, r) for e, r in GITEA if e["file"] == file)
+    payload = json.loads(raw)
+    breaks(payload)
+    with pytest.raises(MalformedPayload, match=entry["event"]):
+        normalize("gitea", entry["event"], payload, event_type=entry["x_gitea_event_type_inferred"])
 
 
 @pytest.mark.anyio

@@ -93,7 +93,7 @@ class Inbox:
         self._tasks: list[asyncio.Task[None]] = []
         self._busy: set[asyncio.Task[None]] = set()
         self._in_memory = 0
-        self._queued: set[int] = set()
+        self._queued: dict[int, str] = {}  # row id -> subject, for every delivery in memory
         self._last_loaded = 0
         self._last_stored = 0
         self._stopping = False
@@ -136,14 +136,31 @@ class Inbox:
         return self._in_memory + max(0, self._last_stored - self._last_loaded)
 
     async def requeue(self, row_id: int) -> None:
-        """Replay a finished delivery with a fresh set of attempts."""
+        """Replay a delivery now, with a fresh set of attempts: a finished one, or one waiting for a retry."""
         await self.store.run(deliveries.requeue, row_id)
-        if row_id in self._queued or row_id > self._last_loaded:
-            self._wake.set()  # already queued, or the sorter has yet to reach it
+        subject = self._queued.get(row_id)
+        if subject is not None:
+            self._retry_now(subject, row_id)
+            return
+        if row_id > self._last_loaded:
+            self._wake.set()  # the sorter has yet to reach it
             return
         row = await self.store.run(deliveries.by_row_id, row_id)
         if row is not None and row.id not in self._queued:
             self._admit(row)
+
+    def _retry_now(self, subject: str, row_id: int) -> None:
+        """Forget the retry time of a delivery in memory; if it heads a parked subject, unpark it."""
+        queue = self._subjects[subject]
+        for item in queue:
+            if item.row.id == row_id:
+                item.row.attempts, item.row.next_attempt_at = 0, None
+        timer = self._timers.get(subject)
+        if timer is not None and queue[0].row.id == row_id:
+            # Parked on a timer: no worker holds the subject, so it may go back on the ready queue.
+            timer.cancel()
+            del self._timers[subject]
+            self._ready.put_nowait(subject)
 
     def notify(self, row_id: int) -> None:
         """Called after a new delivery has been committed."""
@@ -173,7 +190,6 @@ class Inbox:
                     self._admit(row)
 
     def _admit(self, row: DeliveryRow) -> None:
-        self._queued.add(row.id)
         self._last_loaded = max(self._last_loaded, row.id)
         self._last_stored = max(self._last_stored, row.id)
         try:
@@ -182,6 +198,7 @@ class Inbox:
             item = _Item(row, None, str(exc))
         row.body = b""  # decoded; no need to hold the bytes as well
         subject = (item.event.subject if item.event else None) or f"delivery:{row.id}"
+        self._queued[row.id] = subject
         queue = self._subjects.get(subject)
         if queue is None:
             queue = self._subjects[subject] = deque()
@@ -214,7 +231,7 @@ class Inbox:
                 self._busy.discard(task)
             for _ in range(finished):
                 done = queue.popleft()
-                self._queued.discard(done.row.id)
+                self._queued.pop(done.row.id, None)
                 self._in_memory -= 1
             if finished:
                 self._room.set()

@@ -19,7 +19,7 @@ from bot.context import Context
 from bot.events import Event
 from bot.router import Router
 from bot.webhooks import Delivery
-from tests.conftest import PLATFORMS, REFERENCE, read_metric
+from tests.conftest import PLATFORMS, REFERENCE, eventually, read_metric
 
 COMMENTS = {p: json.loads((REFERENCE / f"{p}-webhooks" / "issue_comment.created.json").read_text()) for p in PLATFORMS}
 ADMIN = {"authorization": "Bearer admin-t"}
@@ -129,6 +129,24 @@ async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: An
         await h.app.wait_idle()
         assert h.rows("SELECT status, attempts FROM deliveries") == [("done", 1)]
     assert recorder.seen == [(9, "doomed")]
+
+
+@pytest.mark.anyio
+async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(harness_factory: Any, platform: str) -> None:
+    recorder = Recorder(failures=1)
+    settings = {"retry_base_seconds": 600, "retry_max_seconds": 600, "admin_token": "admin-t"}
+    async with harness_factory(router=recorder.router, **settings) as h:
+        await post_comment(h, platform, 9, "again", "wait-1")
+        await post_comment(h, platform, 9, "behind it", "wait-2")
+        await eventually(lambda: h.rows("SELECT status, last_error FROM deliveries WHERE delivery_id = 'wait-1'")
+                         == [("pending", "RuntimeError: the platform said no")])
+        [(next_attempt_at,)] = h.rows("SELECT next_attempt_at FROM deliveries WHERE delivery_id = 'wait-1'")
+        assert next_attempt_at > time.time() + 250  # parked for minutes
+        replay = await h.client.post("/api/deliveries/wait-1/replay", headers=ADMIN)
+        assert replay.status_code == 202
+        await h.app.wait_idle(timeout=5)
+        assert h.rows("SELECT delivery_id, status, attempts FROM deliveries ORDER BY id") == [("wait-1", "done", 1), ("wait-2", "done", 1)]
+    assert recorder.seen == [(9, "again"), (9, "behind it")]
 
 
 @pytest.mark.anyio

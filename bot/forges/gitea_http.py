@@ -57,8 +57,7 @@ class GiteaTransport:
         self.max_wait = max_wait
         self.retries = retries
         self.backoff = Backoff(attempts=retries, sleep=sleep)
-        # Pacing measures intervals, so it keeps its monotonic clock; `clock` is wall time.
-        self.pacer = WritePacer(interval=write_interval, sleep=sleep)
+        self.pacer = WritePacer(interval=write_interval, clock=clock, sleep=sleep)
         self._token = token
         self._headers = {"Authorization": f"token {token}", "Accept": "application/json"}
 

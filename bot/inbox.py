@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -23,6 +22,7 @@ from dataclasses import dataclass
 from bot import deliveries
 from bot.deliveries import DeliveryRow
 from bot.events import Event, MalformedPayload, normalize, parse_body
+from bot.forges.common import backoff_delay
 from bot.metrics import Metrics
 from bot.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
 from bot.store import Store
@@ -49,9 +49,8 @@ class RetryPolicy:
     max_seconds: float = 600.0
 
     def delay(self, attempts: int) -> float:
-        """Exponential backoff with jitter: half fixed, half random, so retries spread out."""
-        ceiling = min(self.max_seconds, self.base_seconds * 2 ** max(0, attempts - 1))
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        """How long to wait after the `attempts`-th failed attempt."""
+        return backoff_delay(attempts - 1, self.base_seconds, self.max_seconds)
 
 
 def decode(row: DeliveryRow) -> Event:

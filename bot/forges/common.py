@@ -65,6 +65,13 @@ def error_for(status: int, message: str, platform: str, details: tuple[str, ...]
     return kind(message=message or f"HTTP {status}", status=status, platform=platform, details=details)
 
 
+def backoff_delay(retry: int, base: float, cap: float) -> float:
+    """Seconds before retry number `retry` (0 for the first): exponential up to `cap`, half of it
+    fixed and half random, so that many clients retrying at once spread out."""
+    ceiling = min(cap, base * 2.0 ** min(max(0, retry), 64))
+    return ceiling / 2 + random.uniform(0, ceiling / 2)
+
+
 @dataclass
 class Backoff:
     """Exponential backoff with jitter for retryable failures; clock and sleep are injectable."""
@@ -75,8 +82,7 @@ class Backoff:
     sleep: Sleep = asyncio.sleep
 
     def delay(self, attempt: int) -> float:
-        ceiling = min(self.cap, self.base * 2**attempt)
-        return ceiling / 2 + random.uniform(0, ceiling / 2)
+        return backoff_delay(attempt, self.base, self.cap)
 
 
 @dataclass

@@ -12,7 +12,7 @@ import asyncio
 import base64
 import os
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -69,12 +69,18 @@ def clean_url(url: str) -> str:
 
 
 def base_environment() -> dict[str, str]:
-    """A predictable environment for git: no prompts, no system or global config surprises."""
+    """A predictable environment for git: no prompts, no system or global config surprises.
+
+    HOME stays (some tools want one), but neither ~/.gitconfig nor $XDG_CONFIG_HOME/git/config
+    is read (GIT_CONFIG_GLOBAL, git >= 2.32): an operator's aliases, `url.insteadOf` or `init.defaultBranch` must not change
+    what the bot's git does.
+    """
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR", "SSL_CERT_FILE", "SSL_CERT_DIR")}
     return {
         **keep,
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_GLOBAL": os.devnull,
         "GIT_AUTHOR_NAME": "forgebot",
         "GIT_AUTHOR_EMAIL": "forgebot@localhost",
         "GIT_COMMITTER_NAME": "forgebot",
@@ -87,15 +93,12 @@ async def run_git(
     *,
     cwd: Path | None = None,
     credentials: GitCredentials | None = None,
-    extra_env: Mapping[str, str] | None = None,
     timeout: float = 300.0,
 ) -> str:
     """Run `git ARGS...` and return its stdout; GitError with git's message on failure."""
     env = base_environment()
     if credentials is not None:
         env.update(credentials.environment())
-    if extra_env:
-        env.update(extra_env)
     process = await asyncio.create_subprocess_exec(
         "git", *args, cwd=cwd, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
         stdin=asyncio.subprocess.DEVNULL,

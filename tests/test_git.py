@@ -28,6 +28,18 @@ def test_urls_with_credentials_are_refused() -> None:
         GitCredentials("https://x-access-token:t@example.com", "t")
 
 
+async def test_the_operators_git_config_does_not_apply(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / ".gitconfig").write_text('[init]\n\tdefaultBranch = from-home\n[alias]\n\thello = "!echo from-home"\n')
+    monkeypatch.setenv("HOME", str(home))
+    await run_git(["init", "--quiet", str(tmp_path / "repo")])
+    head = await run_git(["symbolic-ref", "HEAD"], cwd=tmp_path / "repo")
+    assert head.strip() != "refs/heads/from-home"
+    with pytest.raises(GitError):  # with ~/.gitconfig read, the alias would echo "from-home"
+        await run_git(["hello"])
+
+
 async def test_clone_over_http_with_a_token_that_stays_out_of_sight(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from tests.fakeforge import FakeForge
 

@@ -114,11 +114,14 @@ async def run_commands(
     comment_id: int | None,
     permissions: PermissionCache,
     reply_key: str | None = None,
+    request: str | None = None,
 ) -> list[Outcome]:
     """Run `commands` in order as `actor` on the event's issue, then answer once.
 
     The answer reacts to `comment_id` when there is one; `reply_key` names the reply (default:
     the comment and its command lines, so an edit with new commands gets a reply of its own).
+    `request` names what asked for the commands (default: the comment): each of its commands runs
+    once however often it is delivered, and later deliveries answer with the first outcome.
     """
     issue, repo = event.issue, event.repo
     if issue is None or repo is None:
@@ -126,6 +129,8 @@ async def run_commands(
     forge = ctx.forge
     bot = await ctx.forges.bot_login(forge.platform)
     outcomes: list[Outcome] = []
+    if request is None and comment_id is not None:
+        request = str(comment_id)
     seen: dict[str, int] = {}
     for command in commands:
         spec, problem = resolve(ctx.router.find_command, command)
@@ -133,8 +138,8 @@ async def run_commands(
             continue  # someone else's /word
         # A comment's command runs once, however often its delivery comes (Gitea replays get new ids).
         seen[command.line] = seen.get(command.line, 0) + 1
-        key = f"command:{forge.platform}:{repo.full_name.lower()}:{comment_id}:{seen[command.line]}:{command.line}"
-        before = await ctx.done_detail(key) if comment_id is not None else None
+        key = f"command:{forge.platform}:{repo.full_name.lower()}:{request}:{seen[command.line]}:{command.line}"
+        before = await ctx.done_detail(key) if request is not None else None
         if before is not None:  # ran already: answer with what it said then
             outcomes.append(Outcome(command, bool(before["ok"]), str(before["message"]), str(before["hint"]), replayed=True))
             continue
@@ -144,7 +149,7 @@ async def run_commands(
             invocation = Invocation(ctx, event, forge, repo.full_name, issue.number, actor, command, spec, config, bot, permissions)
             outcome = await _run_one(invocation)
         outcomes.append(outcome)
-        if comment_id is not None:
+        if request is not None:
             await ctx.mark_done(key, ok=outcome.ok, message=outcome.message, hint=outcome.hint)
     if not outcomes:
         return outcomes
@@ -156,7 +161,7 @@ async def run_commands(
     if all(o.replayed for o in outcomes) and await ctx.already_done(answered):
         return outcomes
     await _answer(forge, repo.full_name, issue.number, actor, comment_id, key, outcomes, bot)
-    if comment_id is not None:  # only a comment's commands are replayed
+    if request is not None:  # nothing else is replayed
         await ctx.mark_done(answered)
     return outcomes
 

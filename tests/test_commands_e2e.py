@@ -134,6 +134,48 @@ async def test_labels_act_as_commands_and_are_taken_off(world: World, bot_factor
         assert "@alice claimed this" in bot_comments(world, number)[0]
 
 
+async def test_a_label_application_runs_once_whatever_fails_or_comes_again(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": 'triggers:\n  labels:\n    "bot/claim": claim\n'})
+    await world.actor("alice").create_label(REPO, "bot/claim")
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        alice = world.actor("alice")
+        fault = world.fake.faults.add("POST", "/repos/{owner}/{repo}/issues/{number}/comments", status=500, times=1)
+        await alice.add_label(REPO, number, "bot/claim")
+        [labelled] = alice.last
+        await app.wait_idle()
+        assert fault.hits == 1  # the reply failed once; the retry answers with the first outcome
+        [reply] = bot_comments(world, number)
+        assert "@alice claimed this" in reply
+        assert world.label_names(number) == ["status/claimed"]
+
+        await world.fake.redeliver(labelled.id)  # Gitea's redelivery has a new id
+        await app.wait_idle()
+        assert bot_comments(world, number) == [reply]
+
+        await alice.add_label(REPO, number, "bot/claim")  # a new application runs again
+        await app.wait_idle()
+        assert len(bot_comments(world, number)) == 2 and "@alice renewed the claim" in bot_comments(world, number)[1]
+        assert world.label_names(number) == ["status/claimed"]
+
+
+async def test_a_label_mapped_to_no_command_stays_and_the_bot_says_so_once(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": 'triggers:\n  labels:\n    "bot/claim": clam\n'})
+    await world.actor("alice").create_label(REPO, "bot/claim")
+    await world.actor("alice").create_label(REPO, "bug")
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        await world.actor("alice").add_label(REPO, number, "bot/claim")
+        await app.wait_idle()
+        await world.actor("alice").add_label(REPO, number, "bug")
+        await world.fake.redeliver(next(d for d in world.fake.deliveries if "bot/claim" in d.body.decode()).id)
+        await app.wait_idle()
+        assert world.label_names(number) == ["bot/claim", "bug"]
+        [said] = bot_comments(world, number)
+        assert "the label `bot/claim` is set to run `/clam`" in said and "`triggers.labels`" in said
+        assert world.state().issue(number).assignees == []
+
+
 async def test_dependencies_block_and_unblock(world: World, bot_factory: Any) -> None:
     alice = world.actor("alice")
     first = await alice.open_issue(REPO, "First")

@@ -303,6 +303,13 @@ class Unsupported(ForgeError):
 
 @runtime_checkable
 class Forge(Protocol):
+    # After a lost answer (a 5xx, or a connection dropped once the request was sent) the clients
+    # differ on purpose. GitHub does not send a non-idempotent POST again (create a comment, label,
+    # branch, tag, hook, milestone, review) and raises Unavailable; Gitea first looks for what the
+    # lost attempt would have made (the branch, tag, label, hook, milestone, protection rule, the
+    # merge) and sends again only if it finds nothing. Comments and reviews are repeated on neither;
+    # callers find their own earlier post by its marker. A DELETE whose retry finds its target gone
+    # is done on both.
     platform: str
     capabilities: Capabilities
 

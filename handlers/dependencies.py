@@ -10,8 +10,9 @@ from bot.comments import post_once, upsert_comment
 from bot.context import Context
 from bot.dependencies import IssueRef, body_dependencies, parse_refs
 from bot.events import Event
-from bot.forges.base import Forge, ForgeError, NotFound
+from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission, PermissionDenied
 from bot.invoke import CommandFailed, Invocation
+from bot.permissions import PermissionCache, platform_level
 from bot.repoconfig import config_in_force
 from bot.router import Level, Router
 from handlers.common import ensure_label, ref
@@ -21,19 +22,53 @@ router = Router()
 
 STATUS_KEY = "dependencies"
 UNBLOCKED = "Every dependency of this issue is closed: it is ready to be worked on."
+# One answer for "no such issue" and "not yours to see", so a refusal tells nothing about other repositories.
+NOT_VISIBLE = "there is no issue {ref} you can see"
 SWEEP_SECONDS = 600
 
 
-async def _refs(inv: Invocation) -> list[IssueRef]:
+async def level_elsewhere(cache: PermissionCache, forge: Forge, repo: str, login: str) -> Permission:
+    """`login`'s level on `repo`; a repository the bot may not ask about counts as no access."""
+    try:
+        return await cache.level(forge, repo, login)
+    except (NotFound, PermissionDenied):  # Gitea tells only repository admins the levels of others
+        return Permission.NONE
+
+
+async def _visible_issue(inv: Invocation, repo: str, number: int, *, writes: bool) -> Issue | None:
+    """The issue, if the actor may name it; None for no such issue and for no access alike.
+
+    In this repository the command's own rule has been checked. In another, the actor must read
+    it; and to make its issue wait (`writes`: the bot will label and comment there), be that
+    issue's author or have triage and up there.
+    """
+    elsewhere = repo.lower() != inv.repo.lower()
+    level = Permission.NONE
+    if elsewhere:
+        level = await level_elsewhere(inv.permissions, inv.forge, repo, inv.actor)
+        if level < Permission.READ:
+            return None
+    try:
+        issue = await inv.forge.get_issue(repo, number)
+    except (NotFound, PermissionDenied):
+        return None
+    if not elsewhere or not writes or level >= platform_level(Level.TRIAGE, inv.forge.capabilities):
+        return issue
+    return issue if (issue.author or "").lower() == inv.actor.lower() else None
+
+
+async def _issues(inv: Invocation, *, writes: bool) -> dict[IssueRef, Issue]:
+    """The issues the command names, fetched once, in order; refused as a whole if one may not be named."""
     refs = parse_refs(" ".join(inv.args), inv.repo)
     if not refs:
         raise CommandFailed("name the issues", f"Like `/{inv.spec.name} #12 owner/repo#3`.")
+    found: dict[IssueRef, Issue] = {}
     for dep_repo, dep_number in refs:
-        try:
-            await inv.forge.get_issue(dep_repo, dep_number)
-        except NotFound:
-            raise CommandFailed(f"there is no issue {ref(dep_repo, dep_number, inv.repo)}") from None
-    return refs
+        issue = await _visible_issue(inv, dep_repo, dep_number, writes=writes)
+        if issue is None:
+            raise CommandFailed(NOT_VISIBLE.format(ref=ref(dep_repo, dep_number, inv.repo)))
+        found[(dep_repo, dep_number)] = issue
+    return found
 
 
 async def refresh(ctx: Context, forge: Forge, repo: str, number: int) -> None:
@@ -91,7 +126,7 @@ async def _refresh_dependents(ctx: Context, forge: Forge, repo: str, number: int
     level=Level.AUTHOR,
 )
 async def depends_on_command(inv: Invocation) -> None:
-    refs = await _refs(inv)
+    refs = list(await _issues(inv, writes=False))
     _, cycles = await inv.ctx.store.run(dependencies.add, inv.forge.platform, (inv.repo, inv.number), refs, "command", inv.ctx.clock())
     await refresh(inv.ctx, inv.forge, inv.repo, inv.number)
     if cycles:
@@ -107,7 +142,7 @@ async def depends_on_command(inv: Invocation) -> None:
 )
 async def blocks_command(inv: Invocation) -> None:
     refused = []
-    for dep_repo, dep_number in await _refs(inv):
+    for dep_repo, dep_number in await _issues(inv, writes=True):
         _, cycles = await inv.ctx.store.run(
             dependencies.add, inv.forge.platform, (dep_repo, dep_number), [(inv.repo, inv.number)], "command", inv.ctx.clock()
         )

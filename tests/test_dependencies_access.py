@@ -1,0 +1,91 @@
+"""Dependencies on other repositories, on both platforms: who may name them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from tests.conftest import BOT, REPO, World, db_rows
+
+pytestmark = pytest.mark.anyio
+
+SECRET = "other/secret"
+SECRET_TITLE = "Quietly acquire the competition"
+
+
+def bot_comments(world: World, number: int, repo: str = REPO) -> list[str]:
+    state = world.state(repo)
+    return [state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT]
+
+
+def issue_gets(world: World, repo: str, number: int, since: int = 0) -> int:
+    return sum(
+        1 for r in world.fake.requests[since:] if r.method == "GET" and r.path == f"/repos/{repo}/issues/{number}"
+    )
+
+
+@pytest.fixture
+async def secret(world: World) -> int:
+    """A private repository the bot can read and administer, with one issue by bob (read there).
+    Alice has write there; mallory and carol have nothing."""
+    world.fake.create_repo(SECRET, private=True)
+    world.fake.set_permission(SECRET, BOT, "admin")
+    world.fake.set_permission(SECRET, "bob", "read")
+    world.fake.set_permission(SECRET, "alice", "write")
+    number: int = await world.actor("bob").open_issue(SECRET, SECRET_TITLE)
+    return number
+
+
+# -- who may name an issue in another repository ------------------------------------------------
+
+
+async def test_blocks_in_a_repository_the_actor_cannot_see_is_refused_like_a_missing_issue(
+    world: World, bot_factory: Any, secret: int
+) -> None:
+    mallory = world.actor("mallory")
+    number = await mallory.open_issue(REPO, "Mine")
+    async with bot_factory(world) as app:
+        await mallory.comment(REPO, number, f"/blocks {SECRET}#{secret}")
+        await mallory.comment(REPO, number, f"/blocks {SECRET}#{secret + 40}")  # no such issue
+        await app.wait_idle()
+        seen, missing = bot_comments(world, number)
+        assert f"there is no issue {SECRET}#{secret} you can see" in seen
+        assert f"there is no issue {SECRET}#{secret + 40} you can see" in missing
+        said = [b.split("<!--")[0].replace(f"#{secret + 40}", "#N").replace(f"#{secret}", "#N") for b in (seen, missing)]
+        assert said[0] == said[1]  # nothing tells them apart
+        assert world.label_names(secret, SECRET) == [] and bot_comments(world, secret, SECRET) == []
+        assert db_rows(app, "SELECT * FROM dependencies") == []
+
+
+async def test_blocks_in_another_repository_needs_its_author_or_triage_there(
+    world: World, bot_factory: Any, secret: int
+) -> None:
+    carol, bob = world.actor("carol"), world.actor("bob")  # carol: nothing there; bob: read there
+    theirs = await carol.open_issue(REPO, "Carol's")
+    mine = await bob.open_issue(REPO, "Bob's")
+    other = await world.actor("alice").open_issue(SECRET, "Also secret")
+    async with bot_factory(world) as app:
+        await carol.comment(REPO, theirs, f"/blocks {SECRET}#{secret}")
+        await bob.comment(REPO, mine, f"/blocks {SECRET}#{other}")  # reads there, but not its author
+        await app.wait_idle()
+        assert f"there is no issue {SECRET}#{secret} you can see" in bot_comments(world, theirs)[-1]
+        assert f"there is no issue {SECRET}#{other} you can see" in bot_comments(world, mine)[-1]
+        assert world.label_names(secret, SECRET) == world.label_names(other, SECRET) == []
+        await bob.comment(REPO, mine, f"/blocks {SECRET}#{secret}")  # its author
+        await world.actor("alice").comment(REPO, theirs, f"/blocks {SECRET}#{other}")  # write there
+        await app.wait_idle()
+        assert world.label_names(secret, SECRET) == world.label_names(other, SECRET) == ["status/blocked"]
+        assert sorted(db_rows(app, "SELECT repo, number FROM dependencies")) == [(SECRET, secret), (SECRET, other)]
+
+
+async def test_depends_on_another_repository_needs_read_there(world: World, bot_factory: Any, secret: int) -> None:
+    number = await world.actor("carol").open_issue(REPO, "Waits")
+    async with bot_factory(world) as app:
+        await world.actor("carol").comment(REPO, number, f"/depends-on {SECRET}#{secret}")  # nothing there
+        await app.wait_idle()
+        assert f"there is no issue {SECRET}#{secret} you can see" in bot_comments(world, number)[-1]
+        assert world.label_names(number) == [] and db_rows(app, "SELECT * FROM dependencies") == []
+        await world.actor("alice").comment(REPO, number, f"/depends-on {SECRET}#{secret}")
+        await app.wait_idle()
+        assert world.label_names(number) == ["status/blocked"]

@@ -154,10 +154,12 @@ def finish_ignored(conn: sqlite3.Connection, described: list[tuple[int, str | No
 
 
 @single_statement
-def retry_later(conn: sqlite3.Connection, row_id: int, next_attempt_at: float, error: str) -> None:
+def retry_later(conn: sqlite3.Connection, row_id: int, next_attempt_at: float, error: str, counted: bool = True) -> None:
+    """Put a failed delivery back to wait; an attempt that is not `counted` is taken off its count."""
     conn.execute(
-        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ? WHERE id = ?",
-        (next_attempt_at, error, row_id),
+        "UPDATE deliveries SET status = 'pending', next_attempt_at = ?, last_error = ?,"
+        " attempts = attempts - ? WHERE id = ?",
+        (next_attempt_at, error, 0 if counted else 1, row_id),
     )
 
 

@@ -7,6 +7,12 @@ arrived while different subjects run in parallel. A failed delivery stays at the
 subject until its retry (later deliveries of that subject wait behind it); after `max_attempts`
 it is dead-lettered and the subject moves on.
 
+A platform's rate limit is not the delivery's fault: when a handler fails with `RateLimited` that
+says when the limit lifts, the delivery waits until then (or its backoff, if longer), and the
+attempt does not count toward `max_attempts`. So that a limit that never lifts cannot keep a
+delivery forever, it is dead-lettered once it would wait past `rate_limit_patience` (a day)
+after it was received. A `RateLimited` without a time counts as an ordinary failure.
+
 A restart resumes every pending or running row, since the sorter starts from the beginning.
 """
 
@@ -22,6 +28,7 @@ from dataclasses import dataclass
 from bot import deliveries
 from bot.deliveries import DeliveryRow
 from bot.events import Event, MalformedPayload, normalize, parse_body
+from bot.forges.base import RateLimited
 from bot.forges.common import backoff_delay
 from bot.metrics import Metrics
 from bot.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
@@ -47,6 +54,7 @@ class RetryPolicy:
     max_attempts: int = 8
     base_seconds: float = 2.0
     max_seconds: float = 600.0
+    rate_limit_patience: float = 24 * 3600.0
 
     def delay(self, attempts: int) -> float:
         """How long to wait after the `attempts`-th failed attempt."""
@@ -314,20 +322,32 @@ class Inbox:
         error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         if isinstance(exc, TimeoutError):
             error = f"handler timed out after {self.handler_timeout:g}s"
-        if row.attempts >= self.policy.max_attempts:
-            await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), error)
-            self.metrics.dead_letters.labels(row.platform, event.name).inc()
-            logger.error(
-                "delivery dead-lettered after %d attempts", row.attempts, extra=_log_fields(row, event, error)
-            )
-            return True
-        row.next_attempt_at = self.clock() + self.policy.delay(row.attempts)
-        await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error)
+        backoff = self.clock() + self.policy.delay(row.attempts)
+        limited_until = exc.retry_at if isinstance(exc, RateLimited) else None
+        if limited_until is not None:
+            if limited_until - row.received_at > self.policy.rate_limit_patience:
+                patience = f"{self.policy.rate_limit_patience / 3600:g}h"
+                return await self._dead(row, event, f"{error} (still rate limited {patience} after it was received)")
+            # Trying before the limit lifts cannot succeed: wait for it, and keep the attempt.
+            row.next_attempt_at = max(backoff, limited_until)
+            await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error, False)
+            row.attempts -= 1
+        elif row.attempts >= self.policy.max_attempts:
+            return await self._dead(row, event, error)
+        else:
+            row.next_attempt_at = backoff
+            await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error)
         self.metrics.retries.labels(row.platform, event.name).inc()
         logger.warning(
             "delivery failed; retrying in %.1fs", row.next_attempt_at - self.clock(), extra=_log_fields(row, event, error)
         )
         return False
+
+    async def _dead(self, row: DeliveryRow, event: Event, error: str) -> bool:
+        await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), error)
+        self.metrics.dead_letters.labels(row.platform, event.name).inc()
+        logger.error("delivery dead-lettered after %d attempts", row.attempts, extra=_log_fields(row, event, error))
+        return True
 
 
 def _log_fields(row: DeliveryRow, event: Event | None, error: str | None) -> dict[str, object]:

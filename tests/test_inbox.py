@@ -19,7 +19,7 @@ from bot.context import Context
 from bot.events import Event
 from bot.router import Router
 from bot.webhooks import Delivery
-from tests.conftest import PLATFORMS, REFERENCE, eventually, read_metric
+from tests.conftest import PLATFORMS, REFERENCE, db_rows, eventually, read_metric
 
 COMMENTS = {p: json.loads((REFERENCE / f"{p}-webhooks" / "issue_comment.created.json").read_text()) for p in PLATFORMS}
 ADMIN = {"authorization": "Bearer admin-t"}
@@ -233,3 +233,43 @@ async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any, platf
         await post_comment(h, platform, 1, "x", "e-2")  # same comment, new delivery
         await h.app.wait_idle()
     assert len(calls) == 1
+
+
+# -- rate limits, end to end against the forge emulator -----------------------------------------
+
+
+@pytest.mark.anyio
+async def test_a_rate_limited_delivery_waits_for_the_reset_without_using_up_its_attempts(world: Any, bot_factory: Any) -> None:
+    from tests.conftest import REPO
+
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    world.fake.faults.add(None, None, status=429, retry_after=2400, times=None)  # the quota resets in 40 minutes
+    async with bot_factory(world, max_attempts=1, admin_token="admin-t") as app:
+        await world.actor("alice").comment(REPO, number, "/claim")
+        await eventually(lambda: db_rows(app, "SELECT last_error FROM deliveries WHERE event = 'issue_comment'") != [(None,)])
+        [(status, attempts, next_attempt_at, error)] = db_rows(
+            app, "SELECT status, attempts, next_attempt_at, last_error FROM deliveries WHERE event = 'issue_comment'"
+        )
+        assert (status, attempts) == ("pending", 0) and error.startswith("RateLimited")
+        assert next_attempt_at >= time.time() + 2300  # parked until the reset, not retried before it
+
+        world.fake.faults.clear()  # the quota is back; replaying is the same as the reset arriving
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://forgebot.test")
+        async with client:
+            [delivery] = db_rows(app, "SELECT delivery_id FROM deliveries WHERE event = 'issue_comment'")
+            assert (await client.post(f"/api/deliveries/{delivery[0]}/replay", headers=ADMIN)).status_code == 202
+        await app.wait_idle(timeout=5)
+    assert world.state().issue(number).assignees == ["alice"]
+
+
+@pytest.mark.anyio
+async def test_a_limit_that_lifts_only_after_a_day_dead_letters_the_delivery(world: Any, bot_factory: Any) -> None:
+    from tests.conftest import REPO
+
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    world.fake.faults.add(None, None, status=429, retry_after=3 * 86400, times=None)
+    async with bot_factory(world) as app:
+        await world.actor("alice").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        [(status, error)] = db_rows(app, "SELECT status, last_error FROM deliveries WHERE event = 'issue_comment'")
+    assert status == "dead" and error.startswith("RateLimited") and error.endswith("(still rate limited 24h after it was received)")

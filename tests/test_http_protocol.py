@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -153,8 +154,18 @@ async def test_garbage_gets_400_and_a_closed_connection(served: Any) -> None:
 
 async def test_a_failing_store_answers_503_and_keeps_nothing(served: Any) -> None:
     host, port, app = served
-    await app.store.stop()  # as if the database went away
-    async with httpx.AsyncClient(base_url=f"http://{host}:{port}") as client:
-        answer = await client.post("/webhooks", content=BODY, headers=github_headers(BODY, "ping", "s-1"))
-    await app.store.start()  # for the fixture's shutdown
+    # Another process holds the database's write lock past the store's busy timeout (a stuck
+    # backup, say). Unlike a read-only file, this stops root too.
+    locker = sqlite3.connect(app.settings.database, isolation_level=None)
+    locker.execute("BEGIN IMMEDIATE")
+    try:
+        async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=60) as client:
+            answer = await client.post("/webhooks", content=BODY, headers=github_headers(BODY, "ping", "s-1"))
+    finally:
+        locker.rollback()
+        locker.close()
     assert answer.status_code == 503 and "retry" in answer.json()["error"]
+    assert stored(app) == 0
+    async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=60) as client:
+        again = await client.post("/webhooks", content=BODY, headers=github_headers(BODY, "ping", "s-1"))
+    assert again.status_code == 202 and stored(app) == 1  # the sender's retry is stored once it is back

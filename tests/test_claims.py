@@ -144,6 +144,25 @@ async def test_expired_leases_are_released_once(world: World, bot_factory: Any) 
         assert world.state().issue(number).assignees == ["carol"]
 
 
+async def test_an_expiry_that_failed_to_unassign_says_so_once(world: World, bot_factory: Any) -> None:
+    clock = Clock(1_800_000_000.0)
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 30m")
+        await app.wait_idle()
+        clock.now += 31 * 60
+        # Unassigning: GitHub has an endpoint for it, Gitea edits the issue's whole list.
+        world.fake.faults.add("DELETE", "/repos/{owner}/{repo}/issues/{number}/assignees", status=500, retry_after=0, times=None, platform="github")
+        world.fake.faults.add("PATCH", "/repos/{owner}/{repo}/issues/{number}", status=500, retry_after=0, times=None, platform="gitea")
+        assert await app.scheduler.run_job("expire-claims")
+        assert world.state().issue(number).assignees == ["alice"]  # failed: tried again next run
+        world.fake.faults.clear()
+        assert await app.scheduler.run_job("expire-claims")
+        assert world.state().issue(number).assignees == [] and world.label_names(number) == []
+        expired = [body for body in bot_comments(world, number) if "expired" in body]
+        assert len(expired) == 1
+
+
 async def test_fifty_people_claim_at_once_and_one_holds_it(world: World, bot_factory: Any) -> None:
     claimants = [f"agent{n:02}" for n in range(50)]
     for login in claimants:

@@ -15,7 +15,7 @@ from bot.invoke import CommandFailed, Invocation
 from bot.permissions import PermissionCache, platform_level
 from bot.repoconfig import config_in_force
 from bot.router import Level, Router
-from handlers.common import ensure_label, ref
+from handlers.common import ensure_label, permissions, ref
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -71,6 +71,18 @@ async def _issues(inv: Invocation, *, writes: bool) -> dict[IssueRef, Issue]:
     return found
 
 
+def status_line(dep: IssueRef, issue: Issue | None, source: str, here: str) -> str:
+    """One line of the status comment. An issue of another repository shows no title: the forge
+    renders the reference for each reader with what they may see, and the bot may see more."""
+    name = ref(dep[0], dep[1], here)
+    if issue is None:
+        return f"- ~~{name}~~ (does not exist)"
+    mark = "x" if issue.state == "closed" else " "
+    shown = issue.title if dep[0].lower() == here.lower() else f"({issue.state})"
+    origin = " (from the description)" if source == "body" else ""
+    return f"- [{mark}] {name} {shown}{origin}"
+
+
 async def refresh(ctx: Context, forge: Forge, repo: str, number: int) -> None:
     """Re-derive an issue's blocked state from the platform: label, status comment, the news."""
     edges = await ctx.store.run(dependencies.of, forge.platform, repo, number)
@@ -79,15 +91,13 @@ async def refresh(ctx: Context, forge: Forge, repo: str, number: int) -> None:
     lines, blocked, seen = [], False, []
     for dep_repo, dep_number, source in edges:
         try:
-            dep = await forge.get_issue(dep_repo, dep_number)
+            dep: Issue | None = await forge.get_issue(dep_repo, dep_number)
         except NotFound:
-            lines.append(f"- ~~{ref(dep_repo, dep_number, repo)}~~ (does not exist)")
-            continue
-        blocked |= dep.state == "open"
-        seen.append(f"{dep_repo}#{dep_number}:{dep.state}")
-        mark = "x" if dep.state == "closed" else " "
-        origin = " (from the description)" if source == "body" else ""
-        lines.append(f"- [{mark}] {ref(dep_repo, dep_number, repo)} {dep.title}{origin}")
+            dep = None
+        lines.append(status_line((dep_repo, dep_number), dep, source, repo))
+        if dep is not None:
+            blocked |= dep.state == "open"
+            seen.append(f"{dep_repo}#{dep_number}:{dep.state}")
     label = config.dependencies.label
     has_label = label.lower() in (name.lower() for name in issue.labels)
     bot = await ctx.forges.bot_login(forge.platform)
@@ -179,13 +189,36 @@ async def undepend_command(inv: Invocation) -> None:
 # -- events and the sweep -------------------------------------------------------------------------
 
 
+async def _lines_to_follow(
+    ctx: Context, here: str, number: int, editor: str | None, wanted: list[IssueRef]
+) -> list[IssueRef]:
+    """The description's references the bot follows. One naming another repository counts only when
+    whoever wrote the description can read that repository, as for /depends-on; one followed
+    already stays followed whoever edits the description next."""
+    edges = await ctx.store.run(dependencies.of, ctx.forge.platform, here, number)
+    followed = {(r, n) for r, n, source in edges if source == "body"}
+    kept = []
+    for dep in wanted:
+        if dep[0] == here.lower() or dep in followed:
+            kept.append(dep)
+        elif editor and await level_elsewhere(permissions(ctx), ctx.forge, dep[0], editor) >= Permission.READ:
+            kept.append(dep)
+        else:
+            logger.info(
+                "ignored a dependency line on a repository its editor cannot read",
+                extra={"repo": here, "issue": number, "dependency": f"{dep[0]}#{dep[1]}", "editor": editor},
+            )
+    return kept
+
+
 @router.on("issues", "opened")
 @router.on("issues", "edited")
 async def follow_the_description(event: Event, ctx: Context) -> None:
     issue, repo = event.issue, event.repo
     if issue is None or repo is None:
         return
-    wanted = body_dependencies(issue.body, repo.full_name)
+    editor = event.sender.login if event.sender else None
+    wanted = await _lines_to_follow(ctx, repo.full_name, issue.number, editor, body_dependencies(issue.body, repo.full_name))
     added, removed, cycles = await ctx.store.run(
         dependencies.sync_body, event.platform, (repo.full_name, issue.number), wanted, ctx.clock()
     )

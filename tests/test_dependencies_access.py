@@ -1,4 +1,5 @@
-"""Dependencies on other repositories, on both platforms: who may name them."""
+"""Dependencies on other repositories, on both platforms: who may name them, what the bot shows of
+them and which description lines it follows."""
 
 from __future__ import annotations
 
@@ -89,3 +90,41 @@ async def test_depends_on_another_repository_needs_read_there(world: World, bot_
         await world.actor("alice").comment(REPO, number, f"/depends-on {SECRET}#{secret}")
         await app.wait_idle()
         assert world.label_names(number) == ["status/blocked"]
+
+
+# -- what the bot shows and follows --------------------------------------------------------------
+
+
+async def test_the_status_comment_shows_no_title_from_another_repository(
+    world: World, bot_factory: Any, secret: int
+) -> None:
+    alice = world.actor("alice")
+    here = await alice.open_issue(REPO, "Local work")
+    number = await alice.open_issue(REPO, "Waits")
+    async with bot_factory(world) as app:
+        await alice.comment(REPO, number, f"/depends-on {SECRET}#{secret} #{here}")
+        await app.wait_idle()
+        [status] = [b for b in bot_comments(world, number) if "### Dependencies" in b]
+        assert f"- [ ] {SECRET}#{secret} (open)" in status and SECRET_TITLE not in status
+        assert f"- [ ] #{here} Local work" in status
+
+
+async def test_description_lines_naming_another_repository_need_read_there(
+    world: World, bot_factory: Any, secret: int
+) -> None:
+    line = f"Depends on {SECRET}#{secret}"
+    async with bot_factory(world) as app:
+        ignored = await world.actor("mallory").open_issue(REPO, "Sneaky", body=line)
+        followed = await world.actor("bob").open_issue(REPO, "Honest", body=line)
+        await app.wait_idle()
+        assert world.label_names(ignored) == [] and bot_comments(world, ignored) == []
+        assert world.label_names(followed) == ["status/blocked"]
+        # Someone who cannot read there edits the description: the line that was followed stays followed.
+        await world.actor("carol").edit_issue(REPO, followed, body=f"{line}\nBlocked by #{ignored}")
+        await app.wait_idle()
+        rows = sorted(db_rows(app, "SELECT dep_repo, dep_number FROM dependencies WHERE number = ?", followed))
+        assert rows == [(REPO, ignored), (SECRET, secret)]
+        # ...and one they add naming that repository is not.
+        await world.actor("carol").edit_issue(REPO, ignored, body=f"{line}\nthat was it")
+        await app.wait_idle()
+        assert db_rows(app, "SELECT * FROM dependencies WHERE number = ?", ignored) == []

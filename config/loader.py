@@ -23,6 +23,8 @@ from config.repo import CONFIG_PATHS, EXTENDS_RE, RepoConfig
 
 MAX_EXTENDS_DEPTH = 5
 MAX_FILE_BYTES = 256 * 1024
+MAX_NESTING = 64  # the schema itself nests five levels
+ANCHOR_REFUSED = "anchors and aliases (&name, *name) are not allowed; repeat the values, or share them with extends"
 NAMED_LISTS = {"labels": "name", "branches": "name", "milestones": "title", "webhooks": "url"}
 
 Fetch = Callable[[str, str], Awaitable[str | None]]
@@ -61,6 +63,37 @@ class Loaded:
 # -- YAML with positions --------------------------------------------------------------------------
 
 
+class _RefusedYAML(yaml.MarkedYAMLError):
+    """Valid YAML that a config file may not use."""
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader without anchors and aliases, and with a bounded nesting depth.
+
+    An alias makes the document a shared graph: a few hundred bytes of nested aliases expand to
+    millions of values in every walk of the tree (line table, validation, merging), and any pull
+    request author can submit such a file. Sharing across files is what `extends` is for.
+    Nesting is bounded because composing is recursive: a deep enough `[[[...]]]` would otherwise
+    end in RecursionError instead of a config error.
+    """
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None) is not None:
+            raise _RefusedYAML(problem=ANCHOR_REFUSED, problem_mark=event.start_mark)
+        if self._depth >= MAX_NESTING:
+            raise _RefusedYAML(problem=f"nested more than {MAX_NESTING} levels deep", problem_mark=event.start_mark)
+        self._depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
 def _lines(node: yaml.Node, path: Path_, table: dict[Path_, int]) -> None:
     table.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
@@ -73,17 +106,27 @@ def _lines(node: yaml.Node, path: Path_, table: dict[Path_, int]) -> None:
             _lines(item, (*path, index), table)
 
 
+def _compose(text: str) -> tuple[yaml.Node | None, Any]:
+    """One pass over the text: the node tree (for line numbers) and the data built from it."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return node, loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
 def parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Path_, int]]:
     """Safe-load one document; also return the line of every key and list item."""
     if len(text.encode()) > MAX_FILE_BYTES:
         raise ConfigError([Problem(source, f"file is larger than {MAX_FILE_BYTES // 1024} KiB")])
     try:
-        data = yaml.safe_load(text)
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        node, data = _compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         reason = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([Problem(source, f"not valid YAML: {reason}", line=mark.line + 1 if mark else None)]) from None
+        prefix = "" if isinstance(exc, _RefusedYAML) else "not valid YAML: "
+        raise ConfigError([Problem(source, prefix + reason, line=mark.line + 1 if mark else None)]) from None
     if data is None:
         return {}, {}
     if not isinstance(data, dict):

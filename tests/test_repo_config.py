@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from config.loader import MAX_EXTENDS_DEPTH, ConfigError, load, merge, parse_yaml, validate
+from config.loader import ANCHOR_REFUSED, MAX_EXTENDS_DEPTH, ConfigError, load, merge, parse_yaml, validate
 from config.repo import RepoConfig, parse_duration, schema
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +52,33 @@ def test_errors_name_the_file_path_and_line(text: str, expected: str) -> None:
 def test_yaml_is_loaded_safely() -> None:
     with pytest.raises(ConfigError, match="not valid YAML"):
         parse_yaml("labels: !!python/object/apply:os.system ['true']\n", "x")
+
+
+def _alias_bomb(levels: int = 7) -> str:
+    """A few hundred bytes that expand to 9**levels values (11 million) when aliases are followed."""
+    lines = ["# a billion laughs, in labels", "a0: &a0 [x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{n}: &a{n} [" + ", ".join([f"*a{n - 1}"] * 9) + "]" for n in range(1, levels)]
+    return "\n".join([*lines, f"labels: *a{levels - 1}", ""])
+
+
+def test_an_alias_bomb_is_refused_at_its_first_anchor() -> None:
+    bomb = _alias_bomb()
+    assert len(bomb.encode()) < 500
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(bomb, "x")
+    assert [str(p) for p in caught.value.problems] == [f"x:2: {ANCHOR_REFUSED}"]
+
+
+def test_anchors_are_refused_even_when_harmless() -> None:
+    text = "branches:\n  - name: main\n    protection: &strict {required_approvals: 1}\n  - name: next\n    protection: *strict\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_yaml(text, "x")
+    assert [str(p) for p in caught.value.problems] == [f"x:3: {ANCHOR_REFUSED}"]
+
+
+def test_deep_nesting_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match=r"^x:1: nested more than \d+ levels deep"):
+        parse_yaml("labels: " + "[" * 50_000 + "]" * 50_000 + "\n", "x")
 
 
 def test_merge_rules() -> None:

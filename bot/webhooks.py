@@ -230,7 +230,7 @@ class WebhookEndpoint:
             error = future.exception() if not future.cancelled() else asyncio.CancelledError()
             if error is not None:
                 logger.error("could not store delivery: %s", error, extra={"delivery": delivery.delivery_id})
-                self.observe(delivery.platform, delivery.event, "error", time.perf_counter() - started)
+                self.observe(delivery.platform, delivery.event, "rejected:storage", time.perf_counter() - started)
                 respond(503, STORAGE_DOWN)
                 return
             status, word = (202, "accepted") if future.result() is not None else (200, "duplicate")

@@ -185,3 +185,19 @@ async def test_gitea_delivery_is_stored_under_its_fine_event_type(harness_factor
         assert h.rows("SELECT platform, event, event_type FROM deliveries") == [
             ("gitea", "pull_request_approved", "pull_request_review_approved")
         ]
+
+
+@pytest.mark.anyio
+async def test_storage_failures_answer_503_and_are_counted(harness_factory: Any) -> None:
+    from tests.conftest import read_metric
+
+    body = b'{"zen": "x"}'
+    async with harness_factory() as h:
+        await h.app.store.stop()  # the database is gone (disk full, I/O error...)
+        for n in range(3):
+            response = await h.client.post("/webhooks/github", content=body, headers=github_headers(body, "ping", f"s-{n}"))
+            assert response.status_code == 503 and "retry" in response.json()["error"]
+        gitea = await h.post_gitea(body, "push", "push", "g-1")
+        assert gitea.status_code == 503
+        assert await read_metric(h.client, "forgebot_deliveries_rejected_total", platform="github", reason="storage") == 3
+        assert await read_metric(h.client, "forgebot_deliveries_rejected_total", platform="gitea", reason="storage") == 1

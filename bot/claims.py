@@ -88,6 +88,14 @@ def release(conn: sqlite3.Connection, platform: str, repo: str, number: int, now
 
 
 @single_statement
+def withdraw(conn: sqlite3.Connection, claim_id: int, now: float, reason: str) -> None:
+    """End one claim, if it is still active (a claim the platform would not carry out)."""
+    conn.execute(
+        "UPDATE claims SET active = 0, released_at = ?, release_reason = ? WHERE id = ? AND active = 1", (now, reason, claim_id)
+    )
+
+
+@single_statement
 def extend(conn: sqlite3.Connection, claim_id: int, expires_at: float) -> None:
     conn.execute("UPDATE claims SET expires_at = ? WHERE id = ? AND active = 1", (expires_at, claim_id))
 

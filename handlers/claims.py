@@ -11,7 +11,7 @@ from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
 from bot.context import Context
 from bot.events import Event
-from bot.forges.base import Forge, ForgeError, NotFound
+from bot.forges.base import Forge, ForgeError, Invalid, NotFound
 from bot.invoke import CommandFailed, Invocation
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -25,6 +25,7 @@ router = Router()
 CLAIMED = "@{holder} claimed this until {until} ({duration}). `/unclaim` lets go of it, `/extend` asks for more time."
 RENEWED = "@{holder} renewed the claim: until {until} ({duration})."
 EXTENDED = "@{holder}'s claim now lasts until {until} ({duration})."
+UNASSIGNABLE = "the platform would not assign @{login}, so the claim is withdrawn"
 EXPIRED = "@{holder}'s claim on this issue expired at {until}: it is free to take again with `/claim`."
 REFERENCE_RE = re.compile(r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|refs?|for)\s+#(\d+)\b", re.IGNORECASE)
 
@@ -84,7 +85,15 @@ async def claim_issue(ctx: Context, forge: Forge, repo: str, number: int, login:
             f"you hold {result.held_by_claimant} claims already, the most allowed here", "`/unclaim` one of them first."
         )
     # The store decided; now make the platform say so (safe to repeat on a retry).
-    await forge.add_assignees(repo, number, [login])
+    assert result.claim is not None
+    try:
+        assigned = await forge.add_assignees(repo, number, [login])
+    except Invalid:  # Gitea refuses a user without access to the repository
+        assigned = ()
+    if login.lower() not in {a.lower() for a in assigned}:  # GitHub drops them without a word
+        await ctx.store.run(claims.withdraw, result.claim.id, ctx.clock(), "unassignable")
+        await ctx.record("claim.refused", actor=login, repo=repo, issue=number, why="not assignable")
+        raise CommandFailed(UNASSIGNABLE.format(login=login), "Only collaborators can be assigned; ask a maintainer for access.")
     label = await ensure_label(ctx, forge, repo, options.label)
     await forge.add_labels(repo, number, [label])
     await ctx.record(f"claim.{result.outcome}", actor=login, repo=repo, issue=number, until=now + chosen.seconds)

@@ -57,6 +57,21 @@ async def test_a_reply_that_failed_to_post_is_posted_once_on_the_retry(world: Wo
         assert world.state().issue(number).assignees == ["alice"]
 
 
+async def test_a_claim_the_platform_will_not_assign_is_withdrawn(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        cid = await world.actor("mallory").comment(REPO, number, "/claim")  # not a collaborator
+        await app.wait_idle()
+        [reply] = bot_comments(world, number)
+        assert "the platform would not assign @mallory" in reply and "Only collaborators can be assigned" in reply
+        assert reactions(world, cid) == ["confused"]
+        assert world.state().issue(number).assignees == [] and world.label_names(number) == []
+        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        await world.actor("alice").comment(REPO, number, "/claim")  # free for someone who can take it
+        await app.wait_idle()
+        assert world.state().issue(number).assignees == ["alice"]
+
+
 async def test_someone_else_is_refused_and_the_holder_renews(world: World, bot_factory: Any) -> None:
     number = await world.actor("bob").open_issue(REPO, "Fix")
     async with bot_factory(world) as app:

@@ -32,6 +32,15 @@ def test_claim_renew_held_and_cap(store: Store) -> None:
     assert store.run_sync(claims.claim, "gitea", "acme/w", 3, "alice", 4.0, 400.0, 2).outcome is ClaimOutcome.GRANTED
 
 
+def test_withdraw_ends_that_claim_only_while_it_is_active(store: Store) -> None:
+    first = store.run_sync(claims.claim, "github", "a/b", 1, "alice", 0.0, 10.0, 3).claim
+    store.run_sync(claims.withdraw, first.id, 1.0, "unassignable")
+    assert store.run_sync(claims.active_claim, "github", "a/b", 1) is None
+    second = store.run_sync(claims.claim, "github", "a/b", 1, "bob", 2.0, 20.0, 3).claim
+    store.run_sync(claims.withdraw, first.id, 3.0, "unassignable")  # a late repeat leaves bob's alone
+    assert store.run_sync(claims.active_claim, "github", "a/b", 1) == second
+
+
 def test_release_expiry_and_the_one_active_claim_index(store: Store) -> None:
     import sqlite3
 

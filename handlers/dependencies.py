@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Mapping
 
 from bot import dependencies
 from bot.comments import post_once, upsert_comment
@@ -83,17 +84,31 @@ def status_line(dep: IssueRef, issue: Issue | None, source: str, here: str) -> s
     return f"- [{mark}] {name} {shown}{origin}"
 
 
-async def refresh(ctx: Context, forge: Forge, repo: str, number: int) -> None:
-    """Re-derive an issue's blocked state from the platform: label, status comment, the news."""
+async def _read_issue(forge: Forge, repo: str, number: int, known: Mapping[IssueRef, Issue]) -> Issue | None:
+    """The issue as the caller just read it, else from the platform; None when it does not exist."""
+    found = known.get((repo.lower(), number))
+    if found is not None:
+        return found
+    try:
+        return await forge.get_issue(repo, number)
+    except NotFound:
+        return None
+
+
+async def refresh(
+    ctx: Context, forge: Forge, repo: str, number: int, known: Mapping[IssueRef, Issue] | None = None
+) -> None:
+    """Re-derive an issue's blocked state from the platform: label, status comment, the news.
+
+    `known`: issues the caller has just read, keyed by (lowercase repo, number), not read again.
+    """
+    known = known or {}
     edges = await ctx.store.run(dependencies.of, forge.platform, repo, number)
     config = await config_in_force(ctx, forge.platform, repo)
-    issue = await forge.get_issue(repo, number)
+    issue = known.get((repo.lower(), number)) or await forge.get_issue(repo, number)
     lines, blocked, seen = [], False, []
     for dep_repo, dep_number, source in edges:
-        try:
-            dep: Issue | None = await forge.get_issue(dep_repo, dep_number)
-        except NotFound:
-            dep = None
+        dep = await _read_issue(forge, dep_repo, dep_number, known)
         lines.append(status_line((dep_repo, dep_number), dep, source, repo))
         if dep is not None:
             blocked |= dep.state == "open"
@@ -136,9 +151,11 @@ async def _refresh_dependents(ctx: Context, forge: Forge, repo: str, number: int
     level=Level.AUTHOR,
 )
 async def depends_on_command(inv: Invocation) -> None:
-    refs = list(await _issues(inv, writes=False))
-    _, cycles = await inv.ctx.store.run(dependencies.add, inv.forge.platform, (inv.repo, inv.number), refs, "command", inv.ctx.clock())
-    await refresh(inv.ctx, inv.forge, inv.repo, inv.number)
+    found = await _issues(inv, writes=False)
+    _, cycles = await inv.ctx.store.run(
+        dependencies.add, inv.forge.platform, (inv.repo, inv.number), list(found), "command", inv.ctx.clock()
+    )
+    await refresh(inv.ctx, inv.forge, inv.repo, inv.number, known=found)
     if cycles:
         names = ", ".join(ref(r, n, inv.repo) for r, n in cycles)
         raise CommandFailed(f"{names} already depends on this issue (directly or not): that would be a cycle")
@@ -152,14 +169,14 @@ async def depends_on_command(inv: Invocation) -> None:
 )
 async def blocks_command(inv: Invocation) -> None:
     refused = []
-    for dep_repo, dep_number in await _issues(inv, writes=True):
+    for (dep_repo, dep_number), target in (await _issues(inv, writes=True)).items():
         _, cycles = await inv.ctx.store.run(
             dependencies.add, inv.forge.platform, (dep_repo, dep_number), [(inv.repo, inv.number)], "command", inv.ctx.clock()
         )
         if cycles:
             refused.append(ref(dep_repo, dep_number, inv.repo))
         else:
-            await refresh(inv.ctx, inv.forge, dep_repo, dep_number)
+            await refresh(inv.ctx, inv.forge, dep_repo, dep_number, known={(dep_repo, dep_number): target})
     if refused:
         raise CommandFailed(f"this issue already depends on {', '.join(refused)}: that would be a cycle")
 

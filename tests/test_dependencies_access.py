@@ -1,5 +1,5 @@
 """Dependencies on other repositories, on both platforms: who may name them, what the bot shows of
-them and which description lines it follows."""
+them, which description lines it follows, and how often it reads an issue."""
 
 from __future__ import annotations
 
@@ -128,3 +128,23 @@ async def test_description_lines_naming_another_repository_need_read_there(
         await world.actor("carol").edit_issue(REPO, ignored, body=f"{line}\nthat was it")
         await app.wait_idle()
         assert db_rows(app, "SELECT * FROM dependencies WHERE number = ?", ignored) == []
+
+
+# -- calls to the forge --------------------------------------------------------------------------
+
+
+async def test_depends_on_and_blocks_read_each_issue_once(world: World, bot_factory: Any, secret: int) -> None:
+    alice = world.actor("alice")
+    here = await alice.open_issue(REPO, "Local work")
+    number = await alice.open_issue(REPO, "Waits")
+    async with bot_factory(world) as app:
+        before = len(world.fake.requests)
+        await alice.comment(REPO, number, f"/depends-on {SECRET}#{secret} #{here}")
+        await app.wait_idle()
+        assert world.label_names(number) == ["status/blocked"]
+        assert issue_gets(world, SECRET, secret, before) == 1 and issue_gets(world, REPO, here, before) == 1
+        before = len(world.fake.requests)
+        await alice.comment(REPO, here, f"/blocks {SECRET}#{secret}")
+        await app.wait_idle()
+        assert world.label_names(secret, SECRET) == ["status/blocked"]
+        assert issue_gets(world, SECRET, secret, before) == 1

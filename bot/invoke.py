@@ -8,9 +8,10 @@ its commands, so a retried or replayed delivery never posts it twice.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -39,6 +40,24 @@ class CommandFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
+
+
+class BadArguments(CommandFailed):
+    """What was asked is malformed (a duration that is not one, say): the same again fails again."""
+
+
+class Refusal(enum.Enum):
+    """Why a command may not run, before its handler is asked."""
+
+    TURNED_OFF = "turned off"  # the repository's config disables it
+    WRONG_SUBJECT = "wrong subject"  # an issue command on a pull request, or the other way
+    NOT_ALLOWED = "not allowed"  # the actor's level or name does not pass the rule
+
+
+class Refused(CommandFailed):
+    def __init__(self, kind: Refusal, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
 
 
 @dataclass
@@ -166,22 +185,41 @@ async def run_commands(
     return outcomes
 
 
+async def check_allowed(
+    spec: CommandSpec,
+    config: RepoConfig,
+    forge: Forge,
+    *,
+    actor: str,
+    author: str | None,
+    is_pull: bool,
+    permission: Callable[[], Awaitable[Permission]],
+) -> None:
+    """Raise Refused unless `actor` may run `spec` here: enabled, on this kind of subject, by the rule.
+
+    Comment commands, label triggers and the agent API all pass through here.
+    """
+    options = config.commands.get(spec.name)
+    if options is not None and not options.enabled:
+        raise Refused(Refusal.TURNED_OFF, f"/{spec.name} is turned off in this repository")
+    if (is_pull and not spec.on_pulls) or (not is_pull and not spec.on_issues):
+        raise Refused(Refusal.WRONG_SUBJECT, f"/{spec.name} works on {'issues' if spec.on_issues else 'pull requests'} only")
+    rule = Rule.of(spec, options)
+    capabilities = forge.capabilities
+    # Anyone, a listed user or the author needs no call to the platform; everyone else does.
+    if rule.allows(actor, author=author, permission=None, capabilities=capabilities):
+        return
+    if not rule.allows(actor, author=author, permission=await permission(), capabilities=capabilities):
+        raise Refused(Refusal.NOT_ALLOWED, f"only {rule.describe(capabilities)} may run /{spec.name}")
+
+
 async def _run_one(inv: Invocation) -> Outcome:
     spec, command = inv.spec, inv.command
-    options = inv.config.commands.get(spec.name)
-    if options is not None and not options.enabled:
-        return Outcome(command, False, f"/{spec.name} is turned off in this repository")
-    is_pull = bool(inv.event.issue and inv.event.issue.is_pull)
-    if (is_pull and not spec.on_pulls) or (not is_pull and not spec.on_issues):
-        return Outcome(command, False, f"/{spec.name} works on {'issues' if spec.on_issues else 'pull requests'} only")
-    rule = Rule.of(spec, options)
-    capabilities = inv.forge.capabilities
-    # Anyone, a listed user or the author needs no call to the platform; everyone else does.
-    if not rule.allows(inv.actor, author=inv.author, permission=None, capabilities=capabilities):
-        permission = await inv.permission()
-        if not rule.allows(inv.actor, author=inv.author, permission=permission, capabilities=capabilities):
-            return Outcome(command, False, f"only {rule.describe(capabilities)} may run /{spec.name}")
     try:
+        await check_allowed(
+            spec, inv.config, inv.forge, actor=inv.actor, author=inv.author,
+            is_pull=bool(inv.event.issue and inv.event.issue.is_pull), permission=inv.permission,
+        )
         news = await spec.handler(inv)
     except CommandFailed as failure:
         return Outcome(command, False, failure.reason, failure.hint)

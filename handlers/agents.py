@@ -6,7 +6,11 @@ Routes (added to the app by bot/app.py):
   POST /api/repos/{owner}/{repo}/issues/{n}/claim    {"duration": "4h"}  (optional)
   POST /api/repos/{owner}/{repo}/issues/{n}/release
   POST /api/repos/{owner}/{repo}/issues/{n}/extend   {"duration": "4h"}  (optional)
-Each agent token (FORGEBOT_AGENT_TOKENS) acts as one platform login, with /claim's semantics.
+Each agent token (FORGEBOT_AGENT_TOKENS) acts as one platform login, under the same rules as
+/claim, /unclaim and /extend in a comment (enabled, issues only, who may). Answers: 200 done,
+400 a malformed body or duration, 401 no known token, 403 the command is turned off or the login
+may not run it, 404 no such issue, 409 refused by the issue's state (claimed by someone else,
+closed, blocked, a pull request...), 502 the platform failed (worth a retry).
 """
 
 from __future__ import annotations
@@ -22,12 +26,13 @@ from starlette.routing import Route
 
 from bot import claims
 from bot.context import Context
-from bot.forges.base import Forge, ForgeError
+from bot.forges.base import Forge, ForgeError, NotFound, Permission
 from bot.forges.provider import NotConfigured
-from bot.invoke import CommandFailed
+from bot.invoke import BadArguments, CommandFailed, Refusal, Refused, check_allowed
 from bot.repoconfig import config_in_force
+from config.repo import RepoConfig
 from handlers.claims import claim_issue, extend_claim, open_dependencies, release_claim
-from handlers.common import when
+from handlers.common import permissions, when
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp
@@ -55,6 +60,30 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
 
 def _json_error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
+
+
+def _status(failure: CommandFailed) -> int:
+    """The HTTP status of a command that failed: asking again unchanged won't help with any of them."""
+    if isinstance(failure, Refused):
+        return 409 if failure.kind is Refusal.WRONG_SUBJECT else 403
+    if isinstance(failure, BadArguments):
+        return 400
+    return 409
+
+
+async def allowed_config(ctx: Context, forge: Forge, repo: str, number: int, login: str, command: str) -> RepoConfig:
+    """The repository's config, once `login` passes `/command`'s rules on issue `number` (else Refused)."""
+    config = await config_in_force(ctx, forge.platform, repo)
+    spec = ctx.router.find_command(command)
+    if spec is None:
+        raise Refused(Refusal.TURNED_OFF, f"/{command} is not available here")
+    issue = await forge.get_issue(repo, number)
+
+    async def permission() -> Permission:
+        return await permissions(ctx).level(forge, repo, login)
+
+    await check_allowed(spec, config, forge, actor=login, author=issue.author, is_pull=issue.is_pull, permission=permission)
+    return config
 
 
 def routes(app: ForgebotApp) -> list[Route]:
@@ -86,9 +115,11 @@ def routes(app: ForgebotApp) -> list[Route]:
             try:
                 return await work(request, ctx, ctx.forges.get(platform), repo, login)
             except CommandFailed as failure:
-                return _json_error(409, f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
+                return _json_error(_status(failure), f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
             except NotConfigured as exc:
                 return _json_error(400, str(exc))
+            except NotFound as exc:  # before ForgeError: a missing issue is not worth a retry
+                return _json_error(404, str(exc))
             except ForgeError as exc:
                 return _json_error(502, str(exc))
 
@@ -101,7 +132,7 @@ def routes(app: ForgebotApp) -> list[Route]:
         try:
             value = json.loads(body).get("duration")
         except (ValueError, AttributeError):
-            raise CommandFailed("the body must be a JSON object like {\"duration\": \"4h\"}") from None
+            raise BadArguments("the body must be a JSON object like {\"duration\": \"4h\"}") from None
         return str(value) if value is not None else None
 
     async def ready(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
@@ -114,24 +145,25 @@ def routes(app: ForgebotApp) -> list[Route]:
 
     async def claim(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         number = int(request.path_params["number"])
-        config = await config_in_force(ctx, forge.platform, repo)
+        config = await allowed_config(ctx, forge, repo, number, login, "claim")
         message = await claim_issue(ctx, forge, repo, number, login, config, await duration(request))
         current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
         return JSONResponse({"status": "claimed", "holder": login, "expires_at": current.expires_at if current else None, "message": message})
 
     async def release(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         number = int(request.path_params["number"])
+        config = await allowed_config(ctx, forge, repo, number, login, "unclaim")
         current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
         if current is None:
             raise CommandFailed("nobody holds this issue")
         if current.holder.lower() != login.lower():
             raise CommandFailed(f"@{current.holder} holds it, not @{login}")
-        await release_claim(ctx, forge, repo, number, await config_in_force(ctx, forge.platform, repo), "unclaimed", current)
+        await release_claim(ctx, forge, repo, number, config, "unclaimed", current)
         return JSONResponse({"status": "released"})
 
     async def extend(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         number = int(request.path_params["number"])
-        config = await config_in_force(ctx, forge.platform, repo)
+        config = await allowed_config(ctx, forge, repo, number, login, "extend")
         message = await extend_claim(ctx, forge, repo, number, login, config, await duration(request))
         return JSONResponse({"status": "extended", "message": message})
 

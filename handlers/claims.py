@@ -12,7 +12,7 @@ from bot.comments import post_once
 from bot.context import Context
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, Invalid, NotFound
-from bot.invoke import CommandFailed, Invocation
+from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
 from bot.router import Level, Router
@@ -45,11 +45,11 @@ def lease(options: ClaimOptions, requested: str | None) -> Lease:
         try:
             chosen = parse_duration(requested)
         except ValueError:
-            raise CommandFailed(f"{requested!r} is not a duration", "Write it like 30m, 4h or 2d.") from None
+            raise BadArguments(f"{requested!r} is not a duration", "Write it like 30m, 4h or 2d.") from None
         if chosen.total_seconds() <= 0:
-            raise CommandFailed("a claim needs a duration above zero")
+            raise BadArguments("a claim needs a duration above zero")
         if chosen > longest:
-            raise CommandFailed(f"claims last at most {options.max_duration} here", f"Try `/claim {options.max_duration}`.")
+            raise BadArguments(f"claims last at most {options.max_duration} here", f"Try `/claim {options.max_duration}`.")
     return Lease(chosen.total_seconds(), format_duration(chosen))
 
 

@@ -1,0 +1,82 @@
+"""The agent HTTP API on both platforms: /claim's rules apply, and each refusal has its status."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from bot import claims
+from tests.conftest import REPO, World
+
+pytestmark = pytest.mark.anyio
+
+AGENTS = ("alice", "bob", "mallory")  # write, read, no access at all
+
+
+def token(login: str) -> str:
+    return f"agent-token-of-{login}-0123456789"
+
+
+@asynccontextmanager
+async def agent_api(world: World, bot_factory: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A running bot and a function `post(login, path, **kwargs)` acting as that agent."""
+    async with bot_factory(world, agent_tokens=",".join(f"{login}:{token(login)}" for login in AGENTS)) as app:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
+
+            async def post(login: str, path: str, **kwargs: Any) -> httpx.Response:
+                headers = {"authorization": f"Bearer {token(login)}"}
+                return await http.post(f"/api/repos/{REPO}/{path}", headers=headers, **kwargs)
+
+            yield app, post
+
+
+async def test_a_claim_over_http_follows_the_repositorys_claim_rules(world: World, bot_factory: Any) -> None:
+    config = "commands:\n  claim:\n    level: write\n  extend:\n    enabled: false\n"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with agent_api(world, bot_factory) as (app, post):
+        refused = await post("bob", f"issues/{number}/claim")  # read access
+        assert refused.status_code == 403 and "only write access and up may run /claim" in refused.json()["error"]
+        assert world.state().issue(number).assignees == []
+        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+
+        assert (await post("alice", f"issues/{number}/claim")).status_code == 200
+        turned_off = await post("alice", f"issues/{number}/extend", json={"duration": "2h"})
+        assert turned_off.status_code == 403 and "/extend is turned off in this repository" in turned_off.json()["error"]
+
+
+async def test_pull_requests_cannot_be_claimed_over_http(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "feature", {"f.py": "1"})
+    number = await world.actor("alice").open_pr(REPO, "feature", "main", "Feature")
+    async with agent_api(world, bot_factory) as (app, post):
+        refused = await post("alice", f"issues/{number}/claim")
+        assert refused.status_code == 409 and "/claim works on issues only" in refused.json()["error"]
+        assert world.state().issue(number).assignees == []
+        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+
+
+async def test_each_kind_of_failure_has_its_own_status(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with agent_api(world, bot_factory) as (app, post):
+        missing = await post("alice", "issues/999/claim")
+        assert missing.status_code == 404  # not 502: retrying will not make it exist
+        for body in (b"not json", b"[1, 2]", b"null"):
+            bad_body = await post("alice", f"issues/{number}/claim", content=body)
+            assert bad_body.status_code == 400 and "must be a JSON object" in bad_body.json()["error"]
+        for duration, said in (("soon", "'soon' is not a duration"), ("30d", "claims last at most 7d here")):
+            bad = await post("alice", f"issues/{number}/claim", json={"duration": duration})
+            assert bad.status_code == 400 and said in bad.json()["error"]
+        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+
+        unassignable = await post("mallory", f"issues/{number}/claim")  # no access: the platform won't assign
+        assert unassignable.status_code == 409 and "would not assign @mallory" in unassignable.json()["error"]
+        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+
+        assert (await post("alice", f"issues/{number}/claim", json={"duration": "2h"})).status_code == 200
+        taken = await post("bob", f"issues/{number}/claim")
+        assert taken.status_code == 409 and "claimed by @alice" in taken.json()["error"]
+        assert (await post("bob", f"issues/{number}/release")).status_code == 409

@@ -254,11 +254,19 @@ async def update_dependents(event: Event, ctx: Context) -> None:
 
 @router.job("dependency-sweep", every=SWEEP_SECONDS, jitter=30)
 async def sweep_dependencies(ctx: Context) -> None:
-    """Re-derive every blocked state from the platform, so a lost webhook heals."""
+    """Re-derive every blocked state from the platform, so a lost webhook heals.
+
+    A closed issue without the blocked label has nothing to heal: one read of it and no more (its
+    edges stay, for when it is reopened; a closed issue is never labelled blocked).
+    """
     for platform in ctx.forges.configured:
         forge = ctx.forges.get(platform)
         for repo, number in await ctx.store.run(dependencies.issues_with_dependencies, platform):
             try:
-                await refresh(ctx, forge, repo, number)
+                issue = await forge.get_issue(repo, number)
+                label = (await config_in_force(ctx, platform, repo)).dependencies.label
+                if issue.state == "closed" and label.lower() not in (name.lower() for name in issue.labels):
+                    continue
+                await refresh(ctx, forge, repo, number, known={(repo.lower(), number): issue})
             except ForgeError as exc:
                 logger.warning("dependency sweep: %s", exc, extra={"repo": repo, "issue": number})

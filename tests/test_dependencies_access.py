@@ -148,3 +148,24 @@ async def test_depends_on_and_blocks_read_each_issue_once(world: World, bot_fact
         await app.wait_idle()
         assert world.label_names(secret, SECRET) == ["status/blocked"]
         assert issue_gets(world, SECRET, secret, before) == 1
+
+
+async def test_the_sweep_skips_closed_issues_without_the_blocked_label(world: World, bot_factory: Any) -> None:
+    alice = world.actor("alice")
+    first = await alice.open_issue(REPO, "First")
+    done = await alice.open_issue(REPO, "Done early")
+    held = await alice.open_issue(REPO, "Closed while blocked")
+    async with bot_factory(world) as app:
+        await alice.comment(REPO, done, f"/depends-on #{first}")
+        await alice.comment(REPO, held, f"/depends-on #{first}")
+        await app.wait_idle()
+        await alice.remove_label(REPO, done, "status/blocked")
+        await alice.close_issue(REPO, done)
+        await alice.close_issue(REPO, held)  # keeps the label
+        world.fake.stop_webhooks()
+        await alice.close_issue(REPO, first)  # the bot never hears of it
+        before = len(world.fake.requests)
+        assert await app.scheduler.run_job("dependency-sweep")
+        assert world.label_names(held) == []  # a closed issue with the label still heals
+        comment_reads = [r for r in world.fake.requests[before:] if r.path == f"/repos/{REPO}/issues/{done}/comments"]
+        assert comment_reads == [] and issue_gets(world, REPO, first, before) == 1  # for `held` alone

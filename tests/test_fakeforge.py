@@ -822,11 +822,16 @@ async def test_milestones_topics_hooks(forge: FakeForge, client: httpx.AsyncClie
                              json={"title": "v1", "due_on": "2030-01-02T00:00:00Z"})
     assert made.status_code == 201 and made.json()["due_on"] == "2030-01-02T00:00:00Z"
     key = made.json()["number"] if platform == "github" else made.json()["id"]
+    n = await forge.actor("alice").open_issue(REPO, "planned")
+    planned = await client.patch(url(platform, f"/repos/{REPO}/issues/{n}"), headers=h, json={"milestone": key})
+    assert planned.json()["milestone"]["title"] == "v1"
     closed = await client.patch(url(platform, f"/repos/{REPO}/milestones/{key}"), headers=h, json={"state": "closed"})
     assert closed.json()["state"] == "closed" and closed.json()["closed_at"]
     assert (await client.get(url(platform, f"/repos/{REPO}/milestones"), headers=h)).json() == []
     assert (await client.delete(url(platform, f"/repos/{REPO}/milestones/{key}"), headers=h)).status_code == 204
     assert repo.milestones == {}
+    assert repo.issues[n].milestone is None
+    assert (await client.get(url(platform, f"/repos/{REPO}/issues/{n}"), headers=h)).json()["milestone"] is None
     if platform == "github":
         topics = await client.put(url("github", f"/repos/{REPO}/topics"), headers=admin, json={"names": ["Bots", "ci"]})
         assert topics.json() == {"names": ["bots", "ci"]}

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import ghjson
-from .common import ApiError, iso, parse_iso
+from .common import ApiError, parse_iso
+from .ops import due_date
 from .server import Ctx, Resp, Routes
 from .state import Issue, Milestone, Repo
 
@@ -140,10 +141,6 @@ def unreact_issue(ctx: Ctx) -> Resp:
 
 
 # -- milestones -------------------------------------------------------------------------------
-def _due(value: Any) -> str | None:
-    return iso(parse_iso(value)) if value else None
-
-
 @routes.get(R + "/milestones")
 def list_milestones(ctx: Ctx) -> Resp:
     repo = ctx.repo()
@@ -161,15 +158,11 @@ def list_milestones(ctx: Ctx) -> Resp:
 @routes.post(R + "/milestones")
 def create_milestone(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
-    body, now = ctx.body(), ctx.ops.now()
+    body = ctx.body()
     if any(m.title == body["title"] for m in repo.milestones.values()):
         raise _exists("Milestone", "title")
-    m = Milestone(ctx.forge.state.new_id(), repo.next_milestone_number, body["title"], ctx.login or "",
-                  now, now, body.get("description") or "", body.get("state") or "open", _due(body.get("due_on")))
-    if m.state == "closed":
-        m.closed_at = now
-    repo.next_milestone_number += 1
-    repo.milestones[m.id] = m
+    m = ctx.ops.create_milestone(repo, ctx.login or "", body["title"], body.get("description") or "",
+                                 body.get("state") or "open", body.get("due_on"))
     data = ghjson.milestone(ctx.forge, repo, m)
     return Resp(201, data, {"location": data["url"] if data else ""})
 
@@ -197,10 +190,9 @@ def update_milestone(ctx: Ctx) -> Any:
     if "description" in body:
         m.description = body["description"] or ""
     if "due_on" in body:
-        m.due_on = _due(body["due_on"])
-    if "state" in body and body["state"] != m.state:
-        m.state = body["state"]
-        m.closed_at = ctx.ops.now() if m.state == "closed" else None
+        m.due_on = due_date(body["due_on"])
+    if "state" in body:
+        ctx.ops.set_milestone_state(m, body["state"])
     m.updated_at = ctx.ops.now()
     return ghjson.milestone(ctx.forge, repo, m)
 
@@ -208,11 +200,7 @@ def update_milestone(ctx: Ctx) -> Any:
 @routes.delete(R + "/milestones/{number}")
 def delete_milestone(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
-    m = _milestone(ctx, repo)
-    del repo.milestones[m.id]
-    for issue in repo.issues.values():
-        if issue.milestone == m.id:
-            issue.milestone = None
+    ctx.ops.delete_milestone(repo, _milestone(ctx, repo))
     return Resp(204)
 
 

@@ -100,17 +100,11 @@ def update_pull(ctx: Ctx) -> Any:
     return pulljson.github(ctx.forge, repo, issue)
 
 
-def _range(ctx: Ctx, repo: Repo, issue: Issue) -> tuple[str | None, str]:
-    assert issue.pull is not None
-    head = issue.pull.head_sha
-    return repo.git.merge_base(ctx.ops.pull_base_sha(repo, issue), head), head
-
-
 @routes.get(R + "/pulls/{number}/files")
 def pull_files(ctx: Ctx) -> Resp:
     repo = ctx.repo()
     issue = ctx.issue(repo, "number", pulls=True)
-    base, head = _range(ctx, repo, issue)
+    base, head = ctx.ops.pull_range(repo, issue)
     return ctx.paged(repo.git.diff(base, head), lambda c: ghjson.diff_entry(ctx.forge, repo, head, c))
 
 
@@ -118,7 +112,7 @@ def pull_files(ctx: Ctx) -> Resp:
 def pull_commits(ctx: Ctx) -> Resp:
     repo = ctx.repo()
     issue = ctx.issue(repo, "number", pulls=True)
-    base, head = _range(ctx, repo, issue)
+    base, head = ctx.ops.pull_range(repo, issue)
     return ctx.paged(repo.git.rev_list(base, head), lambda s: ghjson.commit(ctx.forge, repo, repo.git.commit(s)))
 
 

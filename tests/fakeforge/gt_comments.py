@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from . import gtjson
-from .common import ApiError, iso, parse_iso
+from .common import ApiError, parse_iso
+from .ops import due_date
 from .server import Ctx, Resp, Routes
 from .state import REACTIONS, Milestone, Repo
 
@@ -136,10 +137,6 @@ def unreact_issue(ctx: Ctx) -> Resp:
 
 
 # -- milestones -------------------------------------------------------------------------------
-def _due(value: Any) -> str | None:
-    return iso(parse_iso(value)) if value else None
-
-
 @routes.get(R + "/milestones")
 def list_milestones(ctx: Ctx) -> Resp:
     repo = ctx.repo()
@@ -152,14 +149,9 @@ def list_milestones(ctx: Ctx) -> Resp:
 @routes.post(R + "/milestones")
 def create_milestone(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
-    body, now = ctx.body(), ctx.ops.now()
-    m = Milestone(ctx.forge.state.new_id(), repo.next_milestone_number, body.get("title") or "",
-                  ctx.login or "", now, now, body.get("description") or "", body.get("state") or "open",
-                  _due(body.get("due_on")))
-    if m.state == "closed":
-        m.closed_at = now
-    repo.next_milestone_number += 1
-    repo.milestones[m.id] = m
+    body = ctx.body()
+    m = ctx.ops.create_milestone(repo, ctx.login or "", body.get("title") or "", body.get("description") or "",
+                                 body.get("state") or "open", body.get("due_on"))
     return Resp(201, gtjson.milestone(ctx.forge, repo, m))
 
 
@@ -188,10 +180,9 @@ def edit_milestone(ctx: Ctx) -> Any:
     if body.get("description") is not None:
         m.description = body["description"]
     if body.get("due_on") is not None:
-        m.due_on = _due(body["due_on"])
-    if body.get("state") and body["state"] != m.state:
-        m.state = body["state"]
-        m.closed_at = ctx.ops.now() if m.state == "closed" else None
+        m.due_on = due_date(body["due_on"])
+    if body.get("state"):  # Gitea ignores a null state, as every other null field here
+        ctx.ops.set_milestone_state(m, body["state"])
     m.updated_at = ctx.ops.now()
     return gtjson.milestone(ctx.forge, repo, m)
 
@@ -199,9 +190,5 @@ def edit_milestone(ctx: Ctx) -> Any:
 @routes.delete(R + "/milestones/{id}")
 def delete_milestone(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
-    m = _milestone(ctx, repo)
-    del repo.milestones[m.id]
-    for issue in repo.issues.values():
-        if issue.milestone == m.id:
-            issue.milestone = None
+    ctx.ops.delete_milestone(repo, _milestone(ctx, repo))
     return Resp(204)

@@ -94,23 +94,17 @@ def edit_pull(ctx: Ctx) -> Resp:
     return Resp(201, pulljson.gitea(ctx.forge, repo, issue, ctx.login))
 
 
-def _range(ctx: Ctx, repo: Repo, issue: Issue) -> tuple[str | None, str]:
-    assert issue.pull is not None
-    head = issue.pull.head_sha
-    return repo.git.merge_base(ctx.ops.pull_base_sha(repo, issue), head), head
-
-
 @routes.get(R + "/pulls/{index}/files")
 def pull_files(ctx: Ctx) -> Resp:
     repo = ctx.repo()
-    base, head = _range(ctx, repo, ctx.issue(repo, "index", pulls=True))
+    base, head = ctx.ops.pull_range(repo, ctx.issue(repo, "index", pulls=True))
     return ctx.paged(repo.git.diff(base, head), lambda c: gtjson.changed_file(ctx.forge, repo, head, c))
 
 
 @routes.get(R + "/pulls/{index}/commits")
 def pull_commits(ctx: Ctx) -> Resp:
     repo = ctx.repo()
-    base, head = _range(ctx, repo, ctx.issue(repo, "index", pulls=True))
+    base, head = ctx.ops.pull_range(repo, ctx.issue(repo, "index", pulls=True))
     return ctx.paged(repo.git.rev_list(base, head), lambda s: gtjson.commit(ctx.forge, repo, repo.git.commit(s)))
 
 

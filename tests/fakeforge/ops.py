@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .common import ApiError, user_email
+from .common import ApiError, iso, parse_iso, user_email
 from .gitrepo import ZERO_SHA, Ident, PushedCommit
 from .state import (
     Comment, Issue, Label, Milestone, PullRequest, Reaction, Repo, Review, level_at_least,
@@ -15,6 +15,11 @@ if TYPE_CHECKING:
     from .forge import FakeForge
 
 UNSET: Any = object()
+
+
+def due_date(value: Any) -> str | None:
+    """A milestone's due date as both platforms store it: whole seconds, UTC, or none."""
+    return iso(parse_iso(value)) if value else None
 
 
 @dataclass
@@ -217,6 +222,29 @@ class Ops:
                 issue.labels.remove(lb.id)
         self.emit(Change("label", "deleted", repo, login, label=lb))
 
+    # -- milestones ----------------------------------------------------------------------
+    def create_milestone(self, repo: Repo, login: str, title: str, description: str = "",
+                         state: str = "open", due_on: Any = None) -> Milestone:
+        now = self.now()
+        m = Milestone(self.state.new_id(), repo.next_milestone_number, title, login, now, now,
+                      description, state, due_date(due_on))
+        if m.state == "closed":
+            m.closed_at = now
+        repo.next_milestone_number += 1
+        repo.milestones[m.id] = m
+        return m
+
+    def set_milestone_state(self, m: Milestone, state: str) -> None:
+        if state != m.state:
+            m.state = state
+            m.closed_at = self.now() if state == "closed" else None
+
+    def delete_milestone(self, repo: Repo, m: Milestone) -> None:
+        del repo.milestones[m.id]
+        for issue in repo.issues.values():
+            if issue.milestone == m.id:
+                issue.milestone = None
+
     # -- git -----------------------------------------------------------------------------
     def push_blocker(self, repo: Repo, branch: str, login: str, before: str, after: str) -> str | None:
         """Why branch protection refuses this update of `branch`, or None."""
@@ -305,6 +333,12 @@ class Ops:
         if issue.state == "open":
             return repo.git.resolve(f"refs/heads/{pull.base}") or pull.base_sha
         return pull.base_sha
+
+    def pull_range(self, repo: Repo, issue: Issue) -> tuple[str | None, str]:
+        """(merge base, head): what a pull request's commits and files are computed between."""
+        assert issue.pull is not None
+        head = issue.pull.head_sha
+        return repo.git.merge_base(self.pull_base_sha(repo, issue), head), head
 
     def pull_stats(self, repo: Repo, issue: Issue) -> PullStats:
         pull = issue.pull

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.forges.base import NotFound, Permission
+from bot.forges.base import NotFound
 from bot.invoke import CommandFailed, Invocation
-from bot.permissions import platform_level
+from bot.permissions import Rule
 from bot.router import Level, Router
 
 router = Router()
@@ -23,13 +23,17 @@ async def _resolve(inv: Invocation) -> list[str]:
     names = [existing[name.lower()] for name in inv.args]
     options = inv.config.commands.get(inv.spec.name)
     restricted = {k.lower(): v for k, v in (options.restricted if options else {}).items()}
+    capabilities = inv.forge.capabilities
     for name in names:
         level = restricted.get(name.lower())
         if level is None:
             continue
-        needed: Permission = platform_level(Level.parse(level), inv.forge.capabilities) if level not in ("anyone", "author") else Permission.NONE
-        if not await inv.may(needed):
-            raise CommandFailed(f"the label {name!r} needs {needed.label} access and up")
+        rule = Rule(Level.parse(level))
+        # Anyone, or the author, needs no call to the platform; everyone else does.
+        if rule.allows(inv.actor, author=inv.author, permission=None, capabilities=capabilities):
+            continue
+        if not rule.allows(inv.actor, author=inv.author, permission=await inv.permission(), capabilities=capabilities):
+            raise CommandFailed(f"only {rule.describe(capabilities)} may use the label {name!r}")
     return names
 
 

@@ -40,10 +40,28 @@ async def test_labels_must_exist_and_restricted_ones_need_their_level(world: Wor
         assert world.label_names(number) == ["bug", "good first issue"]
         unknown, restricted = bot_comments(world, number)
         assert "this repository has no label 'nonsense'" in unknown
-        assert "the label 'priority/critical' needs admin access and up" in restricted
+        assert "only admin access and up may use the label 'priority/critical'" in restricted
         await world.actor("alice").comment(REPO, number, "/remove-label BUG")
         await app.wait_idle()
         assert world.label_names(number) == ["good first issue"]
+
+
+async def test_a_label_restricted_to_the_author_is_refused_to_other_readers(world: World, bot_factory: Any) -> None:
+    config = "commands:\n  label:\n    level: anyone\n    restricted:\n      triaged: author\n"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    await world.actor("alice").create_label(REPO, "triaged")
+    world.fake.add_user("dave")
+    world.fake.set_permission(REPO, "dave", "read")
+    number = await world.actor("bob").open_issue(REPO, "Fix")  # bob: the author, read access
+    async with bot_factory(world) as app:
+        await world.actor("dave").comment(REPO, number, "/label triaged")
+        await app.wait_idle()
+        assert world.label_names(number) == []
+        who = "triage access and up" if world.client.capabilities.triage_level else "write access and up"
+        assert f"only the issue's author, or {who} may use the label 'triaged'" in bot_comments(world, number)[-1]
+        await world.actor("bob").comment(REPO, number, "/label triaged")
+        await app.wait_idle()
+        assert world.label_names(number) == ["triaged"]
 
 
 async def test_close_and_reopen_by_the_author_or_triage(world: World, bot_factory: Any) -> None:

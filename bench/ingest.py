@@ -4,7 +4,8 @@ Each target is started as its own server process on loopback and loaded with sig
 `issue_comment` deliveries, each with a fresh delivery id, at concurrency 16 and 64 for
 BENCH_SECONDS (default 10) each, with wrk when installed (else a bounded asyncio client):
 
-- forgebot: `forgebot serve` in its normal configuration (SQLite, synchronous=FULL, workers on);
+- forgebot: `forgebot serve` in its normal configuration (SQLite, WAL, the default synchronous=NORMAL,
+  workers on);
 - probot:   Probot 14 from npm with a no-op `issue_comment` handler (skipped without npm);
 - floor:    a bare ASGI app on the same uvicorn that only checks the HMAC.
 

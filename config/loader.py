@@ -8,6 +8,14 @@ mappings merge key by key, recursively; lists of named items merge by name (labe
 by `name`, milestones by `title`, webhooks by `url`), an item of this file replacing the base's
 item of the same name field by field; any other value, lists of plain values included (topics),
 replaces the base's.
+
+What `extends` may reach: only repositories of the same owner (user or organisation) as the
+repository whose file is loaded. forgebot reads the extended file with its own credentials and
+posts what went wrong on the extending repository's commits and pull requests, so a file there
+must never become a way to read another owner's private files. Within one owner, an extended
+file that is missing or unreadable is "not found" alike, and a mistake in it is reported by
+file and line only: its keys and values are never echoed (a public repository may extend, or
+be made to extend, a private one).
 """
 
 from __future__ import annotations
@@ -208,6 +216,18 @@ async def _find(fetch: Fetch, repo: str, path: str | None) -> tuple[str, str] | 
     return None
 
 
+def _owner(repo: str) -> str:
+    return repo.partition("/")[0].lower()
+
+
+def _redacted(exc: ConfigError, source: str) -> ConfigError:
+    """An extended file's problems, located but without its contents (see the module docstring)."""
+    first = next((p.line for p in exc.problems if p.line), None)
+    count = len(exc.problems)
+    message = f"not a valid config file ({count} problem{'s' if count != 1 else ''}); check it with forgebot config check"
+    return ConfigError([Problem(source, message, line=first)])
+
+
 async def load(repo: str, text: str, path: str, fetch: Fetch) -> Loaded:
     """Validate `text` (the file at `path` in `repo`), follow `extends`, merge, validate again."""
     source = f"{repo}:{path}"
@@ -216,22 +236,29 @@ async def load(repo: str, text: str, path: str, fetch: Fetch) -> Loaded:
     chain = [data]
     sources = [source]
     seen = {(repo.lower(), path)}
-    current, current_source = data, source
+    current, current_source, current_lines = data, source, lines
     while current.get("extends"):
         if len(chain) > MAX_EXTENDS_DEPTH:
             raise ConfigError([Problem(source, f"extends goes deeper than {MAX_EXTENDS_DEPTH} files: {' -> '.join(sources)}")])
+        line = current_lines.get(("extends",))
         base_repo, base_path = parse_extends(current["extends"])
+        if _owner(base_repo) != _owner(repo):
+            message = f"{current['extends']}: only a repository of {_owner(repo)} can be extended"
+            raise ConfigError([Problem(current_source, message, "extends", line)])
         found = await _find(fetch, base_repo, base_path)
         if found is None:
             where = f"{base_repo}:{base_path}" if base_path else f"{base_repo} (no {', '.join(CONFIG_PATHS)})"
-            raise ConfigError([Problem(current_source, f"extends {where}: not found", "extends")])
+            raise ConfigError([Problem(current_source, f"extends {where}: not found", "extends", line)])
         base_text, found_path = found
         if (base_repo.lower(), found_path) in seen:
-            raise ConfigError([Problem(current_source, f"extends makes a cycle: {' -> '.join(sources)} -> {base_repo}:{found_path}", "extends")])
+            raise ConfigError([Problem(current_source, f"extends makes a cycle: {' -> '.join(sources)} -> {base_repo}:{found_path}", "extends", line)])
         seen.add((base_repo.lower(), found_path))
         current_source = f"{base_repo}:{found_path}"
-        current, base_lines = parse_yaml(base_text, current_source)
-        validate(current, base_lines, current_source)
+        try:
+            current, current_lines = parse_yaml(base_text, current_source)
+            validate(current, current_lines, current_source)
+        except ConfigError as exc:
+            raise _redacted(exc, current_source) from None
         chain.append(current)
         sources.append(current_source)
     merged: dict[str, Any] = {}

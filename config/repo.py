@@ -236,7 +236,7 @@ class CleanupOptions(Strict):
 class RepoConfig(Strict):
     """The whole `.forgebot.yml`."""
 
-    extends: str | None = Field(None, description="owner/repo[:path] whose file supplies defaults")
+    extends: str | None = Field(None, description="owner/repo[:path] of the same owner whose file supplies defaults")
     labels: tuple[LabelSpec, ...] | None = None
     repository: RepositorySettings | None = None
     topics: tuple[str, ...] | None = None

@@ -216,3 +216,48 @@ async def test_extends_reads_the_other_repository(world: World, tmp_path: Path) 
     assert run.outcome == "applied"
     assert sorted(l.name for l in world.state().labels.values()) == ["from-org", "local"]
 
+
+
+async def _plan_pull_request(world: World, app: Any, branch: str, config: str) -> tuple[str, str]:
+    """Opens a pull request changing the file; the bot's plan comment and config status."""
+    alice = world.actor("alice")
+    head = await alice.push(REPO, branch, {".forgebot.yml": config})
+    number = await alice.open_pr(REPO, branch, "main", f"Config from {branch}")
+    await app.wait_idle()
+    [body] = [world.state().comments[c].body for c in world.state().issue(number).comments]
+    [status] = [s for s in world.state().statuses if s.sha == head and s.context == "forgebot/config"]
+    return body, status.description
+
+
+SECRET_FILE = "aws_access_key_id: AKIAEXAMPLE\naws_secret_access_key: wJalrXUtnFEMIEXAMPLEKEY\n"
+
+
+async def test_extends_cannot_reach_another_owners_files(world: World, bot_factory: Any) -> None:
+    world.fake.create_repo("victim/private", private=True, files={"creds.yml": SECRET_FILE})
+    world.fake.set_permission("victim/private", BOT, "read")  # the bot is installed there too
+    async with bot_factory(world) as app:
+        body, status = await _plan_pull_request(world, app, "steal", "extends: victim/private:creds.yml\n")
+    assert "victim/private:creds.yml: only a repository of acme can be extended" in body
+    for text in (body, status):
+        assert "aws" not in text and "AKIA" not in text
+    assert not [r for r in world.fake.requests if "victim" in r.path]  # never even read
+
+
+async def test_an_extended_file_is_not_found_alike_when_missing_or_unreadable_and_never_echoed(world: World, bot_factory: Any) -> None:
+    world.fake.create_repo("acme/hidden", private=True, files={"creds.yml": SECRET_FILE})  # the bot cannot read it
+    world.fake.create_repo("acme/vault", private=True, files={"creds.yml": SECRET_FILE})
+    world.fake.set_permission("acme/vault", BOT, "read")
+    world.fake.create_repo("acme/locked", files={"creds.yml": SECRET_FILE})
+    world.fake.faults.add("GET", "^/repos/acme/locked/contents/", status=403, times=None, rate_limited=False,
+                          body={"message": "Resource not accessible by integration"})
+    async with bot_factory(world) as app:
+        missing = await _plan_pull_request(world, app, "missing", "extends: acme/nothing:creds.yml\n")
+        hidden = await _plan_pull_request(world, app, "hidden", "extends: acme/hidden:creds.yml\n")
+        locked = await _plan_pull_request(world, app, "locked", "extends: acme/locked:creds.yml\n")
+        vault = await _plan_pull_request(world, app, "vault", "extends: acme/vault:creds.yml\n")
+    assert "extends acme/nothing:creds.yml: not found" in missing[0]
+    assert [t.replace("acme/hidden", "acme/nothing") for t in hidden] == list(missing)
+    assert [t.replace("acme/locked", "acme/nothing") for t in locked] == list(missing)  # 403, not 404
+    assert "acme/vault:creds.yml:1: not a valid config file (2 problems)" in vault[0]
+    for text in vault:
+        assert "aws" not in text and "AKIA" not in text

@@ -130,11 +130,42 @@ async def test_extends_refuses_cycles_depth_and_missing_files() -> None:
 
 
 @pytest.mark.anyio
-async def test_a_mistake_in_an_extended_file_is_reported_there() -> None:
+async def test_a_mistake_in_an_extended_file_is_located_there_without_its_contents() -> None:
     files = {("acme/base", ".forgebot.yml"): "labels:\n  - name: ok\n  - nme: typo\n"}
     with pytest.raises(ConfigError) as caught:
         await load("acme/app", "extends: acme/base\n", ".forgebot.yml", _fetcher(files))
-    assert any(str(p).startswith("acme/base:.forgebot.yml:3: labels[1]") for p in caught.value.problems)
+    assert [str(p) for p in caught.value.problems] == [
+        "acme/base:.forgebot.yml:3: not a valid config file (2 problems); check it with forgebot config check"
+    ]
+
+
+@pytest.mark.anyio
+async def test_extends_reaches_only_repositories_of_the_same_owner() -> None:
+    asked: list[str] = []
+    secret = {("victim/private", "creds.yml"): "aws_secret_access_key: AKIAEXAMPLE\n"}
+
+    async def fetch(repo: str, path: str) -> str | None:
+        asked.append(f"{repo}:{path}")
+        return secret.get((repo, path))
+
+    text = "labels: []\nextends: victim/private:creds.yml\n"
+    with pytest.raises(ConfigError) as caught:
+        await load("acme/app", text, ".forgebot.yml", fetch)
+    assert [str(p) for p in caught.value.problems] == [
+        "acme/app:.forgebot.yml:2: extends: victim/private:creds.yml: only a repository of acme can be extended"
+    ]
+    assert asked == []  # never read
+    loaded = await load("Acme/app", "extends: acme/base\n", ".forgebot.yml", _fetcher({("acme/base", ".forgebot.yml"): "topics: [x]\n"}))
+    assert loaded.config.topics == ("x",)  # owners compare without case
+
+
+@pytest.mark.anyio
+async def test_an_extended_file_that_is_not_a_config_leaks_nothing() -> None:
+    files = {("acme/vault", "creds.yml"): "aws_access_key_id: AKIAEXAMPLE\naws_secret_access_key: hunter2\n"}
+    with pytest.raises(ConfigError) as caught:
+        await load("acme/app", "extends: acme/vault:creds.yml\n", ".forgebot.yml", _fetcher(files))
+    text = "; ".join(str(p) for p in caught.value.problems)
+    assert text == "acme/vault:creds.yml:1: not a valid config file (2 problems); check it with forgebot config check"
 
 
 def test_durations() -> None:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from bot import activity
-from bot.forges.base import Forge, ForgeError
+from bot.forges.base import Forge, ForgeError, NotFound, PermissionDenied
 from bot.gitops import records
 from bot.gitops.apply import MissingSecret, Result, apply
 from bot.gitops.observe import observe
@@ -67,7 +67,12 @@ async def load_config(forge: Forge, repo: str, ref: str | None = None) -> Loaded
     """The repository's config at `ref` (default branch when None), extends followed; None without one."""
 
     async def fetch(other: str, path: str) -> str | None:
-        found = await forge.read_file(other, path)
+        # An extended file the bot may not read is "not found", like a missing one: the answer
+        # is posted on this repository, and must not tell the two apart.
+        try:
+            found = await forge.read_file(other, path)
+        except (NotFound, PermissionDenied):
+            return None
         return found.content.decode("utf-8", errors="replace") if found else None
 
     for path in CONFIG_PATHS:

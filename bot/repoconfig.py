@@ -12,8 +12,8 @@ import logging
 from bot.context import Context
 from bot.forges.base import ForgeError
 from bot.gitops import records
-from bot.gitops.runner import load_config
-from config.loader import ConfigError
+from bot.gitops.runner import load_config, remember_config
+from config.loader import ConfigError, Loaded
 from config.repo import RepoConfig
 
 logger = logging.getLogger(__name__)
@@ -25,18 +25,12 @@ async def config_in_force(ctx: Context, platform: str, repo: str) -> RepoConfig:
         return RepoConfig.model_validate(found[0])
     forge = ctx.forges.get(platform)
     try:
-        loaded = await load_config(forge, repo)
+        loaded: Loaded | ConfigError | None = await load_config(forge, repo)
     except ConfigError as exc:
-        errors = [str(p) for p in exc.problems]
-        await ctx.store.run(records.save_config, platform, repo, None, None, None, errors, [], ctx.clock())
-        logger.warning("repository config invalid; defaults apply", extra={"repo": repo, "errors": errors[:5]})
-        loaded = None
+        logger.warning("repository config invalid; defaults apply", extra={"repo": repo, "errors": [str(p) for p in exc.problems][:5]})
+        loaded = exc
     except ForgeError as exc:
         logger.warning("cannot read the repository config; defaults apply", extra={"repo": repo, "error": str(exc)})
         return RepoConfig()
-    if loaded is None:
-        await ctx.store.run(records.save_config, platform, repo, None, None, {}, [], [], ctx.clock())
-        return RepoConfig()
-    path = loaded.sources[0].partition(":")[2]
-    await ctx.store.run(records.save_config, platform, repo, None, path, loaded.raw, [], list(loaded.sources), ctx.clock())
-    return loaded.config
+    await remember_config(ctx.store, platform, repo, loaded, commit=None, now=ctx.clock())
+    return loaded.config if isinstance(loaded, Loaded) else RepoConfig()

@@ -261,3 +261,38 @@ async def test_an_extended_file_is_not_found_alike_when_missing_or_unreadable_an
     assert "acme/vault:creds.yml:1: not a valid config file (2 problems)" in vault[0]
     for text in vault:
         assert "aws" not in text and "AKIA" not in text
+
+
+async def test_deleting_the_file_puts_the_defaults_back_in_force(world: World, bot_factory: Any) -> None:
+    from bot.repoconfig import config_in_force
+
+    alice = world.actor("alice")
+    async with bot_factory(world) as app:
+        await alice.push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 1\ntriggers:\n  labels: {bot/claim: claim}\n"})
+        await app.wait_idle()
+        in_force = await config_in_force(app.processor.context(), world.platform, REPO)
+        assert (in_force.claims.max_per_user, in_force.triggers.labels) == (1, {"bot/claim": "claim"})
+
+        await alice.push(REPO, "main", {".forgebot.yml": None}, message="stop managing this repository")
+        await app.wait_idle()
+        in_force = await config_in_force(app.processor.context(), world.platform, REPO)
+    assert (in_force.claims.max_per_user, in_force.triggers.labels) == (3, {})  # the defaults
+
+
+async def test_a_scheduled_run_without_the_file_records_the_defaults_once(world: World, tmp_path: Path) -> None:
+    from bot.gitops import records
+
+    await world.actor("alice").push(REPO, "main", {".gitea/forgebot.yml": "claims:\n  max_per_user: 1\n"})
+    store = await _store(tmp_path)
+    try:
+        await _reconcile(world, store, "auto")
+        await world.actor("alice").push(REPO, "main", {".gitea/forgebot.yml": None})  # no webhook reaches the bot
+        assert (await _reconcile(world, store, "plan")).outcome == "no-config"
+        assert (await store.run(records.last_valid_config, world.platform, REPO))[0] == {"claims": {"max_per_user": 1}}  # a plan records nothing
+        for _ in range(2):
+            assert (await _reconcile(world, store, "auto")).outcome == "no-config"
+        in_force = await store.run(records.last_valid_config, world.platform, REPO)
+        versions = await store.run(lambda conn: conn.execute("SELECT count(*) FROM config_versions").fetchone()[0])
+    finally:
+        await store.stop()
+    assert in_force[:2] == ({}, []) and versions == 2

@@ -82,6 +82,28 @@ async def load_config(forge: Forge, repo: str, ref: str | None = None) -> Loaded
     return None
 
 
+async def remember_config(
+    store: Store, platform: str, repo: str, found: Loaded | ConfigError | None, *, commit: str | None, now: float,
+) -> None:
+    """Record what reading the repository's config found, for everything that reads the config in force.
+
+    A valid file becomes the version in force. Without a file the defaults are (an empty valid
+    version, recorded once), so deleting the file ends what it set up: commands, claims and
+    triggers go back to the defaults. An invalid file is recorded with its problems and the last
+    valid version stays in force (the defaults, when there is none yet).
+    """
+    if isinstance(found, Loaded):
+        path = found.sources[0].partition(":")[2]
+        await store.run(records.save_config, platform, repo, commit, path, found.raw, [], list(found.sources), now)
+        return
+    if isinstance(found, ConfigError):
+        errors = [str(p) for p in found.problems]
+        await store.run(records.save_config, platform, repo, commit, None, None, errors, [], now)
+    last = await store.run(records.last_valid_config, platform, repo)
+    if last is None or (found is None and last[:2] != ({}, [])):  # once: scheduled runs would pile them up
+        await store.run(records.save_config, platform, repo, commit, None, {}, [], [], now)
+
+
 async def reconcile(
     forge: Forge,
     store: Store,
@@ -106,7 +128,7 @@ async def reconcile(
     except ConfigError as exc:
         run.outcome, run.errors = "invalid", [str(p) for p in exc.problems]
         if mode != "plan":  # a pull request's file is not the one in force
-            await store.run(records.save_config, forge.platform, repo, commit, None, None, run.errors, [], clock())
+            await remember_config(store, forge.platform, repo, exc, commit=commit, now=clock())
         await _record(store, run, started, clock)
         return run
     except ForgeError as exc:
@@ -115,12 +137,14 @@ async def reconcile(
         return run
     if loaded is None:
         run.outcome = "no-config"
+        if mode != "plan":
+            await remember_config(store, forge.platform, repo, None, commit=commit, now=clock())
         return run
     run.config, run.config_path = loaded.config, loaded.sources[0].partition(":")[2]
     if mode == "auto":
         run.mode = mode = loaded.config.reconcile.mode
     if mode != "plan":
-        await store.run(records.save_config, forge.platform, repo, commit, run.config_path, loaded.raw, [], list(loaded.sources), clock())
+        await remember_config(store, forge.platform, repo, loaded, commit=commit, now=clock())
     try:
         observed, run.unknown = await observe(forge, repo, loaded.config, bot_login=bot_login, own_hook=own_hook_matcher(public_url))
     except ForgeError as exc:

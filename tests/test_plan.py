@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from typing import Any
 
@@ -79,7 +80,7 @@ CASES: list[tuple[str, dict[str, Any], Observed, tuple[Change, ...]]] = [
         "topics authoritative: exact set, order ignored",
         {"topics": ["bots", "python"], "policy": {"topics": "authoritative"}},
         observed(topics=("python", "legacy")),
-        (Change(U, "topics", ("legacy", "python"), ("bots", "python"), "add bots; remove legacy"),),
+        (Change(U, "topics", ("legacy", "python"), ("bots", "python"), "add bots; remove legacy", removal=True),),
     ),
     (
         "protection created, and left alone when equal in what the file sets",
@@ -110,7 +111,7 @@ CASES: list[tuple[str, dict[str, Any], Observed, tuple[Change, ...]]] = [
         (
             Change(C, "milestone:v1", None, Milestone("v1", "", date(2026, 12, 31), "open"), "in the file, not on the platform"),
             Change(U, "milestone:v2", Milestone("v2", state="open", id=2), Milestone("v2", state="closed", id=2), "state differ"),
-            Change(U, "milestone:old", Milestone("old", state="open", id=1), Milestone("old", state="closed", id=1), "not in the file (authoritative): close"),
+            Change(U, "milestone:old", Milestone("old", state="open", id=1), Milestone("old", state="closed", id=1), "not in the file (authoritative): close", removal=True),
         ),
     ),
     (
@@ -171,3 +172,16 @@ def test_deletion_limit_stops_big_removals() -> None:
     reason = deletion_limit(changes, desired.policy.max_deletions)
     assert reason is not None and "removes 3 things" in reason and "max_deletions=2" in reason
     assert deletion_limit(changes[:2], 2) is None
+
+
+def test_what_counts_against_the_deletion_limit_is_marked_by_the_planner_not_read_from_its_words() -> None:
+    desired = RepoConfig.model_validate(
+        {"milestones": [{"title": "kept", "state": "closed"}], "topics": ["a"], "policy": {"milestones": "authoritative", "topics": "authoritative"}}
+    )
+    seen = observed(milestones=(Milestone("kept", id=1), Milestone("old", id=2)), topics=("a", "b"))
+    changes = {c.target: c for c in plan(desired, seen)}
+    assert {t: c.removes for t, c in changes.items()} == {"milestone:kept": False, "milestone:old": True, "topics": True}
+    reworded = {t: replace(c, why=f"reworded: {c.why}") for t, c in changes.items()}  # the reason is for people
+    assert {t: c.removes for t, c in reworded.items()} == {"milestone:kept": False, "milestone:old": True, "topics": True}
+    assert deletion_limit(reworded.values(), 1) is not None and deletion_limit(reworded.values(), 2) is None
+    assert not replace(changes["milestone:kept"], why="not in use any more: close").removes

@@ -41,6 +41,9 @@ class Change:
     current: Any
     wanted: Any
     why: str
+    # The planner marks an update that takes something away (a topic removed, a milestone the file
+    # no longer lists closed) so that `max_deletions` counts it; a delete counts without the mark.
+    removal: bool = False
 
     @property
     def resource(self) -> str:
@@ -53,11 +56,7 @@ class Change:
     @property
     def removes(self) -> bool:
         """Takes something away: counted against `max_deletions`."""
-        if self.kind is ChangeKind.DELETE:
-            return True
-        if self.resource == "topics":
-            return bool(set(self.current or ()) - set(self.wanted or ()))
-        return self.resource == "milestone" and getattr(self.wanted, "state", None) == "closed" and self.why.startswith("not in")
+        return self.kind is ChangeKind.DELETE or self.removal
 
 
 @dataclass(frozen=True)
@@ -155,7 +154,7 @@ def plan_topics(desired: RepoConfig, observed: Observed) -> list[Change]:
         return []
     added, removed = sorted(set(wanted) - set(have)), sorted(set(have) - set(wanted))
     why = "; ".join(part for part in (f"add {', '.join(added)}" if added else "", f"remove {', '.join(removed)}" if removed else "") if part)
-    return [Change(ChangeKind.UPDATE, "topics", have, wanted, why)]
+    return [Change(ChangeKind.UPDATE, "topics", have, wanted, why, removal=bool(removed))]
 
 
 # -- branch protection ----------------------------------------------------------------------------
@@ -233,7 +232,8 @@ def plan_milestones(desired: RepoConfig, observed: Observed) -> list[Change]:
         for milestone in observed.milestones:
             if milestone.title not in listed and milestone.state == "open" and not _protected(milestone.title, policy):
                 # Milestones are closed, not deleted: their issues keep the reference.
-                changes.append(Change(ChangeKind.UPDATE, f"milestone:{milestone.title}", milestone, replace(milestone, state="closed"), "not in the file (authoritative): close"))
+                closed = replace(milestone, state="closed")
+                changes.append(Change(ChangeKind.UPDATE, f"milestone:{milestone.title}", milestone, closed, "not in the file (authoritative): close", removal=True))
     return changes
 
 

@@ -36,6 +36,13 @@ GITEA_REVIEW_STATES = {
 }
 GITEA_ACTIONS = {"synchronized": "synchronize", "label_updated": "labels_changed", "label_cleared": "labels_changed"}
 
+# How far push payloads list what was pushed. GitHub lists at most 2048 commits and 3000 changed
+# files per commit. Gitea lists `[ui] FEED_MAX_COMMIT_NUM` commits (5 by default) and says how many
+# there were in `total_commits`, which Gitea before 1.18 does not send.
+GITHUB_PUSH_MAX_COMMITS = 2048
+GITHUB_PUSH_MAX_FILES = 3000
+GITEA_PUSH_MAX_COMMITS = 5
+
 
 class MalformedPayload(ValueError):
     """The body is not a payload the normalizer can read."""
@@ -114,6 +121,7 @@ class Push:
     before: str
     after: str
     commits: tuple[Commit, ...] = ()
+    truncated: bool = False  # the payload lists only some of the commits or files: `touched_paths` may miss some
 
     @property
     def branch(self) -> str | None:
@@ -271,7 +279,7 @@ def _comment(data: Any, changes: Any) -> Comment | None:
     )
 
 
-def _push(payload: dict[str, Any]) -> Push:
+def _push(payload: dict[str, Any], platform: str) -> Push:
     commits = tuple(
         Commit(
             sha=c.get("id") or c.get("sha") or "",
@@ -282,7 +290,15 @@ def _push(payload: dict[str, Any]) -> Push:
         )
         for c in payload.get("commits") or ()
     )
-    return Push(ref=payload["ref"], before=payload.get("before") or "", after=payload.get("after") or "", commits=commits)
+    if platform == GITHUB:
+        truncated = len(commits) >= GITHUB_PUSH_MAX_COMMITS or any(
+            len(c.added) + len(c.removed) + len(c.modified) >= GITHUB_PUSH_MAX_FILES for c in commits
+        )
+    else:
+        total = payload.get("total_commits")
+        truncated = total > len(commits) if isinstance(total, int) else len(commits) >= GITEA_PUSH_MAX_COMMITS
+    before, after = payload.get("before") or "", payload.get("after") or ""
+    return Push(ref=payload["ref"], before=before, after=after, commits=commits, truncated=truncated)
 
 
 def _common(platform: str, name: str, action: str | None, payload: dict[str, Any], delivery_id: str) -> dict[str, Any]:
@@ -322,7 +338,7 @@ def _normalize_github(event: str, payload: dict[str, Any], delivery_id: str) -> 
     if isinstance(payload.get("label"), dict) and event in ("issues", "pull_request"):
         fields["label"] = payload["label"]["name"]
     if event == "push":
-        fields["push"] = _push(payload)
+        fields["push"] = _push(payload, GITHUB)
     if event in ("create", "delete"):
         fields["ref"] = payload["ref"]
         fields["ref_type"] = payload.get("ref_type")
@@ -369,7 +385,7 @@ def _normalize_gitea(event: str, event_type: str | None, payload: dict[str, Any]
             commit_sha=payload.get("commit_id") or None,
         )
     if name == "push":
-        fields["push"] = _push(payload)
+        fields["push"] = _push(payload, GITEA)
     if name in ("create", "delete"):
         fields["ref"] = payload["ref"]
         fields["ref_type"] = payload.get("ref_type")

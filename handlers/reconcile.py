@@ -20,8 +20,6 @@ router = Router()
 
 STATUS_CONTEXT = "forgebot/config"
 PLAN_KEY = "config-plan"
-# GitHub lists at most 20 commits in a push payload; past that the file list may be incomplete.
-PUSH_COMMITS_LISTED = 20
 PLAN_LINES_SHOWN = 200
 
 PLAN_COMMENT = """### forgebot plan for `{path}`
@@ -36,10 +34,10 @@ The config in force stays as it is until this is fixed:
 
 
 def _touched(event: Event, paths: set[str]) -> bool:
-    """Whether the push changed one of `paths` (or listed too few commits to tell)."""
+    """Whether the push changed one of `paths`, or may have: a cut list of commits cannot tell."""
     push = event.push
     assert push is not None
-    return len(push.commits) >= PUSH_COMMITS_LISTED or bool(push.touched_paths & paths)
+    return push.truncated or bool(push.touched_paths & paths)
 
 
 def _status(run: RunSummary) -> CommitStatus:

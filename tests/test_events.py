@@ -204,3 +204,34 @@ async def test_every_recorded_payload_goes_through_receiver_and_workers(harness_
     # The worker normalized each one: every payload with a repository has it recorded.
     with_repo = sum(1 for _, raw in GITHUB + GITEA if "repository" in json.loads(raw))
     assert sum(1 for _, _, repo, _ in rows if repo) == with_repo
+
+
+def _recorded_push(platform: str, name: str) -> dict[str, Any]:
+    return json.loads((REFERENCE / f"{platform}-webhooks" / name).read_text())
+
+
+def test_a_push_listing_every_commit_is_not_truncated() -> None:
+    for platform, name in [("github", "push.5.json"), ("github", "push.json"), ("gitea", "push.4.json"), ("gitea", "push.json")]:
+        event = normalize(platform, "push", _recorded_push(platform, name), event_type="push")
+        assert event.push is not None and not event.push.truncated, (platform, name)
+
+
+def test_a_gitea_push_cut_to_its_feed_size_is_truncated() -> None:
+    payload = _recorded_push("gitea", "push.4.json")  # three commits of three
+    payload["total_commits"] = 8  # FEED_MAX_COMMIT_NUM cut the list
+    event = normalize("gitea", "push", payload, event_type="push")
+    assert event.push is not None and event.push.truncated and len(event.push.commits) == 3
+    legacy = _recorded_push("gitea", "push.json")  # Gitea before 1.18: no total_commits
+    legacy["commits"] = legacy["commits"] * 5  # as many as the default feed size: maybe more were pushed
+    assert normalize("gitea", "push", legacy, event_type="push").push.truncated  # type: ignore[union-attr]
+
+
+def test_a_github_push_at_its_listing_limits_is_truncated() -> None:
+    payload = _recorded_push("github", "push.5.json")
+    [commit] = payload["commits"]
+    payload["commits"] = [dict(commit, id=f"{n:040x}") for n in range(2048)]
+    assert normalize("github", "push", payload).push.truncated  # type: ignore[union-attr]
+    payload["commits"] = [commit] * 25  # more than the 20 of GitHub's timeline events: still every commit
+    assert not normalize("github", "push", payload).push.truncated  # type: ignore[union-attr]
+    payload["commits"] = [dict(commit, added=[f"f{n}" for n in range(3000)])]
+    assert normalize("github", "push", payload).push.truncated  # type: ignore[union-attr]

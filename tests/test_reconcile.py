@@ -296,3 +296,50 @@ async def test_a_scheduled_run_without_the_file_records_the_defaults_once(world:
     finally:
         await store.stop()
     assert in_force[:2] == ({}, []) and versions == 2
+
+
+def _cut_push(world: World, before: str, after: str, listed: int, pushed: int) -> tuple[str, dict[str, Any]]:
+    """A recorded push payload of `world`'s platform, moved to acme/widgets' main, listing `listed`
+    commits (none of them touching the config) of `pushed`."""
+    from tests.reference import REFERENCE
+
+    name = "push.5.json" if world.platform == "github" else "push.4.json"
+    payload = json.loads((REFERENCE / f"{world.platform}-webhooks" / name).read_text())
+    commit = dict(payload["commits"][0], added=[], removed=[], modified=["README.md"])
+    payload["commits"] = [dict(commit, id=f"{n:040x}") for n in range(listed)]
+    if world.platform == "gitea":
+        payload["total_commits"] = pushed
+    owner = payload["repository"]["owner"]
+    payload["repository"].update(name="widgets", full_name=REPO, default_branch="main", owner=dict(owner, login="acme", username="acme"))
+    payload.update(ref="refs/heads/main", before=before, after=after)
+    return f"push-{listed}-{pushed}", payload
+
+
+async def _deliver(world: World, app: Any, delivery: str, payload: dict[str, Any]) -> None:
+    import httpx
+
+    from tests.conftest import gitea_headers, github_headers
+
+    body = json.dumps(payload).encode()
+    if world.platform == "github":
+        headers = github_headers(body, "push", delivery)
+    else:
+        headers = gitea_headers(body, "push", "push", delivery)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://forgebot.test") as client:
+        reply = await client.post(f"/webhooks/{world.platform}", content=body, headers=headers)
+    assert reply.status_code == 202, reply.text
+    await app.wait_idle()
+
+
+async def test_a_push_whose_commit_list_was_cut_reads_the_file_again(world: World, bot_factory: Any) -> None:
+    alice = world.actor("alice")
+    before = await alice.push(REPO, "main", {"notes.txt": "start"})
+    await alice.push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n"}, message="manage labels")  # no bot yet
+    after = await alice.push(REPO, "main", {"README.md": "later"})
+    # GitHub lists up to 2048 commits and has no total; Gitea lists 5 by default, and the total.
+    listed, pushed = (2048, 2049) if world.platform == "github" else (5, 8)
+    async with bot_factory(world) as app:
+        await _deliver(world, app, *_cut_push(world, before, after, listed=25, pushed=25))
+        assert world.state().labels == {}  # every commit listed, none touched the file: not read
+        await _deliver(world, app, *_cut_push(world, before, after, listed=listed, pushed=pushed))
+        assert [l.name for l in world.state().labels.values()] == ["bug"]

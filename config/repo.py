@@ -210,16 +210,23 @@ class DependencyOptions(Strict):
     label: str = "status/blocked"
 
 
+RESERVED = "Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."
+
+
 class WorktreeOptions(Strict):
     branch_prefix: str = "issue-"
-    base: str | None = None
+    base: str | None = Field(None, description=RESERVED)
 
 
 class ReviewOptions(Strict):
+    """Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."""
+
     required_approvals: int = Field(1, ge=0)
 
 
 class CleanupOptions(Strict):
+    """Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."""
+
     stale_after: str = "30d"
     protect: tuple[str, ...] = ()
 
@@ -290,6 +297,21 @@ class RepoConfig(Strict):
                 raise ValueError(f"{name!r} is listed twice")
             seen.add(key)
         return items
+
+
+def reserved_settings(config: RepoConfig) -> list[str]:
+    """What the file sets that is reserved for upcoming features (accepted, not acted on yet)."""
+    found = [name for name in ("review", "cleanup") if name in config.model_fields_set]
+    return found + (["worktrees.base"] if config.worktrees.base is not None else [])
+
+
+def reserved_note(config: RepoConfig) -> str | None:
+    """One line saying so, for `forgebot config check` and the plan on a pull request; None if nothing."""
+    names = reserved_settings(config)
+    if not names:
+        return None
+    listed = ", ".join(names)
+    return f"note: {listed} {'is' if len(names) == 1 else 'are'} reserved for upcoming features; accepted, but not acted on yet"
 
 
 def schema() -> dict[str, Any]:

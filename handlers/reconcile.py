@@ -13,7 +13,7 @@ from bot.gitops import records
 from bot.gitops.render import diff, summary
 from bot.gitops.runner import RunSummary, reconcile
 from bot.router import Router
-from config.repo import CONFIG_PATHS
+from config.repo import CONFIG_PATHS, reserved_note
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -114,6 +114,8 @@ async def plan_config_on_pull_request(event: Event, ctx: Context) -> None:
             details += f"\n**This would not be applied:** {run.errors[0]}\n"
         if run.unknown:
             details += "\nNot compared (unreadable): " + "; ".join(run.unknown) + "\n"
+        if run.config is not None and (note := reserved_note(run.config)):
+            details += f"\n{note[0].upper()}{note[1:]}.\n"
         body = PLAN_COMMENT.format(path=path, summary=summary(run.changes).capitalize(), base=issue.base_ref or repo.default_branch, details=details)
     bot = await ctx.forges.bot_login(forge.platform)
     await upsert_comment(forge, repo.full_name, issue.number, PLAN_KEY, body, bot)

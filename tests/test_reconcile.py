@@ -343,3 +343,11 @@ async def test_a_push_whose_commit_list_was_cut_reads_the_file_again(world: Worl
         assert world.state().labels == {}  # every commit listed, none touched the file: not read
         await _deliver(world, app, *_cut_push(world, before, after, listed=listed, pushed=pushed))
         assert [l.name for l in world.state().labels.values()] == ["bug"]
+
+
+async def test_the_plan_notes_settings_that_are_accepted_but_not_acted_on_yet(world: World, bot_factory: Any) -> None:
+    async with bot_factory(world) as app:
+        body, status = await _plan_pull_request(world, app, "later", "labels:\n  - name: bug\nreview:\n  required_approvals: 2\n")
+        plain, _ = await _plan_pull_request(world, app, "now", "labels:\n  - name: bug\n")
+    assert "Note: review is reserved for upcoming features; accepted, but not acted on yet." in body
+    assert status.startswith("1 change") and "reserved" not in plain

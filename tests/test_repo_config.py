@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from config.loader import ANCHOR_REFUSED, MAX_EXTENDS_DEPTH, ConfigError, load, merge, parse_yaml, validate
-from config.repo import RepoConfig, parse_duration, schema
+from config.repo import RepoConfig, parse_duration, reserved_note, schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -173,3 +173,22 @@ def test_durations() -> None:
     assert parse_duration("2d").total_seconds() == 172800
     with pytest.raises(ValueError, match="duration like 30m"):
         parse_duration("soon")
+
+
+@pytest.mark.parametrize(
+    ("text", "note"),
+    [
+        ("worktrees:\n  branch_prefix: task-\nclaims:\n  max_per_user: 2\n", None),
+        ("cleanup:\n  stale_after: 60d\n", "note: cleanup is reserved for upcoming features; accepted, but not acted on yet"),
+        ("review: {}\nworktrees:\n  base: develop\n", "note: review, worktrees.base are reserved for upcoming features; accepted, but not acted on yet"),
+    ],
+)
+def test_settings_reserved_for_later_are_accepted_with_a_note(text: str, note: str | None) -> None:
+    data, lines = parse_yaml(text, "x")
+    assert reserved_note(validate(data, lines, "x")) == note
+
+
+def test_the_schema_says_which_settings_are_not_acted_on_yet() -> None:
+    defs = schema()["$defs"]
+    for described in (defs["ReviewOptions"], defs["CleanupOptions"], defs["WorktreeOptions"]["properties"]["base"]):
+        assert "does not act on it yet" in described["description"]

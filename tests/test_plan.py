@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import fields, replace
 from datetime import date
 from typing import Any
 
@@ -10,7 +10,7 @@ import pytest
 
 from bot.forges.base import BranchProtection, Capabilities, Collaborator, Hook, Label, Milestone, Permission, RepoSettings
 from bot.gitops.plan import Change, ChangeKind, Observed, deletion_limit, plan
-from config.repo import RepoConfig
+from config.repo import ProtectionSpec, RepoConfig, RepositorySettings
 
 C, U, R, D = ChangeKind.CREATE, ChangeKind.UPDATE, ChangeKind.RENAME, ChangeKind.DELETE
 GITHUB = Capabilities(True, True, True, False, True, True, True, True)
@@ -185,3 +185,16 @@ def test_what_counts_against_the_deletion_limit_is_marked_by_the_planner_not_rea
     assert {t: c.removes for t, c in reworded.items()} == {"milestone:kept": False, "milestone:old": True, "topics": True}
     assert deletion_limit(reworded.values(), 1) is not None and deletion_limit(reworded.values(), 2) is None
     assert not replace(changes["milestone:kept"], why="not in use any more: close").removes
+
+
+@pytest.mark.parametrize(
+    ("platform_side", "file_side", "only_on_the_platform_side"),
+    [(RepoSettings, RepositorySettings, set()), (BranchProtection, ProtectionSpec, {"branch"})],
+    ids=["repository", "branch protection"],
+)
+def test_the_file_and_the_forge_name_the_same_settings(platform_side: Any, file_side: Any, only_on_the_platform_side: set[str]) -> None:
+    """The planner walks the forge's fields and reads the file's by the same name: a setting added
+    on one side only would be silently never managed (or never compared)."""
+    forge = {f.name: str(f.type) for f in fields(platform_side) if f.name not in only_on_the_platform_side}
+    config = {name: str(f.annotation) for name, f in file_side.model_fields.items()}
+    assert forge == config

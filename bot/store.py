@@ -234,7 +234,11 @@ class Store:
             if not jobs:
                 return
             changes_before = conn.total_changes
-            outcomes = _run_jobs(conn, jobs)
+            try:
+                outcomes = _run_jobs(conn, jobs)
+            except Exception as exc:  # even a failed rollback must not end the thread: fail this batch only
+                logger.exception("database batch failed")
+                outcomes = [(item.future, None, exc) for item in jobs]
             self.commits += 1
             if self.durable and conn.total_changes != changes_before:
                 self._to_sync.put(outcomes)  # resolved once the WAL is on disk
@@ -319,7 +323,7 @@ def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:
         # own transaction, so no BEGIN and COMMIT, and two fewer trips through the GIL.
         try:
             results = many(conn, [item.args for item in jobs])
-        except sqlite3.Error as exc:
+        except Exception as exc:  # the group's statement failed as a whole
             return [(item.future, None, exc) for item in jobs]
         return [(item.future, r, None) for item, r in zip(jobs, results, strict=True)]
     outcomes: list[Outcome] = []
@@ -344,7 +348,7 @@ def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:
             outcomes.append(_run_one(conn, item))
             i += 1
         conn.execute("COMMIT")
-    except sqlite3.Error as exc:  # the commit itself failed (disk full, I/O error)
+    except Exception as exc:  # the commit itself failed (disk full, I/O error)
         logger.error("database commit failed", extra={"error": str(exc)})
         if conn.in_transaction:
             conn.execute("ROLLBACK")

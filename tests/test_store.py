@@ -10,7 +10,7 @@ import pytest
 
 from bot import deliveries
 from bot.migrations import MIGRATIONS
-from bot.store import Store, StoreClosed, migrate
+from bot.store import Store, StoreClosed, batch, migrate
 from bot.webhooks import Delivery
 
 
@@ -87,6 +87,33 @@ async def test_a_failing_job_rolls_back_alone(tmp_path: Path) -> None:
     keys = {row[0] for row in conn.execute("SELECT key FROM effects")}
     conn.close()
     assert keys == {"a", "b"}  # nothing of the failed job survived
+
+
+def _many_that_breaks(conn: sqlite3.Connection, calls: list[tuple[object, ...]]) -> list[None]:
+    raise ValueError("not a database error")
+
+
+@batch(_many_that_breaks)
+def _breaks(conn: sqlite3.Connection, n: int) -> None:
+    _many_that_breaks(conn, [(n,)])
+
+
+@pytest.mark.anyio
+async def test_any_failure_fails_its_batch_and_the_writer_goes_on(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    await store.start()
+
+    async def outcomes(*futures: asyncio.Future[object]) -> list[object]:
+        # A dead writer would leave the futures waiting forever: bound the wait.
+        return await asyncio.wait_for(asyncio.gather(*futures, return_exceptions=True), timeout=10)
+
+    alone = await outcomes(*(store.run(_breaks, n) for n in range(3)))
+    assert all(isinstance(r, ValueError) for r in alone)
+    mixed = await outcomes(store.run(_good_job, "a"), store.run(_breaks, 9))
+    assert mixed[0] == "a" and isinstance(mixed[1], ValueError)
+    assert await outcomes(store.run(_good_job, "after")) == ["after"]  # the writer went on
+    assert store.healthy
+    await store.stop()
 
 
 @pytest.mark.anyio

@@ -128,20 +128,10 @@ def start_attempt(
 
 
 @single_statement
-def finish(
-    conn: sqlite3.Connection,
-    row_id: int,
-    status: str,
-    now: float,
-    error: str | None = None,
-    action: str | None = None,
-    repo: str | None = None,
-    subject: str | None = None,
-) -> None:
+def finish(conn: sqlite3.Connection, row_id: int, status: str, now: float, error: str | None = None) -> None:
     conn.execute(
-        "UPDATE deliveries SET status = ?, finished_at = ?, last_error = ?, next_attempt_at = NULL,"
-        " action = coalesce(?, action), repo = coalesce(?, repo), subject = coalesce(?, subject) WHERE id = ?",
-        (status, now, error, action, repo, subject, row_id),
+        "UPDATE deliveries SET status = ?, finished_at = ?, last_error = ?, next_attempt_at = NULL WHERE id = ?",
+        (status, now, error, row_id),
     )
 
 

@@ -33,9 +33,6 @@ class PermissionCache:
             self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}
         return permission
 
-    def forget(self, forge: Forge, repo: str, login: str) -> None:
-        self._entries.pop((forge.platform, repo.lower(), login.lower()), None)
-
 
 def platform_level(level: Level, capabilities: Capabilities) -> Permission:
     """The platform permission a command level needs (Gitea has no triage or maintain)."""

@@ -8,7 +8,6 @@ signature and headers, store the row). It never parses the JSON; the workers do 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import hmac
 import logging
 import re
@@ -61,11 +60,6 @@ Headers = Mapping[bytes, bytes]
 def detect_platform(headers: Headers) -> str:
     """Gitea and Forgejo also send GitHub's headers, so look for theirs first."""
     return GITEA if any(name in headers for name in GITEA_MARKERS) else GITHUB
-
-
-def sign(secret: bytes, body: bytes) -> str:
-    """Lowercase hex HMAC-SHA256 of `body`, as both platforms compute it."""
-    return hmac.new(secret, body, hashlib.sha256).hexdigest()
 
 
 def _header(headers: Headers, *names: bytes) -> str | None:

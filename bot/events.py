@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import unquote_to_bytes
 
 GITHUB = "github"
 GITEA = "gitea"
@@ -171,14 +171,25 @@ class Event:
         return None
 
 
+def form_payload(body: bytes) -> bytes | None:
+    """The `payload` field of a form body, as GitHub and Gitea send it (content type
+    application/x-www-form-urlencoded, `payload=<percent-encoded UTF-8 JSON>`): the exact JSON
+    bytes, as signed. None when there is no such field."""
+    for pair in body.split(b"&"):
+        name, _, value = pair.partition(b"=")
+        if name == b"payload":
+            return unquote_to_bytes(value.replace(b"+", b" "))
+    return None
+
+
 def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
     """Decode a stored body (JSON, or form-encoded `payload=`) into a dict."""
     try:
         if content_type == "application/x-www-form-urlencoded":
-            values = parse_qs(body.decode("utf-8"), keep_blank_values=True).get("payload")
-            if not values:
+            payload = form_payload(body)
+            if payload is None:
                 raise MalformedPayload("form body has no payload field")
-            data = json.loads(values[0])
+            data = json.loads(payload)
         else:
             data = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
+from bot.events import form_payload
 from bot.pressure import IntakePressure
 
 logger = logging.getLogger(__name__)
@@ -99,14 +99,9 @@ def verify_signature(platform: str, headers: Headers, body: bytes, secrets: Sequ
     candidates = [body]
     if platform == GITEA and body.startswith(b"payload="):
         # Gitea signs the JSON text, not the form encoding of it.
-        candidates.append(_form_payload(body))
+        candidates.append(form_payload(body) or b"")
     if not _matches(candidates, hex_signature, secrets):
         raise Rejected(401, "signature_mismatch", "signature does not match any configured secret")
-
-
-def _form_payload(body: bytes) -> bytes:
-    values = parse_qs(body.decode("latin-1"), keep_blank_values=True).get("payload")
-    return values[0].encode("utf-8", "surrogateescape") if values else b""
 
 
 def body_kind(content_type: str | None, body: bytes) -> str:

@@ -273,3 +273,26 @@ async def test_a_limit_that_lifts_only_after_a_day_dead_letters_the_delivery(wor
         await app.wait_idle()
         [(status, error)] = db_rows(app, "SELECT status, last_error FROM deliveries WHERE event = 'issue_comment'")
     assert status == "dead" and error.startswith("RateLimited") and error.endswith("(still rate limited 24h after it was received)")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("escaped", [True, False], ids=["percent-encoded", "raw-utf8"])
+async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory: Any, platform: str, escaped: bool) -> None:
+    from urllib.parse import quote_plus
+
+    from tests.conftest import gitea_headers, github_headers
+
+    text = "ça marche ✓ — /claim & co"
+    payload = json.dumps(comment(6, text, platform), ensure_ascii=False).encode()
+    body = b"payload=" + (quote_plus(payload).encode() if escaped else payload.replace(b"&", b"%26"))
+    if platform == "github":  # GitHub signs the body as sent
+        headers = github_headers(body, "issue_comment", "form-1")
+    else:  # Gitea signs the JSON inside it
+        headers = gitea_headers(payload, "issue_comment", "issue_comment", "form-1")
+    headers["content-type"] = "application/x-www-form-urlencoded"
+    recorder = Recorder()
+    async with harness_factory(router=recorder.router) as h:
+        response = await h.client.post(f"/webhooks/{platform}", content=body, headers=headers)
+        assert response.status_code == 202
+        await h.app.wait_idle()
+    assert recorder.seen == [(6, text)]

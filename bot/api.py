@@ -27,7 +27,7 @@ def delivery_json(row: DeliveryRow) -> dict[str, Any]:
     return {
         "id": row.delivery_id,
         "platform": row.platform,
-        "event": row.event if not row.action else f"{row.event}.{row.action}",
+        "event": row.full_event,
         "repo": row.repo,
         "subject": row.subject,
         "status": row.status,

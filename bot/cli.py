@@ -154,7 +154,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{'DELIVERY':38} {'PLATFORM':8} {'EVENT':34} {'STATUS':8} {'TRIES':>5}  {'RECEIVED':19}  SUBJECT / ERROR")
     for row in rows:
-        event = f"{row.event}.{row.action}" if row.action else row.event
+        event = row.full_event
         tail = row.subject or row.repo or ""
         if row.last_error:
             tail = f"{tail}  {row.last_error}".strip()

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from bot.forges.base import Invalid, split_repo
 from bot.gitops import records
 from bot.gitops.render import as_json, diff, plain, summary
 from config.loader import ConfigError, parse_yaml, validate
@@ -26,9 +27,10 @@ EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
 
 
 def _repo_name(text: str) -> str:
-    owner, _, name = text.partition("/")
-    if not owner or not name or "/" in name:
-        raise argparse.ArgumentTypeError(f"{text!r} is not of the form owner/name")
+    try:
+        split_repo(text)
+    except Invalid as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
     return text
 
 

@@ -39,6 +39,11 @@ class DeliveryRow:
     def from_row(cls, row: sqlite3.Row) -> DeliveryRow:
         return cls(*row)
 
+    @property
+    def full_event(self) -> str:
+        """`event.action`, or just the event before the action is known or when there is none."""
+        return f"{self.event}.{self.action}" if self.action else self.event
+
 
 _INSERT_COLUMNS = "(platform, delivery_id, event, event_type, content_type, body, received_at)"
 

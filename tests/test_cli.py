@@ -193,6 +193,9 @@ async def test_receive_and_replay_a_claim_against_the_forge(
         store.close()
         assert await _cli("replay", "claim-1") == 0
         assert "outcome:  done" in capsys.readouterr().out
+        assert await _cli("deliveries", "--json") == 0
+        [listed] = json.loads(capsys.readouterr().out)
+        assert (listed["id"], listed["event"], listed["status"]) == ("claim-1", "issue_comment.created", "done")
     assert world.state().issue(number).assignees == ["alice"]
     conn = sqlite3.connect(tmp_path / "cli.db")
     assert conn.execute("SELECT status FROM deliveries").fetchall() == [("done",)]

@@ -110,3 +110,12 @@ def test_drift_reads_the_scheduled_runs(tmp_path: Path, monkeypatch: pytest.Monk
     assert "acme/a" in out and "acme/b" not in out and "label:bug" in out
     assert main(["drift", "--json"]) == 2
     assert [r["repo"] for r in json.loads(capsys.readouterr().out)] == ["acme/a"]
+
+
+@pytest.mark.parametrize("repo", ["widgets", "acme/", "/widgets", "acme/widgets/extra"])
+def test_repository_arguments_must_be_owner_and_name(repo: str, capsys: Any) -> None:
+    for command in ("plan", "apply", "dump", "ready"):
+        with pytest.raises(SystemExit) as caught:
+            main([command, repo])
+        assert caught.value.code == 2
+        assert f"{repo!r} is not of the form owner/name" in capsys.readouterr().err

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from datetime import date
@@ -202,11 +203,25 @@ async def dump_state(forge: Any, repo: str, bot: str | None, public_url: str | N
     return state
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse an output file that cannot be written before any platform call is made."""
+    from bot.cli import UsageError
+
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: it is a directory")
+    if not path.parent.is_dir():
+        raise UsageError(f"cannot write {path}: {path.parent} is not a directory")
+    if not os.access(path if path.exists() else path.parent, os.W_OK):
+        raise UsageError(f"cannot write {path}: permission denied")
+
+
 def cmd_dump(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
+    from bot.cli import UsageError, _settings
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)
+    if args.output:
+        _check_writable(args.output)
 
     async def work(forge: Any, store: Any, bot: str) -> Any:
         return await dump_state(forge, args.repo, bot, settings.public_url)
@@ -216,7 +231,10 @@ def cmd_dump(args: argparse.Namespace) -> int:
     header += "# Webhook secrets cannot be read back: add `secret_env: NAME` to each webhook that has one.\n"
     text = header + _dump(state)
     if args.output:
-        args.output.write_text(text)
+        try:
+            args.output.write_text(text)
+        except OSError as exc:  # changed since the check (disk full, removed directory...)
+            raise UsageError(f"cannot write {args.output}: {exc.strerror}") from None
         print(f"wrote {args.output}")
     else:
         print(text, end="")

@@ -73,6 +73,17 @@ async def test_dump_then_plan_is_empty(world: World, tmp_path: Path, monkeypatch
     assert "# forgebot config for acme/widgets" in out.read_text()
 
 
+async def test_dump_to_a_path_that_cannot_be_written_fails_before_any_call(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    async with world.fake.serve() as base:
+        _env(world, base, tmp_path, monkeypatch)
+        missing = tmp_path / "missing"
+        for target, reason in ((missing / "out.yml", f"{missing} is not a directory"), (tmp_path, "it is a directory")):
+            assert await _cli("dump", REPO, "--output", str(target)) == 2
+            [line] = capsys.readouterr().err.strip().splitlines()
+            assert line == f"forgebot: cannot write {target}: {reason}"
+    assert world.fake.requests == []
+
+
 async def test_ready_lists_open_unclaimed_issues(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     first = await world.actor("alice").open_issue(REPO, "First")
     await world.actor("alice").open_issue(REPO, "Second", labels=())

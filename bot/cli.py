@@ -109,11 +109,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         settings, secret_file = ensure_webhook_secret(settings)
     except (SettingsError, OSError) as exc:
         _fail(f"webhook secret: {exc}")
-    secrets = [s.get_secret_value() for s in settings.webhook_secrets]
-    for token in (settings.github_token, settings.gitea_token, settings.admin_token):
-        if token is not None:
-            secrets.append(token.get_secret_value())
-    logs.configure(fmt=settings.log_format, level=settings.log_level, secrets=secrets)
+    logs.configure(fmt=settings.log_format, level=settings.log_level, secrets=settings.secret_strings())
     if secret_file is not None:
         print(
             f"forgebot: webhook secret is in {secret_file}; give its content to your GitHub/Gitea hooks"

@@ -202,6 +202,15 @@ class Settings(BaseSettings):
     def secret_values(self) -> tuple[bytes, ...]:
         return tuple(s.get_secret_value().encode() for s in self.webhook_secrets)
 
+    def secret_strings(self) -> tuple[str, ...]:
+        """Every secret the settings hold, each agent token on its own: what logs must never show."""
+        values = [s.get_secret_value() for s in self.webhook_secrets]
+        for token in (self.github_token, self.gitea_token, self.admin_token, self.agent_tokens):
+            if token is not None:
+                values.append(token.get_secret_value())
+        values.extend(self.agent_logins())
+        return tuple(values)
+
 
 class SettingsError(Exception):
     """Invalid settings; `problems` holds one human-readable line per problem."""

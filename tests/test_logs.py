@@ -44,3 +44,22 @@ def test_configured_secrets_are_masked(capsys: pytest.CaptureFixture[str]) -> No
     err = capsys.readouterr().err
     assert "hunter2-token" not in err and err.count("***") >= 3
     assert "abc" not in logs._Redacting(logging.Formatter(), ["abc"]).secrets  # too short to mask safely
+
+
+def test_every_secret_of_the_settings_is_masked(capsys: pytest.CaptureFixture[str]) -> None:
+    from config.settings import load_settings
+
+    agents = {"alice": "alice-token-0123456789", "bot-7": "agent-seven-token-abcdef"}
+    settings = load_settings(overrides={
+        "webhook_secrets": "hook-secret-1,hook-secret-2",
+        "github_token": "ghp_example_token",
+        "admin_token": "admin-token-xyz",
+        "agent_tokens": ",".join(f"{login}:{token}" for login, token in agents.items()),
+    })
+    logs.configure(fmt="text", level="info", secrets=settings.secret_strings())
+    shown = ["hook-secret-1", "hook-secret-2", "ghp_example_token", "admin-token-xyz", *agents.values()]
+    for secret in shown:
+        logging.getLogger("x").warning("request with %s", secret, extra={"header": f"Bearer {secret}"})
+    err = capsys.readouterr().err
+    assert not [secret for secret in shown if secret in err]
+    assert err.count("***") == 2 * len(shown)

@@ -36,13 +36,17 @@ def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
 # -- shared plumbing ------------------------------------------------------------------------
 
 
+def _invalid(exc: SettingsError) -> NoReturn:
+    for problem in exc.problems:
+        print(f"forgebot: invalid setting: {problem}", file=sys.stderr)
+    raise SystemExit(EXIT_USAGE)
+
+
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
     try:
         return load_settings(config_file=args.config, overrides=overrides)
     except SettingsError as exc:
-        for problem in exc.problems:
-            print(f"forgebot: invalid setting: {problem}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE) from None
+        _invalid(exc)
 
 
 def _store(settings: Settings) -> Any:
@@ -116,8 +120,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
             " (or set FORGEBOT_WEBHOOK_SECRETS)",
             file=sys.stderr,
         )
-    print(f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database}", file=sys.stderr)
     app = ForgebotApp(settings)
+    try:
+        app.forges.build_configured()  # a bad key fails now, not on every delivery
+    except SettingsError as exc:
+        _invalid(exc)
+    print(f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database}", file=sys.stderr)
     from bot.server import HTTPProtocol
 
     config = uvicorn.Config(
@@ -307,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(func(args))
     except UsageError as exc:
         _fail(str(exc))
+    except SettingsError as exc:  # found only when used (a GitHub App key that does not load)
+        _invalid(exc)
     except ForgeError as exc:  # the platform refused or failed; its message, one line
         _fail(str(exc), EXIT_FAILED)
     except KeyboardInterrupt:

@@ -200,3 +200,29 @@ async def test_receive_and_replay_a_claim_against_the_forge(
     conn = sqlite3.connect(tmp_path / "cli.db")
     assert conn.execute("SELECT status FROM deliveries").fetchall() == [("done",)]
     conn.close()
+
+
+def _ec_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()).decode()
+
+
+@pytest.mark.parametrize("content", ["not a key at all\n", "ec"], ids=["garbage", "ec-key"])
+def test_a_github_app_key_that_does_not_load_is_one_line_at_start(tmp_path: Path, content: str) -> None:
+    key = tmp_path / "app.pem"
+    key.write_text(_ec_key() if content == "ec" else content)
+    env = {
+        "FORGEBOT_GITHUB_APP_ID": "12",
+        "FORGEBOT_GITHUB_PRIVATE_KEY_FILE": str(key),
+        "FORGEBOT_DATABASE": str(tmp_path / "forgebot.db"),
+        "FORGEBOT_WEBHOOK_SECRETS": "s3cret",
+    }
+    expected = f"forgebot: invalid setting: FORGEBOT_GITHUB_PRIVATE_KEY_FILE {key}: not an unencrypted PEM RSA key"
+    from tests.test_serve import free_port
+
+    for command in (["plan", "acme/widgets"], ["serve", "--port", str(free_port())]):
+        result = run(*command, env=env)  # serve would keep running if it did not check at start
+        assert (result.returncode, result.stderr.strip()) == (2, expected), command

@@ -11,14 +11,28 @@ import httpx
 
 from bot import __version__
 from bot.forges.base import Forge, ForgeError
+from config.settings import SettingsError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bot.events import Event
     from config.settings import Settings
 
 
+KEY_SETTING = "FORGEBOT_GITHUB_PRIVATE_KEY_FILE"
+
+
 class NotConfigured(ForgeError):
     """No credentials are configured for this platform."""
+
+
+def _read_key(path: Path) -> str:
+    try:
+        # A PEM file is ASCII: anything else (a DER key, say) fails as "not a PEM key" below.
+        return path.read_bytes().decode("ascii", "replace")
+    except OSError as exc:
+        raise SettingsError([f"{KEY_SETTING} {path}: cannot read: {exc.strerror}"]) from None
 
 
 class Forges:
@@ -52,6 +66,11 @@ class Forges:
         if s.gitea_url is not None and s.gitea_token is not None:
             platforms.append("gitea")
         return tuple(platforms)
+
+    def build_configured(self) -> None:
+        """Build every configured platform's client now, so that bad credentials stop a start."""
+        for platform in self.configured:
+            self.get(platform)
 
     def get(self, platform: str) -> Forge:
         client = self._clients.get(platform)
@@ -89,18 +108,22 @@ class Forges:
         if platform == "github":
             from bot.forges.github import GitHubForge
 
-            key = s.github_private_key_file.read_text() if s.github_private_key_file is not None else None
-            return GitHubForge(
-                base_url=s.github_api_url,
-                http=self._http_client(),
-                token=s.github_token.get_secret_value() if s.github_token is not None else None,
-                app_id=s.github_app_id,
-                private_key=key,
-                clock=self.clock,
-                sleep=self.sleep,
-                max_wait=s.forge_max_wait_seconds,
-                write_interval=s.github_write_interval_seconds,
-            )
+            key_file = s.github_private_key_file
+            key = _read_key(key_file) if key_file is not None else None
+            try:
+                return GitHubForge(
+                    base_url=s.github_api_url,
+                    http=self._http_client(),
+                    token=s.github_token.get_secret_value() if s.github_token is not None else None,
+                    app_id=s.github_app_id,
+                    private_key=key,
+                    clock=self.clock,
+                    sleep=self.sleep,
+                    max_wait=s.forge_max_wait_seconds,
+                    write_interval=s.github_write_interval_seconds,
+                )
+            except ValueError:  # the settings were checked for everything but the key's content
+                raise SettingsError([f"{KEY_SETTING} {key_file}: not an unencrypted PEM RSA key"]) from None
         from bot.forges.gitea import GiteaForge
 
         assert s.gitea_url is not None and s.gitea_token is not None

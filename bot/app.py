@@ -103,7 +103,7 @@ class ForgebotApp:
             metrics=self.metrics,
             clock=clock,
             pressure=self.pressure,
-            wants=self.processor.wants,
+            select=self.processor.select,
         )
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         self.scheduler = Scheduler(

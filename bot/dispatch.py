@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -16,7 +16,7 @@ from bot.forges.provider import NotConfigured
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from bot.router import Router
+    from bot.router import Handler, Router
     from bot.store import Store
     from config.settings import Settings
 
@@ -40,19 +40,20 @@ class Processor:
     def context(self, event: Event | None = None) -> Context:
         return Context(self.settings, self.store, self.router, event, self.clock, self.services)
 
-    def wants(self, event: Event) -> bool:
-        """Whether any handler would run for `event`."""
-        return bool(self.router.handlers_for(event))
+    def select(self, event: Event) -> list[Handler]:
+        """The handlers that take `event`; their `when` tests run here, once per delivery."""
+        return self.router.handlers_for(event)
 
-    async def run(self, event: Event) -> Report:
-        """Run every matching handler in order; an event no handler takes is `ignored`, not an error.
+    async def run(self, event: Event, handlers: Sequence[Handler] | None = None) -> Report:
+        """Run every matching handler in order (`handlers`, when already selected); an event no
+        handler takes is `ignored`, not an error.
 
         A handler that needs a platform with no credentials configured is skipped (retrying
         cannot help); any other exception propagates, so the inbox retries the delivery.
         """
         ctx = self.context(event)
         ran, skipped = [], []
-        for handler in self.router.handlers_for(event):
+        for handler in self.select(event) if handlers is None else handlers:
             name = f"{handler.__module__}.{handler.__qualname__}"
             try:
                 await handler(event, ctx)
@@ -63,5 +64,5 @@ class Processor:
                 ran.append(name)
         return Report(DONE if ran else IGNORED, tuple(ran), ctx, tuple(skipped))
 
-    async def __call__(self, row: DeliveryRow, event: Event) -> str:
-        return (await self.run(event)).outcome
+    async def __call__(self, row: DeliveryRow, event: Event, handlers: Sequence[Handler] | None = None) -> str:
+        return (await self.run(event, handlers)).outcome

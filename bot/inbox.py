@@ -22,8 +22,9 @@ import asyncio
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot import deliveries
 from bot.deliveries import DeliveryRow
@@ -38,8 +39,11 @@ logger = logging.getLogger(__name__)
 
 STORE_RETRY_SECONDS = 5.0
 
-Process = Callable[[DeliveryRow, Event], Awaitable[str]]
-Wants = Callable[[Event], bool]
+# What `select` found for an event (its handlers), kept with the delivery and handed back to
+# `process`, so that the handlers' `when` tests run once per delivery. Opaque to the inbox.
+Selection = Sequence[Any]
+Select = Callable[[Event], Selection]
+Process = Callable[[DeliveryRow, Event, Selection | None], Awaitable[str]]
 
 
 @dataclass(slots=True)
@@ -47,6 +51,7 @@ class _Item:
     row: DeliveryRow
     event: Event | None
     malformed: str | None = None
+    selection: Selection | None = None  # None: not selected yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +77,7 @@ class Inbox:
         store: Store,
         process: Process,
         *,
+        select: Select,
         workers: int,
         policy: RetryPolicy,
         handler_timeout: float = 300.0,
@@ -79,7 +85,6 @@ class Inbox:
         clock: Callable[[], float] = time.time,
         window: int | None = None,
         pressure: IntakePressure | None = None,
-        wants: Wants = lambda event: True,
     ) -> None:
         self.store = store
         self.process = process
@@ -90,7 +95,7 @@ class Inbox:
         self.clock = clock
         self.window = window or max(64, workers * 32)
         self.pressure = pressure or IntakePressure()
-        self.wants = wants
+        self.select = select
 
         self._subjects: dict[str, deque[_Item]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -257,7 +262,11 @@ class Inbox:
         """
         unwanted: list[_Item] = []
         for item in queue:
-            if item.event is None or item.row.attempts or self.wants(item.event) or len(unwanted) == 256:
+            if item.event is None or item.row.attempts or len(unwanted) == 256:
+                break
+            if item.selection is None:
+                item.selection = self.select(item.event)
+            if item.selection:
                 break
             unwanted.append(item)
         if unwanted:
@@ -303,7 +312,7 @@ class Inbox:
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.handler_timeout):
-                outcome = await self.process(row, event)
+                outcome = await self.process(row, event, item.selection)
         except asyncio.CancelledError:
             raise
         except Exception as exc:

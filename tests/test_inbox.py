@@ -296,3 +296,27 @@ async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory:
         assert response.status_code == 202
         await h.app.wait_idle()
     assert recorder.seen == [(6, text)]
+
+
+@pytest.mark.anyio
+async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: str) -> None:
+    tested: list[str] = []
+    ran: list[str] = []
+    router = Router()
+
+    def has_command(event: Event) -> bool:
+        assert event.comment is not None
+        tested.append(event.comment.body)
+        return event.comment.body.startswith("/")
+
+    @router.on("issue_comment", "created", when=has_command)
+    async def handle(event: Event, ctx: Context) -> None:
+        assert event.comment is not None
+        ran.append(event.comment.body)
+
+    async with harness_factory(router=router) as h:
+        for n, body in enumerate(("chatter", "/claim", "more chatter", "/unclaim")):
+            await post_comment(h, platform, 2, body, f"w-{n}")
+        await h.app.wait_idle()
+    assert ran == ["/claim", "/unclaim"]
+    assert sorted(tested) == sorted(["chatter", "/claim", "more chatter", "/unclaim"])

@@ -237,8 +237,9 @@ def render_reply(actor: str, outcomes: list[Outcome]) -> str | None:
     news = [o for o in outcomes if o.ok and o.message]
     if not failed and not news:
         return None
-    lines = [f"@{actor}"]
-    lines += [o.message for o in news]
+    lines = [o.message for o in news]
+    if not (lines and lines[0].startswith(f"@{actor}")):  # mention the actor once, not twice
+        lines.insert(0, f"@{actor}")
     if failed:
         lines += ["", "Not done:"]
         for outcome in failed:

@@ -39,6 +39,7 @@ async def test_claim_assigns_labels_and_reports_the_expiry(world: World, bot_fac
         assert issue.assignees == ["alice"] and world.label_names(number) == ["status/claimed"]
         [reply] = bot_comments(world, number)
         assert "@alice claimed this until" in reply and "(4h)" in reply
+        assert reply.count("@alice") == 1  # mentioned once, not twice
         assert reactions(world, cid) == ["+1"]
         held = await app.store.run(claims.active_claim, world.platform, REPO, number)
         assert held is not None and held.holder == "alice" and held.expires_at - held.claimed_at == 4 * 3600

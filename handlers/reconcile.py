@@ -40,7 +40,18 @@ def _touched(event: Event, paths: set[str]) -> bool:
     return push.truncated or bool(push.touched_paths & paths)
 
 
+class ReadFailed(Exception):
+    """A run could not read the file or the platform: the delivery is tried again, not reported as planned."""
+
+
+def _retry_unread(run: RunSummary) -> None:
+    if run.unread:
+        raise ReadFailed(f"{run.repo}: {run.errors[0]}")
+
+
 def _status(run: RunSummary) -> CommitStatus:
+    if run.unread:  # not the file's fault: an error, not a failure
+        return CommitStatus(StatusState.ERROR, STATUS_CONTEXT, f"not checked: {run.errors[0]}"[:140])
     if run.outcome == "invalid":
         text = f"invalid: {run.errors[0]}" if len(run.errors) == 1 else f"invalid: {len(run.errors)} problems"
         return CommitStatus(StatusState.FAILURE, STATUS_CONTEXT, text[:140])
@@ -84,10 +95,11 @@ async def apply_config_on_push(event: Event, ctx: Context) -> None:
     if _touched(event, set(CONFIG_PATHS)):
         run = await _run(ctx, forge, repo.full_name, trigger="push", mode="apply", commit=push.after)
         await _set_status(forge, run)
+        _retry_unread(run)
     # Repositories whose file extends a file this push changed follow it.
     for dependent, path in await ctx.store.run(records.repos_extending, event.platform, repo.full_name):
         if dependent.lower() != repo.full_name.lower() and _touched(event, {path}):
-            await _run(ctx, forge, dependent, trigger=f"extends:{repo.full_name}", mode="apply")
+            _retry_unread(await _run(ctx, forge, dependent, trigger=f"extends:{repo.full_name}", mode="apply"))
 
 
 @router.on("pull_request", "opened")
@@ -103,6 +115,7 @@ async def plan_config_on_pull_request(event: Event, ctx: Context) -> None:
         return
     run = await _run(ctx, forge, repo.full_name, trigger="pull_request", mode="plan", ref=issue.head_sha, commit=issue.head_sha)
     await _set_status(forge, run)
+    _retry_unread(run)  # a plan that read nothing would say "no changes"
     path = run.config_path or next(p for p in CONFIG_PATHS if p in files)
     if run.outcome == "invalid":
         body = INVALID_COMMENT.format(path=path, problems="\n".join(f"- {p}" for p in run.errors))

@@ -11,7 +11,9 @@ import pytest
 from bot.forges.base import Label
 from bot.gitops.runner import reconcile
 from bot.store import Store
-from tests.conftest import db_rows, BOT, REPO, World
+import httpx
+
+from tests.conftest import db_rows, read_metric, BOT, REPO, World
 
 pytestmark = pytest.mark.anyio
 
@@ -166,12 +168,40 @@ async def test_a_pull_request_gets_one_plan_comment_edited_in_place(world: World
         assert status.state == "success" and status.description.startswith("2 changes")
 
 
+async def _drifted(app: Any) -> float:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://forgebot") as client:
+        return await read_metric(client, "forgebot_repositories_drifted")
+
+
+async def test_a_pull_request_whose_file_cannot_be_read_is_retried_not_planned_as_nothing(world: World, bot_factory: Any) -> None:
+    alice = world.actor("alice")
+    async with bot_factory(world, max_attempts=2) as app:
+        head = await alice.push(REPO, "config", {".forgebot.yml": "labels:\n  - name: bug\n"})
+        outage = world.fake.faults.add(
+            "GET", f"^/(api/v1/)?repos/{REPO}/(contents|raw)/", status=403, times=None, rate_limited=False,
+            body={"message": "Resource not accessible by integration"},
+        )  # refused, so the client does not retry on its own
+        number = await alice.open_pr(REPO, "config", "main", "Manage labels")
+        await app.wait_idle()
+        assert outage.hits and world.state().issue(number).comments == []  # no "no changes" for a file never read
+        status = [s for s in world.state().statuses if s.sha == head][-1]
+        assert status.state == "error" and status.description.startswith("not checked: reading the config")
+        [(state, attempts)] = db_rows(app, "SELECT status, attempts FROM deliveries WHERE event = 'pull_request'")
+        assert (state, attempts) == ("dead", 2)  # tried again, then left for `forgebot replay`
+
+        world.fake.faults.clear()
+        await alice.push(REPO, "config", {".forgebot.yml": "labels:\n  - name: bug\n  - name: docs\n"})
+        await app.wait_idle()
+        [comment] = world.state().issue(number).comments
+        assert "+ label:docs" in world.state().comments[comment].body
+
+
 async def test_the_schedule_reports_drift_and_repairs_in_apply_mode(world: World, bot_factory: Any) -> None:
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: bug\n    color: d73a4a\n"})
     async with bot_factory(world) as app:
         assert await app.scheduler.run_job("reconcile")
         assert world.state().labels == {}  # report mode by default
-        assert app.metrics.drifted._value.get() == 1
+        assert await _drifted(app) == 1
         [run] = db_rows(app, "SELECT outcome, plan FROM reconcile_runs WHERE trigger = 'schedule'")
         assert run[0] == "drift" and json.loads(run[1])[0]["target"] == "label:bug"
 
@@ -181,7 +211,7 @@ async def test_the_schedule_reports_drift_and_repairs_in_apply_mode(world: World
         await world.make_client("alice").update_label(REPO, "bug", Label("bug", "000000"))  # someone drifts it by hand
         assert await app.scheduler.run_job("reconcile")
         assert [(l.name, l.color) for l in world.state().labels.values()] == [("bug", "d73a4a")]
-        assert app.metrics.drifted._value.get() == 0
+        assert await _drifted(app) == 0
 
 
 async def test_dump_writes_a_file_that_plans_to_nothing(world: World, tmp_path: Path) -> None:

@@ -39,6 +39,11 @@ class RunSummary:
     config: RepoConfig | None = None
     config_path: str | None = None
 
+    @property
+    def unread(self) -> bool:
+        """The run stopped before planning: the file or the platform could not be read."""
+        return self.outcome == "failed" and not self.results
+
 
 def own_hook_matcher(public_url: str | None) -> Callable[[str], bool]:
     """Which webhook URLs are the bot's own: under its public URL, or its receiver's paths."""
@@ -183,4 +188,5 @@ async def _record(store: Store, run: RunSummary, started: float, clock: Callable
     )
     await store.run(activity.append, entry, finished)
     log = logger.warning if run.errors else logger.info
-    log("reconcile %s: %s", run.outcome, summary(run.changes), extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})
+    said = run.errors[0] if run.unread else summary(run.changes)  # an unread run has no plan to summarise
+    log("reconcile %s: %s", run.outcome, said, extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})

@@ -144,3 +144,49 @@ def test_run_sync_rolls_back_on_error(tmp_path: Path) -> None:
         store.run_sync(_bad_job)
     assert store.run_sync(lambda conn: conn.execute("SELECT count(*) FROM effects").fetchone()[0]) == 0
     store.close()
+
+
+async def _ticks_while(future: asyncio.Future[object], seconds: float) -> int:
+    """How many 5 ms sleeps the loop completed in `seconds` (a blocked loop completes none)."""
+    ticks = 0
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.005)
+        ticks += 1
+    assert not future.done()
+    return ticks
+
+
+@pytest.mark.anyio
+async def test_a_write_lock_held_by_another_process_is_waited_for_without_blocking_the_loop(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db")
+    await store.start()
+    other = sqlite3.connect(tmp_path / "db", isolation_level=None)  # a CLI command, say
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        waiting = store.run(_good_job, "after-the-lock")
+        assert await _ticks_while(waiting, 0.2) >= 10  # the loop went on answering
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(waiting, timeout=5) == "after-the-lock"
+    finally:
+        other.close()
+        await store.stop()
+    conn = sqlite3.connect(tmp_path / "db")
+    assert [row[0] for row in conn.execute("SELECT key FROM effects")] == ["after-the-lock"]
+    conn.close()
+
+
+@pytest.mark.anyio
+async def test_a_lock_held_past_the_patience_fails_the_jobs_and_the_store_goes_on(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db", busy_patience=0.1)
+    await store.start()
+    other = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            await asyncio.wait_for(store.run(_good_job, "given-up"), timeout=5)
+        other.execute("ROLLBACK")
+        assert await store.run(_good_job, "later") == "later"
+    finally:
+        other.close()
+        await store.stop()

@@ -5,13 +5,14 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from bot import bodies
 from bot.store import batch, single_statement
 from bot.webhooks import Delivery
 
 PENDING, RUNNING, DONE, IGNORED, DEAD = "pending", "running", "done", "ignored", "dead"
 
 _COLUMNS = (
-    "id, platform, delivery_id, event, event_type, content_type, body, received_at, status,"
+    "id, platform, delivery_id, event, event_type, content_type, body, body_encoding, received_at, status,"
     " attempts, next_attempt_at, action, repo, subject, last_error, finished_at"
 )
 
@@ -24,7 +25,8 @@ class DeliveryRow:
     event: str
     event_type: str | None
     content_type: str
-    body: bytes
+    body: bytes  # as stored: see `body_encoding` and `original_body`
+    body_encoding: str | None
     received_at: float
     status: str
     attempts: int
@@ -39,28 +41,34 @@ class DeliveryRow:
     def from_row(cls, row: sqlite3.Row) -> DeliveryRow:
         return cls(*row)
 
+    def original_body(self) -> bytes:
+        """The body as it was received; MalformedPayload if the stored bytes do not decode."""
+        return bodies.decode(self.body, self.body_encoding)
+
     @property
     def full_event(self) -> str:
         """`event.action`, or just the event before the action is known or when there is none."""
         return f"{self.event}.{self.action}" if self.action else self.event
 
 
-_INSERT_COLUMNS = "(platform, delivery_id, event, event_type, content_type, body, received_at)"
+_INSERT_COLUMNS = "(platform, delivery_id, event, event_type, content_type, body, body_encoding, received_at)"
 
 
 def insert_many(conn: sqlite3.Connection, calls: list[tuple[Delivery, float]]) -> list[int | None]:
     """Store deliveries with one multi-row INSERT; per call, the new row id or None if known.
 
-    One statement for the whole group keeps the writer thread's trips through the GIL to a
-    couple per commit, whatever the batch size. Duplicates are rare, so they are sorted out
-    after the fact, only when the insert reports fewer rows than it was given.
+    One statement for the whole group costs one parse and one trip into SQLite per commit,
+    whatever the batch size. Bodies are stored compressed when that pays (bot/bodies.py).
+    Duplicates are rare, so they are sorted out after the fact, only when the insert reports
+    fewer rows than it was given.
     """
     params: list[object] = []
     for d, received_at in calls:
-        params += (d.platform, d.delivery_id, d.event, d.event_type, d.content_type, d.body, received_at)
+        stored, encoding = bodies.encode(d.body)
+        params += (d.platform, d.delivery_id, d.event, d.event_type, d.content_type, stored, encoding, received_at)
     cursor = conn.execute(
         f"INSERT OR IGNORE INTO deliveries {_INSERT_COLUMNS} VALUES "
-        + ",".join(["(?, ?, ?, ?, ?, ?, ?)"] * len(calls)),
+        + ",".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(calls)),
         params,
     )
     inserted, last = cursor.rowcount, cursor.lastrowid

@@ -67,7 +67,7 @@ class RetryPolicy:
 
 
 def decode(row: DeliveryRow) -> Event:
-    payload = parse_body(row.body, row.content_type)
+    payload = parse_body(row.original_body(), row.content_type)
     return normalize(row.platform, row.event, payload, delivery_id=row.delivery_id, event_type=row.event_type)
 
 

@@ -143,4 +143,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        4,
+        """
+        -- How `body` is stored: NULL for the bytes as received, 'lz4' for an LZ4 block (bot/bodies.py).
+        ALTER TABLE deliveries ADD COLUMN body_encoding TEXT CHECK (body_encoding IS NULL OR body_encoding = 'lz4');
+        """,
+    ),
 )

@@ -320,3 +320,77 @@ async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: 
         await h.app.wait_idle()
     assert ran == ["/claim", "/unclaim"]
     assert sorted(tested) == sorted(["chatter", "/claim", "more chatter", "/unclaim"])
+
+
+@pytest.mark.anyio
+async def test_bodies_are_stored_compressed_and_reach_the_handler_intact(harness_factory: Any, platform: str) -> None:
+    from bot import bodies
+
+    recorder = Recorder()
+    payload = comment(21, "Ship it " * 200, platform)
+    sent = json.dumps(payload).encode()
+    async with harness_factory(router=recorder.router) as h:
+        assert (await post(h, platform, sent, "packed-1")).status_code == 202
+        await h.app.wait_idle()
+        [(stored, encoding, status)] = h.rows("SELECT body, body_encoding, status FROM deliveries")
+    assert encoding == "lz4" and len(stored) < len(sent) // 3
+    assert bodies.decode(stored, encoding) == sent  # byte for byte, as signed
+    assert status == "done" and recorder.seen == [(21, "Ship it " * 200)]
+
+
+def _database_before_compression(path: Any, platform: str, rows: list[tuple[str, bytes]]) -> None:
+    """A database as the releases before migration 4 left it, holding `rows` (id, raw body)."""
+    import sqlite3
+
+    from bot.migrations import MIGRATIONS
+
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    for version, script in MIGRATIONS[:3]:
+        conn.executescript(f"BEGIN;\n{script}\nINSERT INTO schema_migrations VALUES ({version}, 0);\nCOMMIT;")
+    event_type = "issue_comment" if platform == "gitea" else None
+    for delivery_id, body in rows:
+        conn.execute(
+            "INSERT INTO deliveries (platform, delivery_id, event, event_type, content_type, body, received_at)"
+            " VALUES (?, ?, 'issue_comment', ?, 'application/json', ?, ?)",
+            (platform, delivery_id, event_type, body, time.time()),
+        )
+    conn.close()
+
+
+@pytest.mark.anyio
+async def test_rows_stored_before_compression_are_migrated_and_processed(harness_factory: Any, tmp_path: Any, platform: str) -> None:
+    _database_before_compression(tmp_path / "forgebot.db", platform, [("old-1", json.dumps(comment(5, "from before", platform)).encode())])
+    recorder = Recorder()
+    async with harness_factory(router=recorder.router) as h:
+        await h.app.wait_idle()
+        assert h.rows("SELECT status, body_encoding FROM deliveries") == [("done", None)]
+    assert recorder.seen == [(5, "from before")]
+
+
+@pytest.mark.anyio
+async def test_a_stored_body_that_does_not_decompress_is_dead_lettered_and_the_rest_go_on(
+    harness_factory: Any, tmp_path: Any, platform: str
+) -> None:
+    import sqlite3
+
+    _database_before_compression(tmp_path / "forgebot.db", platform, [])
+    from bot.migrations import MIGRATIONS
+    from bot.store import migrate
+
+    conn = sqlite3.connect(tmp_path / "forgebot.db", isolation_level=None)
+    assert migrate(conn) == [version for version, _ in MIGRATIONS[3:]]
+    conn.execute(
+        "INSERT INTO deliveries (platform, delivery_id, event, event_type, content_type, body, body_encoding, received_at)"
+        " VALUES (?, 'broken-1', 'issue_comment', ?, 'application/json', ?, 'lz4', ?)",
+        (platform, "issue_comment" if platform == "gitea" else None, b"\x00\x10\x00\x00 not lz4 at all", time.time()),
+    )
+    conn.close()
+    recorder = Recorder()
+    async with harness_factory(router=recorder.router) as h:
+        await post_comment(h, platform, 6, "after the broken one", "fine-1")
+        await h.app.wait_idle()
+        rows = h.rows("SELECT delivery_id, status, last_error FROM deliveries ORDER BY id")
+    assert rows[0][:2] == ("broken-1", "dead") and "stored body does not decompress" in rows[0][2]
+    assert rows[1][:2] == ("fine-1", "done")
+    assert recorder.seen == [(6, "after the broken one")]

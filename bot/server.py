@@ -33,7 +33,6 @@ logger = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_OTHER_BODY = 1024 * 1024  # for requests to the API and operations endpoints
-KEEP_ALIVE_SECONDS = 5.0
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 
 
@@ -88,6 +87,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.queue: deque[Request] = deque()
         self.busy = False
         self.closing = False
+        # Idle keep-alive connections close after uvicorn's `timeout_keep_alive` (5 s by default).
+        # One timer per connection checks the time of the last activity when it fires, rather
+        # than a timer cancelled and set again for every request.
+        self.keep_alive_seconds = float(getattr(config, "timeout_keep_alive", 5))
+        self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
 
     # -- connection ---------------------------------------------------------------------------
@@ -98,7 +102,8 @@ class HTTPProtocol(asyncio.Protocol):
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
         self.client = (peer[0], peer[1]) if isinstance(peer, tuple) else None
         self.server = (local[0], local[1]) if isinstance(local, tuple) else None
-        self._arm_idle_timer()
+        self.last_active = self.loop.time()
+        self.idle_timer = self.loop.call_later(self.keep_alive_seconds, self._close_if_idle)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
@@ -113,9 +118,7 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.close()
 
     def data_received(self, data: bytes) -> None:
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
-            self.idle_timer = None
+        self.last_active = self.loop.time()
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -129,9 +132,17 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.write(response_bytes(status, error_body(reason), [(b"content-type", b"application/json")], close=True))
             self.transport.close()
 
-    def _arm_idle_timer(self) -> None:
-        if self.transport is not None and not self.closing:
-            self.idle_timer = self.loop.call_later(KEEP_ALIVE_SECONDS, self.transport.close)
+    def _close_if_idle(self) -> None:
+        self.idle_timer = None
+        if self.transport is None or self.closing:
+            return
+        idle_for = self.loop.time() - self.last_active
+        if idle_for >= self.keep_alive_seconds and not self.busy and not self.queue:
+            self.transport.close()
+            return
+        # Active since the timer was set, or a request is still being answered: look again later.
+        wait = self.keep_alive_seconds - idle_for if idle_for < self.keep_alive_seconds else self.keep_alive_seconds
+        self.idle_timer = self.loop.call_later(wait, self._close_if_idle)
 
     # -- parser callbacks ---------------------------------------------------------------------
 
@@ -223,7 +234,7 @@ class HTTPProtocol(asyncio.Protocol):
         else:
             if self.transport is not None:
                 self.transport.resume_reading()
-            self._arm_idle_timer()
+            self.last_active = self.loop.time()
 
     # -- everything else: the Starlette app over ASGI ----------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import sqlite3
@@ -34,13 +35,13 @@ async def closed(writer: asyncio.StreamWriter) -> None:
 BODY = json.dumps({"zen": "Design for failure.", "hook_id": 1}).encode()
 
 
-@pytest.fixture
-async def served(tmp_path: Path) -> AsyncIterator[tuple[str, int, ForgebotApp]]:
+@contextlib.asynccontextmanager
+async def serving(tmp_path: Path, **config: Any) -> AsyncIterator[tuple[str, int, ForgebotApp]]:
+    """The app under uvicorn with our protocol, on a free loopback port; `config` goes to uvicorn."""
     app = ForgebotApp(make_settings(tmp_path, max_body_bytes=4096, admin_token="admin-token-123"), router=Router())
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.bind(("127.0.0.1", 0))
-    config = uvicorn.Config(app, http=HTTPProtocol, lifespan="on", log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(uvicorn.Config(app, http=HTTPProtocol, lifespan="on", log_level="warning", access_log=False, **config))
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
@@ -50,6 +51,12 @@ async def served(tmp_path: Path) -> AsyncIterator[tuple[str, int, ForgebotApp]]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@pytest.fixture
+async def served(tmp_path: Path) -> AsyncIterator[tuple[str, int, ForgebotApp]]:
+    async with serving(tmp_path) as where:
+        yield where
 
 
 def raw_post(path: str, delivery: str, body: bytes = BODY, extra: dict[str, str] | None = None) -> bytes:
@@ -169,3 +176,24 @@ async def test_a_failing_store_answers_503_and_keeps_nothing(served: Any) -> Non
     async with httpx.AsyncClient(base_url=f"http://{host}:{port}", timeout=60) as client:
         again = await client.post("/webhooks", content=BODY, headers=github_headers(BODY, "ping", "s-1"))
     assert again.status_code == 202 and stored(app) == 1  # the sender's retry is stored once it is back
+
+
+async def test_idle_connections_close_after_the_keep_alive_and_busy_ones_stay_open(tmp_path: Path) -> None:
+    async with serving(tmp_path, timeout_keep_alive=0.3) as (host, port, _):
+        idle_reader, idle_writer = await asyncio.open_connection(host, port)
+        busy_reader, busy_writer = await asyncio.open_connection(host, port)
+        half_reader, half_writer = await asyncio.open_connection(host, port)
+        half_writer.write(raw_post("/webhooks", "half-1")[:40])  # a request that never finishes
+        for n in range(8):  # 0.8 s of a request every 0.1 s: never idle for 0.3 s
+            busy_writer.write(raw_post("/webhooks", f"busy-{n}"))
+            [(status, _, _)] = await read_responses(busy_reader, 1)
+            assert status == 202
+            await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(idle_reader.read(), timeout=2) == b""  # closed by the server
+        assert await asyncio.wait_for(half_reader.read(), timeout=2) == b""
+        assert not busy_reader.at_eof()
+        busy_writer.write(raw_post("/webhooks", "busy-last"))
+        [(status, _, _)] = await read_responses(busy_reader, 1)
+        assert status == 202
+        for writer in (idle_writer, busy_writer, half_writer):
+            await closed(writer)

@@ -23,7 +23,7 @@ from bot.pressure import IntakePressure
 from bot.router import Router
 from bot.scheduler import Scheduler
 from bot.store import Store
-from bot.webhooks import GITEA, GITHUB, Delivery, WebhookEndpoint
+from bot.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -125,16 +125,16 @@ class ForgebotApp:
 
         self.http = Starlette(routes=[*routes(self), *agent_routes(self)], lifespan=self._lifespan)
 
-    def store_delivery(self, delivery: Delivery) -> asyncio.Future[int | None]:
-        """Commit the delivery; the future gives its row id, or None when it was stored before.
-        The inbox learns of a new row once it is committed."""
-        future: asyncio.Future[int | None] = self.store.run(deliveries.insert, delivery, self.clock())
-        future.add_done_callback(self._tell_inbox)
-        return future
+    def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
+        """Commit the delivery, then call `stored` with its row id (None when it was stored
+        before) or the error. The inbox learns of a new row once it is committed."""
 
-    def _tell_inbox(self, future: asyncio.Future[int | None]) -> None:
-        if not future.cancelled() and future.exception() is None and future.result() is not None:
-            self.inbox.notify(future.result())  # type: ignore[arg-type]
+        def committed(row_id: int | None, error: BaseException | None) -> None:
+            if row_id is not None:
+                self.inbox.notify(row_id)
+            stored(row_id, error)
+
+        self.store.submit(deliveries.insert, delivery, self.clock(), then=committed)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

@@ -4,7 +4,8 @@ Every read and write of the running service goes through `Store.run(job)`. Jobs 
 functions `job(conn, *args)`. The first job queued in a turn of the event loop schedules a
 flush for the next turn; the flush runs every job queued by then in one transaction (each job
 in its own SAVEPOINT unless marked `single_statement`), commits once and resolves the callers'
-futures. Under load, every delivery that arrived in one turn shares one commit. Hot jobs also
+futures (or, for `submit`, calls their callbacks). Under load, every delivery that arrived in one
+turn shares one commit. Hot jobs also
 declare a `batch` form (`@batch(insert_many)`): consecutive calls run as one multi-row statement.
 
 Why on the loop's thread rather than a writer thread: a delivery's row costs SQLite a few tens
@@ -49,7 +50,9 @@ from bot.migrations import MIGRATIONS
 logger = logging.getLogger(__name__)
 
 Job = Callable[..., Any]
-Outcome = tuple[asyncio.Future[Any], Any, BaseException | None]
+# Told a job's result once its commit is durable: called with (result, None) or (None, error).
+Then = Callable[[Any, BaseException | None], None]
+Outcome = tuple["asyncio.Future[Any] | Then", Any, BaseException | None]
 
 # How often the checkpointer copies the WAL into the database file.
 CHECKPOINT_INTERVAL = 1.0
@@ -98,7 +101,7 @@ class StoreClosed(RuntimeError):
 class _Pending:
     job: Job
     args: tuple[Any, ...]
-    future: asyncio.Future[Any]
+    waiter: asyncio.Future[Any] | Then
 
 
 def connect(path: Path, *, synchronous: str = "NORMAL") -> sqlite3.Connection:
@@ -226,11 +229,23 @@ class Store:
         if not self.running:
             future.set_exception(StoreClosed("the database is not running"))
             return future
-        self._queued.append(_Pending(job, args, future))
+        self._queue(_Pending(job, args, future))
+        return future
+
+    def submit(self, job: Job, *args: Any, then: Then) -> None:
+        """Like `run`, but `then(result, error)` is called as soon as the commit is durable, in
+        the same turn of the loop, with no future and no callback of its own to schedule. For
+        the hot path (every webhook); `then` must be quick and must not raise."""
+        if not self.running:
+            then(None, StoreClosed("the database is not running"))
+            return
+        self._queue(_Pending(job, args, then))
+
+    def _queue(self, pending: _Pending) -> None:
+        self._queued.append(pending)
         if self._flush_handle is None:
             assert self._loop is not None
             self._flush_handle = self._loop.call_soon(self._flush)
-        return future
 
     def run_sync(self, job: Job, *args: Any) -> Any:
         """Run one job in its own transaction on the calling thread (CLI and tests)."""
@@ -264,11 +279,11 @@ class Store:
             self._queued[:0] = jobs  # untouched: try them again, first in line
             if self._wait_for_lock(busy.error):
                 return
-            outcomes = [(item.future, None, busy.error) for item in self._queued]
+            outcomes = [(item.waiter, None, busy.error) for item in self._queued]
             self._queued = []
         except Exception as exc:  # a bug below: fail this batch, never the store
             logger.exception("database batch failed")
-            outcomes = [(item.future, None, exc) for item in jobs]
+            outcomes = [(item.waiter, None, exc) for item in jobs]
         self._busy_since, self._busy_delay = None, BUSY_FIRST_RETRY
         self.commits += 1
         if self.durable and conn.total_changes != changes_before:
@@ -317,7 +332,7 @@ class Store:
                     self.fsyncs += 1
                 except OSError as exc:
                     logger.error("fsync of the database log failed", extra={"error": str(exc)})
-                    outcomes = [(future, None, exc) for future, _, _ in outcomes]
+                    outcomes = [(waiter, None, exc) for waiter, _, _ in outcomes]
                 self._release(outcomes)
                 if stopping:
                     return
@@ -378,7 +393,7 @@ def _begin(conn: sqlite3.Connection) -> None:
 
 
 def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:
-    """Run `jobs` in one transaction; each outcome is (future, result, error).
+    """Run `jobs` in one transaction; each outcome is (waiter, result, error).
 
     Raises _Busy, having done nothing, when the write lock is taken. Every other failure is an
     outcome: a job's own error fails that job, a failed commit fails them all.
@@ -389,7 +404,7 @@ def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:
         raise
     except Exception as exc:  # I/O trouble before anything ran
         logger.error("database transaction could not start", extra={"error": str(exc)})
-        return [(item.future, None, exc) for item in jobs]
+        return [(item.waiter, None, exc) for item in jobs]
     outcomes: list[Outcome] = []
     try:
         i = 0
@@ -409,9 +424,9 @@ def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:
                 results = many(conn, [g.args for g in group])
             except Exception as exc:  # the group failed as a whole; the other jobs still commit
                 conn.execute("ROLLBACK TO job")
-                outcomes.extend((g.future, None, exc) for g in group)
+                outcomes.extend((g.waiter, None, exc) for g in group)
             else:
-                outcomes.extend((g.future, r, None) for g, r in zip(group, results, strict=True))
+                outcomes.extend((g.waiter, r, None) for g, r in zip(group, results, strict=True))
             conn.execute("RELEASE job")
             i = end
         conn.execute("COMMIT")
@@ -419,32 +434,38 @@ def _run_jobs(conn: sqlite3.Connection, jobs: list[_Pending]) -> list[Outcome]:
         logger.error("database commit failed", extra={"error": str(exc)})
         if conn.in_transaction:
             conn.execute("ROLLBACK")
-        outcomes = [(item.future, None, exc) for item in jobs]
+        outcomes = [(item.waiter, None, exc) for item in jobs]
     return outcomes
 
 
 def _run_one(conn: sqlite3.Connection, item: _Pending) -> Outcome:
     if getattr(item.job, "single_statement", False):
         try:
-            return item.future, item.job(conn, *item.args), None
+            return item.waiter, item.job(conn, *item.args), None
         except Exception as exc:  # the job's own failure; the others still commit
-            return item.future, None, exc
+            return item.waiter, None, exc
     conn.execute("SAVEPOINT job")
     try:
         result = item.job(conn, *item.args)
     except Exception as exc:  # the job's own failure; the others still commit
         conn.execute("ROLLBACK TO job")
         conn.execute("RELEASE job")
-        return item.future, None, exc
+        return item.waiter, None, exc
     conn.execute("RELEASE job")
-    return item.future, result, None
+    return item.waiter, result, None
 
 
 def _resolve(outcomes: list[Outcome]) -> None:
-    for future, result, error in outcomes:
-        if future.done():  # the caller gave up waiting
+    for waiter, result, error in outcomes:
+        if not isinstance(waiter, asyncio.Future):
+            try:
+                waiter(result, error)
+            except Exception:  # one caller's bug must not keep the others from their answers
+                logger.exception("store callback failed")
+            continue
+        if waiter.done():  # the caller gave up waiting
             continue
         if error is None:
-            future.set_result(result)
+            waiter.set_result(result)
         else:
-            future.set_exception(error)
+            waiter.set_exception(error)

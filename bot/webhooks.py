@@ -157,7 +157,10 @@ def inspect_delivery(
 
 # -- the endpoint -------------------------------------------------------------------------------
 
-StoreDelivery = Callable[[Delivery], "asyncio.Future[int | None]"]
+# Store a delivery, then call back with (row id, None), (None, None) for a known delivery id,
+# or (None, error) when it could not be stored.
+Stored = Callable[[int | None, BaseException | None], None]
+StoreDelivery = Callable[[Delivery, Stored], None]
 Respond = Callable[[int, bytes], None]
 
 METHOD_NOT_ALLOWED = b'{"error":"use POST"}'
@@ -214,24 +217,18 @@ class WebhookEndpoint:
             return
         self.pressure.enter()
 
-        def stored(future: asyncio.Future[int | None]) -> None:
+        def stored(row_id: int | None, error: BaseException | None) -> None:
             self.pressure.leave()
-            error = future.exception() if not future.cancelled() else asyncio.CancelledError()
             if error is not None:
                 logger.error("could not store delivery: %s", error, extra={"delivery": delivery.delivery_id})
                 self.observe(delivery.platform, delivery.event, "rejected:storage", time.perf_counter() - started)
                 respond(503, STORAGE_DOWN)
                 return
-            status, word = (202, "accepted") if future.result() is not None else (200, "duplicate")
+            status, word = (202, "accepted") if row_id is not None else (200, "duplicate")
             self.observe(delivery.platform, delivery.event, word, time.perf_counter() - started)
             respond(status, f'{{"status":"{word}","delivery":"{delivery.delivery_id}"}}'.encode())
 
-        try:
-            self.store_delivery(delivery).add_done_callback(stored)
-        except Exception as exc:  # the store refused at once (not running)
-            failed: asyncio.Future[int | None] = asyncio.get_running_loop().create_future()
-            failed.set_exception(exc)
-            stored(failed)
+        self.store_delivery(delivery, stored)
 
     # -- as an ASGI application ------------------------------------------------------------
 

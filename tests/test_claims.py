@@ -104,9 +104,9 @@ async def test_a_user_holds_at_most_the_cap(world: World, bot_factory: Any) -> N
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 2\n"})
     numbers = [await world.actor("bob").open_issue(REPO, f"Task {n}") for n in range(3)]
     async with bot_factory(world) as app:
-        for number in numbers:
+        for number in numbers:  # one after another: comments on different issues run in parallel
             await world.actor("alice").comment(REPO, number, "/claim")
-        await app.wait_idle()
+            await app.wait_idle()
         assert "you hold 2 claims already" in bot_comments(world, numbers[2])[0]
         assert world.state().issue(numbers[2]).assignees == []
 

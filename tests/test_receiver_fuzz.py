@@ -14,6 +14,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
+from bot.bodies import decode as decode_body
 from bot.app import ForgebotApp
 from bot.router import Router
 from tests.conftest import SECRET, make_settings, sign
@@ -52,7 +53,8 @@ class Rig:
         self.loop.run_until_complete(asyncio.sleep(0))
         conn = sqlite3.connect(self.db)
         try:
-            return conn.execute("SELECT platform, delivery_id, event, body FROM deliveries").fetchall()
+            rows = conn.execute("SELECT platform, delivery_id, event, body, body_encoding FROM deliveries").fetchall()
+            return [(platform, delivery, event, decode_body(body, encoding)) for platform, delivery, event, body, encoding in rows]
         finally:
             conn.close()
 

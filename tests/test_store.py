@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -190,3 +191,35 @@ async def test_a_lock_held_past_the_patience_fails_the_jobs_and_the_store_goes_o
     finally:
         other.close()
         await store.stop()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("synchronous", ["NORMAL", "FULL"])
+async def test_submitted_jobs_call_back_once_committed_and_a_failing_callback_harms_no_other(
+    tmp_path: Path, synchronous: str
+) -> None:
+    store = Store(tmp_path / "db", synchronous=synchronous)
+    told: list[tuple[int, object, object]] = []
+    done = asyncio.Event()
+
+    def then(n: int) -> Callable[[object, BaseException | None], None]:
+        def called(result: object, error: BaseException | None) -> None:
+            told.append((n, result, type(error).__name__ if error else None))
+            if n == 1:
+                raise RuntimeError("a caller's bug")
+            if len(told) == 4:
+                done.set()
+
+        return called
+
+    store.submit(deliveries.insert, _delivery(0), 0.0, then=then(0))  # not started: refused at once
+    await store.start()
+    try:
+        for n in (1, 2, 3):  # 3 repeats 1's delivery id
+            store.submit(deliveries.insert, _delivery(1 if n == 3 else n), 0.0, then=then(n))
+        await asyncio.wait_for(done.wait(), timeout=10)
+        assert await store.run(_good_job, "still-fine") == "still-fine"
+    finally:
+        await store.stop()
+    assert told == [(0, None, "StoreClosed"), (1, 1, None), (2, 2, None), (3, None, None)]
+    assert _count(tmp_path / "db") == 2

@@ -205,11 +205,52 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {status: n for status, n in conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
 
 
+# Rows looked at per pruning transaction: each one holds the event loop for a few milliseconds.
+PRUNE_CHUNK = 2000
+
+
+def prune_chunk(
+    conn: sqlite3.Connection, finished_before: float, dead_before: float, after_id: int, limit: int = PRUNE_CHUNK
+) -> tuple[int, int | None]:
+    """Forget, among the `limit` deliveries after `after_id`, the finished ones older than the
+    retention (dead letters are kept longer). Returns how many went and where to go on from,
+    or None once the rest is too recent to look at.
+
+    Rows are in arrival order, so the scan stops at the first chunk received entirely after
+    `finished_before`: nothing there can have finished before it.
+    """
+    rows = conn.execute(
+        "SELECT id, status, finished_at, received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+    ).fetchall()
+    doomed = [
+        row_id
+        for row_id, status, finished_at, _ in rows
+        if finished_at is not None
+        and ((status in (DONE, IGNORED) and finished_at < finished_before) or (status == DEAD and finished_at < dead_before))
+    ]
+    if doomed:
+        conn.execute(f"DELETE FROM deliveries WHERE id IN ({','.join('?' * len(doomed))})", doomed)
+    if len(rows) < limit or all(received_at >= finished_before for *_, received_at in rows):
+        return len(doomed), None
+    return len(doomed), int(rows[-1][0])
+
+
+def prune_effects(conn: sqlite3.Connection, before: float, limit: int = PRUNE_CHUNK) -> int:
+    """Forget up to `limit` effect keys older than `before`; how many went."""
+    return int(
+        conn.execute(
+            "DELETE FROM effects WHERE rowid IN (SELECT rowid FROM effects WHERE created_at < ? LIMIT ?)", (before, limit)
+        ).rowcount
+    )
+
+
 def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) -> int:
-    """Forget finished deliveries older than the retention (dead letters are kept longer)."""
-    removed = conn.execute(
-        "DELETE FROM deliveries WHERE (status IN ('done', 'ignored') AND finished_at < ?) OR (status = 'dead' AND finished_at < ?)",
-        (finished_before, dead_before),
-    ).rowcount
-    conn.execute("DELETE FROM effects WHERE created_at < ?", (dead_before,))
-    return int(removed)
+    """All of the pruning in one transaction (the CLI and tests; the service goes chunk by chunk)."""
+    removed = 0
+    after: int | None = 0
+    while after is not None:
+        count, after = prune_chunk(conn, finished_before, dead_before, after)
+        removed += count
+    while prune_effects(conn, dead_before):
+        pass
+    return removed

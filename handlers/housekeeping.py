@@ -18,8 +18,16 @@ router = Router()
 
 @router.job("prune-deliveries", every=3600, jitter=300)
 async def prune_deliveries(ctx: Context) -> None:
+    # A chunk per transaction: after a flood, a day's worth of rows can come due at once, and
+    # the webhooks arriving meanwhile must not wait for all of them to go.
     keep = ctx.settings.retention_seconds
     now = ctx.clock()
-    removed = await ctx.store.run(deliveries.prune, now - keep, now - 4 * keep)
+    removed = 0
+    after: int | None = 0
+    while after is not None:
+        count, after = await ctx.store.run(deliveries.prune_chunk, now - keep, now - 4 * keep, after)
+        removed += count
+    while await ctx.store.run(deliveries.prune_effects, now - 4 * keep):
+        pass
     if removed:
         logger.info("pruned %d deliveries past their retention", removed)

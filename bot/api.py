@@ -58,6 +58,8 @@ def routes(app: ForgebotApp) -> list[Route]:
             problems.append("database threads are not running")
         try:
             await asyncio.wait_for(app.store.run(_beat, time.time()), timeout=2.0)
+        except TimeoutError:
+            problems.append("database not writable: no commit within 2 s (locked by another process?)")
         except Exception as exc:  # any failure to write means "not ready", with the reason
             problems.append(f"database not writable: {type(exc).__name__}: {exc}")
         if not app.inbox.running:

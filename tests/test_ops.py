@@ -46,3 +46,24 @@ async def test_admin_api_needs_the_admin_token(harness_factory: Any, token: str 
             assert (await h.client.get(path, headers=headers)).status_code == status
         replay = await h.client.post("/api/deliveries/nope/replay", headers=headers)
         assert replay.status_code == (404 if status == 200 else status)
+
+
+@pytest.mark.anyio
+async def test_readiness_says_so_while_another_process_holds_the_database(harness_factory: Any) -> None:
+    import sqlite3
+
+    async with harness_factory() as h:
+        other = sqlite3.connect(h.app.settings.database, isolation_level=None)  # a stuck CLI command
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            locked = await h.client.get("/readyz")
+            healthy = await h.client.get("/healthz")  # the loop still answers meanwhile
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+        again = await h.client.get("/readyz")
+    assert locked.status_code == 503 and locked.json()["problems"] == [
+        "database not writable: no commit within 2 s (locked by another process?)"
+    ]
+    assert healthy.json() == {"status": "ok"}
+    assert again.status_code == 200

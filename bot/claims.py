@@ -56,22 +56,34 @@ def active_claim(conn: sqlite3.Connection, platform: str, repo: str, number: int
 
 
 def claim(
-    conn: sqlite3.Connection, platform: str, repo: str, number: int, login: str, now: float, expires_at: float, max_per_user: int
+    conn: sqlite3.Connection,
+    platform: str,
+    repo: str,
+    number: int,
+    login: str,
+    now: float,
+    expires_at: float,
+    max_per_user: int,
+    request: str | None = None,
 ) -> ClaimResult:
+    """Grant, renew or refuse. `request` names what asked (a delivery id): when that same request
+    comes again (a retry after the platform failed), its claim is granted again, not renewed."""
     current = active_claim(conn, platform, repo, number)
     if current is not None:
         if current.holder.lower() != login.lower():
             return ClaimResult(ClaimOutcome.HELD, current)
+        (granted_by,) = conn.execute("SELECT granted_by FROM claims WHERE id = ?", (current.id,)).fetchone()
         conn.execute("UPDATE claims SET expires_at = ? WHERE id = ?", (expires_at, current.id))
-        return ClaimResult(ClaimOutcome.RENEWED, replace(current, expires_at=expires_at))
+        outcome = ClaimOutcome.GRANTED if request is not None and granted_by == request else ClaimOutcome.RENEWED
+        return ClaimResult(outcome, replace(current, expires_at=expires_at))
     (held,) = conn.execute(
         "SELECT count(*) FROM claims WHERE active = 1 AND platform = ? AND lower(holder) = ?", (platform, login.lower())
     ).fetchone()
     if held >= max_per_user:
         return ClaimResult(ClaimOutcome.CAPPED, None, held)
     cursor = conn.execute(
-        "INSERT INTO claims (platform, repo, number, holder, claimed_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
-        (platform, repo.lower(), number, login, now, expires_at),
+        "INSERT INTO claims (platform, repo, number, holder, claimed_at, expires_at, granted_by) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        (platform, repo.lower(), number, login, now, expires_at, request),
     )
     granted = Claim(int(cursor.lastrowid or 0), platform, repo.lower(), number, login, now, expires_at)
     return ClaimResult(ClaimOutcome.GRANTED, granted, held + 1)

@@ -150,4 +150,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE deliveries ADD COLUMN body_encoding TEXT CHECK (body_encoding IS NULL OR body_encoding = 'lz4');
         """,
     ),
+    (
+        5,
+        """
+        -- The delivery that granted a claim: its retry is the same claim, not a renewal.
+        ALTER TABLE claims ADD COLUMN granted_by TEXT;
+        """,
+    ),
 )

@@ -76,7 +76,10 @@ async def claim_issue(ctx: Context, forge: Forge, repo: str, number: int, login:
     if blockers:
         raise CommandFailed(f"it is blocked by {', '.join(blockers)}", "Claim it once they are closed, or `/undepend` them.")
     now = ctx.clock()
-    result = await ctx.store.run(claims.claim, forge.platform, repo, number, login, now, now + chosen.seconds, options.max_per_user)
+    request = ctx.event.delivery_id if ctx.event else None  # the agent API has no delivery: no retries either
+    result = await ctx.store.run(
+        claims.claim, forge.platform, repo, number, login, now, now + chosen.seconds, options.max_per_user, request or None
+    )
     if result.outcome is ClaimOutcome.HELD:
         assert result.claim is not None
         raise CommandFailed(f"claimed by @{result.claim.holder} until {when(result.claim.expires_at)}", "Ask them to `/unclaim`, or wait.")

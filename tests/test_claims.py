@@ -58,6 +58,22 @@ async def test_a_reply_that_failed_to_post_is_posted_once_on_the_retry(world: Wo
         assert world.state().issue(number).assignees == ["alice"]
 
 
+async def test_a_claim_whose_first_attempt_failed_midway_is_answered_as_claimed(world: World, bot_factory: Any) -> None:
+    from tests.conftest import db_rows, eventually
+
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    async with bot_factory(world) as app:
+        # The claim is granted and assigned, then labelling fails until the delivery gives up once.
+        world.fake.faults.add("POST", "/repos/{owner}/{repo}/issues/{number}/labels", status=500, retry_after=0, times=None)
+        await world.actor("alice").comment(REPO, number, "/claim")
+        await eventually(lambda: bool(db_rows(app, "SELECT 1 FROM deliveries WHERE last_error IS NOT NULL")))
+        world.fake.faults.clear()
+        await app.wait_idle()
+        [reply] = bot_comments(world, number)
+        assert "@alice claimed this until" in reply and "renewed" not in reply
+        assert world.label_names(number) == ["status/claimed"] and world.state().issue(number).assignees == ["alice"]
+
+
 async def test_a_claim_the_platform_will_not_assign_is_withdrawn(world: World, bot_factory: Any) -> None:
     number = await world.actor("bob").open_issue(REPO, "Fix")
     async with bot_factory(world) as app:

@@ -39,23 +39,32 @@ async def level_elsewhere(cache: PermissionCache, forge: Forge, repo: str, login
 async def _visible_issue(inv: Invocation, repo: str, number: int, *, writes: bool) -> Issue | None:
     """The issue, if the actor may name it; None for no such issue and for no access alike.
 
-    In this repository the command's own rule has been checked. In another, the actor must read
-    it; and to make its issue wait (`writes`: the bot will label and comment there), be that
-    issue's author or have triage and up there.
+    In this repository the command's own rule has been checked; in another, the actor must read
+    it. To make an issue wait (`writes`: the bot labels it blocked, which also keeps it from
+    being claimed), the actor must be that issue's author or have triage and up where it is:
+    CommandFailed says so in this repository, elsewhere the answer is the same None as for no
+    access.
     """
     elsewhere = repo.lower() != inv.repo.lower()
     level = Permission.NONE
-    if elsewhere:
+    if elsewhere or writes:
         level = await level_elsewhere(inv.permissions, inv.forge, repo, inv.actor)
-        if level < Permission.READ:
+        if elsewhere and level < Permission.READ:
             return None
     try:
         issue = await inv.forge.get_issue(repo, number)
     except (NotFound, PermissionDenied):
         return None
-    if not elsewhere or not writes or level >= platform_level(Level.TRIAGE, inv.forge.capabilities):
+    if not writes or level >= platform_level(Level.TRIAGE, inv.forge.capabilities):
         return issue
-    return issue if (issue.author or "").lower() == inv.actor.lower() else None
+    if (issue.author or "").lower() == inv.actor.lower():
+        return issue
+    if elsewhere:
+        return None
+    raise CommandFailed(
+        f"only the author of #{number}, or triage access and up, can make it wait for this issue",
+        f"Ask them to comment `/depends-on #{inv.number}` there.",
+    )
 
 
 async def _issues(inv: Invocation, *, writes: bool) -> dict[IssueRef, Issue]:

@@ -80,6 +80,27 @@ async def test_blocks_in_another_repository_needs_its_author_or_triage_there(
         assert sorted(db_rows(app, "SELECT repo, number FROM dependencies")) == [(SECRET, secret), (SECRET, other)]
 
 
+async def test_blocks_in_this_repository_needs_the_target_author_or_triage(world: World, bot_factory: Any) -> None:
+    mallory, bob, alice = world.actor("mallory"), world.actor("bob"), world.actor("alice")  # none, read, write
+    target = await world.actor("carol").open_issue(REPO, "Carol's work")
+    bobs = await bob.open_issue(REPO, "Bob's work")
+    sneaky = await mallory.open_issue(REPO, "Mine first")
+    own = await bob.open_issue(REPO, "Bob's other work")
+    release = await alice.open_issue(REPO, "Release")
+    async with bot_factory(world) as app:
+        await mallory.comment(REPO, sneaky, f"/blocks #{target}")  # would keep anyone from claiming it
+        await bob.comment(REPO, own, f"/blocks #{target}")  # reads here, not its author
+        await app.wait_idle()
+        for number in (sneaky, own):
+            assert f"only the author of #{target}, or triage access and up, can make it wait" in bot_comments(world, number)[-1]
+        assert world.label_names(target) == [] and db_rows(app, "SELECT * FROM dependencies") == []
+        await bob.comment(REPO, own, f"/blocks #{bobs}")  # his own issue
+        await alice.comment(REPO, release, f"/blocks #{target}")  # write: triage and up
+        await app.wait_idle()
+        assert world.label_names(bobs) == world.label_names(target) == ["status/blocked"]
+        assert sorted(db_rows(app, "SELECT number, dep_number FROM dependencies")) == sorted([(bobs, own), (target, release)])
+
+
 async def test_depends_on_another_repository_needs_read_there(world: World, bot_factory: Any, secret: int) -> None:
     number = await world.actor("carol").open_issue(REPO, "Waits")
     async with bot_factory(world) as app:

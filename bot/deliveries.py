@@ -13,7 +13,7 @@ PENDING, RUNNING, DONE, IGNORED, DEAD = "pending", "running", "done", "ignored",
 
 _COLUMNS = (
     "id, platform, delivery_id, event, event_type, content_type, body, body_encoding, received_at, status,"
-    " attempts, next_attempt_at, action, repo, subject, last_error, finished_at"
+    " attempts, next_attempt_at, action, repo, subject, last_error, finished_at, replayed_at"
 )
 
 
@@ -36,6 +36,7 @@ class DeliveryRow:
     subject: str | None
     last_error: str | None
     finished_at: float | None
+    replayed_at: float | None
 
     @classmethod
     def from_row(cls, row: sqlite3.Row) -> DeliveryRow:
@@ -183,12 +184,12 @@ def by_row_id(conn: sqlite3.Connection, row_id: int) -> DeliveryRow | None:
 
 
 @single_statement
-def requeue(conn: sqlite3.Connection, row_id: int) -> None:
+def requeue(conn: sqlite3.Connection, row_id: int, now: float) -> None:
     """Give a delivery a fresh set of attempts (replay)."""
     conn.execute(
         "UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = NULL,"
-        " finished_at = NULL WHERE id = ?",
-        (row_id,),
+        " finished_at = NULL, replayed_at = ? WHERE id = ?",
+        (now, row_id),
     )
 
 

@@ -11,7 +11,8 @@ A platform's rate limit is not the delivery's fault: when a handler fails with `
 says when the limit lifts, the delivery waits until then (or its backoff, if longer), and the
 attempt does not count toward `max_attempts`. So that a limit that never lifts cannot keep a
 delivery forever, it is dead-lettered once it would wait past `rate_limit_patience` (a day)
-after it was received. A `RateLimited` without a time counts as an ordinary failure.
+after it was received, or last replayed. A `RateLimited` without a time counts as an ordinary
+failure.
 
 A restart resumes every pending or running row, since the sorter starts from the beginning.
 """
@@ -149,10 +150,11 @@ class Inbox:
 
     async def requeue(self, row_id: int) -> None:
         """Replay a delivery now, with a fresh set of attempts: a finished one, or one waiting for a retry."""
-        await self.store.run(deliveries.requeue, row_id)
+        now = self.clock()
+        await self.store.run(deliveries.requeue, row_id, now)
         subject = self._queued.get(row_id)
         if subject is not None:
-            self._retry_now(subject, row_id)
+            self._retry_now(subject, row_id, now)
             return
         if row_id > self._last_loaded:
             self._wake.set()  # the sorter has yet to reach it
@@ -161,12 +163,12 @@ class Inbox:
         if row is not None and row.id not in self._queued:
             self._admit(row)
 
-    def _retry_now(self, subject: str, row_id: int) -> None:
+    def _retry_now(self, subject: str, row_id: int, replayed_at: float) -> None:
         """Forget the retry time of a delivery in memory; if it heads a parked subject, unpark it."""
         queue = self._subjects[subject]
         for item in queue:
             if item.row.id == row_id:
-                item.row.attempts, item.row.next_attempt_at = 0, None
+                item.row.attempts, item.row.next_attempt_at, item.row.replayed_at = 0, None, replayed_at
         timer = self._timers.get(subject)
         if timer is not None and queue[0].row.id == row_id:
             # Parked on a timer: no worker holds the subject, so it may go back on the ready queue.
@@ -334,9 +336,10 @@ class Inbox:
         backoff = self.clock() + self.policy.delay(row.attempts)
         limited_until = exc.retry_at if isinstance(exc, RateLimited) else None
         if limited_until is not None:
-            if limited_until - row.received_at > self.policy.rate_limit_patience:
+            since, what = (row.received_at, "received") if row.replayed_at is None else (row.replayed_at, "replayed")
+            if limited_until - since > self.policy.rate_limit_patience:
                 patience = f"{self.policy.rate_limit_patience / 3600:g}h"
-                return await self._dead(row, event, f"{error} (still rate limited {patience} after it was received)")
+                return await self._dead(row, event, f"{error} (still rate limited {patience} after it was {what})")
             # Trying before the limit lifts cannot succeed: wait for it, and keep the attempt.
             row.next_attempt_at = max(backoff, limited_until)
             await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error, False)

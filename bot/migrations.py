@@ -157,4 +157,11 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE claims ADD COLUMN granted_by TEXT;
         """,
     ),
+    (
+        6,
+        """
+        -- When a delivery was last replayed: a rate limit's patience counts from then, not from receipt.
+        ALTER TABLE deliveries ADD COLUMN replayed_at REAL;
+        """,
+    ),
 )

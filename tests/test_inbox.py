@@ -276,6 +276,39 @@ async def test_a_limit_that_lifts_only_after_a_day_dead_letters_the_delivery(wor
 
 
 @pytest.mark.anyio
+async def test_a_day_of_patience_with_a_rate_limit_counts_from_the_replay(world: Any, bot_factory: Any) -> None:
+    from tests.conftest import REPO
+
+    class Skewed:
+        """The bot's clock: `offset` seconds from now."""
+
+        offset = -2 * 86400.0
+
+        def __call__(self) -> float:
+            return time.time() + self.offset
+
+    clock = Skewed()
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    async with bot_factory(world, clock=clock, admin_token="admin-t", max_attempts=1) as app:
+        broken = world.fake.faults.add(None, None, status=500, retry_after=0, times=None)
+        await world.actor("alice").comment(REPO, number, "/claim")  # received two days ago, dead-lettered
+        await app.wait_idle()
+        world.fake.faults.clear()
+        assert broken.hits > 0
+        clock.offset = 0.0
+        world.fake.faults.add(None, None, status=429, retry_after=2400, times=None)  # lifts in 40 minutes
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://forgebot.test")
+        async with client:
+            [(row_id, delivery)] = db_rows(app, "SELECT id, delivery_id FROM deliveries WHERE event = 'issue_comment' ORDER BY id LIMIT 1")
+            assert (await client.post(f"/api/deliveries/{delivery}/replay", headers=ADMIN)).status_code == 202
+        await eventually(lambda: db_rows(app, "SELECT status FROM deliveries WHERE id = ?", row_id) != [("dead",)])
+        await eventually(lambda: "RateLimited" in (db_rows(app, "SELECT last_error FROM deliveries WHERE id = ?", row_id)[0][0] or ""))
+        [(status, error, replayed_at)] = db_rows(app, "SELECT status, last_error, replayed_at FROM deliveries WHERE id = ?", row_id)
+    assert status == "pending" and error.startswith("RateLimited")  # waits for the limit, not dead-lettered
+    assert abs(replayed_at - time.time()) < 60
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("escaped", [True, False], ids=["percent-encoded", "raw-utf8"])
 async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory: Any, platform: str, escaped: bool) -> None:
     from urllib.parse import quote_plus

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from bot import bodies
 from bot.store import batch, single_statement
-from bot.webhooks import Delivery
+from bot.webhooks import GITEA, GITHUB, Delivery
 
 PENDING, RUNNING, DONE, IGNORED, DEAD = "pending", "running", "done", "ignored", "dead"
 
@@ -169,12 +169,15 @@ def retry_later(conn: sqlite3.Connection, row_id: int, next_attempt_at: float, e
 
 @single_statement
 def find(conn: sqlite3.Connection, delivery_id: str, platform: str | None = None) -> list[DeliveryRow]:
-    query = f"SELECT {_COLUMNS} FROM deliveries WHERE delivery_id = ?"
-    params: tuple[str, ...] = (delivery_id,)
-    if platform:
-        query += " AND platform = ?"
-        params += (platform,)
-    return [DeliveryRow.from_row(row) for row in conn.execute(query + " ORDER BY id", params)]
+    """The delivery with this id, on `platform` or on either. Naming the platforms keeps the
+    lookup on the (platform, delivery_id) index instead of a scan of the whole table."""
+    platforms = (platform,) if platform else (GITHUB, GITEA)
+    rows = conn.execute(
+        f"SELECT {_COLUMNS} FROM deliveries WHERE platform IN ({','.join('?' * len(platforms))}) AND delivery_id = ?"
+        " ORDER BY id",
+        (*platforms, delivery_id),
+    )
+    return [DeliveryRow.from_row(row) for row in rows]
 
 
 @single_statement
@@ -219,15 +222,18 @@ def prune_chunk(
     or None once the rest is too recent to look at.
 
     Rows are in arrival order, so the scan stops at the first chunk received entirely after
-    `finished_before`: nothing there can have finished before it.
+    `finished_before`: nothing there can have finished before it. The newest row always stays:
+    SQLite gives a new row the highest id plus one, and the inbox counts on ids only growing.
     """
     rows = conn.execute(
         "SELECT id, status, finished_at, received_at FROM deliveries WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
     ).fetchall()
+    (newest,) = conn.execute("SELECT max(id) FROM deliveries").fetchone()
     doomed = [
         row_id
         for row_id, status, finished_at, _ in rows
         if finished_at is not None
+        and row_id != newest
         and ((status in (DONE, IGNORED) and finished_at < finished_before) or (status == DEAD and finished_at < dead_before))
     ]
     if doomed:
@@ -238,12 +244,19 @@ def prune_chunk(
 
 
 def prune_effects(conn: sqlite3.Connection, before: float, limit: int = PRUNE_CHUNK) -> int:
-    """Forget up to `limit` effect keys older than `before`; how many went."""
-    return int(
-        conn.execute(
-            "DELETE FROM effects WHERE rowid IN (SELECT rowid FROM effects WHERE created_at < ? LIMIT ?)", (before, limit)
-        ).rowcount
-    )
+    """Forget up to `limit` of the oldest effect keys, those older than `before`; how many went.
+
+    Keys are recorded in time order, so the old ones are a prefix of the table in rowid order:
+    looking at the first `limit` rows is enough, with no index on the time and no full scan.
+    """
+    old = [
+        rowid
+        for rowid, created_at in conn.execute("SELECT rowid, created_at FROM effects ORDER BY rowid LIMIT ?", (limit,))
+        if created_at < before
+    ]
+    if old:
+        conn.execute(f"DELETE FROM effects WHERE rowid IN ({','.join('?' * len(old))})", old)
+    return len(old)
 
 
 def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) -> int:

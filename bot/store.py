@@ -13,8 +13,9 @@ of microseconds, while handing it to another thread and its answer back costs mo
 wake-ups, and the two threads taking turns at the GIL). Measured on 2 cores with 8 KB
 deliveries at concurrency 16: a writer thread that did no SQL at all capped intake at about
 15k requests/s, and inline commits sustain more than that with the SQL included (README,
-Performance). The service's jobs are short by design (none reads a whole table; pruning goes a
-chunk per transaction), so a flush holds the loop for a few milliseconds at most.
+Performance). The service's jobs are short by design: each finds its rows through an index or
+the rowid, and pruning goes a chunk per transaction, so a flush holds the loop for a few
+milliseconds at most.
 
 The loop must never sleep in SQLite's busy handler, so the service's connection does not wait
 for locks: when another process (a CLI command) holds the write lock, the flush is tried again
@@ -233,9 +234,11 @@ class Store:
         return future
 
     def submit(self, job: Job, *args: Any, then: Then) -> None:
-        """Like `run`, but `then(result, error)` is called as soon as the commit is durable, in
-        the same turn of the loop, with no future and no callback of its own to schedule. For
-        the hot path (every webhook); `then` must be quick and must not raise."""
+        """Like `run`, but `then(result, error)` is called as soon as the commit is durable, with
+        no future and no callback of its own to schedule: from the flush itself (NORMAL), or in
+        the loop turn after the fsync (FULL). A store that is not running calls `then` with
+        StoreClosed before `submit` returns. For the hot path (every webhook); `then` must be
+        quick, and its exceptions are only logged."""
         if not self.running:
             then(None, StoreClosed("the database is not running"))
             return

@@ -427,3 +427,24 @@ async def test_a_stored_body_that_does_not_decompress_is_dead_lettered_and_the_r
     assert rows[0][:2] == ("broken-1", "dead") and "stored body does not decompress" in rows[0][2]
     assert rows[1][:2] == ("fine-1", "done")
     assert recorder.seen == [(6, "after the broken one")]
+
+
+@pytest.mark.anyio
+async def test_a_delivery_after_pruning_took_every_old_one_is_still_processed(harness_factory: Any, platform: str) -> None:
+    from bot.app import load_router
+
+    recorder = Recorder()
+    router = load_router("handlers.housekeeping")
+    router.on("issue_comment", "created")(recorder.handle)
+    async with harness_factory(router=router) as h:
+        for n in range(3):
+            await post_comment(h, platform, 1, f"old {n}", f"old-{n}")
+        await h.app.wait_idle()
+        month_ago = time.time() - 30 * 86400
+        await h.app.store.run(lambda conn: conn.execute("UPDATE deliveries SET received_at = ?, finished_at = ?", (month_ago, month_ago)))
+        assert await h.app.scheduler.run_job("prune-deliveries") is True
+        assert h.rows("SELECT delivery_id FROM deliveries") == [("old-2",)]  # the newest stays: ids only grow
+        assert (await post_comment(h, platform, 2, "after the prune", "new-1")).status_code == 202
+        await h.app.wait_idle()
+        assert h.rows("SELECT id, status FROM deliveries WHERE delivery_id = 'new-1'") == [(4, "done")]
+    assert recorder.seen[-1] == (2, "after the prune")

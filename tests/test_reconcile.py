@@ -328,6 +328,21 @@ async def test_a_scheduled_run_without_the_file_records_the_defaults_once(world:
     assert in_force[:2] == ({}, []) and versions == 2
 
 
+async def test_scheduled_runs_of_an_unchanged_file_record_one_version(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 1\n"})
+    store = await _store(tmp_path)
+    try:
+        for _ in range(3):
+            await _reconcile(world, store, "auto")
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 2\n"})
+        for _ in range(2):
+            await _reconcile(world, store, "auto")
+        rows = await store.run(lambda conn: conn.execute("SELECT config FROM config_versions ORDER BY id").fetchall())
+    finally:
+        await store.stop()
+    assert [json.loads(config)["claims"]["max_per_user"] for (config,) in rows] == [1, 2]
+
+
 def _cut_push(world: World, before: str, after: str, listed: int, pushed: int) -> tuple[str, dict[str, Any]]:
     """A recorded push payload of `world`'s platform, moved to acme/widgets' main, listing `listed`
     commits (none of them touching the config) of `pushed`."""

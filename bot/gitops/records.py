@@ -9,16 +9,25 @@ from typing import Any
 from bot.store import single_statement
 
 
-@single_statement
 def save_config(
     conn: sqlite3.Connection, platform: str, repo: str, sha: str | None, path: str | None,
     config: dict[str, Any] | None, errors: list[str], sources: list[str], now: float,
 ) -> int:
+    """Record what was read, unless the newest version says exactly the same: every scheduled run
+    reads the file again, and a row per run would grow the table without telling anything new."""
+    values = (sha, path, int(not errors), json.dumps(config, default=str) if config is not None else None,
+              json.dumps(errors), json.dumps(sources))
+    newest = conn.execute(
+        "SELECT id, sha, path, valid, config, errors, sources FROM config_versions"
+        " WHERE platform = ? AND repo = ? ORDER BY id DESC LIMIT 1",
+        (platform, repo),
+    ).fetchone()
+    if newest is not None and tuple(newest[1:]) == values:
+        return int(newest[0])
     cursor = conn.execute(
         "INSERT INTO config_versions (platform, repo, sha, path, valid, config, errors, sources, created_at)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (platform, repo, sha, path, int(not errors), json.dumps(config, default=str) if config is not None else None,
-         json.dumps(errors), json.dumps(sources), now),
+        (platform, repo, *values, now),
     )
     return int(cursor.lastrowid or 0)
 

@@ -1,7 +1,8 @@
-"""Housekeeping: forget deliveries past their retention, so the database does not grow for ever.
+"""Housekeeping: forget what is past its retention, so the database does not grow for ever.
 
-Finished deliveries are kept for FORGEBOT_DELIVERY_RETENTION (default 14d), dead letters and
-effect keys four times as long. The activity log is never pruned: it is the record.
+Finished deliveries and reconcile runs are kept for FORGEBOT_DELIVERY_RETENTION (default 14d),
+dead letters and effect keys four times as long; the newest reconcile run of each repository
+and trigger stays whatever its age. The activity log is never pruned: it is the record.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import logging
 
 from bot import deliveries
 from bot.context import Context
+from bot.gitops import records
 from bot.router import Router
 
 logger = logging.getLogger(__name__)
@@ -29,5 +31,10 @@ async def prune_deliveries(ctx: Context) -> None:
         removed += count
     while await ctx.store.run(deliveries.prune_effects, now - 4 * keep):
         pass
-    if removed:
-        logger.info("pruned %d deliveries past their retention", removed)
+    runs = 0
+    after = 0
+    while after is not None:
+        count, after = await ctx.store.run(records.prune_runs_chunk, now - keep, after, deliveries.PRUNE_CHUNK)
+        runs += count
+    if removed or runs:
+        logger.info("pruned %d deliveries and %d reconcile runs past their retention", removed, runs)

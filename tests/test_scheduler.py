@@ -81,7 +81,7 @@ def test_old_deliveries_are_pruned_and_dead_letters_kept_longer(tmp_path: Any) -
 
 
 @pytest.mark.anyio
-async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_deliveries(harness_factory: Any) -> None:
+async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_rows(harness_factory: Any) -> None:
     import sqlite3
     import time
 
@@ -102,14 +102,24 @@ async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_deliveri
         )
         conn.executemany("INSERT INTO effects (key, created_at) VALUES (?, ?)", [(f"e-{n}", now - 90 * day) for n in range(old)])
         conn.executemany("INSERT INTO effects (key, created_at) VALUES (?, ?)", [(f"young-{n}", now) for n in range(young)])
+        runs = [("o/busy", "schedule", now - 20 * day)] * old + [("o/busy", "push", now - 20 * day)]  # the only push run
+        runs += [("o/quiet", "schedule", now - 30 * day), ("o/busy", "schedule", now)]
+        conn.executemany(
+            "INSERT INTO reconcile_runs (platform, repo, trigger, mode, outcome, plan, results, errors, started_at, finished_at)"
+            " VALUES ('github', ?, ?, 'auto', 'clean', '[]', '[]', '[]', ?, ?)",
+            [(repo, trigger, at, at) for repo, trigger, at in runs],
+        )
 
     async with harness_factory(router=load_router("handlers.housekeeping")) as h:
         await h.app.store.run(fill)
         assert await h.app.scheduler.run_job("prune-deliveries") is True
         left = h.rows("SELECT substr(delivery_id, 1, 4), count(*) FROM deliveries GROUP BY 1 ORDER BY 1")
         effects = h.rows("SELECT count(*) FROM effects")
+        runs_left = h.rows("SELECT repo, trigger, finished_at > ? FROM reconcile_runs ORDER BY id", now - day)
     assert left == [("dead", young), ("new-", young)]
     assert effects == [(young,)]
+    # The newest run of each repository and trigger stays, however old.
+    assert runs_left == [("o/busy", "push", 0), ("o/quiet", "schedule", 0), ("o/busy", "schedule", 1)]
 
 
 def test_a_prune_chunk_stops_where_every_row_is_recent(tmp_path: Any) -> None:

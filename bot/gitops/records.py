@@ -72,6 +72,30 @@ def save_run(
     return int(cursor.lastrowid or 0)
 
 
+def prune_runs_chunk(conn: sqlite3.Connection, before: float, after_id: int, limit: int) -> tuple[int, int | None]:
+    """Forget, among the `limit` runs after `after_id`, those finished before `before` that a newer
+    run of the same repository and trigger follows (the newest of each stays, for `repos status`).
+    Returns how many went and where to go on from, or None once the rest is too recent."""
+    rows = conn.execute(
+        "SELECT id, platform, repo, trigger, finished_at FROM reconcile_runs WHERE id > ? ORDER BY id LIMIT ?",
+        (after_id, limit),
+    ).fetchall()
+    doomed = [
+        row_id
+        for row_id, platform, repo, trigger, finished_at in rows
+        if finished_at < before
+        and conn.execute(
+            "SELECT 1 FROM reconcile_runs WHERE platform = ? AND repo = ? AND id > ? AND trigger = ? LIMIT 1",
+            (platform, repo, row_id, trigger),
+        ).fetchone()
+    ]
+    if doomed:
+        conn.execute(f"DELETE FROM reconcile_runs WHERE id IN ({','.join('?' * len(doomed))})", doomed)
+    if len(rows) < limit or all(finished_at >= before for *_, finished_at in rows):
+        return len(doomed), None
+    return len(doomed), int(rows[-1][0])
+
+
 @single_statement
 def latest_runs(conn: sqlite3.Connection, trigger: str | None = None) -> list[dict[str, Any]]:
     """The newest run per repository (optionally of one trigger), newest first."""

@@ -18,12 +18,16 @@ endif
 # A failed step removes what it half made, so the next run starts it again.
 .DELETE_ON_ERROR:
 
+# A Python whose venv module cannot install pip (Debian without python3-venv) still makes one:
+# the venv is made without pip, and the system's pip installs pip into it.
 $(BIN)/python:
 	@$(PYTHON) -c "import sys; sys.exit(sys.version_info < (3, 11))" 2>/dev/null || \
 		{ echo "forgebot needs Python 3.11 or newer; none found as '$(PYTHON)' (set PYTHON=/path/to/python3)" >&2; exit 1; }
+	@echo "making $(VENV) with $$($(PYTHON) -c 'import sys; print(sys.executable, sys.version.split()[0])')"
 	rm -rf $(VENV)
-	@$(PYTHON) -m venv $(VENV) || \
-		{ rm -rf $(VENV); echo "could not create $(VENV) with '$(PYTHON) -m venv' (on Debian or Ubuntu: apt install python3-venv)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV) || \
+		{ rm -rf $(VENV) && $(PYTHON) -m venv --without-pip $(VENV) && $(PYTHON) -m pip --python $(BIN)/python install --quiet pip; } || \
+		{ rm -rf $(VENV); echo "could not make $(VENV) with '$(PYTHON) -m venv', nor install pip into one (on Debian or Ubuntu: apt install python3-venv)" >&2; exit 1; }
 	$(BIN)/python -m pip install --quiet --upgrade pip || echo "pip upgrade failed; going on with the pip that venv bundled" >&2
 
 # The stamps depend on the interpreter itself, so a rebuilt .venv is reinstalled.

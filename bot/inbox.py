@@ -197,7 +197,12 @@ class Inbox:
                     # Decoding is the costly part of processing: ration it while webhooks arrive.
                     await self._background_turn()
                     limit = min(limit, BUSY_BATCH)
-                rows = await self.store.run(deliveries.open_after, self._last_loaded, limit)
+                try:
+                    rows = await self.store.run(deliveries.open_after, self._last_loaded, limit)
+                except Exception:  # the store failed (locked past its patience, I/O): try later
+                    logger.exception("could not read pending deliveries; retrying")
+                    await asyncio.sleep(STORE_RETRY_SECONDS)
+                    continue
                 if not rows:
                     break
                 for row in rows:

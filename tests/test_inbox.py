@@ -447,3 +447,32 @@ async def test_a_delivery_after_pruning_took_every_old_one_is_still_processed(ha
         await h.app.wait_idle()
         assert h.rows("SELECT id, status FROM deliveries WHERE delivery_id = 'new-1'") == [(4, "done")]
     assert recorder.seen[-1] == (2, "after the prune")
+
+
+@pytest.mark.anyio
+async def test_the_sorter_survives_a_database_that_fails_for_a_while(
+    harness_factory: Any, platform: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A read that fails (another process held the write lock past the store's patience, an
+    I/O error) is tried again later; the deliveries stored meanwhile are still processed."""
+    import sqlite3
+
+    from bot import inbox
+
+    real = deliveries.open_after
+    failures = [sqlite3.OperationalError("database is locked")] * 2
+
+    def flaky(*args: Any) -> Any:
+        if failures:
+            raise failures.pop()
+        return real(*args)
+
+    monkeypatch.setattr(deliveries, "open_after", flaky)
+    monkeypatch.setattr(inbox, "STORE_RETRY_SECONDS", 0.01)
+    recorder = Recorder()
+    async with harness_factory(router=recorder.router) as h:
+        await eventually(lambda: not failures)
+        assert (await post_comment(h, platform, 7, "after the outage", "after-1")).status_code == 202
+        await h.app.wait_idle()
+        assert h.app.inbox.running
+    assert recorder.seen == [(7, "after the outage")]

@@ -70,3 +70,13 @@ def gitea_combined_state(states: list[str]) -> str:
     if not states:
         return "pending"
     return max(states, key=lambda s: order.index(s) if s in order else 0)
+
+
+def validation_failed(resource: str, code: str, field: str | None = None, message: str | None = None) -> ApiError:
+    """GitHub's 422 "Validation Failed" with one entry in `errors`."""
+    error: dict[str, Any] = {"resource": resource, "code": code}
+    if field is not None:
+        error["field"] = field
+    if message is not None:
+        error["message"] = message
+    return ApiError(422, "Validation Failed", errors=[error])

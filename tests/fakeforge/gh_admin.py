@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import ghjson
-from .common import ApiError, iso, node_id
+from .common import ApiError, iso, node_id, validation_failed
 from .server import Ctx, Resp, Routes
 from .state import Hook, Repo
 
@@ -69,8 +69,7 @@ def add_collaborator(ctx: Ctx) -> Resp:
         raise ApiError(422, "Repository owner cannot be a collaborator")
     grant = ctx.body().get("permission") or "push"
     if grant not in _GRANTS:
-        raise ApiError(422, "Validation Failed", errors=[{"resource": "Repository", "code": "invalid",
-                                                          "field": "permission"}])
+        raise validation_failed("Repository", "invalid", "permission")
     existing = repo.collaborators.get(user.login)
     repo.collaborators[user.login] = _GRANTS[grant]
     if existing not in (None, "none"):
@@ -117,8 +116,7 @@ def create_hook(ctx: Ctx) -> Resp:
     body, now = ctx.body(), ctx.ops.now()
     config = dict(body.get("config") or {})
     if not config.get("url"):
-        raise ApiError(422, "Validation Failed", errors=[{"resource": "Hook", "code": "custom",
-                                                          "message": "Config must contain url"}])
+        raise validation_failed("Hook", "custom", message="Config must contain url")
     h = Hook(ctx.forge.state.new_id(), "web", config, list(body.get("events") or ["push"]),
              bool(body.get("active", True)), now, now)
     repo.hooks[h.id] = h

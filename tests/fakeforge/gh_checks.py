@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import ghjson
-from .common import ApiError, iso, node_id, parse_iso
+from .common import ApiError, iso, node_id, parse_iso, validation_failed
 from .server import Ctx, Resp, Routes
 from .state import CheckRun, Repo
 
@@ -55,8 +55,7 @@ def _apply(ctx: Ctx, c: CheckRun, body: dict[str, Any]) -> None:
         c.conclusion, c.status = body["conclusion"], "completed"
     if c.status == "completed":
         if c.conclusion is None:
-            raise ApiError(422, "Validation Failed", errors=[{"resource": "CheckRun", "code": "missing_field",
-                                                              "field": "conclusion"}])
+            raise validation_failed("CheckRun", "missing_field", "conclusion")
         c.completed_at = parse_iso(body.get("completed_at")) or c.completed_at or ctx.ops.now()
 
 

@@ -5,22 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from . import ghjson
-from .common import ApiError, parse_iso
+from .common import ApiError, parse_iso, validation_failed
 from .ops import due_date
 from .server import Ctx, Resp, Routes
 from .state import Issue, Milestone, Repo
 
 routes = Routes()
 R = "/repos/{owner}/{repo}"
-
-
-def _exists(resource: str, field: str) -> ApiError:
-    return ApiError(422, "Validation Failed",
-                    errors=[{"resource": resource, "code": "already_exists", "field": field}])
-
-
-def _invalid(resource: str, field: str) -> ApiError:
-    return ApiError(422, "Validation Failed", errors=[{"resource": resource, "code": "invalid", "field": field}])
 
 
 # -- comments ---------------------------------------------------------------------------------
@@ -160,7 +151,7 @@ def create_milestone(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
     body = ctx.body()
     if any(m.title == body["title"] for m in repo.milestones.values()):
-        raise _exists("Milestone", "title")
+        raise validation_failed("Milestone", "already_exists", "title")
     m = ctx.ops.create_milestone(repo, ctx.login or "", body["title"], body.get("description") or "",
                                  body.get("state") or "open", body.get("due_on"))
     data = ghjson.milestone(ctx.forge, repo, m)
@@ -227,7 +218,7 @@ def add_blocked_by(ctx: Ctx) -> Resp:
     issue = ctx.issue(repo, "number")
     other_repo, other = _issue_by_id(ctx, int(ctx.body()["issue_id"]))
     if other.id == issue.id:
-        raise _invalid("IssueDependency", "issue_id")
+        raise validation_failed("IssueDependency", "invalid", "issue_id")
     if other.id not in issue.blocked_by:
         issue.blocked_by.append(other.id)
     return Resp(201, ghjson.issue(ctx.forge, other_repo, other))

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from . import ghjson
-from .common import ApiError, parse_iso
+from .common import ApiError, parse_iso, validation_failed
 from .ops import UNSET
 from .server import Ctx, Resp, Routes
 from .state import Issue, Repo
@@ -16,18 +16,9 @@ R = "/repos/{owner}/{repo}"
 _COLOR_RE = re.compile(r"^[0-9a-fA-F]{6}$")
 
 
-def _exists(resource: str, field: str) -> ApiError:
-    return ApiError(422, "Validation Failed",
-                    errors=[{"resource": resource, "code": "already_exists", "field": field}])
-
-
-def _invalid(resource: str, field: str) -> ApiError:
-    return ApiError(422, "Validation Failed", errors=[{"resource": resource, "code": "invalid", "field": field}])
-
-
 def _check_color(color: Any) -> None:
     if color is not None and not _COLOR_RE.match(str(color)):
-        raise _invalid("Label", "color")
+        raise validation_failed("Label", "invalid", "color")
 
 
 # -- repository labels ------------------------------------------------------------------------
@@ -43,10 +34,10 @@ def create_label(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
     body = ctx.body()
     if repo.label_named(body["name"]) is not None:
-        raise _exists("Label", "name")
+        raise validation_failed("Label", "already_exists", "name")
     _check_color(body.get("color"))
     if len(body.get("description") or "") > 100:
-        raise _invalid("Label", "description")
+        raise validation_failed("Label", "invalid", "description")
     lb = ctx.ops.create_label(repo, ctx.login, body["name"], body.get("color") or "ededed",
                               body.get("description") or "")
     data = ghjson.label(ctx.forge, repo, lb)
@@ -72,7 +63,7 @@ def update_label(ctx: Ctx) -> Any:
     lb, body = _label(ctx, repo), ctx.body()
     new_name = body.get("new_name")
     if new_name and new_name.casefold() != lb.name.casefold() and repo.label_named(new_name):
-        raise _exists("Label", "name")
+        raise validation_failed("Label", "already_exists", "name")
     _check_color(body.get("color"))
     ctx.ops.update_label(repo, lb, ctx.login, name=new_name, color=body.get("color"),
                          description=body.get("description"))
@@ -153,7 +144,7 @@ def _milestone_id(repo: Repo, value: Any) -> int | None:
         return None
     m = repo.milestone_by_number(int(value)) if str(value).isdigit() else None
     if m is None:
-        raise _invalid("Issue", "milestone")
+        raise validation_failed("Issue", "invalid", "milestone")
     return m.id
 
 
@@ -162,8 +153,7 @@ def create_issue(ctx: Ctx) -> Resp:
     repo = ctx.repo()
     body = ctx.body()
     if not isinstance(body.get("title"), (str, int)) or str(body["title"]).strip() == "":
-        raise ApiError(422, "Validation Failed", errors=[{"resource": "Issue", "code": "missing_field",
-                                                          "field": "title"}])
+        raise validation_failed("Issue", "missing_field", "title")
     if ctx.login is None:
         raise ApiError(401, "Requires authentication")
     issue = ctx.ops.create_issue(repo, ctx.login, str(body["title"]), body.get("body") or "")

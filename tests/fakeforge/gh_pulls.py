@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import ghjson, pulljson
-from .common import ApiError
+from .common import ApiError, validation_failed
 from .ops import UNSET
 from .server import Ctx, Resp, Routes
 from .state import Issue, Repo
@@ -16,13 +16,6 @@ _REVIEW_EVENTS = {"APPROVE": "APPROVED", "REQUEST_CHANGES": "CHANGES_REQUESTED",
 _NOT_ALLOWED = {"merge": ("allow_merge_commit", "Merge commits are not allowed on this repository."),
                 "squash": ("allow_squash_merge", "Squash merges are not allowed on this repository."),
                 "rebase": ("allow_rebase_merge", "Rebase merges are not allowed on this repository.")}
-
-
-def _custom(message: str, field: str | None = None) -> ApiError:
-    error: dict[str, Any] = {"resource": "PullRequest", "code": "custom", "message": message}
-    if field:
-        error = {"resource": "PullRequest", "code": "invalid", "field": field}
-    return ApiError(422, "Validation Failed", errors=[error])
 
 
 def _branch(spec: str) -> str:
@@ -61,13 +54,13 @@ def create_pull(ctx: Ctx) -> Resp:
     head, base = _branch(body["head"]), body["base"]
     branches = repo.git.branches()
     if head not in branches:
-        raise _custom("", "head")
+        raise validation_failed("PullRequest", "invalid", "head")
     if base not in branches:
-        raise _custom("", "base")
+        raise validation_failed("PullRequest", "invalid", "base")
     if not repo.git.rev_list(branches[base], branches[head]):
-        raise _custom(f"No commits between {base} and {head}")
+        raise validation_failed("PullRequest", "custom", message=f"No commits between {base} and {head}")
     if any(i.pull.base == base for i in repo.open_pulls_for_head(head) if i.pull):
-        raise _custom(f"A pull request already exists for {repo.owner}:{head}.")
+        raise validation_failed("PullRequest", "custom", message=f"A pull request already exists for {repo.owner}:{head}.")
     issue = ctx.ops.create_pull(repo, ctx.login, head, base, body.get("title") or head,
                                 body.get("body") or "", bool(body.get("draft")))
     if "maintainer_can_modify" in body and issue.pull:
@@ -90,9 +83,9 @@ def update_pull(ctx: Ctx) -> Any:
         ctx.require(repo, "write")
     body = ctx.body()
     if "base" in body and body["base"] not in repo.git.branches():
-        raise _custom("", "base")
+        raise validation_failed("PullRequest", "invalid", "base")
     if body.get("state") == "open" and issue.pull and issue.pull.merged:
-        raise _custom("Cannot reopen a merged pull request")
+        raise validation_failed("PullRequest", "custom", message="Cannot reopen a merged pull request")
     ctx.ops.edit_issue(repo, issue, ctx.login, title=body.get("title", UNSET), body=body.get("body", UNSET),
                        state=body.get("state", UNSET), base=body.get("base", UNSET))
     if "maintainer_can_modify" in body and issue.pull:

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from . import ghjson
-from .common import ApiError
+from .common import ApiError, validation_failed
 from .gitrepo import ZERO_SHA
 from .server import Ctx, Resp, Routes
 from .state import Protection
@@ -37,9 +37,8 @@ def update_repo(ctx: Ctx) -> Any:
         raise ApiError(422, "Renaming repositories is not supported by the emulator")
     if "default_branch" in body:
         if body["default_branch"] not in repo.git.branches():
-            raise ApiError(422, "Validation Failed", errors=[{
-                "resource": "Repository", "code": "invalid", "field": "default_branch",
-                "message": "Cannot update default branch for this repository"}])
+            raise validation_failed("Repository", "invalid", "default_branch",
+                                    "Cannot update default branch for this repository")
         repo.default_branch = body["default_branch"]
         repo.git.run("symbolic-ref", "HEAD", f"refs/heads/{repo.default_branch}")
     if "description" in body:
@@ -357,9 +356,9 @@ def put_topics(ctx: Ctx) -> Any:
     names = [n.strip().lower() for n in ctx.body()["names"]]
     bad = [n for n in names if not _TOPIC_RE.match(n)]
     if bad:
-        raise ApiError(422, "Validation Failed", errors=[{
-            "resource": "Repository", "code": "invalid", "field": "names",
-            "message": f"{', '.join(bad)} is not a valid topic. Topics must start with a lowercase "
-                       "letter or number, consist of 50 characters or less, and can include hyphens."}])
+        raise validation_failed(
+            "Repository", "invalid", "names",
+            f"{', '.join(bad)} is not a valid topic. Topics must start with a lowercase "
+            "letter or number, consist of 50 characters or less, and can include hyphens.")
     repo.topics = list(dict.fromkeys(names))
     return {"names": list(repo.topics)}

@@ -190,15 +190,17 @@ async def expire_claims(ctx: Context) -> None:
             logger.warning("could not release an expired claim", extra={"repo": claim.repo, "issue": claim.number, "error": str(exc)})
 
 
-async def _renew(ctx: Context, event: Event, numbers: set[int], login: str, why: str) -> None:
+async def _renew(ctx: Context, event: Event, config: RepoConfig, numbers: set[int], login: str, why: str) -> None:
+    """Make the holder's lease last at least the default duration from now; a longer one stays."""
     assert event.repo is not None
     repo = event.repo.full_name
-    config = await config_in_force(ctx, event.platform, repo)
     for number in sorted(numbers):
         current = await ctx.store.run(claims.active_claim, event.platform, repo, number)
         if current is None or current.holder.lower() != login.lower():
             continue
         until = ctx.clock() + parse_duration(config.claims.default_duration).total_seconds()
+        if until <= current.expires_at:
+            continue
         await ctx.store.run(claims.extend, current.id, until)
         await ctx.record("claim.renewed", actor=login, issue=number, until=until, by=why)
 
@@ -213,7 +215,7 @@ async def renew_claims_on_push(event: Event, ctx: Context) -> None:
     prefix = re.escape(config.worktrees.branch_prefix)
     match = re.match(rf"^(?:{prefix})?(\d+)(?:\D|$)", event.push.branch)
     if match:
-        await _renew(ctx, event, {int(match.group(1))}, event.sender.login, f"push to {event.push.branch}")
+        await _renew(ctx, event, config, {int(match.group(1))}, event.sender.login, f"push to {event.push.branch}")
 
 
 @router.on("pull_request", "opened")
@@ -227,4 +229,4 @@ async def renew_claims_on_pull_request(event: Event, ctx: Context) -> None:
         return
     numbers = {int(n) for n in REFERENCE_RE.findall(f"{issue.title}\n{issue.body}")}
     if numbers:
-        await _renew(ctx, event, numbers, issue.author, f"pull request #{issue.number}")
+        await _renew(ctx, event, config, numbers, issue.author, f"pull request #{issue.number}")

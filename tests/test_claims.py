@@ -275,3 +275,17 @@ async def test_fifty_agents_claim_over_http_at_once_and_one_holds_it(world: Worl
         assert all(f"claimed by @{holder} until" in a.json()["error"] for a in lost)
         issue = world.state().issue(number)
         assert issue.assignees == [holder] and world.label_names(number) == ["status/claimed"]
+
+
+async def test_a_push_never_shortens_a_longer_lease(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  renew_on_push: true\n"})
+    clock = Clock(1_800_000_000.0)
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 3d")
+        await app.wait_idle()
+        until = (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at
+        clock.now += 3600
+        await world.actor("alice").push(REPO, f"issue-{number}-fix", {"fix.py": "1"})  # renewal: 24h from now
+        await app.wait_idle()
+        assert (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at == until

@@ -198,3 +198,26 @@ def test_the_file_and_the_forge_name_the_same_settings(platform_side: Any, file_
     forge = {f.name: str(f.type) for f in fields(platform_side) if f.name not in only_on_the_platform_side}
     config = {name: str(f.annotation) for name, f in file_side.model_fields.items()}
     assert forge == config
+
+
+# What each platform answers for a hook made with events [push, issues, pull_request]: GitHub lists
+# the events as given, Gitea 1.22 lists every sub-event of a group as well.
+HOOK_AS_READ = {
+    "github": ["push", "issues", "pull_request"],
+    "gitea": ["push", "issues", "issue_assign", "issue_label", "issue_milestone", "issue_comment", "pull_request",
+              "pull_request_assign", "pull_request_label", "pull_request_milestone", "pull_request_comment",
+              "pull_request_review_approved", "pull_request_review_rejected", "pull_request_review_comment",
+              "pull_request_sync", "pull_request_review_request"],
+}
+
+
+@pytest.mark.parametrize("platform", ["github", "gitea"])
+def test_a_webhook_as_the_platform_reads_it_back_is_no_drift(platform: str) -> None:
+    from bot.forges import gitea_json
+    from bot.forges.github_models import hook_from
+
+    data = {"id": 1, "active": True, "events": HOOK_AS_READ[platform],
+            "config": {"url": "https://ci.test/hook", "content_type": "json"}}
+    hook = hook_from(data) if platform == "github" else gitea_json.hook(data)
+    desired = RepoConfig.model_validate({"webhooks": [{"url": "https://ci.test/hook", "events": ["push", "issues", "pull_request"]}]})
+    assert plan(desired, observed(hooks=(hook,), capabilities=GITHUB if platform == "github" else GITEA)) == ()

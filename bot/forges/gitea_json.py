@@ -69,6 +69,14 @@ ALL_EVENTS = ("create", "delete", "fork", "push", "issues", "issue_comment", "pu
 # What a hook that has every group on reports back (Gitea lists sub-events by their own names).
 ALL_EVENTS_SEEN = frozenset({"create", "delete", "fork", "push", "issues", "issue_comment",
                              "pull_request", "wiki", "repository", "release"})
+# A group asked for comes back as itself and each of its sub-events ("pull_request" also as the
+# three kinds of review); reading a hook folds them again, so that it reads as it was written.
+EVENT_GROUPS = {
+    "pull_request": ("pull_request_assign", "pull_request_label", "pull_request_milestone",
+                     "pull_request_comment", "pull_request_review_approved", "pull_request_review_rejected",
+                     "pull_request_review_comment", "pull_request_sync", "pull_request_review_request"),
+    "issues": ("issue_assign", "issue_label", "issue_milestone", "issue_comment"),
+}
 
 # RepoSettings field -> Gitea's EditRepoOption / Repository name.
 SETTINGS = {
@@ -318,6 +326,9 @@ def hook(data: dict[str, Any]) -> Hook:
     events = tuple(data.get("events") or ())
     if ALL_EVENTS_SEEN <= set(events):
         events = ("*",)
+    for group, members in EVENT_GROUPS.items():
+        if group in events and set(members) <= set(events):
+            events = tuple(e for e in events if e not in members)
     return Hook(url=config.get("url") or "", events=events, active=bool(data.get("active")),
                 content_type=config.get("content_type") or "json", id=data.get("id"))
 

@@ -184,7 +184,10 @@ async def expire_claims(ctx: Context) -> None:
             config = await config_in_force(ctx, claim.platform, claim.repo)
             bot = await ctx.forges.bot_login(claim.platform)
             message = EXPIRED.format(holder=claim.holder, until=when(claim.expires_at))
-            await post_once(forge, claim.repo, claim.number, f"claim-expired:{claim.id}", message, bot)
+            try:
+                await post_once(forge, claim.repo, claim.number, f"claim-expired:{claim.id}", message, bot)
+            except NotFound:  # the issue or its repository is gone: nobody to tell, and the claim still ends
+                pass
             await release_claim(ctx, forge, claim.repo, claim.number, config, "expired", claim)
         except ForgeError as exc:  # tried again next minute
             logger.warning("could not release an expired claim", extra={"repo": claim.repo, "issue": claim.number, "error": str(exc)})

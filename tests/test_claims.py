@@ -289,3 +289,17 @@ async def test_a_push_never_shortens_a_longer_lease(world: World, bot_factory: A
         await world.actor("alice").push(REPO, f"issue-{number}-fix", {"fix.py": "1"})  # renewal: 24h from now
         await app.wait_idle()
         assert (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at == until
+
+
+async def test_an_expired_claim_on_an_issue_that_is_gone_still_ends(world: World, bot_factory: Any) -> None:
+    clock = Clock(1_800_000_000.0)
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_factory(world, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/claim 30m")
+        await app.wait_idle()
+        clock.now += 31 * 60
+        gone = world.fake.faults.add(None, f"^/repos/{REPO}/issues/{number}(/|$)", status=404, times=None)
+        assert await app.scheduler.run_job("expire-claims")
+        assert gone.hits  # the bot tried, and the platform said there is no such issue
+        # Else it would be tried every minute for ever, and count against alice's claims.
+        assert await app.store.run(claims.active_claims, world.platform, REPO) == []

@@ -396,3 +396,19 @@ async def test_the_plan_notes_settings_that_are_accepted_but_not_acted_on_yet(wo
         plain, _ = await _plan_pull_request(world, app, "now", "labels:\n  - name: bug\n")
     assert "Note: review is reserved for upcoming features; accepted, but not acted on yet." in body
     assert status.startswith("1 change") and "reserved" not in plain
+
+
+async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tmp_path: Path) -> None:
+    from bot.gitops import records
+
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: wanted\n"})
+    store = await _store(tmp_path)
+    try:
+        schedule = dict(trigger="schedule", mode="auto", bot_login=BOT)
+        assert (await reconcile(world.client, store, REPO, **schedule)).outcome == "drift"
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": None})
+        assert (await reconcile(world.client, store, REPO, **schedule)).outcome == "no-config"
+        latest = await store.run(records.latest_runs, "schedule")
+    finally:
+        await store.stop()
+    assert [(run["repo"], run["outcome"]) for run in latest] == [(REPO, "no-config")]  # `forgebot drift` shows nothing

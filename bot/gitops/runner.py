@@ -144,6 +144,7 @@ async def reconcile(
         run.outcome = "no-config"
         if mode != "plan":
             await remember_config(store, forge.platform, repo, None, commit=commit, now=clock())
+        await _record(store, run, started, clock)  # else a deleted file's last drift would stay the latest run
         return run
     run.config, run.config_path = loaded.config, loaded.sources[0].partition(":")[2]
     if mode == "auto":

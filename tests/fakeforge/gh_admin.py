@@ -96,14 +96,6 @@ def remove_collaborator(ctx: Ctx) -> Resp:
 
 
 # -- hooks ------------------------------------------------------------------------------------
-def _hook(ctx: Ctx, repo: Repo) -> Hook:
-    raw = ctx.params["hook_id"]
-    h = repo.hooks.get(int(raw)) if raw.isdigit() else None
-    if h is None:
-        raise ctx.dialect.not_found()
-    return h
-
-
 @routes.get(R + "/hooks")
 def list_hooks(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
@@ -127,13 +119,13 @@ def create_hook(ctx: Ctx) -> Resp:
 @routes.get(R + "/hooks/{hook_id}")
 def get_hook(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
-    return ghjson.hook(ctx.forge, repo, _hook(ctx, repo))
+    return ghjson.hook(ctx.forge, repo, ctx.by_id(repo.hooks, "hook_id"))
 
 
 @routes.patch(R + "/hooks/{hook_id}")
 def update_hook(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
-    h, body = _hook(ctx, repo), ctx.body()
+    h, body = ctx.by_id(repo.hooks, "hook_id"), ctx.body()
     if "config" in body:
         h.config = {**h.config, **body["config"]}
     if "events" in body:
@@ -149,7 +141,7 @@ def update_hook(ctx: Ctx) -> Any:
 @routes.delete(R + "/hooks/{hook_id}")
 def delete_hook(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
-    del repo.hooks[_hook(ctx, repo).id]
+    del repo.hooks[ctx.by_id(repo.hooks, "hook_id").id]
     return Resp(204)
 
 

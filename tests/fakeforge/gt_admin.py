@@ -74,14 +74,6 @@ def collaborator_permission(ctx: Ctx) -> Any:
 
 
 # -- hooks ------------------------------------------------------------------------------------
-def _hook(ctx: Ctx, repo: Repo) -> Hook:
-    raw = ctx.params["id"]
-    h = repo.hooks.get(int(raw)) if raw.isdigit() else None
-    if h is None:
-        raise ctx.dialect.not_found()
-    return h
-
-
 @routes.get(R + "/hooks")
 def list_hooks(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
@@ -109,13 +101,13 @@ def create_hook(ctx: Ctx) -> Resp:
 @routes.get(R + "/hooks/{id}")
 def get_hook(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
-    return gtjson.hook(ctx.forge, _hook(ctx, repo))
+    return gtjson.hook(ctx.forge, ctx.by_id(repo.hooks, "id"))
 
 
 @routes.patch(R + "/hooks/{id}")
 def edit_hook(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
-    h, body = _hook(ctx, repo), ctx.body()
+    h, body = ctx.by_id(repo.hooks, "id"), ctx.body()
     if body.get("config") is not None:
         h.config = {**h.config, **{k: str(v) for k, v in body["config"].items()}}
     if body.get("events") is not None:
@@ -131,7 +123,7 @@ def edit_hook(ctx: Ctx) -> Any:
 @routes.delete(R + "/hooks/{id}")
 def delete_hook(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
-    del repo.hooks[_hook(ctx, repo).id]
+    del repo.hooks[ctx.by_id(repo.hooks, "id").id]
     return Resp(204)
 
 

@@ -9,7 +9,7 @@ from . import gtjson
 from .common import ApiError, parse_iso
 from .ops import UNSET
 from .server import Ctx, Resp, Routes
-from .state import Issue, Label, Repo
+from .state import Issue, Repo
 
 routes = Routes()
 R = "/repos/{owner}/{repo}"
@@ -43,24 +43,16 @@ def create_label(ctx: Ctx) -> Resp:
     return Resp(201, gtjson.label(ctx.forge, repo, lb))
 
 
-def _label(ctx: Ctx, repo: Repo) -> Label:
-    raw = ctx.params["id"]
-    lb = repo.labels.get(int(raw)) if raw.isdigit() else None
-    if lb is None:
-        raise ctx.dialect.not_found()
-    return lb
-
-
 @routes.get(R + "/labels/{id}")
 def get_label(ctx: Ctx) -> Any:
     repo = ctx.repo()
-    return gtjson.label(ctx.forge, repo, _label(ctx, repo))
+    return gtjson.label(ctx.forge, repo, ctx.by_id(repo.labels, "id"))
 
 
 @routes.patch(R + "/labels/{id}")
 def edit_label(ctx: Ctx) -> Any:
     repo = ctx.repo("write")
-    lb, body = _label(ctx, repo), ctx.body()
+    lb, body = ctx.by_id(repo.labels, "id"), ctx.body()
     ctx.ops.update_label(repo, lb, ctx.login, name=body.get("name"),
                          color=_color(body["color"]) if body.get("color") is not None else None,
                          description=body.get("description"), exclusive=body.get("exclusive"),

@@ -8,7 +8,8 @@ import json
 import re
 import urllib.parse
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from . import validate
 from .auth import Identity, authenticate
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .state import Comment
 
 Handler = Callable[["Ctx"], Any]
+T = TypeVar("T")
 _PARAM = re.compile(r"\{(\w+)(:path)?\}")
 
 
@@ -155,11 +157,15 @@ class Ctx:
         return issue
 
     def comment(self, repo: Repo, key: str = "comment_id") -> Comment:
+        return self.by_id(repo.comments, key)
+
+    def by_id(self, items: Mapping[int, T], key: str) -> T:
+        """The item whose numeric id is the path parameter `key`; the dialect's 404 otherwise."""
         raw = self.params[key]
-        c = repo.comments.get(int(raw)) if raw.isdigit() else None
-        if c is None:
+        found = items.get(int(raw)) if raw.isdigit() else None
+        if found is None:
             raise self.dialect.not_found()
-        return c
+        return found
 
     # -- paging --------------------------------------------------------------------------
     def paged(self, items: list[Any], render: Callable[[Any], Any] = lambda x: x) -> Resp:

@@ -12,7 +12,7 @@ import enum
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.comments import post_once
@@ -75,7 +75,6 @@ class Invocation:
     config: RepoConfig
     bot_login: str
     permissions: PermissionCache
-    _permission: Permission | None = field(default=None, init=False)
 
     @property
     def args(self) -> tuple[str, ...]:
@@ -85,15 +84,9 @@ class Invocation:
     def author(self) -> str | None:
         return self.event.issue.author if self.event.issue else None
 
-    async def permission(self, login: str | None = None) -> Permission:
-        """The level of `login` (default: whoever runs the command) on this repository."""
-        who = login or self.actor
-        if who == self.actor and self._permission is not None:
-            return self._permission
-        level = await self.permissions.level(self.forge, self.repo, who)
-        if who == self.actor:
-            self._permission = level
-        return level
+    async def permission(self) -> Permission:
+        """The level of whoever runs the command on this repository (the cache keeps it 60 s)."""
+        return await self.permissions.level(self.forge, self.repo, self.actor)
 
     async def may(self, level: Permission) -> bool:
         return await self.permission() >= level
@@ -205,12 +198,8 @@ async def check_allowed(
     if (is_pull and not spec.on_pulls) or (not is_pull and not spec.on_issues):
         raise Refused(Refusal.WRONG_SUBJECT, f"/{spec.name} works on {'issues' if spec.on_issues else 'pull requests'} only")
     rule = Rule.of(spec, options)
-    capabilities = forge.capabilities
-    # Anyone, a listed user or the author needs no call to the platform; everyone else does.
-    if rule.allows(actor, author=author, permission=None, capabilities=capabilities):
-        return
-    if not rule.allows(actor, author=author, permission=await permission(), capabilities=capabilities):
-        raise Refused(Refusal.NOT_ALLOWED, f"only {rule.describe(capabilities)} may run /{spec.name}")
+    if not await rule.permits(actor, author=author, permission=permission, capabilities=forge.capabilities):
+        raise Refused(Refusal.NOT_ALLOWED, f"only {rule.describe(forge.capabilities)} may run /{spec.name}")
 
 
 async def _run_one(inv: Invocation) -> Outcome:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from bot.forges.base import Capabilities, Forge, Permission
@@ -70,6 +70,15 @@ class Rule:
             return True
         needed = platform_level(Level.TRIAGE if self.level is Level.AUTHOR else self.level, capabilities)
         return permission is not None and permission >= needed
+
+    async def permits(
+        self, actor: str, *, author: str | None, permission: Callable[[], Awaitable[Permission]], capabilities: Capabilities
+    ) -> bool:
+        """`allows`, asking for the actor's level only when it matters: anyone, a listed user or
+        the author needs no call to the platform."""
+        if self.allows(actor, author=author, permission=None, capabilities=capabilities):
+            return True
+        return self.allows(actor, author=author, permission=await permission(), capabilities=capabilities)
 
     def describe(self, capabilities: Capabilities) -> str:
         """Who may run it, in words: 'anyone', 'the author, or triage and up', '@alice or write and up'."""

@@ -29,10 +29,7 @@ async def _resolve(inv: Invocation) -> list[str]:
         if level is None:
             continue
         rule = Rule(Level.parse(level))
-        # Anyone, or the author, needs no call to the platform; everyone else does.
-        if rule.allows(inv.actor, author=inv.author, permission=None, capabilities=capabilities):
-            continue
-        if not rule.allows(inv.actor, author=inv.author, permission=await inv.permission(), capabilities=capabilities):
+        if not await rule.permits(inv.actor, author=inv.author, permission=inv.permission, capabilities=capabilities):
             raise CommandFailed(f"only {rule.describe(capabilities)} may use the label {name!r}")
     return names
 

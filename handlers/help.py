@@ -17,10 +17,9 @@ def render_help(commands: list[CommandSpec], config: RepoConfig, capabilities: C
         options = config.commands.get(spec.name)
         if options is not None and not options.enabled:
             continue
-        usage = spec.usage if spec.name != "help" else "/forgebot help"
         where = "" if spec.on_issues and spec.on_pulls else (" (issues only)" if spec.on_issues else " (pull requests only)")
         who = Rule.of(spec, options).describe(capabilities)
-        rows.append(f"| `{usage}` | {spec.description}{where} | {who} |")
+        rows.append(f"| `{spec.usage}` | {spec.description}{where} | {who} |")
     triggers = "".join(f"\n- adding the label `{label}` runs `/{command}`" for label, command in config.triggers.labels.items())
     return (
         "### forgebot commands in this repository\n\n"

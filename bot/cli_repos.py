@@ -94,9 +94,12 @@ def cmd_config_check(args: argparse.Namespace) -> int:
     from bot.cli import UsageError
 
     try:
-        text = args.file.read_text()
+        text = args.file.read_bytes().decode()
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        print(f"{args.file}: not UTF-8 text (byte {exc.start})")
+        return EXIT_FAILED
     try:
         data, lines = parse_yaml(text, str(args.file))
         config = validate(data, lines, str(args.file))

@@ -107,6 +107,10 @@ def test_config_check_and_schema(tmp_path: Path, capsys: Any) -> None:
     assert capsys.readouterr().out.splitlines()[1].startswith(f"{reserved}: note: cleanup is reserved for upcoming features")
     assert main(["config", "check", str(bad)]) == 1
     assert capsys.readouterr().out.strip() == f"{bad}:3: labels[0].colour: unknown key"
+    binary = tmp_path / "binary.yml"
+    binary.write_bytes(b"labels:\n  - name: \xff\n")
+    assert main(["config", "check", str(binary)]) == 1
+    assert capsys.readouterr().out.strip() == f"{binary}: not UTF-8 text (byte 18)"
     assert main(["config", "schema"]) == 0
     assert json.loads(capsys.readouterr().out)["title"].startswith("forgebot repository config")
 

@@ -129,10 +129,11 @@ def inspect_delivery(
     route_platform: str | None, headers: Headers, body: bytes, secrets: Sequence[bytes]
 ) -> Delivery:
     """Check one request and return the delivery to store, or raise Rejected."""
-    detected = detect_platform(headers)
-    platform = route_platform or detected
-    if route_platform == GITHUB and detected == GITEA:
-        raise Rejected(400, "platform", "this is a Gitea/Forgejo delivery; send it to /webhooks/gitea")
+    platform = detect_platform(headers)
+    if route_platform is not None and route_platform != platform:
+        if platform == GITEA:
+            raise Rejected(400, "platform", "this is a Gitea/Forgejo delivery; send it to /webhooks/gitea")
+        raise Rejected(400, "platform", "no Gitea/Forgejo event header; GitHub deliveries go to /webhooks/github")
     verify_signature(platform, headers, body, secrets)
 
     if platform == GITEA:

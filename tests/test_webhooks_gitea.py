@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import gitea_headers, sign
+from tests.conftest import gitea_headers, github_headers, sign
 
 BODY = b'{"ref": "refs/heads/main", "before": "a", "after": "b", "commits": []}'
 
@@ -119,4 +119,14 @@ async def test_gitea_and_forgejo_deliveries_are_refused_on_the_github_route(harn
     async with harness_factory() as h:
         response = await h.client.post("/webhooks/github", content=BODY, headers=_headers(sender, {}))
         assert response.status_code == 400 and "/webhooks/gitea" in response.json()["error"]
+        assert h.rows("SELECT count(*) FROM deliveries") == [(0,)]
+
+
+@pytest.mark.anyio
+async def test_github_deliveries_are_refused_on_the_gitea_route(harness_factory: Any) -> None:
+    """Taken as Gitea's, a GitHub delivery would send its handlers to the Gitea instance."""
+    body = b'{"zen": "x"}'
+    async with harness_factory() as h:
+        response = await h.client.post("/webhooks/gitea", content=body, headers=github_headers(body, "ping", "gh-1"))
+        assert response.status_code == 400 and "/webhooks/github" in response.json()["error"]
         assert h.rows("SELECT count(*) FROM deliveries") == [(0,)]

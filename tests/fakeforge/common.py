@@ -37,6 +37,14 @@ def parse_iso(value: str | None) -> float | None:
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
+def int_or(value: Any, default: int) -> int:
+    """A query parameter as an int, `default` when it is missing or not a number."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
 def node_id(kind: str, ident: int | str) -> str:
     return base64.b64encode(f"0{len(kind)}:{kind}{ident}".encode()).decode()
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from . import validate
-from .common import ApiError
+from .common import ApiError, int_or
 from .server import Ctx, Dialect, Resp, Route
 
 if TYPE_CHECKING:
@@ -68,9 +68,9 @@ class Gitea(Dialect):
         return ApiError(422, f"[]: {error}")
 
     def page_params(self, ctx: Ctx) -> tuple[int, int, str]:
-        size = _int(ctx.arg("limit"), 0)
+        size = int_or(ctx.arg("limit"), 0)
         size = DEFAULT_PAGING_NUM if size <= 0 else min(size, MAX_RESPONSE_ITEMS)
-        return max(1, _int(ctx.arg("page"), 1)), size, "limit"
+        return max(1, int_or(ctx.arg("page"), 1)), size, "limit"
 
     def total_headers(self, total: int) -> dict[str, str]:
         return {"x-total-count": str(total), "access-control-expose-headers": "Link, X-Total-Count"}
@@ -80,13 +80,6 @@ class Gitea(Dialect):
         headers = {"retry-after": str(fault.retry_after)} if fault.retry_after is not None else {}
         body = fault.body if fault.body is not None else self.error_body(ApiError(status, "fault injected"))
         return Resp(status, body, headers)
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default
 
 
 def go_type_error(definition: str, prop: str, value: Any, schema_type: str) -> str:

@@ -6,7 +6,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from . import validate
-from .common import ApiError
+from .common import ApiError, int_or
 from .server import Ctx, Dialect, LoggedRequest, Resp, Route
 
 if TYPE_CHECKING:
@@ -59,9 +59,9 @@ class GitHub(Dialect):
         return ApiError(400, "Problems parsing JSON")
 
     def page_params(self, ctx: Ctx) -> tuple[int, int, str]:
-        size = _int(ctx.arg("per_page"), 30)
+        size = int_or(ctx.arg("per_page"), 30)
         size = 30 if size < 1 else min(size, 100)
-        return max(1, _int(ctx.arg("page"), 1)), size, "per_page"
+        return max(1, int_or(ctx.arg("page"), 1)), size, "per_page"
 
     async def before(self, ctx: Ctx) -> Resp | None:
         if ctx.route is not None and ctx.route.spec in _UNCOUNTED:
@@ -107,10 +107,3 @@ class GitHub(Dialect):
             message = {500: "Server Error", 502: "Server Error", 503: "Service Unavailable"}.get(status, "Error")
         body = fault.body if fault.body is not None else self.error_body(ApiError(status, message))
         return Resp(status, body, headers)
-
-
-def _int(value: Any, default: int) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return default

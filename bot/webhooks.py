@@ -16,13 +16,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from bot.events import form_payload
+from bot.events import GITEA, GITHUB, form_payload
 from bot.pressure import IntakePressure
 
 logger = logging.getLogger(__name__)
-
-GITHUB = "github"
-GITEA = "gitea"
 
 DELIVERY_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
 EVENT_NAME_RE = re.compile(r"[a-z][a-z0-9_]{0,63}")

@@ -214,9 +214,8 @@ class HTTPProtocol(asyncio.Protocol):
             self.server_state.tasks.add(task)
             task.add_done_callback(self.server_state.tasks.discard)
 
-    def _respond(self, request: Request, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None,
-                 content_type: bytes = b"application/json") -> None:
-        headers = [*self.server_state.default_headers, (b"content-type", content_type), *(extra or ())]
+    def _respond(self, request: Request, status: int, body: bytes, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+        headers = [*self.server_state.default_headers, (b"content-type", b"application/json"), *(extra or ())]
         self._write(request, status, body, headers)
 
     def _write(self, request: Request, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:

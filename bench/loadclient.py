@@ -32,6 +32,7 @@ class LoadResult:
 
 
 RequestFactory = Callable[[int], tuple[str, bytes]]
+STALL_GRACE = 30.0
 
 
 async def _one_connection(
@@ -76,9 +77,21 @@ async def run_load(
     counter = [0]
     started = time.monotonic()
     deadline = started + seconds
-    await asyncio.gather(
-        *(_one_connection(host, port, make, counter, limit, deadline, result) for _ in range(concurrency))
-    )
+    connections = [
+        asyncio.ensure_future(_one_connection(host, port, make, counter, limit, deadline, result))
+        for _ in range(concurrency)
+    ]
+    # The deadline is checked between requests: a connection still waiting for an answer
+    # STALL_GRACE seconds past the deadline is stopped and counted as an error.
+    try:
+        done, stalled = await asyncio.wait(connections, timeout=seconds + STALL_GRACE)
+    finally:  # also when the caller cancels the run
+        for task in connections:
+            task.cancel()
+        await asyncio.gather(*connections, return_exceptions=True)
+    result.errors += len(stalled)
+    for task in done:
+        task.result()  # a connection's unexpected exception still surfaces
     result.seconds = time.monotonic() - started
     return result
 

@@ -226,3 +226,11 @@ def test_a_github_app_key_that_does_not_load_is_one_line_at_start(tmp_path: Path
     for command in (["plan", "acme/widgets"], ["serve", "--port", str(free_port())]):
         result = run(*command, env=env)  # serve would keep running if it did not check at start
         assert (result.returncode, result.stderr.strip()) == (2, expected), command
+
+
+@pytest.mark.parametrize(("given", "said"), [("abc", "'abc' is not a whole number"), ("0", "must be at least 1")])
+def test_a_bad_limit_is_one_plain_line(given: str, said: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["deliveries", "--limit", given])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == f"forgebot deliveries: error: argument --limit: {said}"

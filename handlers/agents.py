@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from bot import claims
 from bot.context import Context
-from bot.forges.base import Forge, ForgeError, NotFound, Permission
+from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
 from bot.forges.provider import NotConfigured
 from bot.invoke import BadArguments, CommandFailed, Refusal, Refused, check_allowed
 from bot.repoconfig import config_in_force
@@ -71,8 +71,8 @@ def _status(failure: CommandFailed) -> int:
     return 409
 
 
-async def allowed_config(ctx: Context, forge: Forge, repo: str, number: int, login: str, command: str) -> RepoConfig:
-    """The repository's config, once `login` passes `/command`'s rules on issue `number` (else Refused)."""
+async def allowed_config(ctx: Context, forge: Forge, repo: str, number: int, login: str, command: str) -> tuple[RepoConfig, Issue]:
+    """The repository's config and the issue, once `login` passes `/command`'s rules on issue `number` (else Refused)."""
     config = await config_in_force(ctx, forge.platform, repo)
     spec = ctx.router.find_command(command)
     if spec is None:
@@ -83,7 +83,7 @@ async def allowed_config(ctx: Context, forge: Forge, repo: str, number: int, log
         return await permissions(ctx).level(forge, repo, login)
 
     await check_allowed(spec, config, forge, actor=login, author=issue.author, is_pull=issue.is_pull, permission=permission)
-    return config
+    return config, issue
 
 
 def routes(app: ForgebotApp) -> list[Route]:
@@ -145,14 +145,14 @@ def routes(app: ForgebotApp) -> list[Route]:
 
     async def claim(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         number = int(request.path_params["number"])
-        config = await allowed_config(ctx, forge, repo, number, login, "claim")
-        message = await claim_issue(ctx, forge, repo, number, login, config, await duration(request))
+        config, issue = await allowed_config(ctx, forge, repo, number, login, "claim")
+        message = await claim_issue(ctx, forge, repo, number, login, config, await duration(request), issue)
         current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
         return JSONResponse({"status": "claimed", "holder": login, "expires_at": current.expires_at if current else None, "message": message})
 
     async def release(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         number = int(request.path_params["number"])
-        config = await allowed_config(ctx, forge, repo, number, login, "unclaim")
+        config, _ = await allowed_config(ctx, forge, repo, number, login, "unclaim")
         current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
         if current is None:
             raise CommandFailed("nobody holds this issue")
@@ -163,7 +163,7 @@ def routes(app: ForgebotApp) -> list[Route]:
 
     async def extend(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         number = int(request.path_params["number"])
-        config = await allowed_config(ctx, forge, repo, number, login, "extend")
+        config, _ = await allowed_config(ctx, forge, repo, number, login, "extend")
         message = await extend_claim(ctx, forge, repo, number, login, config, await duration(request))
         return JSONResponse({"status": "extended", "message": message})
 

@@ -11,7 +11,7 @@ from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
 from bot.context import Context
 from bot.events import Event
-from bot.forges.base import Forge, ForgeError, Invalid, NotFound
+from bot.forges.base import Forge, ForgeError, Invalid, Issue, NotFound
 from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -65,11 +65,15 @@ async def open_dependencies(ctx: Context, forge: Forge, platform: str, repo: str
     return still_open
 
 
-async def claim_issue(ctx: Context, forge: Forge, repo: str, number: int, login: str, config: RepoConfig, duration: str | None) -> str:
-    """Give `login` the issue; returns the news line. Raises CommandFailed with the reason."""
+async def claim_issue(
+    ctx: Context, forge: Forge, repo: str, number: int, login: str, config: RepoConfig, duration: str | None,
+    issue: Issue | None = None,
+) -> str:
+    """Give `login` the issue (`issue`: as the caller just read it); returns the news line.
+    Raises CommandFailed with the reason."""
     options = config.claims
     chosen = lease(options, duration)
-    issue = await forge.get_issue(repo, number)
+    issue = issue or await forge.get_issue(repo, number)
     if issue.state != "open":
         raise CommandFailed("the issue is closed", "Reopen it first.")
     blockers = await open_dependencies(ctx, forge, forge.platform, repo, number)

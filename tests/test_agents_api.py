@@ -80,3 +80,12 @@ async def test_each_kind_of_failure_has_its_own_status(world: World, bot_factory
         taken = await post("bob", f"issues/{number}/claim")
         assert taken.status_code == 409 and "claimed by @alice" in taken.json()["error"]
         assert (await post("bob", f"issues/{number}/release")).status_code == 409
+
+
+async def test_a_claim_over_http_reads_the_issue_once(world: World, bot_factory: Any) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with agent_api(world, bot_factory) as (app, post):
+        world.fake.requests.clear()
+        assert (await post("alice", f"issues/{number}/claim")).status_code == 200
+        reads = [r for r in world.fake.requests if r.method == "GET" and (r.route or r.path).endswith(("/issues/{number}", "/issues/{index}"))]
+        assert len(reads) == (2 if world.platform == "gitea" else 1)  # Gitea assigns by rewriting the issue's list

@@ -82,6 +82,9 @@ async def test_plan_apply_then_nothing_left_to_do(world: World, tmp_path: Path) 
         assert (again.outcome, again.changes) == ("clean", ())
         runs = await store.run(lambda conn: conn.execute("SELECT outcome, mode FROM reconcile_runs ORDER BY id").fetchall())
         assert [tuple(r) for r in runs] == [("drift", "plan"), ("applied", "apply"), ("clean", "plan")]
+        # The activity log keeps what was found or done; a run that found nothing to do is not in it.
+        kinds = await store.run(lambda conn: [r[0] for r in conn.execute("SELECT kind FROM activity ORDER BY id")])
+        assert kinds == ["reconcile.drift", "reconcile.applied"]
     finally:
         await store.stop()
 

@@ -174,6 +174,11 @@ async def reconcile(
     return run
 
 
+# Outcomes of runs that found nothing to do: a scheduled run of every repository would otherwise
+# add one row per repository per run to the append-only activity log.
+QUIET_OUTCOMES = frozenset({"clean", "no-config"})
+
+
 async def _record(store: Store, run: RunSummary, started: float, clock: Callable[[], float]) -> None:
     finished = clock()
     results = [{"target": r.change.target, "kind": r.change.kind.value, "ok": r.ok, "error": r.error} for r in run.results]
@@ -181,6 +186,11 @@ async def _record(store: Store, run: RunSummary, started: float, clock: Callable
         records.save_run, run.platform, run.repo, run.trigger, run.commit, run.mode, run.outcome,
         [as_json(c) for c in run.changes], results, run.errors, started, finished,
     )
+    log = logger.warning if run.errors else logger.info
+    said = run.errors[0] if run.unread else summary(run.changes)  # an unread run has no plan to summarise
+    log("reconcile %s: %s", run.outcome, said, extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})
+    if run.outcome in QUIET_OUTCOMES:
+        return  # nothing happened: the run is in reconcile_runs; the activity log, never pruned, keeps what the bot did
     entry = activity.Entry(
         kind=f"reconcile.{run.outcome}",
         detail={"trigger": run.trigger, "mode": run.mode, "commit": run.commit, "plan": summary(run.changes), "errors": run.errors[:20]},
@@ -188,6 +198,3 @@ async def _record(store: Store, run: RunSummary, started: float, clock: Callable
         repo=run.repo,
     )
     await store.run(activity.append, entry, finished)
-    log = logger.warning if run.errors else logger.info
-    said = run.errors[0] if run.unread else summary(run.changes)  # an unread run has no plan to summarise
-    log("reconcile %s: %s", run.outcome, said, extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})

@@ -149,6 +149,10 @@ class Store:
         self.busy_patience = busy_patience
         self.commits = 0
         self.fsyncs = 0
+        # Batches handed to the sync thread, and batches it has released: each counter is written
+        # by one thread only. While they differ, some commit is not on disk yet.
+        self._syncs_asked = 0
+        self._syncs_done = 0
         self._conn: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queued: list[_Pending] = []
@@ -289,8 +293,13 @@ class Store:
             outcomes = [(item.waiter, None, exc) for item in jobs]
         self._busy_since, self._busy_delay = None, BUSY_FIRST_RETRY
         self.commits += 1
-        if self.durable and conn.total_changes != changes_before:
-            self._to_sync.put(outcomes)  # resolved once the WAL is on disk
+        wrote = conn.total_changes != changes_before
+        if self.durable and (wrote or self._syncs_asked != self._syncs_done):
+            # Resolved once the WAL is on disk. A batch that wrote nothing waits too while earlier
+            # commits are unsynced: it may have read them (a duplicate of a delivery whose row is
+            # not on disk yet must not be answered before the original).
+            self._syncs_asked += 1
+            self._to_sync.put(outcomes)
         else:
             _resolve(outcomes)
         if self._queued and self._flush_handle is None:
@@ -337,6 +346,7 @@ class Store:
                     logger.error("fsync of the database log failed", extra={"error": str(exc)})
                     outcomes = [(waiter, None, exc) for waiter, _, _ in outcomes]
                 self._release(outcomes)
+                self._syncs_done += len(groups)
                 if stopping:
                     return
         finally:

@@ -223,3 +223,30 @@ async def test_submitted_jobs_call_back_once_committed_and_a_failing_callback_ha
         await store.stop()
     assert told == [(0, None, "StoreClosed"), (1, 1, None), (2, 2, None), (3, None, None)]
     assert _count(tmp_path / "db") == 2
+
+
+@pytest.mark.anyio
+async def test_with_full_durability_a_duplicate_is_not_answered_before_its_original_is_on_disk(tmp_path: Path) -> None:
+    store = Store(tmp_path / "db", synchronous="FULL")
+    await store.start()
+    answers: list[tuple[str, object]] = []
+    both = asyncio.Event()
+
+    def then(name: str) -> Callable[[object, BaseException | None], None]:
+        def called(result: object, error: BaseException | None) -> None:
+            answers.append((name, result))
+            if len(answers) == 2:
+                both.set()
+
+        return called
+
+    try:
+        store.submit(deliveries.insert, _delivery(1), 0.0, then=then("original"))
+        # The redelivery comes in the next turn, while the original's commit is being synced.
+        asyncio.get_running_loop().call_soon(
+            lambda: store.submit(deliveries.insert, _delivery(1), 0.0, then=then("redelivery"))
+        )
+        await asyncio.wait_for(both.wait(), timeout=10)
+    finally:
+        await store.stop()
+    assert answers == [("original", 1), ("redelivery", None)]

@@ -9,8 +9,10 @@ Routes (added to the app by bot/app.py):
 Each agent token (FORGEBOT_AGENT_TOKENS) acts as one platform login, under the same rules as
 /claim, /unclaim and /extend in a comment (enabled, issues only, who may). Answers: 200 done,
 400 a malformed body or duration, 401 no known token, 403 the command is turned off or the login
-may not run it, 404 no such issue, 409 refused by the issue's state (claimed by someone else,
-closed, blocked, a pull request...), 502 the platform failed (worth a retry).
+may not run it, 404 no such issue, or a repository the login cannot read (checked before
+anything else, and worded the same as for one that does not exist), 409 refused by the issue's
+state (claimed by someone else, closed, blocked, a pull request...), 502 the platform failed
+(worth a retry).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from handlers.common import permissions, when
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp
+
+# One answer for "no such repository" and "not yours to read", so an agent learns nothing of
+# repositories its login cannot see.
+NO_REPOSITORY = "there is no repository {repo} that @{login} can read"
 
 
 async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None = None) -> list[dict[str, Any]]:
@@ -113,7 +119,12 @@ def routes(app: ForgebotApp) -> list[Route]:
             if platform not in configured:
                 return _json_error(400, f"say which platform with ?platform= (configured: {', '.join(configured) or 'none'})")
             try:
-                return await work(request, ctx, ctx.forges.get(platform), repo, login)
+                forge = ctx.forges.get(platform)
+                # Before anything is read or written: a login that cannot read the repository gets
+                # what the forge would give it, the same 404 as for a repository that does not exist.
+                if not await permissions(ctx).can_read(forge, repo, login):
+                    return _json_error(404, NO_REPOSITORY.format(repo=repo, login=login))
+                return await work(request, ctx, forge, repo, login)
             except CommandFailed as failure:
                 return _json_error(_status(failure), f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
             except NotConfigured as exc:

@@ -1,0 +1,100 @@
+"""The agent API shows a login only what the forge would show it: a private repository its login
+cannot read is answered 404, like one that does not exist, before anything is read or written."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+import pytest
+
+from bot import claims
+from handlers.agents import NO_REPOSITORY
+from tests.conftest import BOT, REPO, World
+
+pytestmark = pytest.mark.anyio
+
+PRIVATE = "acme/vault"
+AGENTS = ("alice", "bob", "mallory")
+
+
+def token(login: str) -> str:
+    return f"agent-token-of-{login}-0123456789"
+
+
+@asynccontextmanager
+async def agents(world: World, bot_factory: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A running bot and `call(method, login, repo, path, **kwargs)` acting as that agent."""
+    async with bot_factory(world, agent_tokens=",".join(f"{login}:{token(login)}" for login in AGENTS)) as app:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
+
+            async def call(method: str, login: str, repo: str, path: str, **kwargs: Any) -> httpx.Response:
+                headers = {"authorization": f"Bearer {token(login)}"}
+                return await http.request(method, f"/api/repos/{repo}/{path}", headers=headers, **kwargs)
+
+            yield app, call
+
+
+@pytest.fixture
+def private_repo(world: World) -> str:
+    """acme/vault, private: the bot administers it, alice writes, bob reads, mallory has nothing."""
+    world.fake.create_repo(PRIVATE, private=True)
+    world.fake.set_permission(PRIVATE, BOT, "admin")
+    world.fake.set_permission(PRIVATE, "alice", "write")
+    world.fake.set_permission(PRIVATE, "bob", "read")
+    return PRIVATE
+
+
+def forge_writes(world: World) -> list[str]:
+    return [f"{r.method} {r.path}" for r in world.fake.requests if r.method != "GET"]
+
+
+async def test_a_login_without_access_to_a_private_repository_gets_404_from_every_endpoint(
+        world: World, bot_factory: Any, private_repo: str) -> None:
+    held = await world.actor("alice").open_issue(private_repo, "Rotate the keys")
+    free = await world.actor("alice").open_issue(private_repo, "Secret plans")
+    async with agents(world, bot_factory) as (app, call):
+        assert (await call("POST", "alice", private_repo, f"issues/{held}/claim")).status_code == 200
+        world.fake.requests.clear()
+
+        unknown = NO_REPOSITORY.format(repo="acme/nothing", login="mallory")
+        assert (await call("GET", "mallory", "acme/nothing", "ready")).json() == {"error": unknown}
+        hidden = {"error": NO_REPOSITORY.format(repo=private_repo, login="mallory")}
+        for method, path in (("GET", "ready"), ("GET", "claims"), ("POST", f"issues/{free}/claim"),
+                             ("POST", f"issues/{held}/extend"), ("POST", f"issues/{held}/release"),
+                             ("POST", f"issues/{held}/claim")):
+            answer = await call(method, "mallory", private_repo, path, json={"duration": "2h"} if method == "POST" else None)
+            assert (answer.status_code, answer.json()) == (404, hidden), path
+            assert "Secret plans" not in answer.text and "alice" not in answer.text
+
+        assert forge_writes(world) == []  # no assignment asked for, no label, no comment
+        assert world.state(private_repo).issue(free).assignees == []
+        assert await app.store.run(claims.active_claim, world.platform, private_repo, free) is None
+        still = await app.store.run(claims.active_claim, world.platform, private_repo, held)
+        assert still is not None and still.holder == "alice"
+
+
+async def test_a_login_that_can_read_a_private_repository_still_uses_the_api(
+        world: World, bot_factory: Any, private_repo: str) -> None:
+    number = await world.actor("alice").open_issue(private_repo, "Rotate the keys")
+    async with agents(world, bot_factory) as (app, call):
+        ready = await call("GET", "bob", private_repo, "ready")
+        assert ready.status_code == 200 and [i["title"] for i in ready.json()] == ["Rotate the keys"]
+
+        assert (await call("POST", "alice", private_repo, f"issues/{number}/claim")).status_code == 200
+        listed = await call("GET", "bob", private_repo, "claims")
+        assert listed.status_code == 200 and [c["holder"] for c in listed.json()] == ["alice"]
+        taken = await call("POST", "bob", private_repo, f"issues/{number}/claim")
+        assert taken.status_code == 409 and "claimed by @alice" in taken.json()["error"]
+        assert (await call("POST", "alice", private_repo, f"issues/{number}/extend", json={"duration": "2h"})).status_code == 200
+        assert (await call("POST", "alice", private_repo, f"issues/{number}/release")).status_code == 200
+        assert await app.store.run(claims.active_claim, world.platform, private_repo, number) is None
+
+
+async def test_everyone_reads_a_public_repository(world: World, bot_factory: Any) -> None:
+    await world.actor("alice").open_issue(REPO, "Open to all")
+    async with agents(world, bot_factory) as (_, call):
+        ready = await call("GET", "mallory", REPO, "ready")  # mallory is no collaborator of acme/widgets
+        assert ready.status_code == 200 and [i["title"] for i in ready.json()] == ["Open to all"]

@@ -283,14 +283,17 @@ def _describe(err: Any) -> str:
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:
     """A warning line for each FORGEBOT_ variable that is no setting (the environment source
     ignores them), naming the closest one; never the value, which may be a secret."""
-    known = [ENV_PREFIX + name.upper() for name in Settings.model_fields]
+    known = [name.upper() for name in Settings.model_fields]
     warnings = []
     for variable in sorted(environ):
         name = variable.upper()  # settings are read from the environment in any case
-        if not name.startswith(ENV_PREFIX) or name in known or name in NOT_SETTINGS or name.startswith(NOT_SETTINGS_PREFIXES):
+        if not name.startswith(ENV_PREFIX) or name.startswith(NOT_SETTINGS_PREFIXES) or name in NOT_SETTINGS:
             continue
-        closest = difflib.get_close_matches(name, known, n=1)
-        hint = f"; did you mean {closest[0]}?" if closest else "; see the Settings section of the README"
+        bare = name.removeprefix(ENV_PREFIX)  # compared without the prefix, which every name shares
+        if bare in known:
+            continue
+        closest = difflib.get_close_matches(bare, known, n=1)
+        hint = f"; did you mean {ENV_PREFIX}{closest[0]}?" if closest else "; see the Settings section of the README"
         warnings.append(f"{variable} is not a forgebot setting and is ignored{hint}")
     return warnings
 

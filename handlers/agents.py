@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 # One answer for "no such repository" and "not yours to read", so an agent learns nothing of
 # repositories its login cannot see.
 NO_REPOSITORY = "there is no repository {repo} that @{login} can read"
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
 
 async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None = None) -> list[dict[str, Any]]:
@@ -62,6 +64,20 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
          "author": i.author, "created_at": i.created_at.isoformat() if i.created_at else None}
         for i in ready
     ]
+
+
+def _plain_name(part: str) -> bool:
+    """An owner or repository name as the platforms spell them; '..' and the like would make the
+    bot's own API request mean another path."""
+    return NAME_RE.fullmatch(part) is not None and part not in (".", "..")
+
+
+async def _readable(ctx: Context, forge: Forge, owner: str, name: str, login: str) -> bool:
+    """Whether the platform would show owner/name to `login`; a name no repository can have is
+    no repository."""
+    if not (_plain_name(owner) and _plain_name(name)):
+        return False
+    return await permissions(ctx).can_read(forge, f"{owner}/{name}", login)
 
 
 def _json_error(status: int, message: str) -> JSONResponse:
@@ -110,7 +126,8 @@ def routes(app: ForgebotApp) -> list[Route]:
             login = agent(request)
             if login is None:
                 return JSONResponse({"error": "missing or unknown bearer token"}, status_code=401, headers={"www-authenticate": "Bearer"})
-            repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+            owner, name = request.path_params["owner"], request.path_params["repo"]
+            repo = f"{owner}/{name}"
             ctx = app.processor.context()
             platform = request.query_params.get("platform")
             configured = ctx.forges.configured
@@ -122,7 +139,7 @@ def routes(app: ForgebotApp) -> list[Route]:
                 forge = ctx.forges.get(platform)
                 # Before anything is read or written: a login that cannot read the repository gets
                 # what the forge would give it, the same 404 as for a repository that does not exist.
-                if not await permissions(ctx).can_read(forge, repo, login):
+                if not await _readable(ctx, forge, owner, name, login):
                     return _json_error(404, NO_REPOSITORY.format(repo=repo, login=login))
                 return await work(request, ctx, forge, repo, login)
             except CommandFailed as failure:

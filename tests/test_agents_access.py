@@ -98,3 +98,13 @@ async def test_everyone_reads_a_public_repository(world: World, bot_factory: Any
     async with agents(world, bot_factory) as (_, call):
         ready = await call("GET", "mallory", REPO, "ready")  # mallory is no collaborator of acme/widgets
         assert ready.status_code == 200 and [i["title"] for i in ready.json()] == ["Open to all"]
+
+
+@pytest.mark.parametrize("path", ["%2E%2E/widgets", "acme/%2E%2E", "acme/wid%20gets"])
+async def test_a_name_no_repository_can_have_is_no_repository_and_never_reaches_the_forge(
+        world: World, bot_factory: Any, path: str) -> None:
+    async with agents(world, bot_factory) as (_, call):
+        world.fake.requests.clear()
+        answer = await call("GET", "alice", path, "ready")
+        assert answer.status_code == 404 and answer.json()["error"].startswith("there is no repository ")
+        assert world.fake.requests == []

@@ -263,8 +263,8 @@ def load_settings(
         return settings_cls(**clean)
     except ValidationError as exc:
         raise SettingsError([_describe(err) for err in exc.errors()]) from None
-    except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError
-        raise SettingsError([f"--config {config_file}: {exc}"]) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError (its text has no values)
+        raise SettingsError([f"--config {config_file}: {exc}" if config_file is not None else str(exc)]) from None
 
 
 def _describe(err: Any) -> str:

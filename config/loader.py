@@ -105,11 +105,14 @@ class _Loader(yaml.SafeLoader):
             self._depth -= 1
 
     def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
-        # Building a scalar can fail outside YAML's own errors: Python's limit on digits in an
-        # int (ValueError), a date like 2026-13-45 (ValueError), a number too large (OverflowError).
+        # Building a value can fail outside YAML's own errors, with whatever the library's
+        # constructor happens to raise: a date like 2026-13-45 (ValueError), `!!timestamp nope`
+        # (AttributeError), `!!float abc`... The text is the file author's, so each is their mistake.
         try:
             return super().construct_object(node, deep)
-        except (ValueError, OverflowError) as exc:
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
             raise _RefusedYAML(problem=f"cannot read this value: {_first_line(exc)}", problem_mark=node.start_mark) from None
 
     def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
@@ -120,6 +123,8 @@ class _Loader(yaml.SafeLoader):
         return number
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # `!!map [1]`: the library's own error says so
+            return super().construct_mapping(node, deep)
         first_lines: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":

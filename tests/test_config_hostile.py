@@ -28,6 +28,8 @@ BROKEN = [
     ("webhooks:\n  - url: https://ci.test/h\n    secret_env: FORGEBOT_GITHUB_TOKEN\n",
      "x:3: webhooks[0].secret_env: 'FORGEBOT_GITHUB_TOKEN' may not be named: secret_env takes only variables like FORGEBOT_HOOK_SECRET_CI"),
     ("webhooks:\n  - url: https://ci.test/h\n    secret_env: FORGEBOT_HOOK_SECRET_\n", "x:3: webhooks[0].secret_env: 'FORGEBOT_HOOK_SECRET_' may not be named"),
+    ("milestones:\n  - title: v1\n    due_on: !!timestamp soon\n", "x:3: cannot read this value: "),
+    ("claims: !!map [1]\n", "x:1: not valid YAML: expected a mapping node, but found sequence"),
 ]
 
 
@@ -40,7 +42,7 @@ def problems(text: str) -> list[str]:
 
 @pytest.mark.parametrize(("text", "expected"), BROKEN, ids=[
     "huge-int", "bad-date", "huge-duration", "duplicate-section", "duplicate-nested", "duplicate-flow",
-    "bot-token-as-hook-secret", "bare-prefix"])
+    "bot-token-as-hook-secret", "bare-prefix", "bad-explicit-tag", "tag-of-wrong-kind"])
 def test_each_broken_file_is_one_located_line(text: str, expected: str) -> None:
     [problem] = problems(text)
     assert problem.startswith(expected), problem

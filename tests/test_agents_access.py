@@ -3,38 +3,18 @@ cannot read is answered 404, like one that does not exist, before anything is re
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
-import httpx
 import pytest
 
 from bot import claims
 from handlers.agents import NO_REPOSITORY
 from tests.conftest import BOT, REPO, World
+from tests.test_agents_api import agents
 
 pytestmark = pytest.mark.anyio
 
 PRIVATE = "acme/vault"
-AGENTS = ("alice", "bob", "mallory")
-
-
-def token(login: str) -> str:
-    return f"agent-token-of-{login}-0123456789"
-
-
-@asynccontextmanager
-async def agents(world: World, bot_factory: Any) -> AsyncIterator[tuple[Any, Any]]:
-    """A running bot and `call(method, login, repo, path, **kwargs)` acting as that agent."""
-    async with bot_factory(world, agent_tokens=",".join(f"{login}:{token(login)}" for login in AGENTS)) as app:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
-
-            async def call(method: str, login: str, repo: str, path: str, **kwargs: Any) -> httpx.Response:
-                headers = {"authorization": f"Bearer {token(login)}"}
-                return await http.request(method, f"/api/repos/{repo}/{path}", headers=headers, **kwargs)
-
-            yield app, call
 
 
 @pytest.fixture

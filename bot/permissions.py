@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -9,6 +10,8 @@ from dataclasses import dataclass
 from bot.forges.base import Capabilities, Forge, NotFound, Permission, PermissionDenied
 from bot.router import CommandSpec, Level
 from config.repo import CommandOptions
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 
@@ -49,7 +52,14 @@ class PermissionCache:
         access), and a public repository gives read to everyone. When the bot cannot tell, the
         answer is no.
         """
-        return await self.level_or_none(forge, repo, login) >= Permission.READ
+        try:
+            return await self.level(forge, repo, login) >= Permission.READ
+        except NotFound:
+            return False
+        except PermissionDenied:  # the operator should know why logins are refused
+            logger.warning("the platform will not tell the bot who can read this repository (Gitea tells only "
+                           "repository admins); taken as no access", extra={"repo": repo})
+            return False
 
 
 def platform_level(level: Level, capabilities: Capabilities) -> Permission:

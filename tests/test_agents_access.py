@@ -88,3 +88,16 @@ async def test_a_name_no_repository_can_have_is_no_repository_and_never_reaches_
         answer = await call("GET", "alice", path, "ready")
         assert answer.status_code == 404 and answer.json()["error"].startswith("there is no repository ")
         assert world.fake.requests == []
+
+
+async def test_where_the_bot_may_not_ask_who_reads_the_repository_the_answer_is_404_and_a_warning(
+        world: World, bot_factory: Any, private_repo: str, caplog: pytest.LogCaptureFixture) -> None:
+    world.fake.set_permission(private_repo, BOT, "write")  # Gitea tells levels only to repository admins
+    await world.actor("alice").open_issue(private_repo, "Rotate the keys")
+    async with agents(world, bot_factory) as (_, call):
+        ready = await call("GET", "bob", private_repo, "ready")  # bob reads acme/vault
+    if world.platform == "github":
+        assert ready.status_code == 200 and [i["title"] for i in ready.json()] == ["Rotate the keys"]
+    else:
+        assert (ready.status_code, ready.json()) == (404, {"error": NO_REPOSITORY.format(repo=private_repo, login="bob")})
+        assert any("will not tell the bot who can read" in r.getMessage() and r.repo == private_repo for r in caplog.records)

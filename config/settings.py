@@ -110,16 +110,12 @@ class Settings(BaseSettings):
     @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split_commas(value)
-
-    @field_validator("webhook_secrets", mode="before")
-    @classmethod
-    def _some_secret(cls, value: Any) -> Any:
-        # Only separators is a mistake, not "no secret": falling back to a generated one would
-        # make every delivery of the hooks that were meant to be configured fail its signature.
-        if isinstance(value, str) and value and not _split_commas(value):
-            raise ValueError("holds only commas and spaces; give at least one secret, or unset it to use the secret file")
-        return value
+        parts = _split_commas(value)
+        # Only separators is a mistake, not "none": for webhook secrets, falling back to a generated
+        # one would make every delivery of the hooks meant to be configured fail its signature.
+        if isinstance(value, str) and value and not parts:
+            raise ValueError("holds only commas and spaces; give at least one value, or unset it for the default")
+        return parts
 
     @field_validator("webhook_secrets")
     @classmethod

@@ -65,8 +65,8 @@ def test_webhook_secrets_of_separators_only_are_refused_in_one_line() -> None:
     result = run("serve", env={"FORGEBOT_WEBHOOK_SECRETS": " , ,, "})
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
-        "forgebot: invalid setting: FORGEBOT_WEBHOOK_SECRETS: holds only commas and spaces; give at least one secret, "
-        "or unset it to use the secret file"]
+        "forgebot: invalid setting: FORGEBOT_WEBHOOK_SECRETS: holds only commas and spaces; give at least one value, "
+        "or unset it for the default"]
 
 
 def test_a_mistyped_variable_is_named_with_the_closest_setting_and_without_its_value() -> None:

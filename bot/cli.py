@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -19,7 +20,7 @@ from typing import Any, NoReturn
 from bot import __version__, activity, deliveries
 from bot.events import MalformedPayload, normalize, parse_body
 from bot.forges.base import ForgeError
-from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings
+from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings, unknown_variables
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -43,6 +44,8 @@ def _invalid(exc: SettingsError) -> NoReturn:
 
 
 def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    for warning in unknown_variables(os.environ):
+        print(f"forgebot: warning: {warning}", file=sys.stderr)
     try:
         return load_settings(config_file=args.config, overrides=overrides)
     except SettingsError as exc:

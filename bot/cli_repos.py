@@ -234,7 +234,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
     state = asyncio.run(_with_forge(settings, platform, work))
     header = f"# forgebot config for {args.repo}, dumped from {platform} on {time.strftime('%Y-%m-%d')}\n"
-    header += "# Webhook secrets cannot be read back: add `secret_env: NAME` to each webhook that has one.\n"
+    header += "# Webhook secrets cannot be read back: add `secret_env: FORGEBOT_HOOK_SECRET_NAME` to each webhook that has one.\n"
     text = header + _dump(state)
     if args.output:
         try:

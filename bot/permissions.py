@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.forges.base import Capabilities, Forge, Permission
+from bot.forges.base import Capabilities, Forge, NotFound, Permission, PermissionDenied
 from bot.router import CommandSpec, Level
 from config.repo import CommandOptions
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 60.0
 
@@ -32,6 +35,31 @@ class PermissionCache:
         if len(self._entries) > 10_000:  # keep memory bounded: drop the stale ones
             self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}
         return permission
+
+    async def level_or_none(self, forge: Forge, repo: str, login: str) -> Permission:
+        """`level`, with a repository the bot cannot see, or whose levels it may not ask for
+        (Gitea tells only repository admins the levels of others), counting as no access."""
+        try:
+            return await self.level(forge, repo, login)
+        except (NotFound, PermissionDenied):
+            return Permission.NONE
+
+    async def can_read(self, forge: Forge, repo: str, login: str) -> bool:
+        """Whether the platform would show `repo` to `login`.
+
+        Only the level counts, never that the permission endpoint answered: once the bot can read a
+        repository, both platforms answer that endpoint for any login ("none" for one without
+        access), and a public repository gives read to everyone. When the bot cannot tell, the
+        answer is no.
+        """
+        try:
+            return await self.level(forge, repo, login) >= Permission.READ
+        except NotFound:
+            return False
+        except PermissionDenied:  # the operator should know why logins are refused
+            logger.warning("the platform will not tell the bot who can read this repository (Gitea tells only "
+                           "repository admins); taken as no access", extra={"repo": repo})
+            return False
 
 
 def platform_level(level: Level, capabilities: Capabilities) -> Permission:

@@ -32,6 +32,7 @@ from config.repo import CONFIG_PATHS, EXTENDS_RE, RepoConfig
 MAX_EXTENDS_DEPTH = 5
 MAX_FILE_BYTES = 256 * 1024
 MAX_NESTING = 64  # the schema itself nests five levels
+MAX_NUMBER_CHARS = 64  # no number in a config file needs more; YAML's base-60 ints cost quadratic time to build
 ANCHOR_REFUSED = "anchors and aliases (&name, *name) are not allowed; repeat the values, or share them with extends"
 NAMED_LISTS = {"labels": "name", "branches": "name", "milestones": "title", "webhooks": "url"}
 
@@ -76,13 +77,15 @@ class _RefusedYAML(yaml.MarkedYAMLError):
 
 
 class _Loader(yaml.SafeLoader):
-    """SafeLoader without anchors and aliases, and with a bounded nesting depth.
+    """SafeLoader without anchors and aliases, with a bounded nesting depth, without duplicate
+    keys, and with every value it cannot build reported as a YAML error at that value.
 
     An alias makes the document a shared graph: a few hundred bytes of nested aliases expand to
     millions of values in every walk of the tree (line table, validation, merging), and any pull
     request author can submit such a file. Sharing across files is what `extends` is for.
     Nesting is bounded because composing is recursive: a deep enough `[[[...]]]` would otherwise
-    end in RecursionError instead of a config error.
+    end in RecursionError instead of a config error. A duplicate key is an error because the
+    YAML library keeps the last one silently, and the first was probably meant.
     """
 
     def __init__(self, stream: str) -> None:
@@ -100,6 +103,55 @@ class _Loader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+    def construct_object(self, node: yaml.Node, deep: bool = False) -> Any:
+        # Building a value can fail outside YAML's own errors, with whatever the library's
+        # constructor happens to raise: a date like 2026-13-45 (ValueError), `!!timestamp nope`
+        # (AttributeError), `!!float abc`... The text is the file author's, so each is their mistake.
+        try:
+            return super().construct_object(node, deep)
+        except yaml.YAMLError:
+            raise
+        except Exception as exc:
+            raise _RefusedYAML(problem=f"cannot read this value: {_first_line(exc)}", problem_mark=node.start_mark) from None
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        if len(node.value) > MAX_NUMBER_CHARS:
+            raise _RefusedYAML(problem=f"a number of {len(node.value)} characters; numbers here have at most {MAX_NUMBER_CHARS}",
+                               problem_mark=node.start_mark)
+        number: int = super().construct_yaml_int(node)
+        return number
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, yaml.MappingNode):  # `!!map [1]`: the library's own error says so
+            return super().construct_mapping(node, deep)
+        first_lines: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                first = first_lines.get(key)
+            except TypeError:  # an unhashable key: the library's own error says so below
+                continue
+            if first is not None:
+                where = f"on lines {first} and {line}" if first != line else f"on line {line}"
+                raise _RefusedYAML(problem=f"the key {_short(key)} is given twice, {where}", problem_mark=key_node.start_mark)
+            first_lines[key] = line
+        return super().construct_mapping(node, deep)
+
+
+_Loader.add_constructor("tag:yaml.org,2002:int", _Loader.construct_yaml_int)
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).split(";")[0].splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def _short(key: Any) -> str:
+    text = repr(key)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _lines(node: yaml.Node, path: Path_, table: dict[Path_, int]) -> None:

@@ -19,19 +19,32 @@ DURATION_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 EXTENDS_RE = re.compile(r"^(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+)(?::(?P<path>[^:\s]+))?$")
 LOGIN_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9._-]{0,38})(?:\[bot\])?$")
-ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+# A webhook's secret comes from a variable of this prefix only, so a repository's file can never
+# make the bot install a webhook whose secret is one of its own credentials (FORGEBOT_GITHUB_TOKEN).
+HOOK_SECRET_PREFIX = "FORGEBOT_HOOK_SECRET_"
+HOOK_SECRET_ENV_RE = re.compile(rf"^{HOOK_SECRET_PREFIX}[A-Z0-9_]+$")
 
 CONFIG_PATHS = (".forgebot.yml", ".github/forgebot.yml", ".gitea/forgebot.yml")
 
 
 def parse_duration(text: str | int | float) -> timedelta:
     """'30m', '4h', '2d', '1w' (or a number of seconds) -> timedelta."""
-    if isinstance(text, int | float) and not isinstance(text, bool):
-        return timedelta(seconds=text)
-    match = DURATION_RE.match(str(text))
-    if not match:
-        raise ValueError(f"{text!r} is not a duration like 30m, 4h, 2d or 1w")
-    return timedelta(seconds=int(match.group(1)) * DURATION_UNITS[match.group(2)])
+    try:
+        if isinstance(text, int | float) and not isinstance(text, bool):
+            return timedelta(seconds=text)
+        match = DURATION_RE.match(str(text))
+        if match:
+            return timedelta(seconds=int(match.group(1)) * DURATION_UNITS[match.group(2)])
+    except OverflowError:  # past timedelta's range, or infinite
+        raise ValueError(f"{_shown(text)} is longer than any duration can be") from None
+    except ValueError:  # NaN, or more digits than Python turns into an int
+        pass
+    raise ValueError(f"{_shown(text)} is not a duration like 30m, 4h, 2d or 1w")
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**60 else "a number that large"
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def format_duration(value: timedelta) -> str:
@@ -111,15 +124,26 @@ class WebhookSpec(Strict):
     active: bool = True
     content_type: Literal["json"] = "json"
     secret_env: str | None = Field(
-        None, description="name of an environment variable of forgebot that holds the secret (never the secret itself)"
+        None,
+        description=f"name of an environment variable of forgebot that holds the secret (never the secret itself); "
+                    f"only names starting with {HOOK_SECRET_PREFIX} are allowed",
+        json_schema_extra={"pattern": HOOK_SECRET_ENV_RE.pattern},
     )
 
     @field_validator("secret_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not ENV_NAME_RE.match(value):
-            raise ValueError(f"{value!r} is not an environment variable name like CI_HOOK_SECRET")
+        if value is not None:
+            hook_secret_name(value)
         return value
+
+
+def hook_secret_name(name: str) -> str:
+    """`name`, if a webhook's secret may be read from it; else ValueError saying which names may."""
+    if not HOOK_SECRET_ENV_RE.match(name):
+        raise ValueError(f"{name!r} may not be named: secret_env takes only variables like {HOOK_SECRET_PREFIX}CI, "
+                         f"of capitals, digits and _ after {HOOK_SECRET_PREFIX}")
+    return name
 
 
 class CollaboratorLevel(enum.StrEnum):

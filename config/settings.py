@@ -7,9 +7,11 @@ passes it down.
 
 from __future__ import annotations
 
+import difflib
 import os
 import secrets
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,12 +24,28 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from config.repo import parse_duration
+from config.repo import HOOK_SECRET_PREFIX, parse_duration
 
 ENV_PREFIX = "FORGEBOT_"
 MiB = 1024 * 1024
 
 CommaList = Annotated[list[str], NoDecode]
+
+# Settings whose values an error may quote. Every other one (tokens, secrets, and the URLs, which
+# could carry a password) is named without its value: a setting added later stays unquoted until
+# someone decides it may be shown.
+QUOTABLE = frozenset({
+    "host", "port", "database", "sqlite_synchronous", "webhook_secret_file", "max_body_bytes",
+    "github_app_id", "github_private_key_file", "gitea_repos", "reconcile_interval", "delivery_retention",
+    "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
+    "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
+    "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level",
+})
+
+# FORGEBOT_ variables the project reads that are not settings: the hook secrets repository configs
+# name (secret_env), where the tests find recorded data, and the test suite's own knobs.
+NOT_SETTINGS = ("FORGEBOT_REFERENCE",)
+NOT_SETTINGS_PREFIXES = (HOOK_SECRET_PREFIX, "FORGEBOT_TEST_")
 
 
 def _split_commas(value: Any) -> Any:
@@ -92,7 +110,12 @@ class Settings(BaseSettings):
     @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
-        return _split_commas(value)
+        parts = _split_commas(value)
+        # Only separators is a mistake, not "none": for webhook secrets, falling back to a generated
+        # one would make every delivery of the hooks meant to be configured fail its signature.
+        if isinstance(value, str) and value and not parts:
+            raise ValueError("holds only commas and spaces; give at least one value, or unset it for the default")
+        return parts
 
     @field_validator("webhook_secrets")
     @classmethod
@@ -236,8 +259,8 @@ def load_settings(
         return settings_cls(**clean)
     except ValidationError as exc:
         raise SettingsError([_describe(err) for err in exc.errors()]) from None
-    except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError
-        raise SettingsError([f"--config {config_file}: {exc}"]) from None
+    except ValueError as exc:  # a TOML syntax error surfaces as tomllib.TOMLDecodeError (its text has no values)
+        raise SettingsError([f"--config {config_file}: {exc}" if config_file is not None else str(exc)]) from None
 
 
 def _describe(err: Any) -> str:
@@ -249,8 +272,26 @@ def _describe(err: Any) -> str:
     if err.get("type") == "extra_forbidden":
         return f"{loc[0]}: not a forgebot setting"
     value = err.get("input")
-    shown = "" if "secret" in loc[0] or "token" in loc[0] or isinstance(value, dict) else f" (got {value!r})"
+    shown = f" (got {value!r})" if loc[0] in QUOTABLE and not isinstance(value, dict) else ""
     return f"{name}: {message}{shown}"
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning line for each FORGEBOT_ variable that is no setting (the environment source
+    ignores them), naming the closest one; never the value, which may be a secret."""
+    known = [name.upper() for name in Settings.model_fields]
+    warnings = []
+    for variable in sorted(environ):
+        name = variable.upper()  # settings are read from the environment in any case
+        if not name.startswith(ENV_PREFIX) or name.startswith(NOT_SETTINGS_PREFIXES) or name in NOT_SETTINGS:
+            continue
+        bare = name.removeprefix(ENV_PREFIX)  # compared without the prefix, which every name shares
+        if bare in known:
+            continue
+        closest = difflib.get_close_matches(bare, known, n=1)
+        hint = f"; did you mean {ENV_PREFIX}{closest[0]}?" if closest else "; see the Settings section of the README"
+        warnings.append(f"{variable} is not a forgebot setting and is ignored{hint}")
+    return warnings
 
 
 def ensure_webhook_secret(settings: Settings) -> tuple[Settings, Path | None]:

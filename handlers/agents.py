@@ -9,14 +9,17 @@ Routes (added to the app by bot/app.py):
 Each agent token (FORGEBOT_AGENT_TOKENS) acts as one platform login, under the same rules as
 /claim, /unclaim and /extend in a comment (enabled, issues only, who may). Answers: 200 done,
 400 a malformed body or duration, 401 no known token, 403 the command is turned off or the login
-may not run it, 404 no such issue, 409 refused by the issue's state (claimed by someone else,
-closed, blocked, a pull request...), 502 the platform failed (worth a retry).
+may not run it, 404 no such issue, or a repository the login cannot read (checked before
+anything else, and worded the same as for one that does not exist), 409 refused by the issue's
+state (claimed by someone else, closed, blocked, a pull request...), 502 the platform failed
+(worth a retry).
 """
 
 from __future__ import annotations
 
 import hmac
 import json
+import re
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +40,11 @@ from handlers.common import permissions, when
 if TYPE_CHECKING:
     from bot.app import ForgebotApp
 
+# One answer for "no such repository" and "not yours to read", so an agent learns nothing of
+# repositories its login cannot see.
+NO_REPOSITORY = "there is no repository {repo} that @{login} can read"
+NAME_RE = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+
 
 async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None = None) -> list[dict[str, Any]]:
     """Open issues that are neither claimed nor blocked, oldest first."""
@@ -56,6 +64,20 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
          "author": i.author, "created_at": i.created_at.isoformat() if i.created_at else None}
         for i in ready
     ]
+
+
+def _plain_name(part: str) -> bool:
+    """An owner or repository name as the platforms spell them; '..' and the like would make the
+    bot's own API request mean another path."""
+    return NAME_RE.fullmatch(part) is not None and part not in (".", "..")
+
+
+async def _readable(ctx: Context, forge: Forge, owner: str, name: str, login: str) -> bool:
+    """Whether the platform would show owner/name to `login`; a name no repository can have is
+    no repository."""
+    if not (_plain_name(owner) and _plain_name(name)):
+        return False
+    return await permissions(ctx).can_read(forge, f"{owner}/{name}", login)
 
 
 def _json_error(status: int, message: str) -> JSONResponse:
@@ -104,7 +126,8 @@ def routes(app: ForgebotApp) -> list[Route]:
             login = agent(request)
             if login is None:
                 return JSONResponse({"error": "missing or unknown bearer token"}, status_code=401, headers={"www-authenticate": "Bearer"})
-            repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+            owner, name = request.path_params["owner"], request.path_params["repo"]
+            repo = f"{owner}/{name}"
             ctx = app.processor.context()
             platform = request.query_params.get("platform")
             configured = ctx.forges.configured
@@ -113,7 +136,12 @@ def routes(app: ForgebotApp) -> list[Route]:
             if platform not in configured:
                 return _json_error(400, f"say which platform with ?platform= (configured: {', '.join(configured) or 'none'})")
             try:
-                return await work(request, ctx, ctx.forges.get(platform), repo, login)
+                forge = ctx.forges.get(platform)
+                # Before anything is read or written: a login that cannot read the repository gets
+                # what the forge would give it, the same 404 as for a repository that does not exist.
+                if not await _readable(ctx, forge, owner, name, login):
+                    return _json_error(404, NO_REPOSITORY.format(repo=repo, login=login))
+                return await work(request, ctx, forge, repo, login)
             except CommandFailed as failure:
                 return _json_error(_status(failure), f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
             except NotConfigured as exc:

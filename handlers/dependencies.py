@@ -30,10 +30,7 @@ SWEEP_SECONDS = 600
 
 async def level_elsewhere(cache: PermissionCache, forge: Forge, repo: str, login: str) -> Permission:
     """`login`'s level on `repo`; a repository the bot may not ask about counts as no access."""
-    try:
-        return await cache.level(forge, repo, login)
-    except (NotFound, PermissionDenied):  # Gitea tells only repository admins the levels of others
-        return Permission.NONE
+    return await cache.level_or_none(forge, repo, login)
 
 
 async def _visible_issue(inv: Invocation, repo: str, number: int, *, writes: bool) -> Issue | None:

@@ -22,16 +22,27 @@ def token(login: str) -> str:
 
 
 @asynccontextmanager
-async def agent_api(world: World, bot_factory: Any) -> AsyncIterator[tuple[Any, Any]]:
-    """A running bot and a function `post(login, path, **kwargs)` acting as that agent."""
+async def agents(world: World, bot_factory: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A running bot and a function `call(method, login, repo, path, **kwargs)` acting as that agent."""
     async with bot_factory(world, agent_tokens=",".join(f"{login}:{token(login)}" for login in AGENTS)) as app:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
 
-            async def post(login: str, path: str, **kwargs: Any) -> httpx.Response:
+            async def call(method: str, login: str, repo: str, path: str, **kwargs: Any) -> httpx.Response:
                 headers = {"authorization": f"Bearer {token(login)}"}
-                return await http.post(f"/api/repos/{REPO}/{path}", headers=headers, **kwargs)
+                return await http.request(method, f"/api/repos/{repo}/{path}", headers=headers, **kwargs)
 
-            yield app, post
+            yield app, call
+
+
+@asynccontextmanager
+async def agent_api(world: World, bot_factory: Any) -> AsyncIterator[tuple[Any, Any]]:
+    """A running bot and a function `post(login, path, **kwargs)` acting as that agent on acme/widgets."""
+    async with agents(world, bot_factory) as (app, call):
+
+        async def post(login: str, path: str, **kwargs: Any) -> httpx.Response:
+            return await call("POST", login, REPO, path, **kwargs)
+
+        yield app, post
 
 
 async def test_a_claim_over_http_follows_the_repositorys_claim_rules(world: World, bot_factory: Any) -> None:

@@ -112,7 +112,7 @@ async def test_too_many_deletions_stop_before_anything_happens(world: World, tmp
 
 
 async def test_one_failing_change_is_recorded_and_the_rest_continue(world: World, tmp_path: Path) -> None:
-    config = "labels:\n  - name: a\n  - name: b\nwebhooks:\n  - url: https://ci.test/h\n    secret_env: MISSING_SECRET_VAR\n"
+    config = "labels:\n  - name: a\n  - name: b\nwebhooks:\n  - url: https://ci.test/h\n    secret_env: FORGEBOT_HOOK_SECRET_MISSING\n"
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
     store = await _store(tmp_path)
     try:
@@ -121,7 +121,7 @@ async def test_one_failing_change_is_recorded_and_the_rest_continue(world: World
         await store.stop()
     assert run.outcome == "partial"
     assert [r.change.target for r in run.results if not r.ok] == ["webhook:https://ci.test/h"]
-    assert "MISSING_SECRET_VAR is not set" in run.errors[0]
+    assert "FORGEBOT_HOOK_SECRET_MISSING is not set" in run.errors[0]
     assert sorted(l.name for l in world.state().labels.values()) == ["a", "b"]
 
 

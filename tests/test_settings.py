@@ -77,15 +77,12 @@ def test_unknown_keys_and_broken_files_are_refused(tmp_path: Path) -> None:
         ({"FORGEBOT_GITHUB_API_URL": "ftp://example"}, "http"),
         ({"FORGEBOT_GITEA_URL": "https://user:pw@gitea.example"}, "credentials"),
         ({"FORGEBOT_EXTRA_HANDLERS": "no_colon_here"}, "package.module:router"),
-        ({"FORGEBOT_WEBHOOK_SECRETS": ","}, None),
+        ({"FORGEBOT_WEBHOOK_SECRETS": ","}, "only commas and spaces"),
     ],
 )
-def test_inconsistent_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str | None) -> None:
+def test_inconsistent_settings(monkeypatch: pytest.MonkeyPatch, env: dict[str, str], message: str) -> None:
     for key, value in env.items():
         monkeypatch.setenv(key, value)
-    if message is None:  # only separators: no secret at all, which serve then generates
-        assert load_settings().webhook_secrets == []
-        return
     with pytest.raises(SettingsError, match=message):
         load_settings()
 

@@ -19,7 +19,7 @@ class Result:
 
 
 class MissingSecret(Exception):
-    """A webhook's `secret_env` names a variable forgebot does not have."""
+    """A webhook's `secret_env` names a variable forgebot does not have, or one it may not read."""
 
 
 Secret = Callable[[str], str | None]  # webhook URL -> its secret, if the file gives one

@@ -17,7 +17,7 @@ from bot.gitops.plan import Change, deletion_limit, plan
 from bot.gitops.render import as_json, summary
 from bot.store import Store
 from config.loader import ConfigError, Loaded, load
-from config.repo import CONFIG_PATHS, RepoConfig
+from config.repo import CONFIG_PATHS, RepoConfig, hook_secret_name
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,10 @@ def secret_lookup(config: RepoConfig, environ: Mapping[str, str]) -> Callable[[s
         name = names.get(url)
         if name is None:
             return None
+        try:
+            hook_secret_name(name)  # validated with the file already; a secret is worth checking twice
+        except ValueError as exc:
+            raise MissingSecret(f"webhook {url}: {exc}") from None
         value = environ.get(name)
         if not value:
             raise MissingSecret(f"webhook {url}: secret_env {name} is not set in forgebot's environment")

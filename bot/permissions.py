@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.forges.base import Capabilities, Forge, Permission
+from bot.forges.base import Capabilities, Forge, Permission, PermissionDenied
 from bot.router import CommandSpec, Level
 from config.repo import CommandOptions
 
 CACHE_SECONDS = 60.0
+logger = logging.getLogger(__name__)
 
 
 class PermissionCache:
@@ -27,7 +29,12 @@ class PermissionCache:
         now = self.clock()
         if entry is not None and now - entry[0] < self.ttl:
             return entry[1]
-        permission = await forge.get_permission(repo, login)
+        try:
+            permission = await forge.get_permission(repo, login)
+        except PermissionDenied as exc:
+            if exc.status == 403:  # the bot's own access falls short: say so once per ask, in the log too
+                logger.warning("cannot read permissions", extra={"repo": repo, "error": exc.message})
+            raise
         self._entries[key] = (now, permission)
         if len(self._entries) > 10_000:  # keep memory bounded: drop the stale ones
             self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}

@@ -153,8 +153,15 @@ class Ops:
         self.emit(Change(self._kind(issue), "assignees", repo, login, issue=issue, added=added,
                          removed=removed))
 
-    def assignable(self, repo: Repo, login: str) -> bool:
-        return self.state.user(login) is not None and self.state.is_collaborator(repo, login)
+    def assignable(self, repo: Repo, login: str, platform: str = "github") -> bool:
+        """GitHub: collaborators (*choice*). Gitea: anyone who can read pull requests there, so
+        anyone at all on a public repository (models/perm/access/repo_permission.go CanBeAssigned)."""
+        user = self.state.user(login)
+        if user is None or user.type == "Organization":
+            return False
+        if platform == "gitea":
+            return level_at_least(self.state.level(repo, login), "read")
+        return self.state.is_collaborator(repo, login)
 
     # -- comments and reactions ----------------------------------------------------------
     def add_comment(self, repo: Repo, issue: Issue, login: str, body: str) -> Comment:

@@ -215,8 +215,10 @@ def edit_issue(ctx: Ctx) -> Resp:
 
 
 # -- issue labels -----------------------------------------------------------------------------
-def set_issue_labels(ctx: Ctx, repo: Repo, issue: Issue, ids: list[int]) -> None:
-    """Sets labels; an exclusive scoped label ("scope/x") drops the others of its scope."""
+def set_issue_labels(ctx: Ctx, repo: Repo, issue: Issue, ids: list[int], *, always: bool = False) -> None:
+    """Sets labels; an exclusive scoped label ("scope/x") drops the others of its scope. `always`:
+    the label API's calls send `label_updated` even when nothing changed (services/issue/label.go
+    AddLabels/RemoveLabel/ReplaceLabels notify IssueChangeLabels unconditionally)."""
     result: list[int] = []
     for lid in ids:
         lb = repo.labels[lid]
@@ -225,7 +227,7 @@ def set_issue_labels(ctx: Ctx, repo: Repo, issue: Issue, ids: list[int]) -> None
             result = [x for x in result if not repo.labels[x].name.startswith(scope + "/")]
         if lid not in result:
             result.append(lid)
-    ctx.ops.set_labels(repo, issue, ctx.login, result)
+    ctx.ops.set_labels(repo, issue, ctx.login, result, always=always)
 
 
 def _label_ids(ctx: Ctx, repo: Repo) -> list[int]:
@@ -262,21 +264,22 @@ def issue_labels(ctx: Ctx) -> Any:
 @routes.post(R + "/issues/{index}/labels")
 def add_issue_labels(ctx: Ctx) -> Any:
     repo, issue = _writable_issue(ctx)
-    set_issue_labels(ctx, repo, issue, issue.labels + _label_ids(ctx, repo))
+    set_issue_labels(ctx, repo, issue, issue.labels + _label_ids(ctx, repo), always=True)
     return _issue_labels(ctx, repo, issue)
 
 
 @routes.put(R + "/issues/{index}/labels")
 def replace_issue_labels(ctx: Ctx) -> Any:
     repo, issue = _writable_issue(ctx)
-    set_issue_labels(ctx, repo, issue, _label_ids(ctx, repo))
+    set_issue_labels(ctx, repo, issue, _label_ids(ctx, repo), always=True)
     return _issue_labels(ctx, repo, issue)
 
 
 @routes.delete(R + "/issues/{index}/labels")
 def clear_issue_labels(ctx: Ctx) -> Resp:
     repo, issue = _writable_issue(ctx)
-    ctx.ops.set_labels(repo, issue, ctx.login, [])
+    # ClearLabels: the one call that sends `label_cleared`, whatever the issue had.
+    ctx.ops.set_labels(repo, issue, ctx.login, [], always=True, cleared=True)
     return Resp(204)
 
 
@@ -287,5 +290,5 @@ def remove_issue_label(ctx: Ctx) -> Resp:
     lid = int(raw) if raw.isdigit() else 0
     if lid not in repo.labels:
         raise ApiError(422, f"label does not exist [label_id: {lid}]")
-    ctx.ops.set_labels(repo, issue, ctx.login, [x for x in issue.labels if x != lid])
+    ctx.ops.set_labels(repo, issue, ctx.login, [x for x in issue.labels if x != lid], always=True)
     return Resp(204)

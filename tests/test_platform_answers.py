@@ -74,7 +74,9 @@ async def test_github_shows_permissions_only_to_those_who_can_push(world: World)
     assert mine.status_code == 403  # not even one's own
 
 
-async def test_a_bot_that_may_not_see_permissions_says_what_access_it_needs(world: World, bot_factory: Any) -> None:
+async def test_a_bot_that_may_not_see_permissions_says_what_access_it_needs(
+    world: World, bot_factory: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     # GitHub needs push access to show a level; Gitea shows others' levels to repository admins only.
     world.fake.set_permission(REPO, BOT, "read" if world.platform == "github" else "write")
     number = await world.actor("bob").open_issue(REPO, "Fix")
@@ -90,6 +92,8 @@ async def test_a_bot_that_may_not_see_permissions_says_what_access_it_needs(worl
         asked = [r for r in world.fake.requests if (r.route or "").endswith("/permission")]
         assert len(asked) == 1  # asked once, answered once: not a failure retried to the attempt limit
         assert db_rows(app, "SELECT status, attempts FROM deliveries WHERE event = 'issue_comment' AND attempts > 0") == [("done", 1)]
+        [logged] = [r for r in caplog.records if r.getMessage() == "cannot read permissions"]
+        assert f"give forgebot {needed} to {REPO}" in logged.__dict__["error"]
 
 
 # -- 7. unknown commits, closed pull requests ---------------------------------------------------

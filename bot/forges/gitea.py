@@ -136,8 +136,8 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
 
         Gitea answers 500 when it will not assign someone (EditIssue: any error of
         UpdateAssignees but an unknown user), after removing and adding some of the others; so
-        on a 500 the issue is read back and its assignees are the answer, for the caller to judge;
-        so they are on a 422 (a user Gitea does not know), which changes nothing.
+        on a 500 the issue is read back and its assignees are the answer, for the caller to judge.
+        A 422 (a user Gitea does not know) changed nothing: the answer is the issue's assignees too.
         """
         path = f"{repo_path(repo)}/issues/{number}"
         try:

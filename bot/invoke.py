@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 from bot.comments import post_once
 from bot.commands import Command
-from bot.forges.base import Forge, ForgeError, Permission
+from bot.forges.base import Forge, ForgeError, Permission, PermissionDenied
 from bot.permissions import PermissionCache, Rule
 from bot.router import CommandSpec
 
@@ -40,6 +40,17 @@ class CommandFailed(Exception):
         super().__init__(reason)
         self.reason = reason
         self.hint = hint
+
+
+async def level_or_fail(level: Awaitable[Permission]) -> Permission:
+    """A level the platform would not show the bot fails the command with the platform client's
+    own line on what access forgebot needs: the same again fails again, so nothing retries it."""
+    try:
+        return await level
+    except PermissionDenied as exc:
+        if exc.status != 403:
+            raise
+        raise CommandFailed(exc.message) from None
 
 
 class BadArguments(CommandFailed):
@@ -86,7 +97,7 @@ class Invocation:
 
     async def permission(self) -> Permission:
         """The level of whoever runs the command on this repository (the cache keeps it 60 s)."""
-        return await self.permissions.level(self.forge, self.repo, self.actor)
+        return await level_or_fail(self.permissions.level(self.forge, self.repo, self.actor))
 
     async def may(self, level: Permission) -> bool:
         return await self.permission() >= level
@@ -198,7 +209,8 @@ async def check_allowed(
     if (is_pull and not spec.on_pulls) or (not is_pull and not spec.on_issues):
         raise Refused(Refusal.WRONG_SUBJECT, f"/{spec.name} works on {'issues' if spec.on_issues else 'pull requests'} only")
     rule = Rule.of(spec, options)
-    if not await rule.permits(actor, author=author, permission=permission, capabilities=forge.capabilities):
+    if not await rule.permits(actor, author=author, permission=lambda: level_or_fail(permission()),
+                              capabilities=forge.capabilities):
         raise Refused(Refusal.NOT_ALLOWED, f"only {rule.describe(forge.capabilities)} may run /{spec.name}")
 
 

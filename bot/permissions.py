@@ -30,7 +30,12 @@ class PermissionCache:
         now = self.clock()
         if entry is not None and now - entry[0] < self.ttl:
             return entry[1]
-        permission = await forge.get_permission(repo, login)
+        try:
+            permission = await forge.get_permission(repo, login)
+        except PermissionDenied as exc:
+            if exc.status == 403:  # the bot's own access falls short: say so once per ask, in the log too
+                logger.warning("cannot read permissions", extra={"repo": repo, "error": exc.message})
+            raise
         self._entries[key] = (now, permission)
         if len(self._entries) > 10_000:  # keep memory bounded: drop the stale ones
             self._entries = {k: v for k, v in self._entries.items() if now - v[0] < self.ttl}
@@ -57,8 +62,8 @@ class PermissionCache:
         except NotFound:
             return False
         except PermissionDenied:  # the operator should know why logins are refused
-            logger.warning("the platform will not tell the bot who can read this repository (Gitea tells only "
-                           "repository admins); taken as no access", extra={"repo": repo})
+            logger.warning("the platform will not tell the bot who can read this repository (GitHub tells only "
+                           "those with push access, Gitea only repository admins); taken as no access", extra={"repo": repo})
             return False
 
 

@@ -24,7 +24,7 @@ async def assign_command(inv: Invocation) -> None:
     now = await inv.forge.add_assignees(inv.repo, inv.number, logins)
     missing = [login for login in logins if login.lower() not in {a.lower() for a in now}]
     if missing:
-        raise CommandFailed(f"the platform would not assign {', '.join('@' + m for m in missing)}", "Only collaborators can be assigned.")
+        raise CommandFailed(f"the platform would not assign {', '.join('@' + m for m in missing)}", "Only people with access to the repository can be assigned.")
 
 
 @router.command("unassign", usage="/unassign [@user ...]", description="Unassign the users named, or yourself.", level=Level.TRIAGE)

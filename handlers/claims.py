@@ -11,7 +11,7 @@ from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
 from bot.context import Context
 from bot.events import Event
-from bot.forges.base import Forge, ForgeError, Invalid, Issue, NotFound
+from bot.forges.base import Forge, ForgeError, Issue, NotFound, RateLimited
 from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -26,6 +26,7 @@ CLAIMED = "@{holder} claimed this until {until} ({duration}). `/unclaim` lets go
 RENEWED = "@{holder} renewed the claim: until {until} ({duration})."
 EXTENDED = "@{holder}'s claim now lasts until {until} ({duration})."
 UNASSIGNABLE = "the platform would not assign @{login}, so the claim is withdrawn"
+UNASSIGNABLE_HINT = "Only people with access to the repository can be assigned: ask a maintainer to give @{login} access."
 EXPIRED = "@{holder}'s claim on this issue expired at {until}: it is free to take again with `/claim`."
 REFERENCE_RE = re.compile(r"(?:close[sd]?|fix(?:e[sd])?|resolve[sd]?|refs?|for)\s+#(\d+)\b", re.IGNORECASE)
 
@@ -65,6 +66,21 @@ async def open_dependencies(ctx: Context, forge: Forge, platform: str, repo: str
     return still_open
 
 
+async def assigned_by_platform(forge: Forge, repo: str, number: int, login: str) -> bool:
+    """Whether `login` is assigned once the bot has asked for it, judged by the issue's state, not
+    by an error code: GitHub drops whom it will not assign without a word, Gitea answers 500 (or
+    422) and may have changed the list half way. A rate limit or a missing issue propagates (the
+    delivery is tried again); so does a failure to read the issue back."""
+    try:
+        assignees = await forge.add_assignees(repo, number, [login])
+    except (RateLimited, NotFound):
+        raise
+    except ForgeError as exc:
+        logger.info("assignment refused; reading the issue", extra={"repo": repo, "issue": number, "error": str(exc)})
+        assignees = (await forge.get_issue(repo, number)).assignees
+    return login.lower() in {a.lower() for a in assignees}
+
+
 async def claim_issue(
     ctx: Context, forge: Forge, repo: str, number: int, login: str, config: RepoConfig, duration: str | None,
     issue: Issue | None = None,
@@ -93,14 +109,10 @@ async def claim_issue(
         )
     # The store decided; now make the platform say so (safe to repeat on a retry).
     assert result.claim is not None
-    try:
-        assigned = await forge.add_assignees(repo, number, [login])
-    except Invalid:  # Gitea refuses a user without access to the repository
-        assigned = ()
-    if login.lower() not in {a.lower() for a in assigned}:  # GitHub drops them without a word
+    if not await assigned_by_platform(forge, repo, number, login):
         await ctx.store.run(claims.withdraw, result.claim.id, ctx.clock(), "unassignable")
         await ctx.record("claim.refused", actor=login, repo=repo, issue=number, why="not assignable")
-        raise CommandFailed(UNASSIGNABLE.format(login=login), "Only collaborators can be assigned; ask a maintainer for access.")
+        raise CommandFailed(UNASSIGNABLE.format(login=login), UNASSIGNABLE_HINT.format(login=login))
     label = await ensure_label(ctx, forge, repo, options.label)
     await forge.add_labels(repo, number, [label])
     await ctx.record(f"claim.{result.outcome}", actor=login, repo=repo, issue=number, until=now + chosen.seconds)

@@ -75,18 +75,50 @@ async def test_a_claim_whose_first_attempt_failed_midway_is_answered_as_claimed(
 
 
 async def test_a_claim_the_platform_will_not_assign_is_withdrawn(world: World, bot_factory: Any) -> None:
+    """mallory could read the private repository when she asked and lost access before the bot
+    got to it: GitHub drops her from the assignees without a word, Gitea answers 500."""
+    secret = "acme/secret"
+    world.fake.create_repo(secret, private=True, files={"README.md": "hush\n"})
+    world.fake.set_permission(secret, BOT, "admin")
+    world.fake.set_permission(secret, "mallory", "read")
+    world.fake.set_permission(secret, "alice", "write")
+    number = await world.actor("alice").open_issue(secret, "Fix")
+    async with bot_factory(world) as app:
+        world.fake.api_events = "queue"
+        cid = await world.actor("mallory").comment(secret, number, "/claim")
+        world.fake.set_permission(secret, "mallory", "none")
+        world.fake.requests.clear()
+        await world.fake.flush()
+        await app.wait_idle()
+        state = world.state(secret)
+        [reply] = [state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT]
+        assert "the platform would not assign @mallory, so the claim is withdrawn" in reply
+        assert "ask a maintainer to give @mallory access" in reply
+        assert [r.content for r in state.comments[cid].reactions if r.user == BOT] == ["confused"]
+        assert state.issue(number).assignees == [] and world.label_names(number, secret) == []
+        assert await app.store.run(claims.active_claim, world.platform, secret, number) is None
+        writes = [r for r in world.fake.requests if r.method in ("PATCH", "POST") and "assignees" in (r.json or {})]
+        assert len(writes) == 1  # refused once, read back, withdrawn: no retrying the same write
+        await world.actor("alice").comment(secret, number, "/claim")  # free for someone who can take it
+        await world.fake.flush()
+        await app.wait_idle()
+        assert world.state(secret).issue(number).assignees == ["alice"]
+
+
+async def test_a_stranger_is_assigned_where_the_platform_allows_it(world: World, bot_factory: Any) -> None:
+    """On a public repository Gitea assigns anyone who can read it; GitHub only collaborators."""
     number = await world.actor("bob").open_issue(REPO, "Fix")
     async with bot_factory(world) as app:
-        cid = await world.actor("mallory").comment(REPO, number, "/claim")  # not a collaborator
+        await world.actor("mallory").comment(REPO, number, "/claim")  # not a collaborator
         await app.wait_idle()
         [reply] = bot_comments(world, number)
-        assert "the platform would not assign @mallory" in reply and "Only collaborators can be assigned" in reply
-        assert reactions(world, cid) == ["confused"]
-        assert world.state().issue(number).assignees == [] and world.label_names(number) == []
-        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
-        await world.actor("alice").comment(REPO, number, "/claim")  # free for someone who can take it
-        await app.wait_idle()
-        assert world.state().issue(number).assignees == ["alice"]
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        if world.platform == "gitea":
+            assert "@mallory claimed this until" in reply
+            assert world.state().issue(number).assignees == ["mallory"] and held is not None
+        else:
+            assert "the platform would not assign @mallory" in reply
+            assert world.state().issue(number).assignees == [] and held is None
 
 
 async def test_someone_else_is_refused_and_the_holder_renews(world: World, bot_factory: Any) -> None:

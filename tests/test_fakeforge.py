@@ -315,14 +315,19 @@ async def test_collaborator_permission_endpoint(forge: FakeForge, client: httpx.
 
 
 @pytest.mark.anyio
-async def test_assignees_must_be_collaborators(forge: FakeForge, client: httpx.AsyncClient) -> None:
+async def test_who_may_be_assigned(forge: FakeForge, client: httpx.AsyncClient) -> None:
+    """GitHub: collaborators. Gitea: anyone who can read the repository; a 500 for the others."""
     n = await forge.actor("alice").open_issue(REPO, "assign me")
     h = auth(forge, "alice")
     gh = await client.post(url("github", f"/repos/{REPO}/issues/{n}/assignees"), headers=h,
                            json={"assignees": ["alice", "mallory"]})
     assert gh.status_code == 201 and [a["login"] for a in gh.json()["assignees"]] == ["alice"]
+    forge.repo(REPO).private = True
     refused = await client.patch(url("gitea", f"/repos/{REPO}/issues/{n}"), headers=h, json={"assignees": ["mallory"]})
-    assert refused.status_code == 422
+    assert refused.status_code == 500 and forge.repo(REPO).issue(n).assignees == []  # alice removed first
+    forge.repo(REPO).private = False
+    reader = await client.patch(url("gitea", f"/repos/{REPO}/issues/{n}"), headers=h, json={"assignees": ["mallory"]})
+    assert reader.status_code == 201 and [a["login"] for a in reader.json()["assignees"]] == ["mallory"]
     replaced = await client.patch(url("gitea", f"/repos/{REPO}/issues/{n}"), headers=h, json={"assignees": ["carol"]})
     assert replaced.status_code == 201 and [a["login"] for a in replaced.json()["assignees"]] == ["carol"]
     cleared = await client.patch(url("gitea", f"/repos/{REPO}/issues/{n}"), headers=h, json={"assignees": []})

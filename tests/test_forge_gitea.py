@@ -434,6 +434,7 @@ async def test_a_branch_is_looked_for_before_it_is_posted_again(forge: FakeForge
     assert [(r.method, r.route, r.status) for r in calls(forge)] == [
         ("POST", None, 502),  # the fault answers before routing
         ("GET", "/repos/{owner}/{repo}/branches/{branch}", 404),
+        ("GET", "/repos/{owner}/{repo}/git/commits/{sha}", 200),  # and what it starts from is there
         ("POST", "/repos/{owner}/{repo}/branches", 201),
     ]
 

@@ -32,10 +32,12 @@ from bot.forges.base import (
     Invalid,
     Issue,
     MergeMethod,
+    NotFound,
     PullRequest,
     Repo,
     Review,
     ReviewEvent,
+    Unavailable,
     User,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep
@@ -121,11 +123,30 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
         current = await self._assignees(repo, number)
         gone = _folded(logins)
         wanted = tuple(x for x in current if x.casefold() not in gone)
-        return current if wanted == current else await self.set_assignees(repo, number, wanted)
+        if wanted == current:
+            return current
+        after = await self.set_assignees(repo, number, wanted)
+        if stuck := [x for x in after if x.casefold() in gone]:
+            raise Unavailable(message=f"Gitea did not unassign {', '.join('@' + x for x in stuck)}", status=500,
+                              platform=PLATFORM)
+        return after
 
     async def set_assignees(self, repo: str, number: int, logins: Sequence[str]) -> tuple[str, ...]:
-        reply = await self._t.request("PATCH", f"{repo_path(repo)}/issues/{number}",
-                                      json={"assignees": list(dict.fromkeys(logins))})
+        """The assignees the issue has after the write, which may not be the ones asked for.
+
+        Gitea answers 500 when it will not assign someone (EditIssue: any error of
+        UpdateAssignees but an unknown user), after removing and adding some of the others; so
+        on a 500 the issue is read back and its assignees are the answer, for the caller to judge.
+        A 422 (a user Gitea does not know) changed nothing: the answer is the issue's assignees too.
+        """
+        path = f"{repo_path(repo)}/issues/{number}"
+        try:
+            reply = await self._t.request("PATCH", path, json={"assignees": list(dict.fromkeys(logins))},
+                                          recover=lambda: self._t.get(path))
+        except Invalid as exc:
+            if exc.status != 422:
+                raise
+            return await self._assignees(repo, number)  # an unknown user: refused before any change
         return gj.logins(reply.data.get("assignees"))
 
     async def _assignees(self, repo: str, number: int) -> tuple[str, ...]:
@@ -207,8 +228,13 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
         except Invalid as exc:
             if exc.status != 405:
                 raise
-            # 405 is Gitea's "not now": already merged or closed, blocked by protection, conflicts.
+            # 405 is Gitea's "not now": already merged, blocked by protection, conflicts.
             raise Conflict(message=exc.message, status=exc.status, platform=PLATFORM, details=exc.details) from None
+        except NotFound:
+            # MergePullRequest answers a closed (unmerged) pull request with a bare 404.
+            if (await self._t.get(path)).get("state") != "closed":
+                raise
+            raise Conflict(message=f"pull request #{number} is closed", status=404, platform=PLATFORM) from None
         return gj.pull(await self._t.get(path)).merge_commit_sha or ""
 
     # -- branches, refs, protection ------------------------------------------------------
@@ -221,10 +247,13 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
         return gj.comparison(await self._t.get(f"{repo_path(repo)}/compare/{ref_path(base)}...{ref_path(head)}"))
 
     async def create_branch(self, repo: str, name: str, sha: str) -> Branch:
-        """POST /branches (Gitea has no POST git/refs)."""
+        """POST /branches (Gitea has no POST git/refs); an unknown `sha` is a 500 there."""
         async def existing() -> Any:
             data = await self._t.get_or_none(f"{repo_path(repo)}/branches/{ref_path(name)}")
-            return data if data and (data.get("commit") or {}).get("id") == sha else None
+            if data and (data.get("commit") or {}).get("id") == sha:
+                return data
+            await self._commit_must_exist(repo, sha)
+            return None
 
         reply = await self._t.request("POST", f"{repo_path(repo)}/branches",
                                       json={"new_branch_name": name, "old_ref_name": sha}, recover=existing)
@@ -241,7 +270,10 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
 
         async def existing() -> Any:
             data = await self._t.get_or_none(f"{repo_path(repo)}/tags/{ref_path(name)}")
-            return data if data and (data.get("commit") or {}).get("sha") == sha else None
+            if data and (data.get("commit") or {}).get("sha") == sha:
+                return data
+            await self._commit_must_exist(repo, sha)
+            return None
 
         await self._t.request("POST", f"{repo_path(repo)}/tags", json=payload, recover=existing)
 
@@ -250,8 +282,24 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
         payload = {"state": status.state.value, "context": status.context, "description": status.description}
         if status.target_url:
             payload["target_url"] = status.target_url
+        path = f"{repo_path(repo)}/statuses/{seg(sha)}"
+
+        async def recorded() -> Any:
+            """After a 500 (Gitea's answer for a commit it does not have): is it there after all?"""
+            await self._commit_must_exist(repo, sha)
+            ours = [x for x in await self._t.get(path, {"limit": 50}) or () if x.get("context") == status.context]
+            latest = max(ours, key=lambda x: int(x.get("id") or 0), default=None)
+            if latest is None or latest.get("status") != status.state.value:
+                return None
+            return latest if (latest.get("description") or "") == (status.description or "") else None
+
         # A repeated status only supersedes the same context's, so a retry is harmless.
-        await self._t.request("POST", f"{repo_path(repo)}/statuses/{seg(sha)}", json=payload, idempotent=True)
+        await self._t.request("POST", path, json=payload, idempotent=True, recover=recorded)
+
+    async def _commit_must_exist(self, repo: str, sha: str) -> None:
+        """Raises NotFound, in words, when the repository has no commit `sha`."""
+        if await self._t.get_or_none(f"{repo_path(repo)}/git/commits/{seg(sha)}") is None:
+            raise NotFound(message=f"{repo} has no commit {sha}", status=404, platform=PLATFORM)
 
 
 def _state(state: str) -> str:

@@ -13,10 +13,14 @@ from bot.forges.base import (
     Invalid,
     Milestone,
     Permission,
+    PermissionDenied,
     RepoSettings,
     Unsupported,
 )
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, repo_path, seg
+
+CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: Gitea shows other users' permissions "
+                          "only to repository admins, so give forgebot admin access to {repo}")
 
 
 class GiteaAdmin:
@@ -92,7 +96,13 @@ class GiteaAdmin:
     # -- people --------------------------------------------------------------------------
     async def get_permission(self, repo: str, login: str) -> Permission:
         """none|read|write|admin|owner (owner -> ADMIN). Needs repo admin or being `login`, else 403."""
-        data = await self._t.get(f"{repo_path(repo)}/collaborators/{seg(login)}/permission")
+        try:
+            data = await self._t.get(f"{repo_path(repo)}/collaborators/{seg(login)}/permission")
+        except PermissionDenied as exc:
+            if exc.status != 403:
+                raise
+            raise PermissionDenied(message=CANNOT_SEE_PERMISSIONS.format(repo=repo), status=403,
+                                   platform=PLATFORM, details=(exc.message,)) from None
         return gj.PERMISSION.get(str(data.get("permission")), Permission.NONE)
 
     async def list_collaborators(self, repo: str) -> list[Collaborator]:

@@ -22,6 +22,7 @@ PLATFORM = "gitea"
 PAGE_SIZE = 50  # Gitea caps pages at [api] MAX_RESPONSE_ITEMS, 50 by default
 MAX_PAGES = 2000  # a server that ignores `page` must not loop us forever
 IDEMPOTENT = frozenset({"GET", "HEAD", "PUT", "PATCH", "DELETE"})
+READS = frozenset({"GET", "HEAD"})
 # Failures where the request never reached the server, so even a POST may be sent again.
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
@@ -78,6 +79,12 @@ class GiteaTransport:
         unknown (5xx, connection lost after sending) it is sent again only if `recover` is given
         and finds no trace of it; if `recover` returns something, that is the result.
         429s and connection failures before sending are always safe to retry.
+
+        A 500 to a write is different: it is how Gitea reports errors it has no code for, most of
+        them certain to come back (an assignee without access, a commit that does not exist), and
+        the write may have been half done. So it is sent once only; `recover` (a state check) runs
+        once, and either returns the state it found or raises a clearer error; otherwise the 500
+        is raised. 502, 503 and 504 (proxies, restarts) are retried as above.
         """
         if idempotent is None:
             idempotent = method in IDEMPOTENT
@@ -114,6 +121,8 @@ class GiteaTransport:
                 failure = self._error(resp, line)
                 delay = self._retry_after(resp)
                 status = resp.status_code
+                if status == 500 and method not in READS:
+                    return await self._after_write_failed(failure, line, attempt, recover)
                 retryable = status == 429 or (status >= 500 and (idempotent or recover is not None))
                 unsure = status >= 500
             ambiguous = ambiguous or unsure
@@ -130,6 +139,17 @@ class GiteaTransport:
                 found = await recover()
                 if found is not None:
                     return Reply(200, found)
+
+    async def _after_write_failed(self, failure: ForgeError, line: str, attempt: int, check: Recover | None) -> Reply:
+        """A write answered 500: never sent again; the state check (if any) decides."""
+        if check is None:
+            raise failure
+        await self.sleep(self.backoff.delay(attempt))  # let a write that was under way settle first
+        logger.info("gitea write failed; checking state", extra={"request": line})
+        found = await check()
+        if found is None:
+            raise failure
+        return Reply(200, found)
 
     async def get(self, path: str, params: Mapping[str, Any] | None = None) -> Any:
         return (await self.request("GET", path, params=params)).data

@@ -37,6 +37,8 @@ T = TypeVar("T")
 Credential = tuple[str, str]  # ("token" | "jwt", secret)
 NO_BODY = b""
 R = "/repos/{owner}/{repo}"
+CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: GitHub shows permissions only to "
+                          "tokens with push access, so give forgebot write access to {repo}")
 
 class GitHubForge(IssueStateMixin):
     platform = "github"
@@ -318,11 +320,17 @@ class GitHubForge(IssueStateMixin):
 
     # -- permissions ----------------------------------------------------------------------
     async def get_permission(self, repo: str, login: str) -> Permission:
-        """A user GitHub does not know has no permission at all."""
+        """A user GitHub does not know has no permission at all. GitHub shows levels only to a
+        token that can push: without it, PermissionDenied saying what access the bot needs."""
         try:
             data = await self._repo("GET", repo, "/collaborators/{username}/permission", username=login)
         except NotFound:
             return Permission.NONE
+        except PermissionDenied as exc:
+            if exc.status != 403:
+                raise
+            raise PermissionDenied(CANNOT_SEE_PERMISSIONS.format(repo=repo), status=403, platform=PLATFORM,
+                                   details=(exc.message,)) from None
         return level_named(data.get("role_name"), data.get("permission")) or Permission.NONE
 
     # -- pull requests --------------------------------------------------------------------

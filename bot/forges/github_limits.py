@@ -41,6 +41,8 @@ NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)  # the 
 MESSAGE_KINDS: tuple[tuple[int, str, type[ForgeError]], ...] = (
     (422, "already exists", Conflict),  # "Reference already exists"
     (422, "reference does not exist", NotFound),  # DELETE of a ref that is not there
+    (422, "no commit found for sha", NotFound),  # a status for a commit the repository lacks
+    (422, "object does not exist", NotFound),  # a ref made from a commit the repository lacks
 )
 CONFLICT_CODES = frozenset({"already_exists"})
 

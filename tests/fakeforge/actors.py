@@ -172,6 +172,23 @@ class Actor:
         await self._done()
         return sha
 
+    async def push_commits(self, repo: str, branch: str, changes: list[dict[str, str | bytes | None]],
+                           message: str = "update") -> str:
+        """One push of len(changes) commits, one per entry, onto `branch` (made from the default
+        branch when missing); branch protection applies. Returns the new head."""
+        r = self._repo(repo, "write")
+        ref = f"refs/heads/{branch}"
+        before = r.git.ref_sha(ref) or ZERO_SHA
+        parent = before if before != ZERO_SHA else r.git.resolve(r.default_branch)
+        head = r.git.commit_series(parent, changes, message, self.ops.ident(self.login))[-1]
+        blocker = self.ops.push_blocker(r, branch, self.login, before, head)
+        if blocker:
+            raise ApiError(403, blocker)
+        r.git.update_ref(ref, head, before)
+        self.ops.ref_updated(r, self.login, ref, before, head)
+        await self._done()
+        return head
+
     async def delete_branch(self, repo: str, branch: str) -> None:
         r = self._repo(repo, "write")
         ref = f"refs/heads/{branch}"

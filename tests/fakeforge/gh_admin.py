@@ -51,6 +51,10 @@ def check_collaborator(ctx: Ctx) -> Resp:
 @routes.get(R + "/collaborators/{login}/permission")
 def collaborator_permission(ctx: Ctx) -> Any:
     repo = ctx.repo()
+    if not ctx.can(repo, "write"):
+        # GitHub shows a permission only to those who can push (docs: "Get repository permissions
+        # for a user"; the answer is this 403 whatever the token is).
+        raise ApiError(403, "Must have push access to view collaborator permission.")
     login = ctx.params["login"]
     user = ctx.forge.state.user(login)
     if user is None:

@@ -151,6 +151,29 @@ class GitRepo:
             args += ["-p", p]
         return self.run(*args, input=message.encode(), env=_ident_env(author, committer))
 
+    def commit_series(self, parent: str | None, changes: list[dict[str, str | bytes | None]], message: str,
+                      author: Ident) -> list[str]:
+        """One commit per entry of `changes` (None deletes a path), each on the one before, made by
+        one `git fast-import` so that a test can push thousands; returns their shas, oldest first."""
+        stream = bytearray()
+        scratch = "refs/fakeforge/series"
+        when = f"{author.name} <{author.email}> {author.when} +0000"
+        for n, files in enumerate(changes, 1):
+            text = f"{message} {n}".encode()
+            stream += f"commit {scratch}\nauthor {when}\ncommitter {when}\ndata {len(text)}\n".encode() + text + b"\n"
+            if n == 1 and parent:
+                stream += f"from {parent}\n".encode()
+            for path, content in files.items():
+                if content is None:
+                    stream += f"D {path}\n".encode()
+                    continue
+                data = content.encode() if isinstance(content, str) else content
+                stream += f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
+        self.run_bytes("fast-import", "--quiet", "--force", input=bytes(stream))
+        tip = self.run("rev-parse", scratch)
+        self.delete_ref(scratch)
+        return self.rev_list(parent, tip) if parent else self.rev_list(None, tip)
+
     def update_ref(self, ref: str, new: str, old: str | None = None) -> None:
         args = ["update-ref", ref, new] + ([old] if old is not None else [])
         self.run(*args)
@@ -190,19 +213,17 @@ class GitRepo:
     def commit(self, sha: str) -> CommitInfo:
         fmt = "%H%x00%T%x00%P%x00%an%x00%ae%x00%at%x00%cn%x00%ce%x00%ct%x00%B"
         out = self.run_bytes("log", "-1", f"--format={fmt}", sha, "--")[1].decode()
-        parts = out.split("\0")
-        return CommitInfo(
-            sha=parts[0], tree=parts[1], parents=parts[2].split(),
-            author=Ident(parts[3], parts[4], int(parts[5])),
-            committer=Ident(parts[6], parts[7], int(parts[8])),
-            message=parts[9].rstrip("\n"),
-        )
+        return _commit_info(out.split("\0"))
 
     def rev_list(self, exclude: str | list[str] | None, include: str) -> list[str]:
         """Commits reachable from `include` but from none of `exclude`, oldest first."""
         excludes = [exclude] if isinstance(exclude, str) else list(exclude or [])
         args = ["rev-list", "--reverse", include] + [f"^{e}" for e in excludes]
         return self.run(*args, "--").split()
+
+    def ancestors(self, sha: str, limit: int) -> list[str]:
+        """`sha` and the commits before it, newest first, at most `limit` (Gitea's CommitsBeforeLimit)."""
+        return self.run("rev-list", f"--max-count={limit}", sha, "--").split()
 
     def ahead_behind(self, base: str, head: str) -> tuple[int, int]:
         out = self.run("rev-list", "--left-right", "--count", f"{base}...{head}", "--")
@@ -236,6 +257,37 @@ class GitRepo:
             add, rem = numbers.get(path, (0, 0))
             changes.append(FileChange(kind, path, add, rem, new_sha))
         return changes
+
+    def pushed_commits(self, shas: list[str]) -> list[PushedCommit]:
+        """`pushed_commit` for many commits in two git runs (a push may list 2048 of them)."""
+        if not shas:
+            return []
+        fmt = "%x1e%H%x00%T%x00%P%x00%an%x00%ae%x00%at%x00%cn%x00%ce%x00%ct%x00%B"
+        log = self.run_bytes("log", "--no-walk=unsorted", "--stdin", f"--format={fmt}",
+                             input="\n".join(shas).encode() + b"\n")[1].decode()
+        found: dict[str, PushedCommit] = {}
+        for record in log.split("\x1e")[1:]:
+            info = _commit_info(record.split("\0"))
+            found[info.sha] = PushedCommit(info)
+        # diff-tree prints each commit's id, then status/path pairs, in the order it was given them.
+        lines = "".join(f"{sha} {found[sha].info.parents[0]}\n" if found[sha].info.parents else f"{sha}\n"
+                        for sha in shas)
+        out = self.run_bytes("diff-tree", "--stdin", "-r", "-z", "--no-renames", "--root", "--name-status",
+                             input=lines.encode())[1].decode().split("\0")
+        order, current, i = iter(shas), None, 0
+        expected: str | None = next(order)
+        while i < len(out):
+            token = out[i]
+            if token == expected:
+                current, expected = found[token], next(order, None)
+                i += 1
+            elif current is not None and i + 1 < len(out) and token:
+                kind = {"A": "added", "D": "removed"}.get(token[0], "modified")
+                getattr(current, kind).append(out[i + 1])
+                i += 2
+            else:
+                i += 1
+        return [found[sha] for sha in shas]
 
     def pushed_commit(self, sha: str) -> PushedCommit:
         info = self.commit(sha)
@@ -305,3 +357,13 @@ class GitRepo:
         if tree is None:
             return None
         return self.commit_tree(tree, [onto], info.message, info.author, committer)
+
+
+def _commit_info(parts: list[str]) -> CommitInfo:
+    """A commit from git log's %H %T %P %an %ae %at %cn %ce %ct %B, NUL-separated."""
+    return CommitInfo(
+        sha=parts[0], tree=parts[1], parents=parts[2].split(),
+        author=Ident(parts[3], parts[4], int(parts[5])),
+        committer=Ident(parts[6], parts[7], int(parts[8])),
+        message=parts[9].rstrip("\n"),
+    )

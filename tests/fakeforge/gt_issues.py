@@ -105,14 +105,44 @@ def list_issues(ctx: Ctx) -> Resp:
     return ctx.paged(items, lambda i: gtjson.issue(ctx.forge, repo, i))
 
 
+def _no_access(ctx: Ctx, repo: Repo, login: str) -> str:
+    user = ctx.forge.state.user(login)
+    return f"user does not have access to repo [user_id: {user.id if user else 0}, repo_name: {repo.name}]"
+
+
 def check_assignees(ctx: Ctx, repo: Repo, logins: list[str]) -> list[str]:
+    """CreateIssue checks every assignee before anything is written: 422 for either failure."""
     for login in logins:
         if ctx.forge.state.user(login) is None:
             raise ApiError(422, f"user does not exist [uid: 0, name: {login}]")
-        if not ctx.ops.assignable(repo, login):
-            raise ApiError(422, f"user does not have access to repo [user_id: "
-                                f"{ctx.forge.state.user(login).id}, repo_name: {repo.name}]")  # type: ignore[union-attr]
+        if not ctx.ops.assignable(repo, login, "gitea"):
+            raise ApiError(422, _no_access(ctx, repo, login))
     return logins
+
+
+def check_new_assignees(ctx: Ctx, repo: Repo, body: dict[str, Any]) -> None:
+    """CreateIssue and CreatePullRequest refuse before creating anything (writers' fields only)."""
+    if ctx.can(repo, "write"):
+        check_assignees(ctx, repo, list(body.get("assignees") or []) + ([body["assignee"]] if body.get("assignee") else []))
+
+
+def replace_assignees(ctx: Ctx, repo: Repo, issue: Issue, logins: list[str]) -> None:
+    """EditIssue's UpdateAssignees (services/issue/assignee.go): unknown users are a 422 before
+    anything changes; then the assignees not asked for are removed and the others added one by
+    one, and the first who cannot be assigned stops it there with a 500 (the error is not one
+    EditIssue names), leaving the issue half changed."""
+    wanted = list(dict.fromkeys(logins))
+    for login in wanted:
+        if ctx.forge.state.user(login) is None:
+            raise ApiError(422, f"Assignee does not exist: [name: user does not exist [uid: 0, name: {login}]]")
+    kept = [a for a in issue.assignees if a in wanted]
+    ctx.ops.set_assignees(repo, issue, ctx.login, kept)
+    for login in wanted:
+        if login in issue.assignees:
+            continue
+        if not ctx.ops.assignable(repo, login, "gitea"):
+            raise ApiError(500, _no_access(ctx, repo, login))
+        ctx.ops.set_assignees(repo, issue, ctx.login, issue.assignees + [login])
 
 
 def _milestone_id(ctx: Ctx, repo: Repo, value: Any) -> int | None:
@@ -123,7 +153,7 @@ def _milestone_id(ctx: Ctx, repo: Repo, value: Any) -> int | None:
     return int(value)
 
 
-def apply_writer_fields(ctx: Ctx, repo: Repo, issue: Issue, body: dict[str, Any]) -> None:
+def apply_writer_fields(ctx: Ctx, repo: Repo, issue: Issue, body: dict[str, Any], *, creating: bool = False) -> None:
     """Assignees, milestone and labels: only for writers; Gitea ignores them for others."""
     if not ctx.can(repo, "write"):
         return
@@ -131,7 +161,10 @@ def apply_writer_fields(ctx: Ctx, repo: Repo, issue: Issue, body: dict[str, Any]
         wanted = body.get("assignees")
         if wanted is None:
             wanted = [body["assignee"]] if body["assignee"] else []
-        ctx.ops.set_assignees(repo, issue, ctx.login, check_assignees(ctx, repo, list(wanted)))
+        if creating:
+            ctx.ops.set_assignees(repo, issue, ctx.login, check_assignees(ctx, repo, list(wanted)))
+        else:
+            replace_assignees(ctx, repo, issue, list(wanted))
     if body.get("milestone") is not None:
         ctx.ops.edit_issue(repo, issue, ctx.login, milestone=_milestone_id(ctx, repo, body["milestone"]))
     if body.get("labels") is not None:
@@ -145,8 +178,9 @@ def create_issue(ctx: Ctx) -> Resp:
     if ctx.login is None:
         raise ApiError(401, "token is required")
     body = ctx.body()
+    check_new_assignees(ctx, repo, body)
     issue = ctx.ops.create_issue(repo, ctx.login, body["title"], body.get("body") or "")
-    apply_writer_fields(ctx, repo, issue, body)
+    apply_writer_fields(ctx, repo, issue, body, creating=True)
     if body.get("closed"):
         ctx.ops.edit_issue(repo, issue, ctx.login, state="closed")
     return Resp(201, gtjson.issue(ctx.forge, repo, issue))
@@ -181,8 +215,10 @@ def edit_issue(ctx: Ctx) -> Resp:
 
 
 # -- issue labels -----------------------------------------------------------------------------
-def set_issue_labels(ctx: Ctx, repo: Repo, issue: Issue, ids: list[int]) -> None:
-    """Sets labels; an exclusive scoped label ("scope/x") drops the others of its scope."""
+def set_issue_labels(ctx: Ctx, repo: Repo, issue: Issue, ids: list[int], *, always: bool = False) -> None:
+    """Sets labels; an exclusive scoped label ("scope/x") drops the others of its scope. `always`:
+    the label API's calls send `label_updated` even when nothing changed (services/issue/label.go
+    AddLabels/RemoveLabel/ReplaceLabels notify IssueChangeLabels unconditionally)."""
     result: list[int] = []
     for lid in ids:
         lb = repo.labels[lid]
@@ -191,7 +227,7 @@ def set_issue_labels(ctx: Ctx, repo: Repo, issue: Issue, ids: list[int]) -> None
             result = [x for x in result if not repo.labels[x].name.startswith(scope + "/")]
         if lid not in result:
             result.append(lid)
-    ctx.ops.set_labels(repo, issue, ctx.login, result)
+    ctx.ops.set_labels(repo, issue, ctx.login, result, always=always)
 
 
 def _label_ids(ctx: Ctx, repo: Repo) -> list[int]:
@@ -228,21 +264,22 @@ def issue_labels(ctx: Ctx) -> Any:
 @routes.post(R + "/issues/{index}/labels")
 def add_issue_labels(ctx: Ctx) -> Any:
     repo, issue = _writable_issue(ctx)
-    set_issue_labels(ctx, repo, issue, issue.labels + _label_ids(ctx, repo))
+    set_issue_labels(ctx, repo, issue, issue.labels + _label_ids(ctx, repo), always=True)
     return _issue_labels(ctx, repo, issue)
 
 
 @routes.put(R + "/issues/{index}/labels")
 def replace_issue_labels(ctx: Ctx) -> Any:
     repo, issue = _writable_issue(ctx)
-    set_issue_labels(ctx, repo, issue, _label_ids(ctx, repo))
+    set_issue_labels(ctx, repo, issue, _label_ids(ctx, repo), always=True)
     return _issue_labels(ctx, repo, issue)
 
 
 @routes.delete(R + "/issues/{index}/labels")
 def clear_issue_labels(ctx: Ctx) -> Resp:
     repo, issue = _writable_issue(ctx)
-    ctx.ops.set_labels(repo, issue, ctx.login, [])
+    # ClearLabels: the one call that sends `label_cleared`, whatever the issue had.
+    ctx.ops.set_labels(repo, issue, ctx.login, [], always=True, cleared=True)
     return Resp(204)
 
 
@@ -253,5 +290,5 @@ def remove_issue_label(ctx: Ctx) -> Resp:
     lid = int(raw) if raw.isdigit() else 0
     if lid not in repo.labels:
         raise ApiError(422, f"label does not exist [label_id: {lid}]")
-    ctx.ops.set_labels(repo, issue, ctx.login, [x for x in issue.labels if x != lid])
+    ctx.ops.set_labels(repo, issue, ctx.login, [x for x in issue.labels if x != lid], always=True)
     return Resp(204)

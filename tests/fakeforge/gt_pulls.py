@@ -6,7 +6,7 @@ from typing import Any
 
 from . import gtjson, pulljson
 from .common import ApiError
-from .gt_issues import apply_writer_fields, edit_issue_or_pull
+from .gt_issues import apply_writer_fields, check_new_assignees, edit_issue_or_pull
 from .server import Ctx, Resp, Routes
 from .state import Issue, Repo
 
@@ -59,8 +59,9 @@ def create_pull(ctx: Ctx) -> Resp:
         raise ApiError(409, f"pull request already exists for these targets [head: {head}, base: {base}]")
     if not repo.git.rev_list(branches[base], branches[head]):
         raise ApiError(422, "There are no changes between the head and the base")
+    check_new_assignees(ctx, repo, body)
     issue = ctx.ops.create_pull(repo, ctx.login, head, base, body.get("title") or head, body.get("body") or "")
-    apply_writer_fields(ctx, repo, issue, body)
+    apply_writer_fields(ctx, repo, issue, body, creating=True)
     return Resp(201, pulljson.gitea(ctx.forge, repo, issue, ctx.login))
 
 
@@ -125,10 +126,12 @@ def merge(ctx: Ctx) -> Resp:
     assert pull is not None
     body = ctx.body()
     style = body["Do"]
+    # CheckPullMergeable tests "merged" before "closed"; MergePullRequest answers ErrIsClosed with
+    # a bare 404 (routers/api/v1/repo/pull.go).
     if pull.merged:
         raise ApiError(405, "PR already merged")
     if issue.state != "open":
-        raise ApiError(405, "PR is closed")
+        raise ctx.dialect.not_found()
     if not repo.settings.get(_STYLES[style], False):
         raise ApiError(405, f"Merge style {style} is not allowed")
     if body.get("head_commit_id") and body["head_commit_id"] != pull.head_sha:

@@ -124,10 +124,16 @@ def create_branch(ctx: Ctx) -> Resp:
     repo = ctx.repo("write")
     body = ctx.body()
     name = body["new_branch_name"]
-    source = body.get("old_ref_name") or body.get("old_branch_name") or repo.default_branch
-    sha = repo.git.resolve(source)
-    if sha is None:
-        raise ApiError(404, "The old branch does not exist")
+    # CreateBranch (routers/api/v1/repo/branch.go): an old_ref_name that GetCommit cannot find is
+    # a 500; only an unknown old_branch_name gets the 404.
+    if body.get("old_ref_name"):
+        sha = repo.git.resolve(body["old_ref_name"])
+        if sha is None:
+            raise ApiError(500, f"object does not exist [id: {body['old_ref_name']}, rel_path: ]")
+    else:
+        sha = repo.git.branches().get(body.get("old_branch_name") or repo.default_branch)
+        if sha is None:
+            raise ApiError(404, "The old branch does not exist")
     if name in repo.git.branches():
         raise ApiError(409, "The branch with the same name already exists.")
     ref = f"refs/heads/{name}"
@@ -196,7 +202,11 @@ def compare(ctx: Ctx) -> Any:
 def create_status(ctx: Ctx) -> Resp:
     from .state import CommitStatus
     repo = ctx.repo("write")
-    sha = _commit(ctx, repo, ctx.params["sha"])
+    # CreateCommitStatus (services/repository/commitstatus) fails on GetCommit, and NewCommitStatus
+    # answers any failure with a 500 (routers/api/v1/repo/status.go).
+    sha = repo.git.resolve(ctx.params["sha"])
+    if sha is None:
+        raise ApiError(500, f"GetCommit[{ctx.params['sha']}]: object does not exist [id: {ctx.params['sha']}, rel_path: ]")
     body, now = ctx.body(), ctx.ops.now()
     if body.get("state") not in ("pending", "success", "error", "failure", "warning"):
         raise ApiError(400, "invalid state")

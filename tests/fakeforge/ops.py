@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .common import ApiError, iso, parse_iso, user_email
-from .gitrepo import ZERO_SHA, Ident, PushedCommit
+from .gitrepo import ZERO_SHA, Ident
 from .state import (
     Comment, Issue, Label, Milestone, PullRequest, Reaction, Repo, Review, level_at_least,
 )
@@ -43,7 +43,7 @@ class Change:
     ref_type: str | None = None
     before: str | None = None
     after: str | None = None
-    commits: list[PushedCommit] = field(default_factory=list)
+    commits: list[str] = field(default_factory=list)  # a push's new commits, oldest first
     forced: bool = False
 
 
@@ -131,16 +131,20 @@ class Ops:
                     issue.pull.head_sha = repo.git.resolve(issue.pull.head) or issue.pull.head_sha
             self.emit(Change(kind, "closed" if state == "closed" else "reopened", repo, login, issue=issue))
 
-    def set_labels(self, repo: Repo, issue: Issue, login: str, label_ids: list[int]) -> None:
+    def set_labels(self, repo: Repo, issue: Issue, login: str, label_ids: list[int], *, always: bool = False,
+                   cleared: bool = False) -> None:
+        """`always`: report the change even when nothing changed (Gitea's API does, see gt_issues);
+        `cleared`: it was Gitea's "clear all labels", its only source of `label_cleared`."""
         wanted = list(dict.fromkeys(label_ids))
         added = [repo.labels[x] for x in wanted if x not in issue.labels]
         removed = [repo.labels[x] for x in issue.labels if x not in wanted]
-        if not added and not removed:
+        if not added and not removed and not always:
             return
-        issue.labels = wanted
-        issue.updated_at = self.now()
+        if added or removed:
+            issue.labels = wanted
+            issue.updated_at = self.now()
         self.emit(Change(self._kind(issue), "labels", repo, login, issue=issue, added=added,
-                         removed=removed, cleared=not wanted))
+                         removed=removed, cleared=cleared))
 
     def set_assignees(self, repo: Repo, issue: Issue, login: str, logins: list[str]) -> None:
         wanted = list(dict.fromkeys(logins))
@@ -153,8 +157,15 @@ class Ops:
         self.emit(Change(self._kind(issue), "assignees", repo, login, issue=issue, added=added,
                          removed=removed))
 
-    def assignable(self, repo: Repo, login: str) -> bool:
-        return self.state.user(login) is not None and self.state.is_collaborator(repo, login)
+    def assignable(self, repo: Repo, login: str, platform: str = "github") -> bool:
+        """GitHub: collaborators (*choice*). Gitea: anyone who can read pull requests there, so
+        anyone at all on a public repository (models/perm/access/repo_permission.go CanBeAssigned)."""
+        user = self.state.user(login)
+        if user is None or user.type == "Organization":
+            return False
+        if platform == "gitea":
+            return level_at_least(self.state.level(repo, login), "read")
+        return self.state.is_collaborator(repo, login)
 
     # -- comments and reactions ----------------------------------------------------------
     def add_comment(self, repo: Repo, issue: Issue, login: str, body: str) -> Comment:
@@ -278,17 +289,17 @@ class Ops:
         short = ref.split("/", 2)[2]
         if before == ZERO_SHA:
             self.emit(Change("create", None, repo, login, ref=short, ref_type=kind, after=after))
-        commits: list[PushedCommit] = []
+        shas: list[str] = []
         forced = False
         if after != ZERO_SHA:
-            # A new branch reports the commits no other branch has, like GitHub does.
+            # Every commit the push brought, oldest first; a new branch's are those no other branch
+            # has. Each platform's payload lists its own share of them (webhooks.py).
             exclude = [before] if before != ZERO_SHA else [
                 sha for name, sha in repo.git.branches().items() if name != short]
-            shas = repo.git.rev_list(exclude, after)[-20:] if kind == "branch" else []
-            commits = [repo.git.pushed_commit(s) for s in shas]
+            shas = repo.git.rev_list(exclude, after) if kind == "branch" else []
             forced = before != ZERO_SHA and not repo.git.is_ancestor(before, after)
         self.emit(Change("push", None, repo, login, ref=ref, before=before, after=after,
-                         commits=commits, forced=forced))
+                         commits=shas, forced=forced))
         if after == ZERO_SHA:
             self.emit(Change("delete", None, repo, login, ref=short, ref_type=kind, before=before))
         if kind != "branch":

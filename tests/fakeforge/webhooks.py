@@ -23,6 +23,14 @@ _GITEA_REVIEW = {"APPROVED": ("pull_request_approved", "pull_request_review_appr
                  "CHANGES_REQUESTED": ("pull_request_rejected", "pull_request_review_rejected"),
                  "COMMENTED": ("pull_request_comment", "pull_request_review_comment")}
 _TIMEOUTS = {"github": 10.0, "gitea": 5.0}
+# GitHub lists at most 2048 commits in a push, oldest first (docs: webhook events, push); which
+# 2048 of a longer push is not documented: the newest (*choice*), so head_commit stays the last.
+GITHUB_PUSH_MAX_COMMITS = 2048
+# Gitea (services/repository/push.go pushUpdates): newest first, cut to [ui] FEED_MAX_COMMIT_NUM
+# (5 by default) after `total_commits` was counted; a new branch counts its newest 10 ancestors
+# (CommitsBeforeLimit(10)) whether or not another branch has them.
+GITEA_FEED_MAX_COMMIT_NUM = 5
+GITEA_NEW_BRANCH_COMMITS = 10
 
 
 @dataclass
@@ -156,11 +164,12 @@ def _github_push(f: FakeForge, ch: Change, tail: dict[str, Any]) -> dict[str, An
     # Push payloads carry epoch timestamps and a couple of legacy keys.
     repository.update({"created_at": int(repo.created_at), "pushed_at": int(repo.pushed_at),
                        "stargazers": 0, "master_branch": repo.default_branch})
-    commits = [_gh_push_commit(f, repo, c) for c in ch.commits]
+    listed = ch.commits[-GITHUB_PUSH_MAX_COMMITS:]
+    commits = [_gh_push_commit(f, repo, c) for c in repo.git.pushed_commits(listed)]
     created, deleted = ch.before == ZERO_SHA, ch.after == ZERO_SHA
     compare = (f"{f.base_url}/{repo.full_name}/commit/{ch.after}" if created
                else f"{f.base_url}/{repo.full_name}/compare/{(ch.before or '')[:12]}...{(ch.after or '')[:12]}")
-    head_commit = commits[-1] if commits else None
+    head_commit = commits[-1] if commits and listed[-1] == ch.after else None
     if head_commit is None and not deleted and ch.after:
         head_commit = _gh_push_commit(f, repo, repo.git.pushed_commit(ch.after))
     return {"ref": ch.ref, "before": ch.before, "after": ch.after, **tail, "repository": repository,
@@ -212,20 +221,35 @@ def gitea_payloads(f: FakeForge, ch: Change) -> list[tuple[str, str, dict[str, A
                                "pull_request": pulljson.gitea(f, repo, issue, ch.sender),
                                "requested_reviewer": None, **tail, "commit_id": issue.pull.head_sha,
                                "review": {"type": kind, "content": ch.review.body}})]
-    if ch.kind == "push" and ch.after != ZERO_SHA:  # Gitea sends only `delete` for a deleted ref
-        commits = [gtjson.payload_commit(f, repo, c.info, c.added, c.removed, c.modified) for c in ch.commits]
-        head_commit = commits[-1] if commits else (
-            gtjson.payload_commit(f, repo, repo.git.commit(ch.after)) if ch.after else None)
-        return [("push", "push", {
-            "ref": ch.ref, "before": ch.before, "after": ch.after,
-            "compare_url": f"{f.base_url}/{repo.full_name}/compare/{ch.before}...{ch.after}",
-            "commits": commits, "total_commits": len(commits), "head_commit": head_commit,
-            "repository": tail["repository"], "pusher": tail["sender"], "sender": tail["sender"]})]
+    if ch.kind == "push" and ch.after and ch.after != ZERO_SHA:  # Gitea sends only `delete` for a deleted ref
+        return [("push", "push", _gitea_push(f, ch, tail))]
     if ch.kind == "create":
         return [("create", "create", {"sha": ch.after, "ref": ch.ref, "ref_type": ch.ref_type, **tail})]
     if ch.kind == "delete":
         return [("delete", "delete", {"ref": ch.ref, "ref_type": ch.ref_type, "pusher_type": "user", **tail})]
     return []
+
+
+def _gitea_push(f: FakeForge, ch: Change, tail: dict[str, Any]) -> dict[str, Any]:
+    repo, after = ch.repo, ch.after or ""
+    if not ch.ref or not ch.ref.startswith("refs/heads/"):
+        counted: list[str] = []  # a tag lists no commits
+    elif ch.before == ZERO_SHA:
+        counted = repo.git.ancestors(after, GITEA_NEW_BRANCH_COMMITS)
+    else:
+        counted = list(reversed(ch.commits))
+    listed = counted[:GITEA_FEED_MAX_COMMIT_NUM]
+    commits = [gtjson.payload_commit(f, repo, c.info, c.added, c.removed, c.modified)
+               for c in repo.git.pushed_commits(listed)]
+    if commits and listed[0] == after:
+        head_commit = commits[0]
+    else:
+        head = repo.git.pushed_commit(after)
+        head_commit = gtjson.payload_commit(f, repo, head.info, head.added, head.removed, head.modified)
+    return {"ref": ch.ref, "before": ch.before, "after": after,
+            "compare_url": f"{f.base_url}/{repo.full_name}/compare/{ch.before}...{after}",
+            "commits": commits, "total_commits": len(counted), "head_commit": head_commit,
+            "repository": tail["repository"], "pusher": tail["sender"], "sender": tail["sender"]}
 
 
 # -- delivery -----------------------------------------------------------------------------------

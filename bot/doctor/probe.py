@@ -70,15 +70,18 @@ class Doctor:
     async def check_platform(self, platform: str, repos: list[str]) -> None:
         scope = scope_of(platform)
         forge: Forge = self.forges.get(platform)
+        app = platform == "github" and self.settings.github_app_id is not None
         try:
             creds = await forge.inspect_credentials()
         except ForgeError as exc:
-            hint = " (a GitHub App's JWT is refused when this host's clock is off)" if "claim" in exc.message else ""
+            hint = " (GitHub refuses an App's JWT when this host's clock is off)" if "claim" in exc.message else ""
             self.findings.append(fail(scope, "credentials", f"refused: {exc}{hint}",
                                       f"check the FORGEBOT_{platform.upper()}_* settings"))
+            if forge.server_time is not None:  # even a refusal says what time it is there
+                self.findings.append(access.judge_clock(scope, self.clock(), forge.server_time, app))
             return
         self.findings.extend(access.judge_credentials(scope, creds))
-        self.findings.append(access.judge_clock(scope, self.clock(), creds.server_time, creds.kind == "app"))
+        self.findings.append(access.judge_clock(scope, self.clock(), forge.server_time, app))
         if not repos:
             repos = await self.default_repos(platform, forge)
             if not repos:

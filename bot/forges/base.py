@@ -245,7 +245,6 @@ class Credentials:
     permissions: dict[str, str] = field(default_factory=dict)  # a GitHub App's permissions
     events: tuple[str, ...] = ()  # a GitHub App's events
     site_admin: bool = False
-    server_time: float | None = None  # the platform's clock (its Date header), epoch seconds
 
 
 @dataclass(frozen=True, slots=True)
@@ -435,6 +434,8 @@ class Forge(Protocol):
     async def list_hook_deliveries(self, repo: str, hook_id: int) -> list[HookDelivery]: ...
 
     # diagnosis (forgebot doctor)
+    @property
+    def server_time(self) -> float | None: ...  # the platform's clock: the last answer's Date header, epoch seconds
     async def inspect_credentials(self) -> Credentials: ...
     async def repo_access(self, repo: str) -> RepoAccess: ...
 

@@ -12,11 +12,14 @@ from bot.forges.gitea_http import PLATFORM, repo_path
 class GiteaDiagnostics:
     _t: Any
 
+    @property
+    def server_time(self) -> float | None:
+        return self._t.server_time
+
     async def inspect_credentials(self) -> Credentials:
         # Gitea's API does not show a token's scopes; a missing scope shows as a 403 on the call.
         me = await self._t.get("/user")
-        return Credentials(login=me["login"], kind="token", site_admin=bool(me.get("is_admin")),
-                           server_time=self._t.server_time)
+        return Credentials(login=me["login"], kind="token", site_admin=bool(me.get("is_admin")))
 
     async def repo_access(self, repo: str) -> RepoAccess:
         data = await self._t.get(repo_path(repo))

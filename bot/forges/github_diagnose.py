@@ -18,15 +18,19 @@ class GitHubDiagnostics:
     _token: str | None
     policy: Any
 
+    @property
+    def server_time(self) -> float | None:
+        return self.policy.server_time
+
     async def inspect_credentials(self) -> Credentials:
         """GET /app with the App's JWT, or GET /user with the token (its X-OAuth-Scopes header)."""
         if self._app is not None:
             app = await self._send("GET", "/app", {}, cred=self._jwt())  # type: ignore[attr-defined]
             return Credentials(login=f"{app['slug']}[bot]", kind="app", permissions=dict(app.get("permissions") or {}),
-                               events=tuple(app.get("events") or ()), server_time=self.policy.server_time)
+                               events=tuple(app.get("events") or ()))
         me = await self._send("GET", "/user", {}, cred=("token", self._token))  # type: ignore[attr-defined]
         return Credentials(login=me["login"], kind="token", scopes=self.policy.oauth_scopes,
-                           site_admin=bool(me.get("site_admin")), server_time=self.policy.server_time)
+                           site_admin=bool(me.get("site_admin")))
 
     async def repo_access(self, repo: str) -> RepoAccess:
         data = await self._repo("GET", repo, "")  # type: ignore[attr-defined]

@@ -16,6 +16,7 @@ import httpx
 
 from bot import bodies
 from bot.doctor import access, hooks, host
+from bot.events import form_payload
 from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip
 from bot.forges.base import Forge, ForgeError, Hook, HookDelivery, NotFound, PermissionDenied
 from config.settings import Settings
@@ -191,8 +192,9 @@ class Doctor:
         for body, encoding in self.rows("SELECT body, body_encoding FROM deliveries WHERE platform = 'gitea' "
                                         "AND event = 'push' AND received_at >= ?", since - 1.0):
             try:
-                payload = json.loads(bodies.decode(body, encoding))
-            except ValueError:
+                raw = bodies.decode(body, encoding)
+                payload = json.loads(form_payload(raw) or b"" if raw.startswith(b"payload=") else raw)
+            except ValueError:  # MalformedPayload is one
                 continue
             if str((payload.get("repository") or {}).get("full_name", "")).casefold() == repo.casefold():
                 return True

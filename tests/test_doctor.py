@@ -1,0 +1,280 @@
+"""`forgebot doctor` on both platforms: a running forgebot at its public URL, the emulator delivering the
+doctor's test deliveries to it, and each misconfiguration made on purpose."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bot.app import ForgebotApp
+from bot.doctor.findings import Finding, Level, exit_code, render_json, render_text
+from bot.doctor.probe import Doctor
+from bot.forges.provider import Forges
+from tests.conftest import BOT, REPO, SECRET, World
+from tests.fakeforge import hooktests
+
+pytestmark = pytest.mark.anyio
+PUBLIC = "http://forgebot.test"
+
+
+class Deployment:
+    """forgebot serving at PUBLIC (in-process), and a doctor pointed at it and at the emulator."""
+
+    def __init__(self, world: World, app: ForgebotApp, http: httpx.AsyncClient) -> None:
+        self.world, self.app, self.http = world, app, http
+
+    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time) -> list[Finding]:
+        forges = Forges(self.app.settings, transport=httpx.ASGITransport(app=self.world.fake.app))
+        try:
+            return await Doctor(self.app.settings, forges, self.http, fix=fix, wait=0.0, clock=clock).run(
+                list(repos or [REPO]), [self.world.platform])
+        finally:
+            await forges.aclose()
+
+    def add_hook(self, url: str = "", *, secret: str = SECRET, events: tuple[str, ...] = ("push", "issues", "issue_comment", "pull_request"),
+                 content_type: str = "json", active: bool = True) -> int:
+        """A hook made as a user would make it in the forge's settings page."""
+        from tests.fakeforge.state import Hook
+
+        fake = self.world.fake
+        repo = fake.repo(REPO)
+        now = fake.clock()
+        hook = Hook(fake.state.new_id(), "web" if self.world.platform == "github" else "gitea",
+                    {"url": url or f"{PUBLIC}/webhooks/{self.world.platform}", "content_type": content_type,
+                     **({"secret": secret} if secret else {})}, list(events), active, now, now)
+        repo.hooks[hook.id] = hook
+        return hook.id
+
+    def hook(self, hook_id: int) -> Any:
+        return self.world.fake.repo(REPO).hooks[hook_id]
+
+
+@pytest.fixture
+def deployment(world: World, tmp_path: Path) -> Any:
+    @contextlib.asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[Deployment]:
+        settings = world.bot_settings(tmp_path / "bot", public_url=PUBLIC, **overrides)
+        app = ForgebotApp(settings, forges=Forges(settings, transport=httpx.ASGITransport(app=world.fake.app)))
+        await app.start()
+        world.fake.route_hooks(PUBLIC, app)
+        try:
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC) as http:
+                yield Deployment(world, app, http)
+        finally:
+            await app.stop()
+
+    return start
+
+
+def lines(findings: list[Finding], *, scope: str | None = None) -> list[str]:
+    return [f.line() for f in findings if scope is None or f.scope == scope]
+
+
+def wrong(findings: list[Finding]) -> list[str]:
+    return [f.line() for f in findings if f.level in (Level.WARN, Level.FAIL)]
+
+
+def writes_to_hooks(world: World) -> list[str]:
+    return [f"{r.method} {r.path}" for r in world.fake.requests
+            if "/hooks" in r.path and r.method in ("POST", "PATCH", "DELETE")
+            and not r.path.endswith(("/pings", "/tests"))]
+
+
+async def test_a_right_setup_is_all_well(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        d.add_hook()
+        findings = await d.doctor()
+    assert wrong(findings) == [], render_text(findings)
+    assert exit_code(findings) == 0
+    scope = f"{world.platform} {REPO}"
+    signature = next(f for f in findings if f.check == "webhook signature")
+    assert signature.scope == scope and signature.level == Level.OK and "arrived here" in signature.message
+    assert render_text(findings).endswith("all is well")
+    assert "OK    credentials: valid: token of forgebot" in render_text(findings)
+
+
+async def test_no_webhook_is_found_and_fix_creates_it(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        findings = await d.doctor()
+        assert exit_code(findings) == 1
+        assert [f"FAIL  webhook: no webhook points at {PUBLIC}/webhooks/{world.platform}: forgebot hears nothing "
+                f"from this repository; run forgebot doctor with --fix"] == wrong(findings)
+        assert writes_to_hooks(world) == [] and d.world.fake.repo(REPO).hooks == {}
+        fixed = await d.doctor(fix=True)
+        [hook] = d.world.fake.repo(REPO).hooks.values()
+        assert hook.config["url"] == f"{PUBLIC}/webhooks/{world.platform}"
+        assert hook.config["content_type"] == "json" and hook.config["secret"] == SECRET and hook.active
+        assert {"push", "issues", "issue_comment", "pull_request"} <= set(hook.events)
+        assert any(f.level == Level.FIXED and f"created hook {hook.id}" in f.message for f in fixed)
+        assert exit_code(fixed) == 0, render_text(fixed)
+        assert exit_code(await d.doctor()) == 0
+
+
+async def test_a_wrong_secret_is_caught_by_a_test_delivery_and_fixed(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        hook_id = d.add_hook(secret="not-the-secret")
+        findings = await d.doctor()
+        [line] = [x for x in wrong(findings) if "signature" in x]
+        assert line == ("FAIL  webhook signature: forgebot refused the "
+                        f"{'ping' if world.platform == 'github' else 'test delivery'}'s signature: the hook's secret "
+                        "is not one of FORGEBOT_WEBHOOK_SECRETS; run forgebot doctor with --fix to set it")
+        assert d.hook(hook_id).config["secret"] == "not-the-secret"  # nothing changed without --fix
+        fixed = await d.doctor(fix=True)
+        assert d.hook(hook_id).config["secret"] == SECRET
+        assert exit_code(fixed) == 0, render_text(fixed)
+
+
+async def test_missing_events_are_named_with_what_they_stop(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        hook_id = d.add_hook(events=("push",))
+        findings = await d.doctor()
+        assert [x for x in wrong(findings)] == [
+            f"FAIL  webhook events: hook {hook_id} is not sent {event}: {what} never reach forgebot; "
+            "run forgebot doctor with --fix"
+            for event, what in (("issues", "dependencies from descriptions, unblocking on close, label triggers"),
+                                ("issue_comment", "commands in comments"),
+                                ("pull_request", "config plans on pull requests, claims renewed by pull requests"))]
+        assert writes_to_hooks(world) == []
+        assert exit_code(await d.doctor(fix=True)) == 0
+        assert {"push", "issues", "issue_comment", "pull_request"} <= set(d.hook(hook_id).events)
+
+
+async def test_a_hook_pointing_elsewhere_is_not_pinged_and_fix_points_it_here(world: World, deployment: Any) -> None:
+    other = "gitea" if world.platform == "github" else "github"
+    async with deployment() as d:
+        hook_id = d.add_hook(f"https://old-host.example/webhooks/{world.platform}")
+        findings = await d.doctor()
+        assert f"FAIL  webhook url: hook {hook_id} points at https://old-host.example/webhooks/{world.platform}: not " \
+               f"FORGEBOT_PUBLIC_URL ({PUBLIC}/webhooks/{world.platform}); run forgebot doctor with --fix" in wrong(findings)
+        assert "SKIP  webhook signature: not tested: the hook points elsewhere" in lines(findings)
+        assert not any(r.path.endswith(("/pings", "/tests")) for r in world.fake.requests)
+        d.hook(hook_id).config["url"] = f"{PUBLIC}/webhooks/{other}"
+        findings = await d.doctor()
+        assert any(f"the {other} path, so forgebot refuses every delivery (400)" in x for x in wrong(findings))
+        assert exit_code(await d.doctor(fix=True)) == 0
+        assert d.hook(hook_id).config["url"] == f"{PUBLIC}/webhooks/{world.platform}"
+
+
+async def test_a_form_content_type_is_a_warning_and_fix_makes_it_json(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        hook_id = d.add_hook(content_type="form")
+        findings = await d.doctor()
+        assert len(wrong(findings)) == 1, render_text(findings)
+        [line] = wrong(findings)
+        assert line.startswith(f"WARN  webhook content type: hook {hook_id} sends form bodies")
+        # forgebot reads form deliveries, so the test delivery still arrives and is verified
+        assert next(f for f in findings if f.check == "webhook signature").level == Level.OK
+        assert exit_code(findings) == 1
+        assert exit_code(await d.doctor(fix=True)) == 0
+        assert d.hook(hook_id).config["content_type"] == "json"
+
+
+async def test_an_inactive_hook_and_a_hook_without_secret(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        hook_id = d.add_hook(active=False, secret="")
+        findings = await d.doctor()
+        assert f"FAIL  webhook: hook {hook_id} is inactive: nothing is delivered; run forgebot doctor with --fix" in wrong(findings)
+        if world.platform == "github":  # Gitea never says whether a hook has a secret
+            assert (f"FAIL  webhook secret: hook {hook_id} has no secret: forgebot refuses every unsigned delivery; "
+                    "run forgebot doctor with --fix") in wrong(findings)
+        assert exit_code(await d.doctor(fix=True)) == 0
+        assert d.hook(hook_id).active and d.hook(hook_id).config["secret"] == SECRET
+
+
+async def test_a_bot_with_too_little_access(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        d.add_hook()
+        world.fake.set_permission(REPO, BOT, "read")
+        findings = await d.doctor()
+        needs = "triage" if world.platform == "github" else "write"
+        assert wrong(findings) == [
+            f"FAIL  permissions: the bot has read: answers to commands need {needs}, the forgebot/config status and "
+            "closing or reopening need write, reconciling needs admin; grant the bot's user admin on the repository"]
+        assert "SKIP  webhook: not checked: the bot may not read this repository's webhooks (that needs admin)" in lines(findings)
+        world.fake.set_permission(REPO, BOT, "write")
+        findings = await d.doctor()
+        assert wrong(findings)[0].startswith("WARN  permissions: the bot has write: commands work, but reconciling")
+        world.fake.set_permission(REPO, BOT, "none")
+        world.fake.repo(REPO).private = True
+        findings = await d.doctor()
+        assert wrong(findings) == ["FAIL  permissions: no such repository, or the bot cannot see it; check the name, "
+                                   "and grant the bot's user access"]
+
+
+async def test_a_clock_off_from_the_forge(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        d.add_hook()
+        findings = await d.doctor(clock=lambda: time.time() + 300)
+        clock = next(f for f in findings if f.check == "clock")
+        assert clock.level == Level.WARN and clock.scope == world.platform
+        assert clock.message.startswith("this host is 30") and "s ahead of the forge" in clock.message
+        assert "NTP" in clock.fix
+        findings = await d.doctor()
+        assert next(f for f in findings if f.check == "clock").level == Level.OK
+
+
+async def test_unknown_credentials(world: World, deployment: Any, tmp_path: Path) -> None:
+    async with deployment() as d:
+        world.fake.state.tokens.pop(world.fake.token(BOT))
+        findings = await d.doctor()
+    [line] = wrong(findings)
+    assert line.startswith(f"FAIL  credentials: refused: {world.platform} 401")
+    assert line.endswith(f"check the FORGEBOT_{world.platform.upper()}_* settings")
+
+
+async def test_host_checks_say_what_to_do(world: World, deployment: Any, tmp_path: Path) -> None:
+    async with deployment() as d:
+        d.add_hook()
+        findings = await d.doctor()
+        assert [f.check for f in findings if f.scope == "this host"] == ["database", "git root", "free space", "public url"]
+        assert f"OK    public url: {PUBLIC} answers /healthz from this host" in lines(findings)
+        assert "(the default; this forgebot has no FORGEBOT_GIT_ROOT)" in next(f.message for f in findings if f.check == "git root")
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "db").mkdir()  # a directory where the database file should be
+    settings = world.bot_settings(tmp_path / "bare", database=broken / "db", public_url="http://127.0.0.1:9")
+    forges = Forges(settings, transport=httpx.ASGITransport(app=world.fake.app))
+    async with httpx.AsyncClient() as http:
+        findings = await Doctor(settings, forges, http, wait=0.0).run([REPO], [world.platform])
+    host = {f.check: f for f in findings if f.scope == "this host"}
+    assert host["database"].level == Level.FAIL and host["database"].message.startswith(f"{broken / 'db'} ")
+    assert host["public url"].line() == ("FAIL  public url: http://127.0.0.1:9 is not reachable from this host (ConnectError); "
+                                         "check DNS, the proxy in front of forgebot and the firewall")
+
+
+async def test_recent_deliveries_github_lists_and_gitea_cannot(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        hook_id = d.add_hook()
+        fake = world.fake
+        repo, hook = fake.repo(REPO), d.hook(hook_id)
+        if world.platform == "github":
+            hook.config["secret"] = "old"
+            push = {"ref": "refs/heads/main", "repository": {"full_name": REPO}}
+            await hooktests.deliver(fake, "github", repo, hook, "push", push)  # refused: 401
+            hook.config["secret"] = SECRET
+            await hooktests.deliver(fake, "github", repo, hook, "push", push)
+            findings = await d.doctor()
+            assert "WARN  deliveries: 1 of the last 2 failed (401: 1); see why in the hook's Recent Deliveries; " \
+                   "redeliver the ones that matter" in lines(findings)
+        else:
+            findings = await d.doctor()
+            assert ("SKIP  deliveries: Gitea's API does not list a hook's deliveries; see Recent Deliveries on the hook's "
+                    "page in the repository settings") in lines(findings)
+            assert exit_code(findings) == 0
+
+
+async def test_json_output_groups_findings(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        findings = await d.doctor()
+    data = render_json(findings)
+    assert data["ok"] is False
+    assert {"scope": f"{world.platform} {REPO}", "check": "webhook", "level": "fail"}.items() <= next(
+        f for f in data["findings"] if f["check"] == "webhook").items()
+    text = render_text(findings).splitlines()
+    assert text[0] == "this host" and f"{world.platform} {REPO}" in text and text[-1] == "1 problem found"

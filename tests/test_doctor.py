@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bot.app import ForgebotApp
 from bot.doctor.findings import Finding, Level, exit_code, render_json, render_text
@@ -29,10 +30,12 @@ class Deployment:
     def __init__(self, world: World, app: ForgebotApp, http: httpx.AsyncClient) -> None:
         self.world, self.app, self.http = world, app, http
 
-    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time) -> list[Finding]:
-        forges = Forges(self.app.settings, transport=httpx.ASGITransport(app=self.world.fake.app))
+    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time, **changes: Any) -> list[Finding]:
+        """Runs the doctor with forgebot's settings, or with `changes` to them (the doctor's alone)."""
+        settings = self.app.settings.model_copy(update=changes)
+        forges = Forges(settings, transport=httpx.ASGITransport(app=self.world.fake.app))
         try:
-            return await Doctor(self.app.settings, forges, self.http, fix=fix, wait=0.0, clock=clock).run(
+            return await Doctor(settings, forges, self.http, fix=fix, wait=0.0, clock=clock).run(
                 list(repos or [REPO]), [self.world.platform])
         finally:
             await forges.aclose()
@@ -278,3 +281,105 @@ async def test_json_output_groups_findings(world: World, deployment: Any) -> Non
         f for f in data["findings"] if f["check"] == "webhook").items()
     text = render_text(findings).splitlines()
     assert text[0] == "this host" and f"{world.platform} {REPO}" in text and text[-1] == "1 problem found"
+
+
+async def test_a_public_url_served_by_another_forgebot_cannot_prove_the_secret(world: World, deployment: Any, tmp_path: Path) -> None:
+    """The deliveries reach a forgebot with the same secret but another database: not this one."""
+    other_settings = world.bot_settings(tmp_path / "other")
+    other = ForgebotApp(other_settings, forges=Forges(other_settings, transport=httpx.ASGITransport(app=world.fake.app)))
+    await other.start()
+    try:
+        async with deployment() as d:
+            d.add_hook()
+            world.fake.route_hooks(PUBLIC, other)
+            async with httpx.AsyncClient(transport=httpx.ASGITransport(app=other), base_url=PUBLIC) as http:
+                d.http = http
+                findings = await d.doctor()
+    finally:
+        await other.stop()
+    signature = next(f for f in findings if f.check == "webhook signature")
+    assert signature.level == Level.SKIP
+    assert "not by this forgebot (its database does not have it)" in signature.message
+    assert "the secret could not be checked" in signature.message
+
+
+async def test_a_classic_token_without_the_repo_scope(world: World, deployment: Any) -> None:
+    if world.platform != "github":
+        pytest.skip("token scopes are GitHub's; Gitea's API does not show them")
+    async with deployment() as d:
+        d.add_hook()
+        findings = await d.doctor(github_token=SecretStr(world.fake.new_token(BOT, scopes=["read:org"])))
+    assert "OK    token scopes: classic token with scopes: read:org" in lines(findings)
+    assert ("FAIL  token scopes: the token lacks the repo (or public_repo) scope: forgebot can read but not act here; "
+            "make a token with the repo (or public_repo) scope and set FORGEBOT_GITHUB_TOKEN") in wrong(findings)
+
+
+@pytest.fixture
+def app_key() -> str:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                             serialization.NoEncryption()).decode()
+
+
+async def test_a_github_app_permissions_events_webhook_and_clock(world: World, tmp_path: Path, app_key: str) -> None:
+    if world.platform != "github":
+        pytest.skip("GitHub Apps are GitHub's")
+    from tests.conftest import make_settings
+
+    fake = world.fake
+    # The emulator's default App lacks repository_hooks; its events lack none forgebot needs but `push`.
+    fake.add_app(77, "forgebot-app", app_key, events=["issues", "issue_comment", "pull_request"])
+    fake.install_app(77, [REPO])
+    key_file = tmp_path / "app.pem"
+    key_file.write_text(app_key)
+    settings = make_settings(tmp_path / "app", github_app_id=77, github_private_key_file=key_file,
+                             github_api_url="http://fakeforge/api/v3", public_url=PUBLIC)
+    app = ForgebotApp(settings, forges=Forges(settings, transport=httpx.ASGITransport(app=fake.app)))
+    await app.start()
+
+    async def doctor() -> list[Finding]:
+        forges = Forges(settings, transport=httpx.ASGITransport(app=fake.app))
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=PUBLIC) as http:
+            try:
+                return await Doctor(settings, forges, http, wait=0.0).run([REPO], ["github"])
+            finally:
+                await forges.aclose()
+
+    try:
+        findings = await doctor()
+        assert "OK    credentials: GitHub App acting as forgebot-app[bot]" in lines(findings)
+        assert ("FAIL  app permissions: repository_hooks is none, needs write: without it, `webhooks:` in .forgebot.yml "
+                "and `forgebot doctor --fix`; grant repository_hooks: write in the App's settings, then accept it on "
+                "each installation") in wrong(findings)
+        assert ("FAIL  app events: not subscribed to push: applying .forgebot.yml when it changes, claims renewed by "
+                "pushes never arrive; tick push under the App's 'Subscribe to events'") in wrong(findings)
+        assert any(x.startswith("FAIL  permissions: the installation has repository_hooks: none") for x in wrong(findings))
+        assert (f"SKIP  webhook: none needed: a GitHub App's events come through the App's own webhook (see its "
+                "deliveries under github)") in lines(findings)
+        assert "SKIP  app webhook signature: the App's webhook has no deliveries yet" in "\n".join(lines(findings))
+
+        fake.deliver_webhooks("github", target=app, secret="wrong")
+        await fake.actor("alice").open_issue(REPO, "refused")
+        findings = await doctor()
+        assert any(x.startswith("FAIL  app webhook signature: forgebot refused the signature of the App's newest delivery")
+                   for x in wrong(findings))
+        fake.deliver_webhooks("github", target=app, secret=SECRET)
+        await fake.actor("alice").open_issue(REPO, "accepted")
+        findings = await doctor()
+        assert ("OK    app webhook signature: the App's newest delivery arrived here and its signature matched a secret "
+                "forgebot holds") in lines(findings)
+        assert "WARN  deliveries: 1 of the last 2 failed (401: 1)" in "\n".join(lines(findings))
+
+        fake.clock = lambda: time.time() - 120  # the forge's clock is two minutes behind this host's
+        findings = await doctor()
+        credentials = next(f for f in findings if f.check == "credentials")
+        assert credentials.level == Level.FAIL and "GitHub refuses an App's JWT when this host's clock is off" in credentials.message
+        clock = next(f for f in findings if f.check == "clock")
+        assert clock.level == Level.FAIL and clock.message.startswith("this host is 12")
+        assert clock.message.endswith("s ahead of the forge: GitHub refuses the App's JWTs")
+    finally:
+        fake.stop_webhooks()
+        await app.stop()

@@ -123,6 +123,26 @@ def judge_ping(scope: str, delivery: HookDelivery | None, stored: bool) -> Findi
                 "see the answer in the hook's Recent Deliveries")
 
 
+def judge_app_signature(newest: HookDelivery | None, stored: bool) -> Finding:
+    """A GitHub App's webhook, judged by its newest delivery (its API has no ping)."""
+    check = "app webhook signature"
+    if newest is None:
+        return skip("github", check, "the App's webhook has no deliveries yet, so its secret could not be checked",
+                    "make one (edit an issue) and run forgebot doctor again")
+    code = newest.status_code
+    if code == 401:
+        return fail("github", check, "forgebot refused the signature of the App's newest delivery: the App's webhook "
+                    "secret is not one of FORGEBOT_WEBHOOK_SECRETS",
+                    "set it under the App's settings, Webhook secret (--fix changes repository webhooks only)")
+    if not 200 <= code < 300:
+        return skip("github", check, f"the App's newest delivery was answered {code or 'nothing'} ({newest.status}), "
+                    "so its secret could not be checked")
+    if not stored:
+        return skip("github", check, "the App's newest delivery was answered 2xx, but not by this forgebot (its "
+                    "database does not have it), so the secret could not be checked")
+    return ok("github", check, "the App's newest delivery arrived here and its signature matched a secret forgebot holds")
+
+
 def judge_test(scope: str, arrived: bool, refused: float | None, private_url: bool) -> Finding:
     """Gitea's test delivery: did it reach this forgebot, and if not, did forgebot refuse its signature?
     `refused` is how many more signature refusals forgebot's /metrics counted (None: unknown)."""

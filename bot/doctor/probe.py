@@ -83,13 +83,15 @@ class Doctor:
             return
         self.findings.extend(access.judge_credentials(scope, creds))
         self.findings.append(access.judge_clock(scope, self.clock(), forge.server_time, app))
+        if app:
+            await self.check_app_hook(forge)
         if not repos:
             repos = await self.default_repos(platform, forge)
             if not repos:
                 self.findings.append(skip(scope, "repositories", "none found to check", "name them: forgebot doctor OWNER/REPO"))
         for repo in repos:
             try:
-                await self.check_repo(platform, forge, repo, creds.scopes)
+                await self.check_repo(platform, forge, repo, creds.scopes, app)
             except ForgeError as exc:
                 self.findings.append(fail(scope_of(platform, repo), "forge", f"a call failed: {exc}"))
 
@@ -99,7 +101,15 @@ class Doctor:
         return sorted(r.full_name for r in await forge.list_repositories())
 
     # -- one repository -------------------------------------------------------------------
-    async def check_repo(self, platform: str, forge: Forge, repo: str, scopes: tuple[str, ...] | None) -> None:
+    async def check_app_hook(self, forge: Forge) -> None:
+        """A GitHub App's own webhook cannot be pinged through the API: its recent deliveries tell."""
+        deliveries = await forge.list_app_hook_deliveries()
+        self.findings.append(hooks.judge_deliveries("github", deliveries))
+        newest = deliveries[0] if deliveries else None
+        self.findings.append(hooks.judge_app_signature(newest, newest is not None and self.stored("github", newest.guid)))
+
+    async def check_repo(self, platform: str, forge: Forge, repo: str, scopes: tuple[str, ...] | None,
+                         app: bool = False) -> None:
         scope = scope_of(platform, repo)
         try:
             repo_access = await forge.repo_access(repo)
@@ -118,6 +128,10 @@ class Doctor:
         except (PermissionDenied, NotFound):
             self.findings.append(skip(scope, "webhook", "not checked: the bot may not read this repository's "
                                       "webhooks (that needs admin)"))
+            return
+        if app and not hooks.own_hooks(listed, public_url):
+            self.findings.append(skip(scope, "webhook", "none needed: a GitHub App's events come through the App's "
+                                      "own webhook (see its deliveries under github)"))
             return
         judged, hook = hooks.judge_hook(scope, listed, public_url, platform)
         # Several hooks to forgebot are reported, not fixed: which to delete is the owner's choice.
@@ -158,23 +172,34 @@ class Doctor:
         assert hook.id is not None
         scope = scope_of(platform, repo)
         if platform == "github":
-            before = await forge.list_hook_deliveries(repo, hook.id)
-            self.findings.append(hooks.judge_deliveries(scope, before))
-            seen = {d.guid for d in before}
-            await forge.test_hook(repo, hook.id)
-            ping = await self.poll(lambda: self.new_ping(forge, repo, hook.id or 0, seen))
-            return hooks.judge_ping(scope, ping, ping is not None and self.stored(platform, ping.guid))
+            return await self.ping(forge, repo, hook.id)
         self.findings.append(skip(scope, "deliveries", "Gitea's API does not list a hook's deliveries",
                                   "see Recent Deliveries on the hook's page in the repository settings"))
-        refused_before = await self.refused(platform)
+        before = await self.intake(platform)
         started = self.clock()
         await forge.test_hook(repo, hook.id)
         arrived = await self.poll(lambda: self.arrived_push(repo, started))
-        refused_after = await self.refused(platform) if not arrived else None
-        refused = (refused_after - refused_before) if refused_after is not None and refused_before is not None else None
+        after = await self.intake(platform) if not arrived else None
+        refused = accepted = None
+        if before is not None and after is not None:
+            refused, accepted = after[0] - before[0], after[1] - before[1]
+        if not arrived and accepted:
+            return skip(scope, "webhook signature", "the test delivery was accepted at FORGEBOT_PUBLIC_URL, but not by "
+                        "this forgebot (its database does not have it): the URL points at another instance, so the "
+                        "secret could not be checked")
         private = (not arrived and not refused and self.settings.public_url is not None
                    and host.is_private_url(self.settings.public_url))
         return hooks.judge_test(scope, bool(arrived), refused, private)
+
+    async def ping(self, forge: Forge, repo: str, hook_id: int) -> Finding:
+        """GitHub records each delivery's answer: the ping's shows whether forgebot took the signature."""
+        scope = scope_of("github", repo)
+        before = await forge.list_hook_deliveries(repo, hook_id)
+        self.findings.append(hooks.judge_deliveries(scope, before))
+        seen = {d.guid for d in before}
+        await forge.test_hook(repo, hook_id)
+        ping = await self.poll(lambda: self.new_ping(forge, repo, hook_id, seen))
+        return hooks.judge_ping(scope, ping, ping is not None and self.stored("github", ping.guid))
 
     async def poll(self, probe: Callable[[], Awaitable[Any]]) -> Any:
         deadline = self.clock() + self.wait
@@ -216,8 +241,9 @@ class Doctor:
         except sqlite3.Error:
             return []
 
-    async def refused(self, platform: str) -> float | None:
-        """Deliveries forgebot refused for their signature, from its /metrics; None when unreadable."""
+    async def intake(self, platform: str) -> tuple[float, float] | None:
+        """From forgebot's /metrics at the public URL: deliveries refused for their signature, and push
+        deliveries stored; None when unreadable."""
         from prometheus_client.parser import text_string_to_metric_families
 
         try:
@@ -226,16 +252,19 @@ class Doctor:
             return None
         if resp.status_code != 200:
             return None
-        total = 0.0
+        refused = stored = 0.0
         try:
             for family in text_string_to_metric_families(resp.text):
                 for sample in family.samples:
-                    if (sample.name == "forgebot_deliveries_rejected_total" and sample.labels.get("platform") == platform
-                            and sample.labels.get("reason") in REFUSED_REASONS):
-                        total += sample.value
+                    if sample.labels.get("platform") != platform:
+                        continue
+                    if sample.name == "forgebot_deliveries_rejected_total" and sample.labels.get("reason") in REFUSED_REASONS:
+                        refused += sample.value
+                    elif sample.name == "forgebot_deliveries_received_total" and sample.labels.get("event") == "push":
+                        stored += sample.value
         except ValueError:
             return None
-        return total
+        return refused, stored
 
 
 def _fixed(scope: str, message: str) -> Finding:

@@ -33,3 +33,6 @@ class GiteaDiagnostics:
     async def list_hook_deliveries(self, repo: str, hook_id: int) -> list[HookDelivery]:
         raise Unsupported("Gitea's API does not list a hook's deliveries; see the hook's page in the "
                           "repository settings", platform=PLATFORM)
+
+    async def list_app_hook_deliveries(self) -> list[HookDelivery]:
+        raise Unsupported("Gitea has no apps with webhooks of their own", platform=PLATFORM)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.forges.base import Credentials, HookDelivery, RepoAccess
+from bot.forges.base import Credentials, HookDelivery, RepoAccess, Unsupported
 from bot.forges.common import parse_time
 from bot.forges.github_models import level_from_flags
+
+
+PAGE = 50  # deliveries judged: the newest page
 
 
 class GitHubDiagnostics:
@@ -52,8 +55,17 @@ class GitHubDiagnostics:
     async def list_hook_deliveries(self, repo: str, hook_id: int) -> list[HookDelivery]:
         """The most recent page (GitHub pages this list by cursor; one page is what `doctor` judges)."""
         found = await self._repo("GET", repo, "/hooks/{hook_id}/deliveries{?per_page}", hook_id=hook_id,  # type: ignore[attr-defined]
-                                 per_page=50)
-        return [HookDelivery(id=int(d["id"]), guid=str(d.get("guid") or ""), event=str(d.get("event") or ""),
-                             status_code=int(d.get("status_code") or 0), status=str(d.get("status") or ""),
-                             delivered_at=parse_time(d.get("delivered_at")), redelivery=bool(d.get("redelivery")))
-                for d in found or ()]
+                                 per_page=PAGE)
+        return [_delivery(d) for d in found or ()]
+
+    async def list_app_hook_deliveries(self) -> list[HookDelivery]:
+        if self._app is None:
+            raise Unsupported("only a GitHub App has a webhook of its own", platform="github")
+        found = await self._send("GET", "/app/hook/deliveries{?per_page}", {"per_page": PAGE}, cred=self._jwt())  # type: ignore[attr-defined]
+        return [_delivery(d) for d in found or ()]
+
+
+def _delivery(d: dict[str, Any]) -> HookDelivery:
+    return HookDelivery(id=int(d["id"]), guid=str(d.get("guid") or ""), event=str(d.get("event") or ""),
+                        status_code=int(d.get("status_code") or 0), status=str(d.get("status") or ""),
+                        delivered_at=parse_time(d.get("delivered_at")), redelivery=bool(d.get("redelivery")))

@@ -240,7 +240,8 @@ def installation_repositories(ctx: Ctx) -> Resp:
 
 @routes.get("/app/hook/deliveries", jwt=True)
 def list_deliveries(ctx: Ctx) -> Resp:
-    items = [d for d in reversed(ctx.forge.deliveries) if d.platform == "github"]
+    items = [d for d in reversed(ctx.forge.deliveries)
+             if d.platform == "github" and not (d.target is not None and d.target.repo_hook)]
     status = ctx.arg("status")
     if status:
         items = [d for d in items if (d.ok if status == "success" else not d.ok)]

@@ -59,7 +59,8 @@ async def deliver(f: FakeForge, platform: str, repo: Repo, hook: Hook, event: st
     if form:
         headers["Content-Type"] = FORM
     app = _receiver(f, url)
-    target = webhooks.Target(platform, app if app is not None else url, secret, urlsplit(url).path or "/", hook.id)
+    target = webhooks.Target(platform, app if app is not None else url, secret, urlsplit(url).path or "/", hook.id,
+                             repo_hook=True)
     f.delivery_counter += 1
     d = webhooks.Delivery(delivery_id, f.delivery_counter, platform, event, payload.get("action"), event, payload,
                           body, headers, url, f.clock(), None, repo.id, target=target)
@@ -77,7 +78,7 @@ def _receiver(f: FakeForge, url: str) -> Any:
 
 def hook_deliveries(f: FakeForge, hook_id: int) -> list[webhooks.Delivery]:
     """A hook's deliveries, newest first."""
-    return [d for d in reversed(f.deliveries) if d.target is not None and d.target.hook_id == hook_id]
+    return [d for d in reversed(f.deliveries) if d.target is not None and d.target.repo_hook and d.target.hook_id == hook_id]
 
 
 def github_status(d: webhooks.Delivery) -> dict[str, Any]:

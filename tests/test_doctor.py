@@ -383,3 +383,59 @@ async def test_a_github_app_permissions_events_webhook_and_clock(world: World, t
     finally:
         fake.stop_webhooks()
         await app.stop()
+
+
+async def test_the_command_line(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    import asyncio
+    import json
+
+    from bot.cli import main
+
+    async def cli(*args: str) -> int:
+        try:
+            return await asyncio.to_thread(main, list(args))
+        except SystemExit as exit_:
+            return int(exit_.code or 0)
+
+    assert await cli("doctor") == 2
+    assert "no forge is configured" in capsys.readouterr().err
+    async with world.fake.serve() as base:
+        monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "cli.db"))
+        monkeypatch.setenv("FORGEBOT_WEBHOOK_SECRETS", SECRET)
+        if world.platform == "github":
+            monkeypatch.setenv("FORGEBOT_GITHUB_TOKEN", world.fake.token(BOT))
+            monkeypatch.setenv("FORGEBOT_GITHUB_API_URL", f"{base}/api/v3")
+        else:
+            monkeypatch.setenv("FORGEBOT_GITEA_URL", base)
+            monkeypatch.setenv("FORGEBOT_GITEA_TOKEN", world.fake.token(BOT))
+        assert await cli("doctor", "not-a-repo") == 2
+        capsys.readouterr()
+        assert await cli("doctor", REPO, "--json") == 1
+        data = json.loads(capsys.readouterr().out)
+        by_check = {f["check"]: f for f in data["findings"]}
+        assert by_check["public url"]["level"] == "fail" and "FORGEBOT_PUBLIC_URL is not set" in by_check["public url"]["message"]
+        assert by_check["webhook"] == {"scope": f"{world.platform} {REPO}", "check": "webhook", "level": "skip",
+                                       "message": "not checked: FORGEBOT_PUBLIC_URL is not set", "fix": ""}
+        assert by_check["permissions"]["level"] == "ok"
+        assert await cli("doctor", REPO) == 1
+        out = capsys.readouterr().out.splitlines()
+        assert out[0] == "this host" and f"{world.platform} {REPO}" in out and out[-1] == "1 problem found"
+        # with no repository named, the ones the bot can act on
+        assert await cli("doctor") == 1
+        assert f"{world.platform} {REPO}" in capsys.readouterr().out.splitlines()
+    assert world.fake.repo(REPO).hooks == {}  # nothing changed without --fix
+
+
+def test_judgements_without_io(tmp_path: Path) -> None:
+    from bot.doctor import access, host
+
+    assert host.judge_space(100 * host.MiB, 10 * host.GiB, tmp_path).level == Level.FAIL
+    assert host.judge_space(1 * host.GiB, 10 * host.GiB, tmp_path).level == Level.WARN
+    assert host.judge_space(50 * host.GiB, 100 * host.GiB, tmp_path).line() == f"OK    free space: 50.0 GiB free of 100.0 GiB at {tmp_path}"
+    assert host.is_private_url("http://127.0.0.1:8080") and host.is_private_url("http://10.1.2.3/")
+    assert host.is_private_url("http://localhost:8080") and not host.is_private_url("https://93.184.216.34/")
+    assert access.judge_clock("github", 1000.0, 1020.0, app=True).level == Level.OK
+    assert access.judge_clock("github", 1000.0, 900.0, app=False).message.startswith("this host is 100 s ahead")
+    assert access.judge_clock("github", 1000.0, 1100.0, app=True).level == Level.WARN  # behind: JWTs still pass
+    assert access.judge_clock("gitea", 1000.0, None, app=False).level == Level.WARN
+    assert exit_code([Finding("x", "y", Level.SKIP, "could not")]) == 0

@@ -357,7 +357,7 @@ async def test_a_github_app_permissions_events_webhook_and_clock(world: World, t
         assert ("FAIL  app events: not subscribed to push: applying .forgebot.yml when it changes, claims renewed by "
                 "pushes never arrive; tick push under the App's 'Subscribe to events'") in wrong(findings)
         assert any(x.startswith("FAIL  permissions: the installation has repository_hooks: none") for x in wrong(findings))
-        assert (f"SKIP  webhook: none needed: a GitHub App's events come through the App's own webhook (see its "
+        assert ("SKIP  webhook: none needed: a GitHub App's events come through the App's own webhook (see its "
                 "deliveries under github)") in lines(findings)
         assert "SKIP  app webhook signature: the App's webhook has no deliveries yet" in "\n".join(lines(findings))
 

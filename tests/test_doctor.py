@@ -29,6 +29,7 @@ class Deployment:
 
     def __init__(self, world: World, app: ForgebotApp, http: httpx.AsyncClient) -> None:
         self.world, self.app, self.http = world, app, http
+        self.hook_id = 0
 
     async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time, **changes: Any) -> list[Finding]:
         """Runs the doctor with forgebot's settings, or with `changes` to them (the doctor's alone)."""
@@ -91,7 +92,7 @@ def writes_to_hooks(world: World) -> list[str]:
 
 async def test_a_right_setup_is_all_well(world: World, deployment: Any) -> None:
     async with deployment() as d:
-        d.add_hook()
+        d.hook_id = d.add_hook()
         findings = await d.doctor()
     assert wrong(findings) == [], render_text(findings)
     assert exit_code(findings) == 0
@@ -100,6 +101,9 @@ async def test_a_right_setup_is_all_well(world: World, deployment: Any) -> None:
     assert signature.scope == scope and signature.level == Level.OK and "arrived here" in signature.message
     assert render_text(findings).endswith("all is well")
     assert "OK    credentials: valid: token of forgebot" in render_text(findings)
+    # the doctor (and forgebot handling its test delivery) only read, besides sending the test
+    assert [f"{r.method} {r.path}" for r in world.fake.requests if r.method != "GET"] == [
+        f"POST /repos/{REPO}/hooks/{d.hook_id}/{'pings' if world.platform == 'github' else 'tests'}"]
 
 
 async def test_no_webhook_is_found_and_fix_creates_it(world: World, deployment: Any) -> None:
@@ -213,11 +217,14 @@ async def test_a_bot_with_too_little_access(world: World, deployment: Any) -> No
 async def test_a_clock_off_from_the_forge(world: World, deployment: Any) -> None:
     async with deployment() as d:
         d.add_hook()
-        findings = await d.doctor(clock=lambda: time.time() + 300)
+        world.fake.clock = lambda: time.time() - 300  # the forge's Date is five minutes behind this host
+        findings = await d.doctor()
+        assert wrong(findings) == [next(f.line() for f in findings if f.check == "clock")]
         clock = next(f for f in findings if f.check == "clock")
         assert clock.level == Level.WARN and clock.scope == world.platform
         assert clock.message.startswith("this host is 30") and "s ahead of the forge" in clock.message
         assert "NTP" in clock.fix
+        world.fake.clock = time.time
         findings = await d.doctor()
         assert next(f for f in findings if f.check == "clock").level == Level.OK
 

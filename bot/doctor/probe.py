@@ -103,7 +103,11 @@ class Doctor:
     # -- one repository -------------------------------------------------------------------
     async def check_app_hook(self, forge: Forge) -> None:
         """A GitHub App's own webhook cannot be pinged through the API: its recent deliveries tell."""
-        deliveries = await forge.list_app_hook_deliveries()
+        try:
+            deliveries = await forge.list_app_hook_deliveries()
+        except ForgeError as exc:
+            self.findings.append(fail("github", "deliveries", f"the App's webhook deliveries could not be read: {exc}"))
+            return
         self.findings.append(hooks.judge_deliveries("github", deliveries))
         newest = deliveries[0] if deliveries else None
         self.findings.append(hooks.judge_app_signature(newest, newest is not None and self.stored("github", newest.guid)))
@@ -145,7 +149,7 @@ class Doctor:
             self.findings.append(skip(scope, "webhook signature", "not tested: the hook points elsewhere"))
             return
         finding = await self.test_signature(platform, forge, repo, hook)
-        if self.fix and finding.level == Level.FAIL and "secret" in finding.message:
+        if self.fix and finding.level == Level.FAIL and "--fix" in finding.fix:  # a secret forgebot does not hold
             await self.fix_hook(forge, scope, repo, platform, hook)
             finding = await self.test_signature(platform, forge, repo, hook)
         self.findings.append(finding)

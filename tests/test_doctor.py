@@ -446,3 +446,18 @@ def test_judgements_without_io(tmp_path: Path) -> None:
     assert access.judge_clock("github", 1000.0, 1100.0, app=True).level == Level.WARN  # behind: JWTs still pass
     assert access.judge_clock("gitea", 1000.0, None, app=False).level == Level.WARN
     assert exit_code([Finding("x", "y", Level.SKIP, "could not")]) == 0
+
+
+async def test_a_forge_that_cannot_reach_forgebot(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        d.add_hook()
+        world.fake.hook_receivers.clear()  # forgebot.test is not reachable from the forge
+        findings = await d.doctor()
+    signature = next(f for f in findings if f.check == "webhook signature")
+    assert signature.level == Level.FAIL
+    if world.platform == "github":
+        assert signature.line() == ("FAIL  webhook signature: GitHub could not deliver the ping (failed to connect to "
+                                    "host); make FORGEBOT_PUBLIC_URL reachable from GitHub")
+    else:
+        assert signature.line() == ("FAIL  webhook signature: the test delivery did not arrive; check the hook's Recent "
+                                    "Deliveries in the repository settings, and Gitea's log")

@@ -15,6 +15,7 @@ class Level(enum.StrEnum):
     WARN = "warn"  # works for now, or partly; worth fixing
     FAIL = "fail"  # something forgebot needs does not work
     SKIP = "skip"  # could not be checked, and the message says why
+    NOTE = "note"  # worth knowing, nothing wrong now (failures that a passing test shows are over)
     FIXED = "fixed"  # was wrong, and `--fix` corrected it
 
 

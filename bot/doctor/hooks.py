@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from bot.doctor.access import EVENTS
-from bot.doctor.findings import Finding, fail, ok, skip, warn
+from bot.doctor.findings import Finding, Level, fail, ok, skip, warn
 from bot.forges.base import Hook, HookDelivery
 
 RECEIVER_PATHS = ("/webhooks", "/webhooks/github", "/webhooks/gitea")
@@ -85,8 +85,9 @@ def judge_hook(scope: str, hooks: Sequence[Hook], public_url: str, platform: str
     return found + problems, best
 
 
-def judge_deliveries(scope: str, deliveries: Sequence[HookDelivery]) -> Finding:
-    """How the hook's recent deliveries fared (newest first), ignoring doctor's own pings."""
+def judge_deliveries(scope: str, deliveries: Sequence[HookDelivery], healthy: bool = False) -> Finding:
+    """How the hook's recent deliveries fared (newest first), ignoring doctor's own pings. `healthy`:
+    a test delivery just went through, so past failures are history (a note, not a problem)."""
     recent = [d for d in deliveries if d.event != "ping"]
     if not recent:
         return ok(scope, "deliveries", "no deliveries yet")
@@ -97,6 +98,9 @@ def judge_deliveries(scope: str, deliveries: Sequence[HookDelivery]) -> Finding:
     how = ", ".join(f"{code}: {n}" for code, n in sorted(codes.items()))
     text = f"{len(failed)} of the last {len(recent)} failed ({how})"
     redeliver = "see why in the hook's Recent Deliveries; redeliver the ones that matter"
+    if healthy:
+        return Finding(scope, "deliveries", Level.NOTE, f"{text}, before the test delivery that just went through",
+                       redeliver)
     if not 200 <= recent[0].status_code < 300:
         return fail(scope, "deliveries", f"{text}, the newest among them", redeliver)
     return warn(scope, "deliveries", text, redeliver)

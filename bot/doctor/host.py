@@ -68,7 +68,7 @@ def check_git_root(path: Path, setting: str | None) -> list[Finding]:
         return [fail(HOST, "git root", f"{origin}: {existing} is not a directory", "point it at a directory")]
     if not _can_create_in(existing):
         return [fail(HOST, "git root", f"{origin}: {existing} is not writable", "give forgebot's user write access")]
-    where = "writable" if existing == path else f"does not exist yet; {existing} is writable"
+    where = "writable" if existing == path else f"does not exist yet; {existing.resolve()} is writable"
     usage = shutil.disk_usage(existing)
     return [ok(HOST, "git root", f"{origin} {where}"), judge_space(usage.free, usage.total, existing)]
 

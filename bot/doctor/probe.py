@@ -199,11 +199,12 @@ class Doctor:
         """GitHub records each delivery's answer: the ping's shows whether forgebot took the signature."""
         scope = scope_of("github", repo)
         before = await forge.list_hook_deliveries(repo, hook_id)
-        self.findings.append(hooks.judge_deliveries(scope, before))
         seen = {d.guid for d in before}
         await forge.test_hook(repo, hook_id)
         ping = await self.poll(lambda: self.new_ping(forge, repo, hook_id, seen))
-        return hooks.judge_ping(scope, ping, ping is not None and self.stored("github", ping.guid))
+        verdict = hooks.judge_ping(scope, ping, ping is not None and self.stored("github", ping.guid))
+        self.findings.append(hooks.judge_deliveries(scope, before, healthy=verdict.level == Level.OK))
+        return verdict
 
     async def poll(self, probe: Callable[[], Awaitable[Any]]) -> Any:
         deadline = self.clock() + self.wait

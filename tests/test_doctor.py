@@ -467,3 +467,17 @@ async def test_a_forge_that_cannot_reach_forgebot(world: World, deployment: Any)
     else:
         assert signature.line() == ("FAIL  webhook signature: the test delivery did not arrive; check the hook's Recent "
                                     "Deliveries in the repository settings, and Gitea's log")
+
+
+def test_no_webhook_secret_anywhere(tmp_path: Path) -> None:
+    from tests.conftest import make_settings
+
+    settings = make_settings(tmp_path, webhook_secrets="", webhook_secret_file=tmp_path / "missing-secret")
+    doctor = Doctor(settings, forges=None, http=None)  # type: ignore[arg-type]  # the host checks use neither
+    doctor.check_host()
+    assert doctor.findings[-1].line() == (
+        f"FAIL  webhook secret: none configured and {tmp_path / 'missing-secret'} does not exist: every delivery is "
+        "refused; start forgebot serve once (it generates one) or set FORGEBOT_WEBHOOK_SECRETS")
+    assert not (tmp_path / "missing-secret").exists() and not settings.database.exists()  # the doctor made nothing
+    (tmp_path / "missing-secret").write_text("generated\n")
+    assert doctor.secrets() == ["generated"]

@@ -16,8 +16,8 @@ import httpx
 
 from bot import bodies
 from bot.doctor import access, hooks, host
-from bot.events import form_payload
 from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip
+from bot.events import form_payload
 from bot.forges.base import Forge, ForgeError, Hook, HookDelivery, NotFound, PermissionDenied
 from config.settings import Settings
 

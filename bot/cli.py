@@ -307,6 +307,8 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_repos import add_commands
 
     add_commands(sub, common)
+    from bot.cli_doctor import add_commands as add_doctor_commands
+    add_doctor_commands(sub, common)
     return parser
 
 

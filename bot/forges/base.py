@@ -232,6 +232,42 @@ class Hook:
     active: bool = True
     content_type: str = "json"
     id: int | None = None
+    has_secret: bool | None = None  # GitHub says whether one is set (never its value); Gitea says nothing
+
+
+@dataclass(frozen=True, slots=True)
+class Credentials:
+    """Who a client acts as, and what its credentials carry, as the platform describes them."""
+
+    login: str
+    kind: str  # "token", or "app" for a GitHub App
+    scopes: tuple[str, ...] | None = None  # a classic GitHub token's scopes; None where the platform does not say
+    permissions: dict[str, str] = field(default_factory=dict)  # a GitHub App's permissions
+    events: tuple[str, ...] = ()  # a GitHub App's events
+    site_admin: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RepoAccess:
+    """What the client may do on one repository."""
+
+    permission: Permission | None  # None where the platform does not say (a GitHub App's token)
+    private: bool = False
+    granted: dict[str, str] | None = None  # a GitHub App installation's permissions
+    events: tuple[str, ...] | None = None  # a GitHub App installation's events
+
+
+@dataclass(frozen=True, slots=True)
+class HookDelivery:
+    """One delivery of a webhook as the platform recorded it."""
+
+    id: int
+    guid: str  # the X-GitHub-Delivery the receiver saw
+    event: str
+    status_code: int  # 0 when no HTTP answer came (connection refused, timeout)
+    status: str  # the platform's words: "OK", "Invalid HTTP Response: 401"...
+    delivered_at: datetime | None = None
+    redelivery: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -392,6 +428,18 @@ class Forge(Protocol):
     async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook: ...
     async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook: ...
     async def delete_hook(self, repo: str, hook_id: int) -> None: ...
+    # Sends a test delivery to a hook: GitHub's ping; Gitea's test, which is a push of the last commit.
+    async def test_hook(self, repo: str, hook_id: int) -> None: ...
+    # The hook's recent deliveries, newest first; Gitea's API has none (Unsupported).
+    async def list_hook_deliveries(self, repo: str, hook_id: int) -> list[HookDelivery]: ...
+    # A GitHub App's own webhook's recent deliveries, newest first (Unsupported elsewhere).
+    async def list_app_hook_deliveries(self) -> list[HookDelivery]: ...
+
+    # diagnosis (forgebot doctor)
+    @property
+    def server_time(self) -> float | None: ...  # the platform's clock: the last answer's Date header, epoch seconds
+    async def inspect_credentials(self) -> Credentials: ...
+    async def repo_access(self, repo: str) -> RepoAccess: ...
 
     # commit statuses
     async def set_status(self, repo: str, sha: str, status: CommitStatus) -> None: ...

@@ -173,10 +173,18 @@ def retry_after_seconds(value: str | None, now: float) -> float | None:
         return max(0.0, float(value))
     except ValueError:
         pass
+    when = http_date(value)
+    return None if when is None else max(0.0, when - now)
+
+
+def http_date(value: str | None) -> float | None:
+    """An HTTP Date header as epoch seconds, or None when it is missing or not a date."""
+    if not value:
+        return None
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, when.timestamp() - now)
+    return when.timestamp()

@@ -14,7 +14,7 @@ from urllib.parse import quote
 import httpx
 
 from bot.forges.base import ForgeError, RateLimited, Unavailable, parse_int, split_repo
-from bot.forges.common import Backoff, Clock, Sleep, WritePacer, error_for, next_link, retry_after_seconds
+from bot.forges.common import Backoff, Clock, Sleep, WritePacer, error_for, http_date, next_link, retry_after_seconds
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +60,7 @@ class GiteaTransport:
         self.backoff = Backoff(attempts=retries, sleep=sleep)
         self.pacer = WritePacer(interval=write_interval, clock=clock, sleep=sleep)
         self._token = token
+        self.server_time: float | None = None  # the last answer's Date header (the server's clock)
         self._headers = {"Authorization": f"token {token}", "Accept": "application/json"}
 
     async def request(
@@ -113,6 +114,7 @@ class GiteaTransport:
                 raise ForgeError(message=self._scrub(f"request failed: {exc}"), platform=PLATFORM,
                                  details=(line,)) from None
             else:
+                self.server_time = http_date(resp.headers.get("date")) or self.server_time
                 if resp.is_success:
                     return Reply(resp.status_code, self._body(resp, raw, line), resp.headers)
                 if resp.status_code == 404 and method == "DELETE" and ambiguous:

@@ -28,6 +28,7 @@ from bot.forges.base import (
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
+from bot.forges.github_diagnose import GitHubDiagnostics
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
     GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, hook_body, hook_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
@@ -40,7 +41,7 @@ R = "/repos/{owner}/{repo}"
 CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: GitHub shows permissions only to "
                           "tokens with push access, so give forgebot write access to {repo}")
 
-class GitHubForge(IssueStateMixin):
+class GitHubForge(IssueStateMixin, GitHubDiagnostics):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,

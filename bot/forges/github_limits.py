@@ -26,7 +26,7 @@ import httpx
 from gidgethub import sansio
 
 from bot.forges.base import Conflict, ForgeError, NotFound, RateLimit, RateLimited, Unavailable, parse_int
-from bot.forges.common import Backoff, BoundedCache, Clock, Sleep, WritePacer, error_for, retry_after_seconds
+from bot.forges.common import Backoff, BoundedCache, Clock, Sleep, WritePacer, error_for, http_date, retry_after_seconds
 
 PLATFORM = "github"
 T = TypeVar("T")
@@ -84,6 +84,10 @@ class RequestPolicy:
         self.max_wait = max_wait
         self.stats: Counter[str] = Counter()
         self.rate_limit = RateLimit()
+        # What the last answer said about its side: the forge's clock and, for a classic token, its
+        # scopes (None when the header is absent: fine-grained tokens and Apps have none).
+        self.server_time: float | None = None
+        self.oauth_scopes: tuple[str, ...] | None = None
         self.backoff = Backoff(attempts=attempts, base=0.5, cap=8.0, sleep=sleep)
         self.pacer = WritePacer(write_interval, clock=clock, sleep=sleep)
         self._secrets = secrets
@@ -92,6 +96,9 @@ class RequestPolicy:
     def observe(self, status: int, headers: Mapping[str, str]) -> None:
         if status == 304:
             self.stats["304"] += 1
+        self.server_time = http_date(headers.get("date")) or self.server_time
+        scopes = headers.get("x-oauth-scopes")
+        self.oauth_scopes = None if scopes is None else tuple(s.strip() for s in scopes.split(",") if s.strip())
         remaining = parse_int(headers.get("x-ratelimit-remaining"))
         if remaining is not None:
             self.rate_limit = RateLimit(limit=parse_int(headers.get("x-ratelimit-limit")), remaining=remaining,

@@ -160,7 +160,8 @@ def milestone_body(m: Milestone) -> dict[str, Any]:
 def hook_from(d: Mapping[str, Any]) -> Hook:
     config = d.get("config") or {}
     return Hook(url=config.get("url", ""), events=tuple(d.get("events") or ()), active=bool(d.get("active")),
-                content_type=config.get("content_type") or "form", id=d.get("id"))
+                content_type=config.get("content_type") or "form", id=d.get("id"),
+                has_secret=bool(config.get("secret")))  # GitHub shows a set secret as "********"
 
 
 def hook_body(hook: Hook, secret: str | None) -> dict[str, Any]:

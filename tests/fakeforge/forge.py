@@ -52,6 +52,7 @@ class FakeForge:
         self.deliveries: list[webhooks.Delivery] = []
         self.outbox: list[Change] = []
         self.targets: dict[str, webhooks.Target] = {}
+        self.hook_receivers: dict[str, Any] = {}  # origin -> ASGI app, for repository hooks' own deliveries
         self.delivery_counter = 0
         self._flushing = False
         self.app = ForgeApp(self, [GitHub(self), Gitea(self)],
@@ -75,9 +76,10 @@ class FakeForge:
     def add_org(self, login: str) -> User:
         return self.add_user(login, kind="Organization")
 
-    def new_token(self, login: str, expires_at: float | None = None) -> str:
+    def new_token(self, login: str, expires_at: float | None = None, *, scopes: list[str] | None = None) -> str:
+        """A personal token; with `scopes`, a classic GitHub token limited to them (see github.py)."""
         value = "ghp_" + secrets.token_hex(18)
-        self.state.tokens[value] = Token(value, self._login(login), "pat", expires_at)
+        self.state.tokens[value] = Token(value, self._login(login), "pat", expires_at, scopes=scopes)
         return value
 
     def token(self, login: str) -> str:
@@ -180,6 +182,11 @@ class FakeForge:
             platform, target, secret.encode() if isinstance(secret, str) else secret,
             path or f"/webhooks/{platform}", self.state.new_id(), set(events) if events else None,
             raise_app_exceptions)
+
+    def route_hooks(self, origin: str, app: Any) -> None:
+        """Repository hooks whose URL starts with `origin` (scheme://host[:port]) reach `app` in-process
+        when the forge pings or tests them (see hooktests.py)."""
+        self.hook_receivers[origin.rstrip("/")] = app
 
     def stop_webhooks(self, platform: str | None = None) -> None:
         for name in [platform] if platform else list(self.targets):

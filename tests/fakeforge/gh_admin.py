@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ghjson
+from . import ghjson, hooktests
 from .common import ApiError, iso, node_id, validation_failed
 from .server import Ctx, Resp, Routes
 from .state import Hook, Repo
@@ -142,6 +142,22 @@ def update_hook(ctx: Ctx) -> Any:
     return ghjson.hook(ctx.forge, repo, h)
 
 
+@routes.post(R + "/hooks/{hook_id}/pings")
+async def ping_hook(ctx: Ctx) -> Resp:
+    repo = ctx.repo("admin")
+    h = ctx.by_id(repo.hooks, "hook_id")
+    await hooktests.deliver(ctx.forge, "github", repo, h, "ping", hooktests.github_ping(ctx.forge, repo, h, ctx.login))
+    return Resp(204)
+
+
+@routes.get(R + "/hooks/{hook_id}/deliveries")
+def list_hook_deliveries(ctx: Ctx) -> Resp:
+    # GitHub pages this list with an opaque `cursor`; the emulator pages by `page` (*choice*).
+    repo = ctx.repo("admin")
+    h = ctx.by_id(repo.hooks, "hook_id")
+    return ctx.paged(hooktests.hook_deliveries(ctx.forge, h.id), hooktests.github_status)
+
+
 @routes.delete(R + "/hooks/{hook_id}")
 def delete_hook(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
@@ -228,7 +244,8 @@ def installation_repositories(ctx: Ctx) -> Resp:
 
 @routes.get("/app/hook/deliveries", jwt=True)
 def list_deliveries(ctx: Ctx) -> Resp:
-    items = [d for d in reversed(ctx.forge.deliveries) if d.platform == "github"]
+    items = [d for d in reversed(ctx.forge.deliveries)
+             if d.platform == "github" and not (d.target is not None and d.target.repo_hook)]
     status = ctx.arg("status")
     if status:
         items = [d for d in items if (d.ok if status == "success" else not d.ok)]

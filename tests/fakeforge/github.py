@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from . import validate
 from .common import ApiError, int_or
 from .server import Ctx, Dialect, LoggedRequest, Resp, Route
+from .state import Repo
 
 if TYPE_CHECKING:
     from .faults import Fault
@@ -63,6 +64,16 @@ class GitHub(Dialect):
         size = 30 if size < 1 else min(size, 100)
         return max(1, int_or(ctx.arg("page"), 1)), size, "per_page"
 
+    def check_scopes(self, ctx: Ctx, repo: Repo, level: str) -> None:
+        # A classic token sees private repositories only with `repo`, and writes only with `repo` or
+        # `public_repo`; GitHub answers 404 rather than say what exists (*choice*: some writes 403).
+        token = ctx.identity.token
+        scopes = token.scopes if token is not None else None
+        if scopes is None:
+            return
+        if (repo.private and "repo" not in scopes) or (level != "read" and not {"repo", "public_repo"} & set(scopes)):
+            raise self.not_found()
+
     async def before(self, ctx: Ctx) -> Resp | None:
         if ctx.route is not None and ctx.route.spec in _UNCOUNTED:
             return None
@@ -86,6 +97,9 @@ class GitHub(Dialect):
             bucket.remaining -= 1
         if bucket is None and (ctx.route is None or ctx.route.spec not in _UNCOUNTED):
             bucket = self.forge.rate.bucket("anonymous")  # e.g. 401s: the caller's IP bucket
+        token = ctx.identity.token
+        if token is not None and token.scopes is not None:  # classic tokens say what they carry
+            resp.headers["x-oauth-scopes"] = ", ".join(token.scopes)
         if bucket is not None:
             for key, value in self.forge.rate.headers(bucket).items():
                 resp.headers.setdefault(key, value)  # a fault's own rate-limit headers win

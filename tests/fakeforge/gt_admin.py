@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import gtjson
+from . import gtjson, hooktests
 from .common import ApiError
 from .gitea import DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS, VERSION
 from .server import Ctx, Resp, Routes
@@ -118,6 +118,17 @@ def edit_hook(ctx: Ctx) -> Any:
         h.branch_filter = body["branch_filter"]
     h.updated_at = ctx.ops.now()
     return gtjson.hook(ctx.forge, h)
+
+
+@routes.post(R + "/hooks/{id}/tests")
+async def test_hook(ctx: Ctx) -> Resp:
+    """A push of the branch's last commit to this hook alone; 204 even for an empty repository."""
+    repo = ctx.repo("admin")
+    h = ctx.by_id(repo.hooks, "id")
+    payload = hooktests.gitea_test_push(ctx.forge, repo, ctx.login, ctx.arg("ref"))
+    if payload is not None:
+        await hooktests.deliver(ctx.forge, "gitea", repo, h, "push", payload)
+    return Resp(204)
 
 
 @routes.delete(R + "/hooks/{id}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import inspect
 import json
 import re
@@ -133,6 +134,7 @@ class Ctx:
         repo = self.forge.state.repo(f"{self.params['owner']}/{self.params['repo']}")
         if repo is None or self.forge.state.level(repo, self.login) == "none":
             raise self.dialect.not_found()
+        self.dialect.check_scopes(self, repo, level)
         self.require(repo, level)
         return repo
 
@@ -221,6 +223,9 @@ class Dialect:
 
     def total_headers(self, total: int) -> dict[str, str]:
         return {}
+
+    def check_scopes(self, ctx: Ctx, repo: Repo, level: str) -> None:
+        """Raises when the caller's token scopes do not reach `repo` at `level` (GitHub's classic tokens)."""
 
     async def before(self, ctx: Ctx) -> Resp | None:
         """Runs after authentication; may answer instead of the handler (rate limit)."""
@@ -344,6 +349,8 @@ class ForgeApp:
                 resp, raw = await dialect.handle(scope["method"], raw_path[len(dialect.prefix):] or "/",
                                                  query_string, headers, body, origin)
                 out = [(k.lower().encode(), v.encode()) for k, v in resp.headers.items()]
+                # Both platforms' servers send Date; on the emulator's clock, so tests can skew it.
+                out.append((b"date", email.utils.formatdate(self.forge.clock(), usegmt=True).encode()))
                 if resp.status not in (204, 304) and not any(k == b"content-type" for k, _ in out):
                     out.append((b"content-type", b"application/json; charset=utf-8"))
                 await _send(send, resp.status, out, raw if resp.status not in (204, 304) else b"")

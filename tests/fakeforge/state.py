@@ -77,6 +77,7 @@ class Token:
     kind: str = "pat"  # pat | installation
     expires_at: float | None = None
     installation_id: int | None = None
+    scopes: list[str] | None = None  # a classic GitHub token's scopes; None: fine-grained, no scopes shown
 
 
 @dataclass

@@ -42,6 +42,7 @@ class Target:
     hook_id: int
     events: set[str] | None = None
     raise_app_exceptions: bool = True
+    repo_hook: bool = False  # a repository hook's own ping or test (hooktests.py), not the App's webhook
 
     @property
     def url(self) -> str:

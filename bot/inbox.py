@@ -15,6 +15,11 @@ after it was received, or last replayed. A `RateLimited` without a time counts a
 failure.
 
 A restart resumes every pending or running row, since the sorter starts from the beginning.
+
+No payload can stop the inbox: decoding turns anything wrong with a body into a dead letter
+(`decode`), and a handler's `when` test that raises is that delivery's failed attempt, like an
+exception in the handler itself. Should the sorter or a worker die anyway, of a bug, it is
+logged and started again, and `problems` (hence /readyz) says so until it is back.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from typing import Any
 
 from bot import deliveries
 from bot.deliveries import DeliveryRow
-from bot.events import Event, MalformedPayload, normalize, parse_body
+from bot.events import Event, MalformedPayload, read_event
 from bot.forges.base import RateLimited
 from bot.forges.common import backoff_delay
 from bot.metrics import Metrics
@@ -39,6 +44,7 @@ from bot.store import Store
 logger = logging.getLogger(__name__)
 
 STORE_RETRY_SECONDS = 5.0
+RESTART_SECONDS = 1.0  # how long a sorter or worker that died stays down before it starts again
 
 # What `select` found for an event (its handlers), kept with the delivery and handed back to
 # `process`, so that the handlers' `when` tests run once per delivery. Opaque to the inbox.
@@ -53,6 +59,7 @@ class _Item:
     event: Event | None
     malformed: str | None = None
     selection: Selection | None = None  # None: not selected yet
+    unselectable: Exception | None = None  # what `select` raised: its next attempt fails with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +75,9 @@ class RetryPolicy:
 
 
 def decode(row: DeliveryRow) -> Event:
-    payload = parse_body(row.original_body(), row.content_type)
-    return normalize(row.platform, row.event, payload, delivery_id=row.delivery_id, event_type=row.event_type)
+    """The Event a stored delivery holds; MalformedPayload, and nothing else, when it holds none."""
+    body = row.original_body()
+    return read_event(row.platform, row.event, body, row.content_type, delivery_id=row.delivery_id, event_type=row.event_type)
 
 
 class Inbox:
@@ -86,6 +94,7 @@ class Inbox:
         clock: Callable[[], float] = time.time,
         window: int | None = None,
         pressure: IntakePressure | None = None,
+        restart_seconds: float = RESTART_SECONDS,
     ) -> None:
         self.store = store
         self.process = process
@@ -97,6 +106,7 @@ class Inbox:
         self.window = window or max(64, workers * 32)
         self.pressure = pressure or IntakePressure()
         self.select = select
+        self.restart_seconds = restart_seconds
 
         self._subjects: dict[str, deque[_Item]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -111,6 +121,7 @@ class Inbox:
         self._last_stored = 0
         self._stopping = False
         self._turns = asyncio.Lock()
+        self._down: dict[str, str] = {}  # task name -> why it died, while it waits to restart
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,9 +129,26 @@ class Inbox:
         # Resume whatever a previous run left pending or running.
         self._last_stored = max(self._last_stored, await self.store.run(deliveries.last_open_id))
         self._wake.set()
-        self._tasks.append(asyncio.create_task(self._sort(), name="inbox-sorter"))
+        self._tasks.append(asyncio.create_task(self._keep_running("sorter", self._sort), name="inbox-sorter"))
         for n in range(self.workers):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"inbox-worker-{n}"))
+            self._tasks.append(asyncio.create_task(self._keep_running(f"worker {n}", self._work), name=f"inbox-worker-{n}"))
+
+    async def _keep_running(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run one of the inbox's loops until the inbox stops; if it dies, log why and start it again.
+
+        Nothing a delivery holds should get here (see `decode` and `_step`); this is for bugs,
+        so that one does not leave deliveries stored, answered and never processed.
+        """
+        while not self._stopping:
+            try:
+                await loop()
+                return
+            except Exception as exc:  # CancelledError (stop) is not an Exception: it ends the task
+                self._down[name] = f"{type(exc).__name__}: {exc}"
+                logger.exception("inbox %s died; restarting it in %gs", name, self.restart_seconds)
+                await asyncio.sleep(self.restart_seconds)
+                self._down.pop(name, None)
+                logger.warning("inbox %s restarted", name)
 
     async def stop(self, grace: float) -> None:
         """Stop taking work; give running handlers `grace` seconds; leave the rest pending."""
@@ -140,8 +168,16 @@ class Inbox:
         self._tasks.clear()
 
     @property
+    def problems(self) -> list[str]:
+        """Why the inbox is not processing deliveries (for /readyz); empty while it is."""
+        found = [f"inbox {name} died ({why}); restarting" for name, why in self._down.items()]
+        if not self._tasks or any(t.done() for t in self._tasks):
+            found.append("workers are not running")
+        return found
+
+    @property
     def running(self) -> bool:
-        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+        return not self.problems
 
     @property
     def depth(self) -> int:
@@ -213,7 +249,7 @@ class Inbox:
         self._last_stored = max(self._last_stored, row.id)
         try:
             item = _Item(row, decode(row))
-        except MalformedPayload as exc:
+        except MalformedPayload as exc:  # the only exception `decode` raises, whatever the payload
             item = _Item(row, None, str(exc))
         row.body = b""  # decoded; no need to hold the bytes as well
         subject = (item.event.subject if item.event else None) or f"delivery:{row.id}"
@@ -271,9 +307,12 @@ class Inbox:
         for item in queue:
             if item.event is None or item.row.attempts or len(unwanted) == 256:
                 break
-            if item.selection is None:
-                item.selection = self.select(item.event)
-            if item.selection:
+            if item.selection is None and item.unselectable is None:
+                try:
+                    item.selection = self.select(item.event)
+                except Exception as exc:  # a handler's `when` test failed: this delivery's failure, not ours
+                    item.unselectable = exc
+            if item.unselectable is not None or item.selection:
                 break
             unwanted.append(item)
         if unwanted:
@@ -316,6 +355,11 @@ class Inbox:
 
         repo = event.repo.full_name if event.repo else None
         row.attempts = await self.store.run(deliveries.start_attempt, row.id, event.action, repo, event.subject)
+        if item.unselectable is not None:
+            # A failed attempt like any other. The next one runs the `when` tests again
+            # (`process` selects when given no selection).
+            failure, item.unselectable = item.unselectable, None
+            return await self._failed(row, event, failure)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.handler_timeout):

@@ -26,6 +26,18 @@ CommandHandler = Callable[..., Awaitable[Any]]
 JobFunc = Callable[..., Awaitable[None]]
 
 
+class WhenFailed(Exception):
+    """A handler's `when` test raised: the delivery's failure, recorded and retried like a handler's."""
+
+
+def _test(handler: Handler, when: Predicate, event: Event) -> bool:
+    try:
+        return when(event)
+    except Exception as exc:
+        name = f"{handler.__module__}.{handler.__qualname__}"
+        raise WhenFailed(f"the when test of {name} raised {type(exc).__name__}: {exc}") from exc
+
+
 class Level(Ordered):
     """Who may run a command, from least to most privileged."""
 
@@ -135,10 +147,11 @@ class Router:
     # -- lookup ----------------------------------------------------------------------------
 
     def handlers_for(self, event: Event) -> list[Handler]:
+        """The handlers registered for `event` whose `when` test takes it; WhenFailed if a test raised."""
         found = list(self._handlers.get((event.name, None), ()))
         if event.action is not None:
             found.extend(self._handlers.get((event.name, event.action), ()))
-        return [handler for handler, when in found if when is None or when(event)]
+        return [handler for handler, when in found if when is None or _test(handler, when, event)]
 
     def find_command(self, name: str) -> CommandSpec | None:
         return self._commands.get(name.lower())

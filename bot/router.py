@@ -65,12 +65,16 @@ class CommandSpec:
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """A scheduled job; `every` is seconds, or a function of the settings giving seconds."""
+    """A scheduled job; `every` is seconds, or a function of the settings giving seconds.
+
+    `first` is how many seconds after start it first runs; None: one interval after start.
+    """
 
     name: str
     func: JobFunc
     every: float | Callable[[Any], float]
     jitter: float = 0.0
+    first: float | None = None
 
     def interval(self, settings: Any) -> float:
         return float(self.every(settings) if callable(self.every) else self.every)
@@ -122,11 +126,13 @@ class Router:
                 raise ValueError(f"command /{word} is registered twice")
             self._commands[word] = spec
 
-    def job(self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0) -> Callable[[JobFunc], JobFunc]:
+    def job(
+        self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0, first: float | None = None
+    ) -> Callable[[JobFunc], JobFunc]:
         def register(func: JobFunc) -> JobFunc:
             if name in self._jobs:
                 raise ValueError(f"job {name!r} is registered twice")
-            self._jobs[name] = JobSpec(name, func, every, jitter)
+            self._jobs[name] = JobSpec(name, func, every, jitter, first)
             return func
 
         return register

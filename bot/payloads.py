@@ -13,35 +13,29 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 # SQLite stores integers in 64 bits; a larger number (an issue number of 30 digits) would make
 # every query that binds it fail, so it is refused here, once, rather than in each handler.
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
+T = TypeVar("T")
+
 
 class MalformedPayload(ValueError):
     """The body is not a payload the normalizer can read."""
 
 
+# In the words of the error messages; bool before int, since a bool is an int to isinstance.
+_KINDS = ((bool, "a boolean"), (int, "an integer"), (float, "a number"), (str, "a string"), (list, "a list"), (dict, "an object"))
+
+
 def kind(value: Any) -> str:
-    """What a JSON value is, in the words of the error messages."""
+    """What a JSON value is: "a list", "null"..."""
     if value is None:
         return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+    return next((name for type_, name in _KINDS if isinstance(value, type_)), type(value).__name__)
 
 
 class Fields:
@@ -68,8 +62,10 @@ class Fields:
     def _wrong(self, key: str, wanted: str) -> MalformedPayload:
         return MalformedPayload(f"{self.where(key)} is {kind(self.data[key])}, not {wanted}")
 
-    def _missing(self, key: str) -> MalformedPayload:
-        return MalformedPayload(f"{self.where(key)} is missing")
+    def _present(self, key: str, value: T | None) -> T:
+        if value is None:
+            raise MalformedPayload(f"{self.where(key)} is missing")
+        return value
 
     def string(self, key: str) -> str | None:
         value = self.data.get(key)
@@ -82,10 +78,7 @@ class Fields:
         return self.string(key) or ""
 
     def required_string(self, key: str) -> str:
-        value = self.string(key)
-        if value is None:
-            raise self._missing(key)
-        return value
+        return self._present(key, self.string(key))
 
     def integer(self, key: str) -> int | None:
         value = self.data.get(key)
@@ -98,10 +91,7 @@ class Fields:
         return value
 
     def required_integer(self, key: str) -> int:
-        value = self.integer(key)
-        if value is None:
-            raise self._missing(key)
-        return value
+        return self._present(key, self.integer(key))
 
     def flag(self, key: str) -> bool | None:
         value = self.data.get(key)
@@ -118,10 +108,7 @@ class Fields:
         return Fields(value, self.where(key))
 
     def required_object(self, key: str) -> Fields:
-        value = self.object(key)
-        if value is None:
-            raise self._missing(key)
-        return value
+        return self._present(key, self.object(key))
 
     def items(self, key: str) -> list[Any]:
         """A list that may be absent or null: [] then."""

@@ -39,9 +39,11 @@ bodies = st.one_of(
 
 
 class Rig:
-    def __init__(self, tmp: Path) -> None:
+    """forgebot in-process on an event loop of its own, driven from hypothesis' synchronous tests."""
+
+    def __init__(self, tmp: Path, router: Router | None = None, **settings: Any) -> None:
         self.loop = asyncio.new_event_loop()
-        self.app = ForgebotApp(make_settings(tmp, max_body_bytes=2048), router=Router())
+        self.app = ForgebotApp(make_settings(tmp, **settings), router=router or Router())
         self.loop.run_until_complete(self.app.start())
         self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://t")
         self.db = tmp / "forgebot.db"
@@ -66,7 +68,7 @@ class Rig:
 
 @pytest.fixture(scope="module")
 def rig(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rig]:
-    rig = Rig(tmp_path_factory.mktemp("fuzz"))
+    rig = Rig(tmp_path_factory.mktemp("fuzz"), max_body_bytes=2048)
     yield rig
     rig.close()
 
@@ -248,20 +250,16 @@ def test_any_payload_reads_as_a_well_typed_event_or_one_line_of_why_not(platform
         event(f"{platform}: read")
 
 
-class InboxRig:
-    """forgebot with every built-in handler (no forge configured: those needing one are skipped)
-    and a recorder of normal comments, driven from hypothesis' synchronous tests."""
+class InboxRig(Rig):
+    """With every built-in handler (no forge configured: those needing one are skipped) and a
+    recorder of normal comments."""
 
     def __init__(self, tmp: Path) -> None:
         from bot.app import build_router
         from tests.test_inbox import Recorder
 
-        self.loop = asyncio.new_event_loop()
-        settings = make_settings(tmp, max_attempts=2)
         self.recorder = Recorder()
-        self.app = ForgebotApp(settings, router=build_router(settings).include(self.recorder.router))
-        self.loop.run_until_complete(self.app.start())
-        self.client = httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://t")
+        super().__init__(tmp, build_router(make_settings(tmp)).include(self.recorder.router), max_attempts=2)
         self.sent = 0
 
     def post(self, platform: str, event: str, event_type: str | None, body: bytes) -> tuple[str, httpx.Response]:
@@ -273,16 +271,10 @@ class InboxRig:
             headers = github_headers(body, event, delivery)
         else:
             headers = gitea_headers(body, event, event_type or event, delivery)
-        response = self.loop.run_until_complete(self.client.post(f"/webhooks/{platform}", content=body, headers=headers))
-        return delivery, response
+        return delivery, self.request("POST", f"/webhooks/{platform}", headers, body)
 
     def settle(self) -> None:
         self.loop.run_until_complete(self.app.wait_idle(timeout=30))
-
-    def close(self) -> None:
-        self.loop.run_until_complete(self.client.aclose())
-        self.loop.run_until_complete(self.app.stop())
-        self.loop.close()
 
 
 @pytest.fixture(scope="module")

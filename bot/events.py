@@ -244,17 +244,9 @@ def _repo(data: Fields | None) -> Repo | None:
     )
 
 
-def _names(data: Fields, key: str, name_key: str) -> tuple[str, ...]:
-    """Names from a list of strings or of objects (labels, users)."""
-    return tuple(
-        item if isinstance(item, str) else Fields(item, f"{data.where(key)}[{n}]").required_string(name_key)
-        for n, item in enumerate(data.items(key))
-    )
-
-
 def _issue(data: Fields, *, is_pull: bool, number: int | None = None) -> Issue:
     """`number`: the payload's top-level number, for an object that lacks its own."""
-    assignees = _names(data, "assignees", "login")
+    assignees = data.names("assignees", "login")
     assignee = data.object("assignee")
     if not assignees and assignee is not None:
         assignees = (assignee.required_string("login"),)
@@ -269,7 +261,7 @@ def _issue(data: Fields, *, is_pull: bool, number: int | None = None) -> Issue:
         body=data.text("body"),
         state=data.string("state") or "open",
         author=_login(data.object("user")),
-        labels=_names(data, "labels", "name"),
+        labels=data.names("labels", "name"),
         assignees=assignees,
         is_pull=is_pull,
         html_url=data.string("html_url"),

@@ -38,6 +38,18 @@ def kind(value: Any) -> str:
     return next((name for type_, name in _KINDS if isinstance(value, type_)), type(value).__name__)
 
 
+def text_value(value: Any, where: str) -> str:
+    """`value` when it is a string of text; MalformedPayload naming `where` otherwise."""
+    if not isinstance(value, str):
+        raise MalformedPayload(f"{where} is {kind(value)}, not a string")
+    if not value.isascii():
+        try:
+            value.encode()
+        except UnicodeEncodeError:  # JSON's "\ud800" escape allows it; SQLite and the forges do not
+            raise MalformedPayload(f"{where} holds a lone surrogate, which is not text") from None
+    return value
+
+
 class Fields:
     """One JSON object of a payload; `path` names it in errors (`issue`, `pull_request.head`).
 
@@ -69,9 +81,7 @@ class Fields:
 
     def string(self, key: str) -> str | None:
         value = self.data.get(key)
-        if value is None or isinstance(value, str):
-            return value
-        raise self._wrong(key, "a string")
+        return None if value is None else text_value(value, self.where(key))
 
     def text(self, key: str) -> str:
         """A string that may be absent or null (a body, a title): "" then."""
@@ -123,11 +133,16 @@ class Fields:
         return [Fields(item, f"{self.where(key)}[{n}]") for n, item in enumerate(self.items(key))]
 
     def strings(self, key: str) -> tuple[str, ...]:
-        found = self.items(key)
-        for n, item in enumerate(found):
-            if not isinstance(item, str):
-                raise MalformedPayload(f"{self.where(key)}[{n}] is {kind(item)}, not a string")
-        return tuple(found)
+        return tuple(text_value(item, f"{self.where(key)}[{n}]") for n, item in enumerate(self.items(key)))
+
+    def names(self, key: str, name_key: str) -> tuple[str, ...]:
+        """Names from a list of strings, or of objects that have them under `name_key` (labels, users)."""
+        return tuple(
+            text_value(item, f"{self.where(key)}[{n}]")
+            if isinstance(item, str)
+            else Fields(item, f"{self.where(key)}[{n}]").required_string(name_key)
+            for n, item in enumerate(self.items(key))
+        )
 
 
 def form_payload(body: bytes) -> bytes | None:

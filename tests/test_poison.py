@@ -47,12 +47,15 @@ def poisons(platform: str) -> dict[str, tuple[bytes, str]]:
     what its dead letter must say. All of them are comments on issue 5."""
     listed_body = comment(5, "x", platform)
     listed_body["comment"]["body"] = ["/claim"]
+    surrogate_action = comment(5, "x", platform)
+    surrogate_action["action"] = "\ud800"  # json.dumps writes the escape, which JSON allows
     return {
         "nesting": (b'{"a":' * 1500 + b"1" + b"}" * 1500, "body nests too deeply to be read"),
         "huge-integer": (with_raw(comment(5, "x", platform), ("issue", "id"), b"7" * 4301), "integer of more than 4300 digits"),
         "infinite-number": (with_raw(comment(5, "x", platform), ("issue", "number"), b"1e999"), "number too large"),
         "nan": (with_raw(comment(5, "x", platform), ("comment", "id"), b"NaN"), "holds NaN, which is not JSON"),
         "list-for-a-string": (json.dumps(listed_body).encode(), "comment.body is a list, not a string"),
+        "lone-surrogate": (json.dumps(surrogate_action).encode(), "action holds a lone surrogate"),
         "float-for-a-number": (with_raw(comment(5, "x", platform), ("issue", "number"), b"5.5"), "issue.number is a number, not an integer"),
         "number-past-64-bits": (with_raw(comment(5, "x", platform), ("issue", "number"), b"9" * 30), "issue.number is out of range"),
     }

@@ -126,9 +126,9 @@ def test_random_requests_never_break_the_receiver(
 # Signed deliveries whose JSON is hostile: a recorded payload of either platform with one value,
 # anywhere in it (every field the normalizer reads is somewhere in the recorded set), replaced by
 # a value of another type, an integer past Python's digit limit or SQLite's 64 bits, 1e999, NaN,
-# or nesting past the parser's depth. Reading one gives a well-typed Event or a one-line
-# MalformedPayload; in the running service it is finished (dead-lettered at worst) and a normal
-# delivery behind it is processed.
+# a string holding a lone surrogate, or nesting past the parser's depth. Reading one gives a
+# well-typed Event or a one-line MalformedPayload; in the running service it is finished
+# (dead-lettered at worst) and a normal delivery behind it is processed.
 
 
 class Raw(bytes):
@@ -143,7 +143,7 @@ RAW_VALUES = st.one_of(
 )
 HOSTILE_VALUES = st.one_of(
     st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=False, allow_infinity=False),
-    st.text(max_size=6), st.lists(st.integers() | st.text(max_size=3), max_size=3),
+    st.text(max_size=6), st.sampled_from(["\ud800", "a\udfffb"]), st.lists(st.integers() | st.text(max_size=3), max_size=3),
     st.dictionaries(st.text(max_size=4), st.integers() | st.none(), max_size=3), RAW_VALUES,
 )
 # Fields the normalizer reads that the recorded payloads may lack; added, then made hostile.
@@ -231,6 +231,8 @@ def assert_well_typed(value: Any, hint: Any, where: str) -> None:
         )
         if hint is int:
             assert -(2**63) <= value < 2**63, f"{where} is past 64 bits"
+        if hint is str:
+            value.encode()  # text SQLite and the forges take: no lone surrogate
 
 
 @pytest.mark.parametrize("platform", ["github", "gitea"])

@@ -266,36 +266,47 @@ class Inbox:
     async def _work(self) -> None:
         while not self._stopping:
             subject = await self._ready.get()
-            queue = self._subjects[subject]
-            wait = (queue[0].row.next_attempt_at or 0.0) - self.clock()
-            if wait > 0:
-                self._park(subject, wait)
-                continue
-            if self.pressure.busy:
-                await self._background_turn()
-            task = asyncio.current_task()
-            assert task is not None
-            self._busy.add(task)
             try:
-                finished = await self._step(queue)
-            except Exception:  # the store itself failed (disk full...): keep the work, try later
-                logger.exception("could not record a delivery's outcome; retrying", extra={"subject": subject})
-                self._park(subject, STORE_RETRY_SECONDS)
-                continue
-            finally:
-                self._busy.discard(task)
-            for _ in range(finished):
-                done = queue.popleft()
-                self._queued.pop(done.row.id, None)
-                self._in_memory -= 1
-            if finished:
-                self._room.set()
-            if not queue:
-                del self._subjects[subject]
-            elif finished:
-                self._ready.put_nowait(subject)
-            else:
-                self._park(subject, (queue[0].row.next_attempt_at or 0.0) - self.clock())
+                await self._take(subject)
+            except Exception:
+                # The worker dies (and is started again); the subject it held must not die
+                # with it, or its deliveries would wait for ever: it is taken up again later.
+                if subject in self._subjects and subject not in self._timers:
+                    self._park(subject, self.restart_seconds)
+                raise
+
+    async def _take(self, subject: str) -> None:
+        """Work on one subject, then hand it back: ready again, parked until its retry, or done."""
+        queue = self._subjects[subject]
+        wait = (queue[0].row.next_attempt_at or 0.0) - self.clock()
+        if wait > 0:
+            self._park(subject, wait)
+            return
+        if self.pressure.busy:
+            await self._background_turn()
+        task = asyncio.current_task()
+        assert task is not None
+        self._busy.add(task)
+        try:
+            finished = await self._step(queue)
+        except Exception:  # the store itself failed (disk full...): keep the work, try later
+            logger.exception("could not record a delivery's outcome; retrying", extra={"subject": subject})
+            self._park(subject, STORE_RETRY_SECONDS)
+            return
+        finally:
+            self._busy.discard(task)
+        for _ in range(finished):
+            done = queue.popleft()
+            self._queued.pop(done.row.id, None)
+            self._in_memory -= 1
+        if finished:
+            self._room.set()
+        if not queue:
+            del self._subjects[subject]
+        elif finished:
+            self._ready.put_nowait(subject)
+        else:
+            self._park(subject, (queue[0].row.next_attempt_at or 0.0) - self.clock())
 
     async def _step(self, queue: deque[_Item]) -> int:
         """Work on the head of one subject's queue; return how many deliveries it finished.

@@ -156,16 +156,19 @@ async def test_a_when_test_that_raises_fails_its_delivery_like_a_handler_would(h
 
 
 class BrokenGauge(IntakePressure):
-    """An intake gauge that fails the first time it is read: a bug in what the sorter relies on."""
+    """An intake gauge that fails the `failing`-th time it is read: a bug in what the inbox's
+    loops rely on. The sorter reads it once at start and once per batch it loads, a worker once
+    per subject it takes."""
 
-    def __init__(self) -> None:
+    def __init__(self, failing: int) -> None:
         super().__init__()
-        self.failures = 1
+        self.reads = 0
+        self.failing = failing
 
     @property
     def busy(self) -> bool:
-        if self.failures:
-            self.failures -= 1
+        self.reads += 1
+        if self.reads == self.failing:
             raise RuntimeError("gauge broke")
         return super().busy
 
@@ -175,9 +178,9 @@ class BrokenGauge(IntakePressure):
 async def test_a_sorter_that_dies_is_restarted_with_a_log_line_and_readyz_says_so_meanwhile(
     tmp_path: Path, platform: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The sorter reads the gauge before anything else does, so the failure is the sorter's."""
+    """The sorter reads the gauge first, at start, so the failure is the sorter's."""
     recorder = Recorder()
-    app = ForgebotApp(make_settings(tmp_path), router=recorder.router, pressure=BrokenGauge())
+    app = ForgebotApp(make_settings(tmp_path), router=recorder.router, pressure=BrokenGauge(failing=1))
     caplog.set_level(logging.INFO, logger="bot.inbox")
     await app.start()
     try:
@@ -195,6 +198,26 @@ async def test_a_sorter_that_dies_is_restarted_with_a_log_line_and_readyz_says_s
     assert recorder.seen == [(3, "while it was down")]
     messages = [r.getMessage() for r in caplog.records if r.name == "bot.inbox"]
     assert "inbox sorter died; restarting it in 1s" in messages and "inbox sorter restarted" in messages
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("platform", PLATFORMS)
+async def test_a_worker_that_dies_is_restarted_and_the_subject_it_held_is_not_lost(
+    tmp_path: Path, platform: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Read 1: the sorter at start; 2: the sorter loading the delivery; 3: the worker taking it."""
+    recorder = Recorder()
+    app = ForgebotApp(make_settings(tmp_path), router=recorder.router, pressure=BrokenGauge(failing=3))
+    await app.start()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://forgebot.test") as client:
+            assert (await _post(client, platform, comment(4, "held by a dying worker", platform), "held-1")).status_code == 202
+            await app.wait_idle(timeout=10)
+            assert (await client.get("/readyz")).status_code == 200
+    finally:
+        await app.stop()
+    assert recorder.seen == [(4, "held by a dying worker")]
+    assert any(r.getMessage().startswith("inbox worker ") and "died" in r.getMessage() for r in caplog.records)
 
 
 async def _post(client: httpx.AsyncClient, platform: str, payload: dict[str, Any], delivery: str) -> httpx.Response:

@@ -40,6 +40,7 @@ from bot.forges.common import backoff_delay
 from bot.metrics import Metrics
 from bot.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
 from bot.store import Store
+from bot.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
 
@@ -106,7 +107,6 @@ class Inbox:
         self.window = window or max(64, workers * 32)
         self.pressure = pressure or IntakePressure()
         self.select = select
-        self.restart_seconds = restart_seconds
 
         self._subjects: dict[str, deque[_Item]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()
@@ -121,7 +121,7 @@ class Inbox:
         self._last_stored = 0
         self._stopping = False
         self._turns = asyncio.Lock()
-        self._down: dict[str, str] = {}  # task name -> why it died, while it waits to restart
+        self._supervisor = Supervisor(logger, restart_seconds)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -129,26 +129,15 @@ class Inbox:
         # Resume whatever a previous run left pending or running.
         self._last_stored = max(self._last_stored, await self.store.run(deliveries.last_open_id))
         self._wake.set()
-        self._tasks.append(asyncio.create_task(self._keep_running("sorter", self._sort), name="inbox-sorter"))
+        # Nothing a delivery holds should make these loops die (see `decode` and `_step`): if
+        # a bug does, they are started again rather than leave deliveries stored and never run.
+        def stopping() -> bool:
+            return self._stopping
+
+        keep = self._supervisor.keep_running
+        self._tasks.append(asyncio.create_task(keep("inbox sorter", self._sort, stopping), name="inbox-sorter"))
         for n in range(self.workers):
-            self._tasks.append(asyncio.create_task(self._keep_running(f"worker {n}", self._work), name=f"inbox-worker-{n}"))
-
-    async def _keep_running(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
-        """Run one of the inbox's loops until the inbox stops; if it dies, log why and start it again.
-
-        Nothing a delivery holds should get here (see `decode` and `_step`); this is for bugs,
-        so that one does not leave deliveries stored, answered and never processed.
-        """
-        while not self._stopping:
-            try:
-                await loop()
-                return
-            except Exception as exc:  # CancelledError (stop) is not an Exception: it ends the task
-                self._down[name] = f"{type(exc).__name__}: {exc}"
-                logger.exception("inbox %s died; restarting it in %gs", name, self.restart_seconds)
-                await asyncio.sleep(self.restart_seconds)
-                self._down.pop(name, None)
-                logger.warning("inbox %s restarted", name)
+            self._tasks.append(asyncio.create_task(keep(f"inbox worker {n}", self._work, stopping), name=f"inbox-worker-{n}"))
 
     async def stop(self, grace: float) -> None:
         """Stop taking work; give running handlers `grace` seconds; leave the rest pending."""
@@ -170,7 +159,7 @@ class Inbox:
     @property
     def problems(self) -> list[str]:
         """Why the inbox is not processing deliveries (for /readyz); empty while it is."""
-        found = [f"inbox {name} died ({why}); restarting" for name, why in self._down.items()]
+        found = [f"{name} died ({why}); restarting" for name, why in self._supervisor.down.items()]
         if not self._tasks or any(t.done() for t in self._tasks):
             found.append("workers are not running")
         return found
@@ -272,7 +261,7 @@ class Inbox:
                 # The worker dies (and is started again); the subject it held must not die
                 # with it, or its deliveries would wait for ever: it is taken up again later.
                 if subject in self._subjects and subject not in self._timers:
-                    self._park(subject, self.restart_seconds)
+                    self._park(subject, self._supervisor.restart_seconds)
                 raise
 
     async def _take(self, subject: str) -> None:

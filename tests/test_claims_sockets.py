@@ -66,6 +66,16 @@ async def listening(port: int, proc: subprocess.Popen[bytes]) -> None:
         return
 
 
+async def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    try:
+        await asyncio.to_thread(proc.wait, 60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        await asyncio.to_thread(proc.wait, 10)
+        raise
+
+
 def request(delivery: fake_webhooks.Delivery, port: int) -> bytes:
     path = f"/webhooks/{delivery.platform}"
     lines = [f"POST {path} HTTP/1.1", f"Host: 127.0.0.1:{port}", f"Content-Length: {len(delivery.body)}", "Connection: close"]
@@ -121,8 +131,7 @@ async def test_fifty_claims_arriving_together_over_fifty_sockets_give_one_holder
                 while finished(tmp_path / "bot.db") < 50:
                     await asyncio.sleep(0.1)
             finally:
-                proc.send_signal(signal.SIGTERM)
-                await asyncio.to_thread(proc.wait, 60)
+                await stop(proc)
 
     issue = world.state().issue(number)
     assert len(issue.assignees) == 1 and world.label_names(number) == ["status/claimed"]

@@ -84,6 +84,7 @@ class ForgebotApp:
         services: dict[str, Any] | None = None,
         forges: Forges | None = None,
         clock: Callable[[], float] = time.time,
+        pressure: IntakePressure | None = None,
     ) -> None:
         self.settings = settings
         services = {**build_services(settings, forges=forges, clock=clock), **(services or {})}
@@ -91,7 +92,7 @@ class ForgebotApp:
         self.metrics: Metrics = services["metrics"]
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
-        self.pressure = IntakePressure()
+        self.pressure = pressure if pressure is not None else IntakePressure()
         self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
         self.processor = Processor(settings, self.store, self.router, clock, services)
         self.inbox = Inbox(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bot import __version__, activity, deliveries
-from bot.events import MalformedPayload, normalize, parse_body
+from bot.events import MalformedPayload, read_event
 from bot.forges.base import ForgeError
 from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings, unknown_variables
 
@@ -177,16 +177,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = _store(settings)
-    rows = store.run_sync(deliveries.find, args.delivery_id, args.platform)
-    store.close()
-    if not rows:
-        raise UsageError(f"no delivery {args.delivery_id!r} is stored")
-    if len(rows) > 1:
-        raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
-    row = rows[0]
+    try:
+        rows = store.run_sync(deliveries.find, args.delivery_id, args.platform)
+        if not rows:
+            raise UsageError(f"no delivery {args.delivery_id!r} is stored")
+        if len(rows) > 1:
+            raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
+        row = rows[0]
+        # As the admin API's replay does: a rate limit's patience now counts from this replay.
+        store.run_sync(deliveries.mark_replayed, row.id, time.time())
+    finally:
+        store.close()
     try:
         event = decode(row)
-    except MalformedPayload as exc:
+    except MalformedPayload as exc:  # whatever the payload holds: one line
         print(f"forgebot: cannot replay {row.delivery_id}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -210,9 +214,10 @@ def cmd_receive(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        payload = parse_body(body, "application/json")
         event_type = args.event if args.platform == "gitea" else None
-        event = normalize(args.platform, args.event, payload, delivery_id=f"local-{int(time.time())}", event_type=event_type)
+        event = read_event(
+            args.platform, args.event, body, "application/json", delivery_id=f"local-{int(time.time())}", event_type=event_type
+        )
     except MalformedPayload as exc:
         raise UsageError(f"{args.file}: {exc}") from None
     try:

@@ -26,6 +26,18 @@ CommandHandler = Callable[..., Awaitable[Any]]
 JobFunc = Callable[..., Awaitable[None]]
 
 
+class WhenFailed(Exception):
+    """A handler's `when` test raised: the delivery's failure, recorded and retried like a handler's."""
+
+
+def _test(handler: Handler, when: Predicate, event: Event) -> bool:
+    try:
+        return when(event)
+    except Exception as exc:
+        name = f"{handler.__module__}.{handler.__qualname__}"
+        raise WhenFailed(f"the when test of {name} raised {type(exc).__name__}: {exc}") from exc
+
+
 class Level(Ordered):
     """Who may run a command, from least to most privileged."""
 
@@ -53,12 +65,16 @@ class CommandSpec:
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """A scheduled job; `every` is seconds, or a function of the settings giving seconds."""
+    """A scheduled job; `every` is seconds, or a function of the settings giving seconds.
+
+    `first` is how many seconds after start it first runs; None: one interval after start.
+    """
 
     name: str
     func: JobFunc
     every: float | Callable[[Any], float]
     jitter: float = 0.0
+    first: float | None = None
 
     def interval(self, settings: Any) -> float:
         return float(self.every(settings) if callable(self.every) else self.every)
@@ -110,11 +126,13 @@ class Router:
                 raise ValueError(f"command /{word} is registered twice")
             self._commands[word] = spec
 
-    def job(self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0) -> Callable[[JobFunc], JobFunc]:
+    def job(
+        self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0, first: float | None = None
+    ) -> Callable[[JobFunc], JobFunc]:
         def register(func: JobFunc) -> JobFunc:
             if name in self._jobs:
                 raise ValueError(f"job {name!r} is registered twice")
-            self._jobs[name] = JobSpec(name, func, every, jitter)
+            self._jobs[name] = JobSpec(name, func, every, jitter, first)
             return func
 
         return register
@@ -135,10 +153,11 @@ class Router:
     # -- lookup ----------------------------------------------------------------------------
 
     def handlers_for(self, event: Event) -> list[Handler]:
+        """The handlers registered for `event` whose `when` test takes it; WhenFailed if a test raised."""
         found = list(self._handlers.get((event.name, None), ()))
         if event.action is not None:
             found.extend(self._handlers.get((event.name, event.action), ()))
-        return [handler for handler, when in found if when is None or when(event)]
+        return [handler for handler, when in found if when is None or _test(handler, when, event)]
 
     def find_command(self, name: str) -> CommandSpec | None:
         return self._commands.get(name.lower())

@@ -309,9 +309,21 @@ async def test_collaborator_permission_endpoint(forge: FakeForge, client: httpx.
     owner = (await client.get(f"{gt}/acme/permission", headers=auth(forge, "carol"))).json()
     assert owner["permission"] == "owner"
     put = await client.put(f"{gh}/mallory", headers=auth(forge, "carol"), json={"permission": "triage"})
-    assert put.status_code == 201 and forge.repo(REPO).collaborators["mallory"] == "triage"
+    # GitHub invites: 201 with the invitation, and mallory is no collaborator until she accepts.
+    assert put.status_code == 201 and put.json()["invitee"]["login"] == "mallory" and put.json()["permissions"] == "triage"
+    assert "mallory" not in forge.repo(REPO).collaborators
+    listed = (await client.get(gh, headers=auth(forge, "carol"))).json()
+    assert "mallory" not in [c["login"] for c in listed]
+    pending = (await client.get(url("github", f"/repos/{REPO}/invitations"), headers=auth(forge, "carol"))).json()
+    assert [(i["invitee"]["login"], i["permissions"]) for i in pending] == [("mallory", "triage")]
+    forge.actor("mallory").accept_invitation(REPO)
+    assert forge.repo(REPO).collaborators["mallory"] == "triage" and not forge.repo(REPO).invitations
     again = await client.put(f"{gh}/mallory", headers=auth(forge, "carol"), json={"permission": "push"})
     assert again.status_code == 204 and forge.repo(REPO).collaborators["mallory"] == "write"
+    # Gitea adds a collaborator at once.
+    forge.add_user("dave")
+    added = await client.put(f"{gt}/dave", headers=auth(forge, "carol"), json={"permission": "read"})
+    assert added.status_code == 204 and forge.repo(REPO).collaborators["dave"] == "read"
 
 
 @pytest.mark.anyio

@@ -11,6 +11,7 @@ from typing import Any
 from bot.forges.base import (
     Branch,
     BranchProtection,
+    Capabilities,
     Comment,
     Comparison,
     Hook,
@@ -230,8 +231,9 @@ def settings_body(changes: RepoSettings) -> dict[str, Any]:
 #   enforce_admins           <-> block_admin_merge_override (admins may not "merge anyway")
 #   allow_force_push         <-> enable_force_push
 #   push_allowlist           <-> enable_push + enable_push_whitelist + push_whitelist_usernames
-# block_admin_merge_override and enable_force_push are newer than the 1.22 swagger; a 1.22 server
-# ignores them and never echoes them back, which `protection_gaps` reports.
+# block_admin_merge_override and enable_force_push came with Gitea 1.23: they are sent only to a
+# server whose version has them (a 1.22 server would drop them unread), and a server that does not
+# echo them back did not take them, which `protection_gaps` reports.
 
 
 def protection(data: dict[str, Any], branch_name: str) -> BranchProtection:
@@ -254,8 +256,9 @@ def protection(data: dict[str, Any], branch_name: str) -> BranchProtection:
     )
 
 
-def protection_body(p: BranchProtection, *, creating: bool) -> dict[str, Any]:
-    """CreateBranchProtectionOption / EditBranchProtectionOption; None fields are left alone."""
+def protection_body(p: BranchProtection, capabilities: Capabilities, *, creating: bool) -> dict[str, Any]:
+    """CreateBranchProtectionOption / EditBranchProtectionOption; None fields are left alone, and
+    so are fields the server's version does not have."""
     body: dict[str, Any] = {"rule_name": p.branch} if creating else {}
     if p.required_approvals is not None:
         body["required_approvals"] = p.required_approvals
@@ -264,9 +267,9 @@ def protection_body(p: BranchProtection, *, creating: bool) -> dict[str, Any]:
     if p.required_status_checks is not None:
         body["enable_status_check"] = bool(p.required_status_checks)
         body["status_check_contexts"] = list(p.required_status_checks)
-    if p.enforce_admins is not None:
+    if p.enforce_admins is not None and capabilities.protection_admin_enforcement:
         body["block_admin_merge_override"] = p.enforce_admins
-    if p.allow_force_push is not None:
+    if p.allow_force_push is not None and capabilities.protection_force_push:
         body["enable_force_push"] = p.allow_force_push
     if p.push_allowlist is not None:
         body.update(enable_push=True, enable_push_whitelist=True,

@@ -28,6 +28,7 @@ from bot.forges.base import (
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
+from bot.forges.github_invitations import GitHubInvitations
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
     GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, hook_body, hook_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
@@ -38,12 +39,12 @@ Credential = tuple[str, str]  # ("token" | "jwt", secret)
 NO_BODY = b""
 R = "/repos/{owner}/{repo}"
 
-class GitHubForge(IssueStateMixin):
+class GitHubForge(IssueStateMixin, GitHubInvitations):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
         app_installations=True, conditional_requests=True, protection_push_allowlist=True,
-        issue_dependencies=True,
+        issue_dependencies=True, collaborator_invitations=True, server="GitHub",
     )
     page_size: int | None = 100  # per_page on listings (GitHub's maximum); None sends none
 
@@ -83,6 +84,9 @@ class GitHubForge(IssueStateMixin):
 
     async def aclose(self) -> None:
         """The http client belongs to the caller; there is nothing of ours to close."""
+
+    async def server_capabilities(self) -> Capabilities:
+        return self.capabilities  # the same for every repository and every day
 
     # -- the request path -----------------------------------------------------------------
     def _secrets(self) -> list[str]:
@@ -457,6 +461,8 @@ class GitHubForge(IssueStateMixin):
         return [Collaborator(login=d["login"], permission=user_level(d)) for d in items]
 
     async def add_collaborator(self, repo: str, login: str, permission: Permission) -> None:
+        """An existing collaborator gets the level at once (204); anyone else is invited (201) and
+        is listed only once they accept (see list_invitations)."""
         if permission not in GRANTS:
             raise Invalid(f"cannot grant {permission.label}; remove the collaborator instead", platform=PLATFORM)
         await self._repo("PUT", repo, "/collaborators/{username}", username=login,

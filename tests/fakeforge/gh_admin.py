@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ghjson
+from . import gh_invitations, ghjson
 from .common import ApiError, iso, node_id, validation_failed
 from .server import Ctx, Resp, Routes
 from .state import Hook, Repo
@@ -70,20 +70,11 @@ def add_collaborator(ctx: Ctx) -> Resp:
     grant = ctx.body().get("permission") or "push"
     if grant not in _GRANTS:
         raise validation_failed("Repository", "invalid", "permission")
-    existing = repo.collaborators.get(user.login)
-    repo.collaborators[user.login] = _GRANTS[grant]
-    if existing not in (None, "none"):
-        return Resp(204)
-    # The emulator accepts invitations at once; GitHub answers 201 with the invitation.
-    invitation_id = ctx.forge.state.new_id()
-    return Resp(201, {
-        "id": invitation_id, "node_id": node_id("RepositoryInvitation", invitation_id),
-        "repository": ghjson.repository(ctx.forge, repo), "invitee": ghjson.user(ctx.forge, user.login),
-        "inviter": ghjson.user(ctx.forge, ctx.login), "permissions": _SHOWN[_GRANTS[grant]],
-        "created_at": iso(ctx.ops.now()), "expired": False,
-        "url": f"{ghjson.api(ctx.forge)}/user/repository_invitations/{invitation_id}",
-        "html_url": f"{ctx.forge.base_url}/{repo.full_name}/invitations",
-    })
+    existing = next((lvl for who, lvl in repo.collaborators.items() if who.casefold() == user.login.casefold()), None)
+    if existing in (None, "none"):
+        return gh_invitations.invite(ctx, repo, user.login, _GRANTS[grant])  # 201: not a collaborator yet
+    repo.collaborators[user.login] = _GRANTS[grant]  # an existing collaborator: 204, at once
+    return Resp(204)
 
 
 @routes.delete(R + "/collaborators/{login}")

@@ -6,7 +6,7 @@ from typing import Any
 
 from . import gtjson
 from .common import ApiError
-from .gitea import DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS, VERSION
+from .gitea import DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS
 from .server import Ctx, Resp, Routes
 from .state import Hook, Repo
 
@@ -161,7 +161,7 @@ def search_repos(ctx: Ctx) -> Resp:
 
 @routes.get("/version")
 def version(ctx: Ctx) -> Any:
-    return {"version": VERSION}
+    return {"version": ctx.forge.gitea_version}
 
 
 @routes.get("/settings/api")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+from . import gt_version
 from .common import gitea_combined_state, iso, login_for_email, user_email
 from .state import Comment, Hook, Issue, Label, Milestone, Protection, Repo, Review
 
@@ -245,7 +246,7 @@ def protection(f: FakeForge, repo: Repo, p: Protection) -> dict[str, Any]:
         "block_admin_merge_override": p.enforce_admins, "priority": g.get("priority", 0),
         "created_at": iso(p.created_at), "updated_at": iso(p.updated_at),
     }
-    return data
+    return gt_version.shown(f.gitea_version, "BranchProtection", data)
 
 
 def hook(f: FakeForge, h: Hook) -> dict[str, Any]:

@@ -1,0 +1,129 @@
+"""Reconcile where the platforms really differ: Gitea versions, GitHub invitations, webhook events."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot.forges.base import Permission
+from bot.gitops.runner import reconcile
+from bot.store import Store
+from tests.conftest import BOT, REPO, World
+
+pytestmark = pytest.mark.anyio
+
+PROTECTION = """
+branches:
+  - name: main
+    protection:
+      required_approvals: 1
+      enforce_admins: true
+      allow_force_push: false
+"""
+
+
+async def _runs(world: World, tmp_path: Path, *modes: str, **kwargs: Any) -> list[Any]:
+    store = Store(tmp_path / "runs.db")
+    await store.start()
+    try:
+        return [await reconcile(world.client, store, REPO, trigger="test", mode=mode, bot_login=BOT, **kwargs) for mode in modes]
+    finally:
+        await store.stop()
+
+
+# -- Gitea versions ---------------------------------------------------------------------------------
+
+
+async def test_a_setting_the_server_cannot_have_is_noted_once_not_drift_every_run(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": PROTECTION})
+    applied, again, planned = await _runs(world, tmp_path, "apply", "apply", "plan")
+    assert applied.outcome == "applied", applied.errors
+    rule = world.state().protection_for("main")
+    assert rule is not None and rule.required_approvals == 1
+    if world.platform == "gitea":  # the emulator is Gitea 1.22: no block_admin_merge_override
+        assert applied.notes == ["branch main: enforce_admins is not supported by Gitea 1.22"]
+        assert not rule.enforce_admins
+    else:
+        assert applied.notes == [] and rule.enforce_admins
+    assert (again.outcome, again.changes, again.results) == ("clean", (), [])  # nothing tried again
+    assert (planned.outcome, planned.notes) == ("clean", applied.notes)
+
+
+async def test_a_newer_gitea_applies_what_1_22_cannot(world: World, tmp_path: Path) -> None:
+    if world.platform == "github":
+        pytest.skip("Gitea versions only")
+    world.fake.gitea_version = "1.23.0"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": PROTECTION})
+    applied, planned = await _runs(world, tmp_path, "apply", "plan")
+    assert (applied.outcome, applied.notes) == ("applied", [])
+    rule = world.state().protection_for("main")
+    assert rule is not None and rule.enforce_admins
+    assert (planned.outcome, planned.changes, planned.notes) == ("clean", (), [])
+    assert (await world.client.server_capabilities()).server == "Gitea 1.23"
+
+
+async def test_the_status_and_the_plan_comment_say_what_is_not_supported(world: World, bot_factory: Any) -> None:
+    alice = world.actor("alice")
+    async with bot_factory(world) as app:
+        await alice.push(REPO, "config", {".forgebot.yml": PROTECTION})
+        number = await alice.open_pr(REPO, "config", "main", "Protect main")
+        await app.wait_idle()
+        [comment] = world.state().issue(number).comments
+        body = world.state().comments[comment].body
+        sha = await alice.push(REPO, "main", {".forgebot.yml": PROTECTION})
+        await app.wait_idle()
+        status = [s for s in world.state().statuses if s.sha == sha and s.context == "forgebot/config"][-1]
+    if world.platform == "gitea":
+        assert "Left as it is: branch main: enforce_admins is not supported by Gitea 1.22" in body
+        assert status.state == "success" and "enforce_admins is not supported by Gitea 1.22" in status.description
+    else:
+        assert "Left as it is" not in body and "not supported" not in status.description
+
+
+# -- collaborators: GitHub invites, Gitea adds ------------------------------------------------------
+
+
+async def test_an_invited_collaborator_is_not_drift_and_not_invited_again(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: write\n"})
+    applied, second, planned = await _runs(world, tmp_path, "apply", "apply", "plan")
+    assert applied.outcome == "applied" and [c.target for c in applied.changes] == ["collaborator:mallory"]
+    puts = [r for r in world.fake.requests if r.method == "PUT" and r.path.endswith("/collaborators/mallory")]
+    assert len(puts) == 1  # the second run asked nothing again
+    if world.platform == "github":
+        assert "mallory" not in world.state().collaborators
+        note = "collaborator mallory: invited as write, not yet accepted"
+        assert (second.outcome, second.notes, planned.notes) == ("clean", [note], [note])
+        world.actor("mallory").accept_invitation(REPO)
+        [accepted] = await _runs(world, tmp_path, "plan")
+        assert (accepted.outcome, accepted.notes) == ("clean", [])
+    else:
+        assert (second.outcome, second.notes) == ("clean", [])
+    assert world.state().collaborators["mallory"] == "write"
+
+
+async def test_an_invitation_at_another_level_is_changed_not_sent_again(world: World, tmp_path: Path) -> None:
+    if world.platform == "gitea":
+        pytest.skip("Gitea has no invitations")
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: write\n"})
+    await _runs(world, tmp_path, "apply")
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: maintain\n"})
+    [changed] = await _runs(world, tmp_path, "apply")
+    assert changed.outcome == "applied" and changed.changes[0].why == "invitation write -> maintain"
+    [invitation] = await world.client.list_invitations(REPO)
+    assert invitation.permission == Permission.MAINTAIN
+    assert [r.method for r in world.fake.requests if "/invitations/" in r.path] == ["PATCH"]
+
+
+async def test_authoritative_collaborators_withdraw_an_invitation_the_file_dropped(world: World, tmp_path: Path) -> None:
+    if world.platform == "gitea":
+        pytest.skip("Gitea has no invitations")
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: write\n"})
+    await _runs(world, tmp_path, "apply")
+    config = ("collaborators:\n  acme: admin\n  alice: write\n  bob: read\n  carol: triage\n"
+              "policy:\n  collaborators: authoritative\n")
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    [run] = await _runs(world, tmp_path, "apply")
+    assert [(c.kind.value, c.target) for c in run.changes] == [("delete", "collaborator:mallory")]
+    assert run.outcome == "applied" and await world.client.list_invitations(REPO) == []

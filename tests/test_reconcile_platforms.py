@@ -127,3 +127,65 @@ async def test_authoritative_collaborators_withdraw_an_invitation_the_file_dropp
     [run] = await _runs(world, tmp_path, "apply")
     assert [(c.kind.value, c.target) for c in run.changes] == [("delete", "collaborator:mallory")]
     assert run.outcome == "applied" and await world.client.list_invitations(REPO) == []
+
+
+# -- webhooks: GitHub keeps one hook per URL, Gitea keeps switches -------------------------------------
+
+HOOKS = """
+webhooks:
+  - url: https://ci.test/hook
+    events: [push, pull_request_review, issue_comment]
+  - url: https://chat.test/hook
+    events: [pull_request, pull_request_sync, issues]
+"""
+
+
+async def test_webhooks_as_each_platform_reads_them_back_are_no_drift(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": HOOKS})
+    applied, planned = await _runs(world, tmp_path, "apply", "plan")
+    assert applied.outcome == "applied", applied.errors
+    stored = {h.config["url"]: h.events for h in world.state().hooks.values()}
+    if world.platform == "gitea":  # Gitea keeps one switch per event; groups switch on their members
+        assert stored["https://ci.test/hook"] == ["push", "issue_comment", "pull_request_review"]
+        assert "pull_request_sync" in stored["https://chat.test/hook"] and "issue_label" in stored["https://chat.test/hook"]
+    assert (planned.outcome, planned.changes) == ("clean", ())
+    listed = {h.url: h.events for h in await world.client.list_hooks(REPO)}
+    if world.platform == "gitea":
+        assert listed == {"https://ci.test/hook": ("issue_comment", "pull_request_review", "push"),
+                          "https://chat.test/hook": ("issues", "pull_request")}
+
+
+async def test_a_hook_whose_events_changed_on_the_platform_is_drift_on_both(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": HOOKS})
+    await _runs(world, tmp_path, "apply")
+    client = world.client
+    ci = next(h for h in await client.list_hooks(REPO) if h.url == "https://ci.test/hook")
+    assert ci.id is not None
+    await client.update_hook(REPO, ci.id, replace_events(ci, ("push",)))
+    [planned] = await _runs(world, tmp_path, "plan")
+    assert [(c.target, c.why) for c in planned.changes] == [("webhook:https://ci.test/hook", "events differ")]
+    [applied] = await _runs(world, tmp_path, "apply")
+    assert applied.outcome == "applied"
+    [clean] = await _runs(world, tmp_path, "plan")
+    assert clean.changes == ()
+
+
+def replace_events(hook: Any, events: tuple[str, ...]) -> Any:
+    from dataclasses import replace
+
+    return replace(hook, events=events)
+
+
+async def test_creating_a_hook_that_appeared_meanwhile_updates_it(world: World) -> None:
+    from bot.forges.base import Hook
+
+    client = world.client
+    first = await client.create_hook(REPO, Hook("https://ci.test/hook", ("push",)))
+    second = await client.create_hook(REPO, Hook("https://ci.test/hook", ("push", "issues")))
+    hooks = await client.list_hooks(REPO)
+    if world.platform == "github":  # GitHub refused the second POST (422); the client updated the first
+        assert second.id == first.id and [set(h.events) for h in hooks] == [{"push", "issues"}]
+        refused = [r for r in world.fake.requests if r.method == "POST" and r.path.endswith("/hooks") and r.status == 422]
+        assert len(refused) == 1 and "Hook already exists on this repository" in str(refused[0].response)
+    else:  # Gitea takes a second hook with the same URL
+        assert second.id != first.id and len(hooks) == 2

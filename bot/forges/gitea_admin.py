@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bot.forges import gitea_hooks
 from bot.forges import gitea_json as gj
 from bot.forges.base import (
     BranchProtection,
@@ -125,6 +126,9 @@ class GiteaAdmin:
         raise Unsupported(message="Gitea has no repository invitations", platform=PLATFORM)
 
     # -- webhooks ------------------------------------------------------------------------
+    def hook_events(self, events: Sequence[str]) -> tuple[str, ...]:
+        return gitea_hooks.events_as_read(events)
+
     async def list_hooks(self, repo: str) -> list[Hook]:
         return [gj.hook(x) for x in await self._t.pages(f"{repo_path(repo)}/hooks")]
 

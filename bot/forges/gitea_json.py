@@ -27,6 +27,7 @@ from bot.forges.base import (
     ReviewEvent,
     User,
 )
+from bot.forges import gitea_hooks
 from bot.forges.common import normalize_color, parse_time
 
 # GET /collaborators/{login}/permission answers none|read|write|admin|owner.
@@ -61,22 +62,6 @@ REVIEW_STATE = {
     "COMMENT": "commented",
     "PENDING": "pending",
     "REQUEST_REVIEW": "pending",
-}
-
-# Gitea's API takes event groups and does not know "*": a hook asking for everything is sent this
-# list ("issues" and "pull_request" switch on all their sub-events, comments and reviews included).
-ALL_EVENTS = ("create", "delete", "fork", "push", "issues", "issue_comment", "pull_request",
-              "pull_request_review", "wiki", "repository", "release", "package")
-# What a hook that has every group on reports back (Gitea lists sub-events by their own names).
-ALL_EVENTS_SEEN = frozenset({"create", "delete", "fork", "push", "issues", "issue_comment",
-                             "pull_request", "wiki", "repository", "release"})
-# A group asked for comes back as itself and each of its sub-events ("pull_request" also as the
-# three kinds of review); reading a hook folds them again, so that it reads as it was written.
-EVENT_GROUPS = {
-    "pull_request": ("pull_request_assign", "pull_request_label", "pull_request_milestone",
-                     "pull_request_comment", "pull_request_review_approved", "pull_request_review_rejected",
-                     "pull_request_review_comment", "pull_request_sync", "pull_request_review_request"),
-    "issues": ("issue_assign", "issue_label", "issue_milestone", "issue_comment"),
 }
 
 # RepoSettings field -> Gitea's EditRepoOption / Repository name.
@@ -326,12 +311,8 @@ def milestone_body(m: Milestone) -> dict[str, Any]:
 
 def hook(data: dict[str, Any]) -> Hook:
     config = data.get("config") or {}
-    events = tuple(data.get("events") or ())
-    if ALL_EVENTS_SEEN <= set(events):
-        events = ("*",)
-    for group, members in EVENT_GROUPS.items():
-        if group in events and set(members) <= set(events):
-            events = tuple(e for e in events if e not in members)
+    # Gitea lists every switch a hook has on; written back the shortest way (see gitea_hooks).
+    events = gitea_hooks.as_written(gitea_hooks.switches_read(data.get("events") or ()))
     return Hook(url=config.get("url") or "", events=events, active=bool(data.get("active")),
                 content_type=config.get("content_type") or "json", id=data.get("id"))
 
@@ -344,7 +325,7 @@ def hook_body(h: Hook, secret: str | None, *, creating: bool) -> dict[str, Any]:
         config["secret"] = secret  # left out on edit, Gitea keeps the current secret
     # An empty event list means "push only" to Gitea (as on GitHub); `active` defaults to false,
     # so it is always sent.
-    events = list(ALL_EVENTS) if "*" in h.events else list(h.events)
+    events = list(gitea_hooks.ALL_EVENTS) if "*" in h.events else list(h.events)
     body: dict[str, Any] = {"config": config, "events": events, "active": h.active}
     if creating:
         body["type"] = "gitea"

@@ -67,6 +67,7 @@ async def observe(
             collaborators=collaborators,
             invitations=invitations or (),
             hooks=hooks,
+            hook_events=forge.hook_events,
             bot_login=bot_login,
             own_hook=own_hook,
         ),

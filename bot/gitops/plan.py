@@ -74,6 +74,8 @@ class Observed:
     collaborators: tuple[Collaborator, ...] | None = None
     invitations: tuple[Invitation, ...] = ()  # GitHub: asked, not yet accepted
     hooks: tuple[Hook, ...] | None = None
+    # The events a hook asked for reads back as on this platform (Forge.hook_events).
+    hook_events: Callable[[tuple[str, ...]], tuple[str, ...]] = lambda events: tuple(sorted(set(events)))
     bot_login: str | None = None
     own_hook: Callable[[str], bool] = lambda url: False
 
@@ -319,7 +321,10 @@ def plan_webhooks(desired: RepoConfig, observed: Observed) -> list[Change]:
         if current is None:
             changes.append(Change(ChangeKind.CREATE, f"webhook:{spec.url}", None, wanted, "in the file, not on the platform"))
             continue
-        differs = [n for n, v in (("events", wanted.events), ("active", wanted.active), ("content_type", wanted.content_type)) if v != (tuple(sorted(current.events)) if n == "events" else getattr(current, n))]
+        # Events are compared as the platform will read them back, not as written.
+        events_differ = observed.hook_events(wanted.events) != tuple(sorted(current.events))
+        differs = [n for n, d in (("events", events_differ), ("active", wanted.active != current.active),
+                                  ("content_type", wanted.content_type != current.content_type)) if d]
         if differs:
             changes.append(Change(ChangeKind.UPDATE, f"webhook:{spec.url}", current, replace(wanted, id=current.id), f"{', '.join(differs)} differ"))
     if policy.mode is Mode.AUTHORITATIVE:

@@ -93,6 +93,14 @@ def list_hooks(ctx: Ctx) -> Resp:
     return ctx.paged(sorted(repo.hooks.values(), key=lambda h: h.id), lambda h: ghjson.hook(ctx.forge, repo, h))
 
 
+def _refuse_a_second_hook(repo: Repo, url: str, hook_id: int | None = None) -> None:
+    """GitHub keeps one hook per URL and repository (422 "Hook already exists on this repository",
+    a `custom` error on the Hook resource, on create and on an update to a taken URL; quoted in
+    OnToology/OnToology#68 and square/kochiku#20)."""
+    if any(h.id != hook_id and h.config.get("url") == url for h in repo.hooks.values()):
+        raise validation_failed("Hook", "custom", message="Hook already exists on this repository")
+
+
 @routes.post(R + "/hooks")
 def create_hook(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
@@ -100,6 +108,7 @@ def create_hook(ctx: Ctx) -> Resp:
     config = dict(body.get("config") or {})
     if not config.get("url"):
         raise validation_failed("Hook", "custom", message="Config must contain url")
+    _refuse_a_second_hook(repo, str(config["url"]))
     h = Hook(ctx.forge.state.new_id(), "web", config, list(body.get("events") or ["push"]),
              bool(body.get("active", True)), now, now)
     repo.hooks[h.id] = h
@@ -118,6 +127,8 @@ def update_hook(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
     h, body = ctx.by_id(repo.hooks, "hook_id"), ctx.body()
     if "config" in body:
+        if body["config"].get("url") is not None:
+            _refuse_a_second_hook(repo, str(body["config"]["url"]), h.id)
         h.config = {**h.config, **body["config"]}
     if "events" in body:
         h.events = list(body["events"])

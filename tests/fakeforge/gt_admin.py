@@ -1,4 +1,4 @@
-"""Gitea routes: collaborators, permissions, hooks, the caller, repository search, server info."""
+"""Gitea routes: collaborators, permissions, the caller, repository search, server info."""
 
 from __future__ import annotations
 
@@ -8,13 +8,11 @@ from . import gtjson
 from .common import ApiError
 from .gitea import DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS
 from .server import Ctx, Resp, Routes
-from .state import Hook, Repo
+from .state import Repo
 
 routes = Routes()
 R = "/repos/{owner}/{repo}"
 _SHOWN = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read", "none": "none"}
-_HOOK_TYPES = ("dingtalk", "discord", "gitea", "gogs", "msteams", "slack", "telegram", "feishu",
-               "wechatwork", "packagist")
 
 
 def _user(ctx: Ctx, login: str) -> Any:
@@ -71,60 +69,6 @@ def collaborator_permission(ctx: Ctx) -> Any:
     level = ctx.forge.state.level(repo, user.login)
     shown = "owner" if user.login.casefold() == repo.owner.casefold() else _SHOWN[level]
     return {"permission": shown, "role_name": shown, "user": gtjson.user(ctx.forge, user.login)}
-
-
-# -- hooks ------------------------------------------------------------------------------------
-@routes.get(R + "/hooks")
-def list_hooks(ctx: Ctx) -> Resp:
-    repo = ctx.repo("admin")
-    return ctx.paged(sorted(repo.hooks.values(), key=lambda h: h.id), lambda h: gtjson.hook(ctx.forge, h))
-
-
-@routes.post(R + "/hooks")
-def create_hook(ctx: Ctx) -> Resp:
-    repo = ctx.repo("admin")
-    body, now = ctx.body(), ctx.ops.now()
-    config = {k: str(v) for k, v in (body.get("config") or {}).items()}
-    if body.get("type") not in _HOOK_TYPES:
-        raise ApiError(422, "Invalid hook type")
-    if not config.get("url"):
-        raise ApiError(422, "Missing config option: url")
-    if config.get("content_type") not in ("json", "form"):
-        raise ApiError(422, "Invalid content type")
-    h = Hook(ctx.forge.state.new_id(), body["type"], config, list(body.get("events") or ["push"]),
-             bool(body.get("active") or False), now, now, body.get("branch_filter") or "",
-             body.get("authorization_header") or "")
-    repo.hooks[h.id] = h
-    return Resp(201, gtjson.hook(ctx.forge, h))
-
-
-@routes.get(R + "/hooks/{id}")
-def get_hook(ctx: Ctx) -> Any:
-    repo = ctx.repo("admin")
-    return gtjson.hook(ctx.forge, ctx.by_id(repo.hooks, "id"))
-
-
-@routes.patch(R + "/hooks/{id}")
-def edit_hook(ctx: Ctx) -> Any:
-    repo = ctx.repo("admin")
-    h, body = ctx.by_id(repo.hooks, "id"), ctx.body()
-    if body.get("config") is not None:
-        h.config = {**h.config, **{k: str(v) for k, v in body["config"].items()}}
-    if body.get("events") is not None:
-        h.events = list(body["events"])
-    if body.get("active") is not None:
-        h.active = bool(body["active"])
-    if body.get("branch_filter") is not None:
-        h.branch_filter = body["branch_filter"]
-    h.updated_at = ctx.ops.now()
-    return gtjson.hook(ctx.forge, h)
-
-
-@routes.delete(R + "/hooks/{id}")
-def delete_hook(ctx: Ctx) -> Resp:
-    repo = ctx.repo("admin")
-    del repo.hooks[ctx.by_id(repo.hooks, "id").id]
-    return Resp(204)
 
 
 # -- the caller and the server ----------------------------------------------------------------

@@ -219,8 +219,15 @@ def test_a_webhook_as_the_platform_reads_it_back_is_no_drift(platform: str) -> N
     data = {"id": 1, "active": True, "events": HOOK_AS_READ[platform],
             "config": {"url": "https://ci.test/hook", "content_type": "json"}}
     hook = hook_from(data) if platform == "github" else gitea_json.hook(data)
+    from bot.forges.gitea_hooks import events_as_read
+
+    as_read = events_as_read if platform == "gitea" else (lambda events: tuple(sorted(set(events))))
+    seen = observed(hooks=(hook,), capabilities=GITHUB if platform == "github" else GITEA, hook_events=as_read)
     desired = RepoConfig.model_validate({"webhooks": [{"url": "https://ci.test/hook", "events": ["push", "issues", "pull_request"]}]})
-    assert plan(desired, observed(hooks=(hook,), capabilities=GITHUB if platform == "github" else GITEA)) == ()
+    assert plan(desired, seen) == ()
+    if platform == "gitea":  # a sub-event of a group the file also names is in the group
+        desired = RepoConfig.model_validate({"webhooks": [{"url": "https://ci.test/hook", "events": ["push", "issues", "issue_label", "pull_request", "pull_request_sync"]}]})
+        assert plan(desired, seen) == ()
 
 
 GITEA_1_22 = replace(GITEA, protection_force_push=False, protection_admin_enforcement=False, server="Gitea 1.22")

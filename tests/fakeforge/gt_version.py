@@ -16,6 +16,7 @@ DEFAULT = "1.22.0"
 
 # API object -> field -> the first Gitea version that has it.
 SINCE: dict[str, dict[str, tuple[int, int]]] = {
+    "Repository": {"licenses": (1, 23)},  # v1_23 migration AddRepositoryLicenses; not in the 1.22 swagger
     "BranchProtection": {
         "enable_force_push": (1, 23),
         "enable_force_push_allowlist": (1, 23),

@@ -60,6 +60,9 @@ async def test_github_invites_and_lists_pending_invitations_by_the_openapi_shape
         assert validator is not None and not list(validator.iter_errors(data))
     members = await _call(forge, "GET", f"{GH}/repos/{REPO}/collaborators")
     assert "dave" not in [m["login"] for m in members.json()]
+    # Validated against the 113-operation OpenAPI subset, which has the invitation operations.
+    refused = await _call(forge, "PATCH", f"{GH}/repos/{REPO}/invitations/{put.json()['id']}", json={"permissions": "boss"})
+    assert refused.status_code == 422 and refused.json()["errors"][0]["field"] == "permissions"
     changed = await _call(forge, "PATCH", f"{GH}/repos/{REPO}/invitations/{put.json()['id']}", json={"permissions": "maintain"})
     assert changed.json()["permissions"] == "maintain"
     forge.actor("dave").accept_invitation(REPO)

@@ -693,3 +693,29 @@ async def test_list_repositories_keeps_those_the_token_administers(forge: FakeFo
         repos = await client.list_repositories()
     assert [r.full_name for r in repos] == ["acme/tools"]
     assert repos[0].permission == Permission.ADMIN
+
+
+@pytest.mark.parametrize("reported, label, force_push", [
+    ("1.22.0", "Gitea 1.22", False),
+    ("1.23.1", "Gitea 1.23", True),
+    ("1.26.0+dev-489-gc9a038bc4e", "Gitea 1.26", True),  # gitea.com, recorded
+    ("17.0.0-dev-576-994e539b55+gitea-1.22.0", "Forgejo 17.0 (Gitea 1.22 API)", False),  # Forgejo, recorded
+    ("10.0.1+gitea-1.22.0", "Forgejo 10.0 (Gitea 1.22 API)", False),
+    ("development", "Gitea (version 'development' not understood)", False),
+])
+def test_what_a_reported_version_can_do(reported: str, label: str, force_push: bool) -> None:
+    from bot.forges.gitea_version import capabilities_for, parse_version
+
+    capabilities = capabilities_for(parse_version(reported))
+    assert (capabilities.server, capabilities.protection_force_push, capabilities.protection_admin_enforcement) == (
+        label, force_push, force_push)
+    assert not capabilities.triage_level and not capabilities.collaborator_invitations
+
+
+async def test_a_server_that_will_not_say_its_version_is_taken_as_1_22(forge: FakeForge) -> None:
+    forge.faults.add("GET", "/version", status=404, times=None)
+    async with gitea(forge) as client:
+        capabilities = await client.server_capabilities()
+        await client.server_capabilities()
+    assert (capabilities.server, capabilities.protection_force_push) == ("Gitea (version unknown)", False)
+    assert len(calls(forge, "GET")) == 1  # remembered, not asked again

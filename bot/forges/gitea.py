@@ -32,6 +32,8 @@ from bot.forges.base import (
     Invalid,
     Issue,
     MergeMethod,
+    NotFound,
+    PermissionDenied,
     PullRequest,
     Repo,
     Review,
@@ -74,10 +76,15 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
         """Nothing to close: the http client belongs to the caller."""
 
     async def server_capabilities(self) -> Capabilities:
-        """GET /version once; what that version can do becomes `capabilities`."""
+        """GET /version once; what that version can do becomes `capabilities`. A server that will
+        not say (404, 403) is taken as the oldest this client knows; an outage is raised, not kept."""
         async with self._version_lock:
             if self.version is None:
-                self.version = parse_version((await self._t.get("/version") or {}).get("version"))
+                try:
+                    reported = (await self._t.get("/version") or {}).get("version")
+                except (NotFound, PermissionDenied):
+                    reported = None
+                self.version = parse_version(reported)
                 self.capabilities = capabilities_for(self.version)
         return self.capabilities
 

@@ -52,7 +52,7 @@ class ServerVersion:
     def label(self) -> str:
         """For messages: "Gitea 1.22", "Forgejo 10.0 (Gitea 1.22 API)"."""
         if self.api is None:
-            return f"Gitea (version {self.reported!r} not understood)"
+            return f"Gitea (version {self.reported!r} not understood)" if self.reported else "Gitea (version unknown)"
         gitea = f"{self.api[0]}.{self.api[1]}"
         if self.forgejo:
             own = _NUMBERS_RE.match(self.reported)

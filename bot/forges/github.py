@@ -22,16 +22,17 @@ import httpx
 
 from bot.forges.base import (
     REACTIONS, Branch, BranchProtection, Capabilities, Collaborator, Comment, Comparison, Conflict,
-    CommitStatus, FileContent, Hook, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
+    CommitStatus, FileContent, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
     Permission, PermissionDenied, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
     Unsupported, User, split_repo,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
+from bot.forges.github_hooks import GitHubHooks
 from bot.forges.github_invitations import GitHubInvitations
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
-    GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, hook_body, hook_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
+    GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
 )
 
 T = TypeVar("T")
@@ -39,7 +40,7 @@ Credential = tuple[str, str]  # ("token" | "jwt", secret)
 NO_BODY = b""
 R = "/repos/{owner}/{repo}"
 
-class GitHubForge(IssueStateMixin, GitHubInvitations):
+class GitHubForge(IssueStateMixin, GitHubInvitations, GitHubHooks):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
@@ -470,34 +471,6 @@ class GitHubForge(IssueStateMixin, GitHubInvitations):
 
     async def remove_collaborator(self, repo: str, login: str) -> None:
         await self._repo("DELETE", repo, "/collaborators/{username}", username=login)
-
-    # -- webhooks -------------------------------------------------------------------------
-    def hook_events(self, events: Sequence[str]) -> tuple[str, ...]:
-        """GitHub keeps the list as given; "*" is every event."""
-        return ("*",) if "*" in events else tuple(sorted(set(events)))
-
-    async def list_hooks(self, repo: str) -> list[Hook]:
-        return [hook_from(d) for d in await self._repo_list(repo, "/hooks{?per_page}")]
-
-    async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook:
-        """GitHub keeps one hook per URL (422 "Hook already exists on this repository"): when one
-        appeared since the caller looked, it is updated to `hook` instead."""
-        try:
-            return hook_from(await self._repo("POST", repo, "/hooks", data={"name": "web", **hook_body(hook, secret)}))
-        except (Conflict, Invalid) as exc:
-            if not any("already exists" in d for d in exc.details):
-                raise
-            existing = next((h for h in await self.list_hooks(repo) if h.url == hook.url), None)
-            if existing is None or existing.id is None:
-                raise
-            return await self.update_hook(repo, existing.id, hook, secret)
-
-    async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook:
-        return hook_from(await self._repo("PATCH", repo, "/hooks/{hook_id}", hook_id=hook_id,
-                                          data=hook_body(hook, secret), retry_safe=True))
-
-    async def delete_hook(self, repo: str, hook_id: int) -> None:
-        await self._repo("DELETE", repo, "/hooks/{hook_id}", hook_id=hook_id)
 
     # -- commit statuses ------------------------------------------------------------------
     async def set_status(self, repo: str, sha: str, status: CommitStatus) -> None:

@@ -15,7 +15,9 @@ INVITATION_ROLES = {Permission.READ: "read", Permission.TRIAGE: "triage", Permis
                     Permission.MAINTAIN: "maintain", Permission.ADMIN: "admin"}
 
 
-class _Requests(Protocol):
+class RepoCalls(Protocol):
+    """What GitHubForge offers the mixins that add operations to it."""
+
     async def _repo(self, method: str, repo: str, path: str, *, data: Any = ..., retry_safe: bool | None = None,
                     **params: Any) -> Any: ...
 
@@ -29,16 +31,16 @@ def invitation_from(d: Mapping[str, Any]) -> Invitation:
 
 
 class GitHubInvitations:
-    async def list_invitations(self: _Requests, repo: str) -> list[Invitation]:
+    async def list_invitations(self: RepoCalls, repo: str) -> list[Invitation]:
         """Pending invitations (GET /invitations needs admin on the repository)."""
         return [invitation_from(d) for d in await self._repo_list(repo, "/invitations{?per_page}")]
 
-    async def update_invitation(self: _Requests, repo: str, invitation_id: int, permission: Permission) -> None:
+    async def update_invitation(self: RepoCalls, repo: str, invitation_id: int, permission: Permission) -> None:
         role = INVITATION_ROLES.get(Permission(permission))
         if role is None:
             raise Invalid(f"cannot invite with {permission.label}; delete the invitation instead", platform=PLATFORM)
         await self._repo("PATCH", repo, "/invitations/{invitation_id}", invitation_id=invitation_id,
                          data={"permissions": role}, retry_safe=True)
 
-    async def delete_invitation(self: _Requests, repo: str, invitation_id: int) -> None:
+    async def delete_invitation(self: RepoCalls, repo: str, invitation_id: int) -> None:
         await self._repo("DELETE", repo, "/invitations/{invitation_id}", invitation_id=invitation_id)

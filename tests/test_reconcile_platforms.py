@@ -51,17 +51,15 @@ async def test_a_setting_the_server_cannot_have_is_noted_once_not_drift_every_ru
     assert (planned.outcome, planned.notes) == ("clean", applied.notes)
 
 
-async def test_a_newer_gitea_applies_what_1_22_cannot(world: World, tmp_path: Path) -> None:
-    if world.platform == "github":
-        pytest.skip("Gitea versions only")
-    world.fake.gitea_version = "1.23.0"
+async def test_a_server_that_has_the_setting_applies_it(world: World, tmp_path: Path) -> None:
+    world.fake.gitea_version = "1.23.0"  # Gitea 1.23 has block_admin_merge_override (GitHub always had)
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": PROTECTION})
     applied, planned = await _runs(world, tmp_path, "apply", "plan")
     assert (applied.outcome, applied.notes) == ("applied", [])
     rule = world.state().protection_for("main")
     assert rule is not None and rule.enforce_admins
     assert (planned.outcome, planned.changes, planned.notes) == ("clean", (), [])
-    assert (await world.client.server_capabilities()).server == "Gitea 1.23"
+    assert (await world.client.server_capabilities()).server == ("Gitea 1.23" if world.platform == "gitea" else "GitHub")
 
 
 async def test_the_status_and_the_plan_comment_say_what_is_not_supported(world: World, bot_factory: Any) -> None:
@@ -103,30 +101,32 @@ async def test_an_invited_collaborator_is_not_drift_and_not_invited_again(world:
     assert world.state().collaborators["mallory"] == "write"
 
 
-async def test_an_invitation_at_another_level_is_changed_not_sent_again(world: World, tmp_path: Path) -> None:
-    if world.platform == "gitea":
-        pytest.skip("Gitea has no invitations")
-    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: write\n"})
+async def test_a_new_level_changes_the_invitation_or_the_collaborator(world: World, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: read\n"})
     await _runs(world, tmp_path, "apply")
-    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: maintain\n"})
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: write\n"})
     [changed] = await _runs(world, tmp_path, "apply")
-    assert changed.outcome == "applied" and changed.changes[0].why == "invitation write -> maintain"
-    [invitation] = await world.client.list_invitations(REPO)
-    assert invitation.permission == Permission.MAINTAIN
-    assert [r.method for r in world.fake.requests if "/invitations/" in r.path] == ["PATCH"]
+    assert changed.outcome == "applied"
+    if world.platform == "github":  # still invited: the invitation changes, nobody is invited again
+        assert changed.changes[0].why == "invitation read -> write"
+        [invitation] = await world.client.list_invitations(REPO)
+        assert invitation.permission == Permission.WRITE
+        assert [r.method for r in world.fake.requests if "/invitations/" in r.path] == ["PATCH"]
+    else:  # a collaborator since the first run
+        assert changed.changes[0].why == "read -> write"
+        assert world.state().collaborators["mallory"] == "write"
 
 
-async def test_authoritative_collaborators_withdraw_an_invitation_the_file_dropped(world: World, tmp_path: Path) -> None:
-    if world.platform == "gitea":
-        pytest.skip("Gitea has no invitations")
+async def test_authoritative_collaborators_remove_whom_the_file_dropped_invited_or_not(world: World, tmp_path: Path) -> None:
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": "collaborators:\n  mallory: write\n"})
     await _runs(world, tmp_path, "apply")
-    config = ("collaborators:\n  acme: admin\n  alice: write\n  bob: read\n  carol: triage\n"
-              "policy:\n  collaborators: authoritative\n")
+    config = ("collaborators:\n  alice: write\n  bob: read\n  carol: triage\n"
+              "policy:\n  collaborators: {mode: authoritative, protect: [acme]}\n")  # GitHub lists the owner
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
     [run] = await _runs(world, tmp_path, "apply")
     assert [(c.kind.value, c.target) for c in run.changes] == [("delete", "collaborator:mallory")]
-    assert run.outcome == "applied" and await world.client.list_invitations(REPO) == []
+    assert run.outcome == "applied" and await world.client.list_invitations(REPO) == []  # GitHub: withdrawn
+    assert "mallory" not in world.state().collaborators  # Gitea: removed
 
 
 # -- webhooks: GitHub keeps one hook per URL, Gitea keeps switches -------------------------------------

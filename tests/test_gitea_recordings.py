@@ -24,7 +24,6 @@ import pytest
 from bot.forges import gitea_json as gj
 from bot.forges.base import (
     CommitStatus,
-    ForgeError,
     NotFound,
     Permission,
     RepoSettings,
@@ -359,4 +358,3 @@ def test_forgejo_and_gitea_versions_as_recorded() -> None:
     forgejo, gitea = versions["TestForgejoDownloadRepo"], versions["TestGiteaDownloadRepo"]
     assert (forgejo.label, forgejo.api) == ("Forgejo 17.0 (Gitea 1.22 API)", (1, 22, 0))
     assert (gitea.label, gitea.api) == ("Gitea 1.26", (1, 26, 0))
-    assert isinstance(ForgeError("x"), Exception)

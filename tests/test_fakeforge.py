@@ -804,7 +804,8 @@ async def test_module_serves_on_loopback(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     async with await anyio.open_process([sys.executable, "-m", "tests.fakeforge", "--port", str(port),
-                                         "--root", str(tmp_path)], cwd=Path(__file__).parents[1]) as proc:
+                                         "--root", str(tmp_path), "--gitea-version", "1.23"],
+                                        cwd=Path(__file__).parents[1]) as proc:
         try:
             assert proc.stdout is not None
             line = b""
@@ -820,6 +821,8 @@ async def test_module_serves_on_loopback(tmp_path: Path) -> None:
                     except httpx.ConnectError:
                         await anyio.sleep(0.05)
             assert r.json()["permissions"]["push"] is True
+            async with httpx.AsyncClient() as c:
+                assert (await c.get(f"http://127.0.0.1:{port}/api/v1/version")).json() == {"version": "1.23.0"}
         finally:
             proc.terminate()
             await proc.wait()

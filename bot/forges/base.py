@@ -65,6 +65,11 @@ class Capabilities:
     conditional_requests: bool  # ETag/304 on GETs
     protection_push_allowlist: bool
     issue_dependencies: bool  # the platform tracks "blocked by" itself
+    # Branch protection settings a server may lack (Gitea before 1.23 has neither).
+    protection_force_push: bool = True  # allow_force_push can be turned on
+    protection_admin_enforcement: bool = True  # enforce_admins can be turned on
+    collaborator_invitations: bool = False  # adding someone invites them; they appear once they accept
+    server: str = ""  # who answers, for messages: "GitHub", "Gitea 1.22"
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -226,6 +231,15 @@ class Collaborator:
 
 
 @dataclass(frozen=True, slots=True)
+class Invitation:
+    """Someone asked to become a collaborator who has not accepted yet (GitHub)."""
+
+    login: str
+    permission: Permission
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
 class Hook:
     url: str
     events: tuple[str, ...] = ("*",)
@@ -349,6 +363,10 @@ class Forge(Protocol):
     platform: str
     capabilities: Capabilities
 
+    # What this server can do; for Gitea it depends on the version, read once and remembered
+    # (then `capabilities` says the same).
+    async def server_capabilities(self) -> Capabilities: ...
+
     # who and where
     async def whoami(self) -> User: ...
     async def list_repositories(self) -> list[Repo]: ...
@@ -422,8 +440,16 @@ class Forge(Protocol):
     async def list_collaborators(self, repo: str) -> list[Collaborator]: ...
     async def add_collaborator(self, repo: str, login: str, permission: Permission) -> None: ...
     async def remove_collaborator(self, repo: str, login: str) -> None: ...
+    # Pending invitations: GitHub's add_collaborator invites someone not yet a collaborator; Gitea
+    # adds at once, so it never has any (and cannot update or delete one).
+    async def list_invitations(self, repo: str) -> list[Invitation]: ...
+    async def update_invitation(self, repo: str, invitation_id: int, permission: Permission) -> None: ...
+    async def delete_invitation(self, repo: str, invitation_id: int) -> None: ...
 
     # webhooks
+    # The events a hook made with `events` reads back as, in the form list_hooks gives (Gitea keeps
+    # switches, not the list, and names some of them differently): what comparing hooks needs.
+    def hook_events(self, events: Sequence[str]) -> tuple[str, ...]: ...
     async def list_hooks(self, repo: str) -> list[Hook]: ...
     async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook: ...
     async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook: ...

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import gtjson, pulljson
+from . import gt_version, gtjson, pulljson
 from .common import ApiError
 from .gt_issues import apply_writer_fields, check_new_assignees, edit_issue_or_pull
 from .server import Ctx, Resp, Routes
@@ -41,7 +41,16 @@ def list_pulls(ctx: Ctx) -> Resp:
         items.sort(key=lambda i: (len(i.comments), i.number), reverse=sort == "mostcomment")
     else:
         items.sort(key=lambda i: i.number, reverse=True)
-    return ctx.paged(items, lambda i: pulljson.gitea(ctx.forge, repo, i, ctx.login))
+    return ctx.paged(items, lambda i: _listed(ctx, pulljson.gitea(ctx.forge, repo, i, ctx.login)))
+
+
+def _listed(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
+    """Newer Gitea lists pull requests without diff stats (ToAPIPullRequests: "the diff is quite
+    slow"; recorded from gitea.com 1.26); Forgejo v10, on the 1.22 API, still lists them. The cut
+    at 1.23 is a *choice*."""
+    if gt_version.parse(ctx.forge.gitea_version) < (1, 23, 0):
+        return data
+    return {k: v for k, v in data.items() if k not in ("additions", "deletions", "changed_files")}
 
 
 @routes.post(R + "/pulls")

@@ -244,6 +244,17 @@ class Protection:
 
 
 @dataclass
+class Invitation:
+    """GitHub: someone asked to collaborate who has not accepted yet (not a collaborator until then)."""
+
+    id: int
+    invitee: str
+    inviter: str
+    level: str
+    created_at: float
+
+
+@dataclass
 class Hook:
     id: int
     kind: str  # "web" on GitHub, the Gitea hook type ("gitea", "gogs", ...) on Gitea
@@ -308,6 +319,7 @@ class Repo:
     comments: dict[int, Comment] = field(default_factory=dict)  # by id
     milestones: dict[int, Milestone] = field(default_factory=dict)  # by id
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> level
+    invitations: dict[int, Invitation] = field(default_factory=dict)  # GitHub, pending, by id
     protections: dict[str, Protection] = field(default_factory=dict)  # by rule name
     hooks: dict[int, Hook] = field(default_factory=dict)
     statuses: list[CommitStatus] = field(default_factory=list)

@@ -69,11 +69,15 @@ DEFAULT_MAX_WAL_BYTES = 512 * 1024 * 1024
 # does by itself: each checkpoint copies what was there when it began while new commits go on
 # appending, and the WAL would grow by the size of everything that arrives (9.5 GB in 200 s of
 # 10,000 deliveries a second). So once the WAL passes half its bound the checkpointer takes the
-# write lock for a RESTART checkpoint: it copies the little the PASSIVE one just left, and the
-# next commit writes the WAL from its start. Commits wait meanwhile (the flush retries, see
-# BUSY_FIRST_RETRY), typically for a few milliseconds, every few seconds of a flood.
+# write lock for a TRUNCATE checkpoint: it copies the little the PASSIVE one just left and
+# empties the file, and the next commit writes the WAL from its start. Commits wait meanwhile
+# (the flush retries, see BUSY_FIRST_RETRY), typically for a few milliseconds, every few seconds
+# of a flood. Should the WAL still reach WAL_HOLD_FRACTION of its bound (a disk slower than the
+# flood), the last resort: commits, and so the answers to deliveries, wait until the checkpointer
+# has emptied it, and after `busy_patience` the deliveries are answered 503.
 WAL_RESTART_FRACTION = 0.5
-# How long the RESTART checkpoint waits for the write lock and for readers to move on; past it,
+WAL_HOLD_FRACTION = 0.875
+# How long the TRUNCATE checkpoint waits for the write lock and for readers to move on; past it,
 # the next round tries again. Bounded so that a long reader (a CLI query) never stalls intake.
 WAL_RESTART_PATIENCE_MS = 200
 
@@ -109,6 +113,10 @@ def batch(many: Callable[[sqlite3.Connection, list[tuple[Any, ...]]], list[Any]]
 
 class StoreClosed(RuntimeError):
     """The store is not running (not started yet, or stopped)."""
+
+
+class StoreFull(RuntimeError):
+    """The WAL stayed at its bound for longer than the store's patience."""
 
 
 @dataclass(slots=True)
@@ -204,6 +212,9 @@ class Store:
         self._to_sync: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._threads: list[threading.Thread] = []
         self._stopped = threading.Event()
+        self._wal_full = threading.Event()  # the flush asks the checkpointer to empty the WAL now
+        self._wal = Path(f"{path}-wal")
+        self._wal_since: float | None = None
         self._accepting = False
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -249,6 +260,7 @@ class Store:
             self._to_sync.put(_STOP)
             await asyncio.to_thread(syncer.join)
             self._stopped.set()
+            self._wal_full.set()
             await asyncio.to_thread(checkpointer.join)
             self._threads = []
         self.close()
@@ -319,6 +331,9 @@ class Store:
         """Run what is queued (up to MAX_BATCH jobs) in one transaction; resolve or hand to fsync."""
         assert self._conn is not None and self._loop is not None
         self._flush_handle = None
+        if self._wal_too_big():
+            self._hold_for_wal()
+            return
         jobs, self._queued = self._queued[:MAX_BATCH], self._queued[MAX_BATCH:]
         conn = self._conn
         changes_before = conn.total_changes
@@ -346,6 +361,17 @@ class Store:
             _resolve(outcomes)
         if self._queued and self._flush_handle is None:
             self._flush_handle = self._loop.call_soon(self._flush)
+
+    def _hold_for_wal(self) -> None:
+        """Try the flush again shortly; once the patience has run out, fail what is queued."""
+        assert self._loop is not None and self._wal_since is not None
+        if time.monotonic() - self._wal_since >= self.busy_patience:
+            error = StoreFull("the WAL stayed at its bound")
+            outcomes: list[Outcome] = [(item.waiter, None, error) for item in self._queued]
+            self._queued = []
+            _resolve(outcomes)
+            return
+        self._flush_handle = self._loop.call_later(BUSY_RETRY_CAP / 5, self._flush)
 
     def _wait_for_lock(self, error: sqlite3.Error) -> bool:
         """Schedule another try while the patience lasts; False once it has run out."""
@@ -399,14 +425,17 @@ class Store:
 
     def _checkpoint(self) -> None:
         conn = connect(self.path, synchronous="FULL")
-        wal = Path(f"{self.path}-wal")
         restart_at = int(self.max_wal_bytes * WAL_RESTART_FRACTION)
         try:
-            while not self._stopped.wait(self.checkpoint_interval):
-                # PASSIVE never takes the write lock, so a flush never waits for it.
+            while not self._stopped.is_set():
+                asked = self._wal_full.wait(self.checkpoint_interval)
+                if self._stopped.is_set():
+                    break
+                self._wal_full.clear()
                 try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                    if _size(wal) > restart_at:
+                    if not asked:  # PASSIVE never takes the write lock, so a flush never waits for it
+                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if asked or _size(self._wal) > restart_at:
                         self._restart_wal(conn)
                 except sqlite3.Error as exc:  # busy or I/O trouble: try again next round
                     logger.warning("checkpoint failed", extra={"error": str(exc)})
@@ -414,16 +443,29 @@ class Store:
             conn.close()
 
     def _restart_wal(self, conn: sqlite3.Connection) -> None:
-        """Copy the rest of the WAL under the write lock, so the next commit starts it over."""
+        """Copy the rest of the WAL under the write lock and empty it: the next commit starts it over."""
         conn.execute(f"PRAGMA busy_timeout={WAL_RESTART_PATIENCE_MS}")
         try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         finally:
             conn.execute("PRAGMA busy_timeout=5000")
         if busy:
             logger.warning("the WAL is past half its bound and a reader kept it from starting over; trying again")
         else:
             self.wal_restarts += 1
+
+    def _wal_too_big(self) -> bool:
+        """Past WAL_HOLD_FRACTION of the bound: wake the checkpointer, and hold commits (see above)."""
+        if _size(self._wal) <= self.max_wal_bytes * WAL_HOLD_FRACTION:
+            if self._wal_since is not None:
+                logger.info("the WAL is under its bound again; commits go on")
+                self._wal_since = None
+            return False
+        if self._wal_since is None:
+            self._wal_since = time.monotonic()
+            logger.warning("the WAL reached its bound; commits wait for the checkpoint", extra={"bound": self.max_wal_bytes})
+        self._wal_full.set()
+        return True
 
 
 def _size(path: Path) -> int:

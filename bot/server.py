@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -32,6 +31,7 @@ from typing import Any
 
 import httptools
 
+from bot.asgi_bridge import call_asgi
 from bot.limits import ServeLimits
 from bot.webhooks import METHOD_NOT_ALLOWED, Rejected, WebhookEndpoint, error_body
 
@@ -390,48 +390,9 @@ class HTTPProtocol(asyncio.Protocol):
     # -- everything else: the Starlette app over ASGI ----------------------------------------------
 
     async def _asgi(self, request: Request) -> None:
-        url = httptools.parse_url(request.url)
-        raw_path = url.path
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.http_version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": "http",
-            "method": request.method.decode("ascii"),
-            "root_path": "",
-            "path": urllib.parse.unquote(raw_path.decode("latin-1")),
-            "raw_path": raw_path,
-            "query_string": url.query or b"",
-            "headers": request.headers,
-            "state": self.app_state.copy(),
-        }
-        body = bytes(request.body())
-        sent_body = False
-        started: dict[str, Any] = {}
-        chunks: list[bytes] = []
-
-        async def receive() -> dict[str, Any]:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            while not self.closing:  # nothing more will come; wait for the client to go
-                await asyncio.sleep(1.0)
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            if message["type"] == "http.response.start":
-                started.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
-
-        try:
-            await self.app(scope, receive, send)
-            status = int(started["status"])
-            headers = [(n.lower(), v) for n, v in started.get("headers", []) if n.lower() not in (b"content-length", b"connection")]
-        except Exception:
-            logger.exception("request failed", extra={"path": scope["path"]})
-            status, headers, chunks = 500, [(b"content-type", b"text/plain")], [b"Internal Server Error"]
-        self._write(request, status, b"".join(chunks), [*self.server_state.default_headers, *headers])
+        status, headers, body = await call_asgi(
+            self.app, method=request.method, url=request.url, http_version=request.http_version, headers=request.headers,
+            body=bytes(request.body()), server=self.server, client=self.client, state=self.app_state.copy(),
+            gone=lambda: self.closing,
+        )
+        self._write(request, status, body, [*self.server_state.default_headers, *headers])

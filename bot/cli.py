@@ -127,7 +127,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bot import logs
     from bot.app import ForgebotApp
-    from bot.limits import raise_open_file_limit
+    from bot.limits import map_large_buffers_apart, raise_open_file_limit
 
     settings = _settings(args, host=args.host, port=args.port, database=args.database)
     try:
@@ -143,6 +143,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
     _check_database(settings)
     open_files = raise_open_file_limit()
+    map_large_buffers_apart()
     app = ForgebotApp(settings)
     try:
         app.forges.build_configured()  # a bad key fails now, not on every delivery

@@ -17,7 +17,10 @@ each of those is bounded here (README, "What is bounded"):
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
+import platform
 import resource
 import time
 from collections.abc import Callable
@@ -50,6 +53,28 @@ def raise_open_file_limit() -> int:
         except (ValueError, OSError):
             soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     return int(soft)
+
+
+# glibc's mallopt parameter for the size from which allocations are mapped on their own.
+M_MMAP_THRESHOLD = -3
+
+
+def map_large_buffers_apart() -> bool:
+    """Have glibc map every allocation of LARGE_BODY or more on its own, so that freeing a large
+    body's buffer gives its memory back to the system at once.
+
+    By default glibc raises this threshold to the size of the largest mapped block freed (up to
+    32 MiB), so after one 25 MiB body the next few-MiB bodies come from the heap, and the heap
+    keeps their pages: measured, RSS stayed 30 MiB higher after 32 unsigned 5 MiB POSTs that
+    followed 32 of 25 MiB. Setting the threshold turns that adjustment off. Elsewhere than glibc,
+    nothing is done (False)."""
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        return bool(libc.mallopt(M_MMAP_THRESHOLD, LARGE_BODY))
+    except (OSError, AttributeError):
+        return False
 
 
 def open_file_limit() -> int:

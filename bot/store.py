@@ -60,25 +60,31 @@ Outcome = tuple["asyncio.Future[Any] | Then", Any, BaseException | None]
 
 # How often the checkpointer copies the WAL into the database file.
 CHECKPOINT_INTERVAL = 1.0
-# Once checkpointed, the WAL is reused from its start; on reuse SQLite trims it to this size
-# (or a quarter of the bound, when that is smaller).
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
 DEFAULT_MAX_WAL_BYTES = 512 * 1024 * 1024
 # The WAL starts over once a checkpoint has copied all of it while nothing was writing: at
 # ordinary rates that happens between deliveries. During a flood that never pauses, it never
 # does by itself: each checkpoint copies what was there when it began while new commits go on
 # appending, and the WAL would grow by the size of everything that arrives (9.5 GB in 200 s of
-# 10,000 deliveries a second). So once the WAL passes half its bound the checkpointer takes the
-# write lock for a TRUNCATE checkpoint: it copies the little the PASSIVE one just left and
-# empties the file, and the next commit writes the WAL from its start. Commits wait meanwhile
-# (the flush retries, see BUSY_FIRST_RETRY), typically for a few milliseconds, every few seconds
-# of a flood. Should the WAL still reach WAL_HOLD_FRACTION of its bound (a disk slower than the
-# flood), the last resort: commits, and so the answers to deliveries, wait until the checkpointer
-# has emptied it, and after `busy_patience` the deliveries are answered 503.
+# 10,000 deliveries a second). So once the WAL file passes half its bound, the checkpointer
+# runs PASSIVE checkpoints until the last one had little left to copy, then takes the write
+# lock for a RESTART checkpoint, which copies that little, so the next commit writes the WAL
+# from its start. Commits wait meanwhile (the flush retries, see BUSY_FIRST_RETRY): measured on
+# the loaded 2-core machine, about 0.1 s every few seconds of a flood. On reuse SQLite trims the
+# file to `journal_size_limit`, which is set to that half, so the file keeps its size rather
+# than being cut and grown again on the loop's thread.
+#
+# Should the file still reach WAL_HOLD_FRACTION of the bound (a disk slower than the flood, or a
+# reader keeping the WAL from starting over), the last resort: commits, and so the answers to
+# deliveries, wait while the checkpointer empties the file with a TRUNCATE checkpoint, and after
+# `busy_patience` the deliveries are answered 503.
 WAL_RESTART_FRACTION = 0.5
 WAL_HOLD_FRACTION = 0.875
-# How long the TRUNCATE checkpoint waits for the write lock and for readers to move on; past it,
-# the next round tries again. Bounded so that a long reader (a CLI query) never stalls intake.
+# Before the checkpoint under the lock, up to this many more PASSIVE rounds, until at most this
+# many frames (4 KiB pages) arrived during the last: about what is left for it to copy.
+WAL_CATCH_UP_ROUNDS = 4
+WAL_TAIL_FRAMES = 1024
+# How long the checkpoint under the lock waits for it and for readers to move on; past it, the
+# next round tries again. Bounded so that a long reader (a CLI query) never stalls intake long.
 WAL_RESTART_PATIENCE_MS = 200
 
 _STOP = object()
@@ -233,7 +239,7 @@ class Store:
         assert self._conn is not None
         self._conn.execute("PRAGMA synchronous=NORMAL")  # FULL durability comes from the sync thread
         self._conn.execute("PRAGMA wal_autocheckpoint=0")  # the checkpointer's job, off the commit path
-        self._conn.execute(f"PRAGMA journal_size_limit={min(WAL_SIZE_LIMIT, self.max_wal_bytes // 4)}")
+        self._conn.execute(f"PRAGMA journal_size_limit={int(self.max_wal_bytes * WAL_RESTART_FRACTION)}")
         self._conn.execute("PRAGMA busy_timeout=0")  # never sleep on the loop: see _flush
         self._loop = asyncio.get_running_loop()
         self._stopped.clear()
@@ -433,24 +439,32 @@ class Store:
                     break
                 self._wal_full.clear()
                 try:
-                    if not asked:  # PASSIVE never takes the write lock, so a flush never waits for it
-                        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    # PASSIVE never takes the write lock, so a flush never waits for it.
+                    frames = 0 if asked else _passive(conn)
                     if asked or _size(self._wal) > restart_at:
-                        self._restart_wal(conn)
+                        # The copy under the lock is what commits wait for: first let PASSIVE
+                        # rounds catch up with what arrived while the last one ran (each has
+                        # less to copy than the one before, as copying outruns the flood).
+                        for _ in range(0 if asked else WAL_CATCH_UP_ROUNDS):
+                            before, frames = frames, _passive(conn)
+                            if frames - before <= WAL_TAIL_FRAMES:
+                                break
+                        self._restart_wal(conn, "TRUNCATE" if asked else "RESTART")
                 except sqlite3.Error as exc:  # busy or I/O trouble: try again next round
                     logger.warning("checkpoint failed", extra={"error": str(exc)})
         finally:
             conn.close()
 
-    def _restart_wal(self, conn: sqlite3.Connection) -> None:
-        """Copy the rest of the WAL under the write lock and empty it: the next commit starts it over."""
+    def _restart_wal(self, conn: sqlite3.Connection, mode: str) -> None:
+        """Copy the rest of the WAL under the write lock (TRUNCATE also empties the file): the next
+        commit starts it over."""
         conn.execute(f"PRAGMA busy_timeout={WAL_RESTART_PATIENCE_MS}")
         try:
-            busy, _, _ = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            busy, _, _ = conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
         finally:
             conn.execute("PRAGMA busy_timeout=5000")
         if busy:
-            logger.warning("the WAL is past half its bound and a reader kept it from starting over; trying again")
+            logger.warning("the WAL is past half its bound and a reader kept it from starting over; trying again", extra={"mode": mode})
         else:
             self.wal_restarts += 1
 
@@ -466,6 +480,13 @@ class Store:
             logger.warning("the WAL reached its bound; commits wait for the checkpoint", extra={"bound": self.max_wal_bytes})
         self._wal_full.set()
         return True
+
+
+def _passive(conn: sqlite3.Connection) -> int:
+    """A PASSIVE checkpoint; the WAL's length in frames when it began (all of which it copied,
+    unless a reader held some back)."""
+    _, frames, _ = conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return int(frames)
 
 
 def _size(path: Path) -> int:

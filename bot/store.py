@@ -375,6 +375,7 @@ class Store:
             error = StoreFull("the WAL stayed at its bound")
             outcomes: list[Outcome] = [(item.waiter, None, error) for item in self._queued]
             self._queued = []
+            self._wal_since = None  # what comes next waits its own while, as with a busy lock
             _resolve(outcomes)
             return
         self._flush_handle = self._loop.call_later(BUSY_RETRY_CAP / 5, self._flush)

@@ -316,3 +316,37 @@ def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Pat
     old.open()
     old.close()
     assert stat.S_IMODE(os.stat(tmp_path / "old.db").st_mode) == 0o600
+
+
+@pytest.mark.anyio
+async def test_a_reader_keeping_the_wal_from_starting_over_makes_commits_wait_then_fail_not_the_disk_fill(tmp_path: Path) -> None:
+    import os
+
+    from bot.store import StoreFull
+
+    bound = 2 * 1024 * 1024
+    store = Store(tmp_path / "db", max_wal_bytes=bound, checkpoint_interval=0.05, busy_patience=0.5)
+    await store.start()
+    reader = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    wal = Path(f"{tmp_path / 'db'}-wal")
+    try:
+        await store.run(deliveries.insert, _delivery(0), 0.0)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM deliveries").fetchone()  # a snapshot the WAL must keep
+        failures: list[BaseException] = []
+        peak = 0
+        for n in range(1, 400):  # 4 MB of bodies, twice the bound
+            try:
+                await store.run(deliveries.insert, Delivery("github", f"r-{n}", "ping", None, "application/json",
+                                                            os.urandom(10_000)), 0.0)
+            except StoreFull as exc:
+                failures.append(exc)
+                break
+            peak = max(peak, wal.stat().st_size)
+        assert failures and peak <= bound  # refused (503 to a sender) rather than past the bound
+        reader.execute("COMMIT")  # the reader moves on: the WAL starts over and commits go on
+        assert await store.run(deliveries.insert, _delivery(10_000), 0.0) is not None
+        assert wal.stat().st_size <= bound
+    finally:
+        reader.close()
+        await store.stop()

@@ -7,10 +7,12 @@ import asyncio
 import os
 import random
 import re
+import resource
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -55,6 +57,20 @@ async def status_of(port: int, request: bytes, timeout: float = 5.0) -> str:
         writer.close()
 
 
+@pytest.fixture
+def client_files() -> Iterator[None]:
+    """This test process holds 1,100 sockets and more: its own soft open-file limit must allow it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096
+    if hard != resource.RLIM_INFINITY and hard < wanted:
+        pytest.skip(f"needs an open-file hard limit of {wanted} for the test's own sockets (ulimit -Hn is {hard})")
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.mark.usefixtures("client_files")
 def test_eleven_hundred_slow_clients_past_the_file_limit_do_not_keep_deliveries_out(tmp_path: Path) -> None:
     port = free_port()
     # Started with a soft limit of 256 open files under a hard one of 1024: forgebot raises the

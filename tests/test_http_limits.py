@@ -26,6 +26,10 @@ def request_head(path: str, headers: dict[str, str], length: int | None) -> byte
     return f"POST {path} HTTP/1.1\r\n".encode() + "".join(f"{k}: {v}\r\n" for k, v in sized.items()).encode() + b"\r\n"
 
 
+def signed(platform: str, body: bytes, delivery: str) -> dict[str, str]:
+    return github_headers(body, "ping", delivery) if platform == "github" else gitea_headers(body, "ping", "ping", delivery)
+
+
 async def answer_within(reader: asyncio.StreamReader, seconds: float) -> tuple[int, dict[str, str], bytes]:
     [answer] = await asyncio.wait_for(read_responses(reader, 1), timeout=seconds)
     return answer
@@ -63,7 +67,7 @@ async def test_headers_trickled_a_byte_at_a_time_get_408_at_the_header_deadline(
 @pytest.mark.parametrize("platform", ["github", "gitea"])
 async def test_a_body_trickled_past_its_deadline_gets_408_and_frees_its_bytes(tmp_path: Path, platform: str) -> None:
     async with serving(tmp_path, {"body_timeout_seconds": 0.5}) as (host, port, app):
-        headers = github_headers(BODY, "ping", "b-1") if platform == "github" else gitea_headers(BODY, "ping", "ping", "b-1")
+        headers = signed(platform, BODY, "b-1")
         reader, writer = await asyncio.open_connection(host, port)
         writer.write(request_head(f"/webhooks/{platform}", headers, len(BODY)))
         status, _, body = await trickled(reader, writer, BODY[:40], 0.05, 3)
@@ -73,17 +77,18 @@ async def test_a_body_trickled_past_its_deadline_gets_408_and_frees_its_bytes(tm
         assert app.limits.budget.held == 0 and stored(app) == 0
 
 
-async def test_a_declared_length_over_the_limit_gets_413_before_the_body_is_read(tmp_path: Path) -> None:
+@pytest.mark.parametrize("platform", ["github", "gitea"])
+async def test_a_declared_length_over_the_limit_gets_413_before_the_body_is_read(tmp_path: Path, platform: str) -> None:
     async with serving(tmp_path) as (host, port, app):
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(request_head("/webhooks", github_headers(BODY, "ping", "huge-1"), 10 * 1024**3))  # 10 GiB, none of it sent
+        writer.write(request_head(f"/webhooks/{platform}", signed(platform, BODY, "huge-1"), 10 * 1024**3))  # 10 GiB, none sent
         status, headers, body = await answer_within(reader, 2)
         assert status == 413 and headers["connection"] == "close" and b"4096-byte limit" in body
         await closed(writer)
 
         # A client that goes on sending anyway still reads the answer, then the connection ends.
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(request_head("/webhooks", github_headers(BODY, "ping", "huge-2"), 10 * 1024**3) + b"x" * 200_000)
+        writer.write(request_head(f"/webhooks/{platform}", signed(platform, BODY, "huge-2"), 10 * 1024**3) + b"x" * 200_000)
         status, _, _ = await answer_within(reader, 2)
         assert status == 413
         assert await asyncio.wait_for(reader.read(), timeout=5) == b""
@@ -91,18 +96,21 @@ async def test_a_declared_length_over_the_limit_gets_413_before_the_body_is_read
         assert stored(app) == 0 and app.limits.budget.held == 0
 
 
-async def test_unverified_bodies_past_the_budget_get_503_with_retry_after_and_the_budget_comes_back(tmp_path: Path) -> None:
+@pytest.mark.parametrize("platform", ["github", "gitea"])
+async def test_unverified_bodies_past_the_budget_get_503_with_retry_after_and_the_budget_comes_back(
+    tmp_path: Path, platform: str
+) -> None:
     async with serving(tmp_path, {"max_unverified_bytes": 3 * 4096}) as (host, port, app):
         holders = []
         for n in range(3):  # three senders each declare 4096 bytes and send a little: the budget is spent
             reader, writer = await asyncio.open_connection(host, port)
-            writer.write(request_head("/webhooks", github_headers(b"{}", "ping", f"hold-{n}"), 4096) + b"{")
+            writer.write(request_head(f"/webhooks/{platform}", signed(platform, b"{}", f"hold-{n}"), 4096) + b"{")
             holders.append((reader, writer))
         await asyncio.sleep(0.2)
         assert app.limits.budget.held == 3 * 4096
 
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(raw_post("/webhooks", "late-1"))
+        writer.write(request_head(f"/webhooks/{platform}", signed(platform, BODY, "late-1"), len(BODY)) + BODY)
         status, headers, body = await answer_within(reader, 2)
         assert status == 503 and headers["retry-after"] == "5" and b"retry later" in body
         await closed(writer)
@@ -112,7 +120,7 @@ async def test_unverified_bodies_past_the_budget_get_503_with_retry_after_and_th
         await asyncio.sleep(0.2)
         assert app.limits.budget.held == 0
         reader, writer = await asyncio.open_connection(host, port)
-        writer.write(raw_post("/webhooks", "late-1"))
+        writer.write(request_head(f"/webhooks/{platform}", signed(platform, BODY, "late-1"), len(BODY)) + BODY)
         status, _, _ = await answer_within(reader, 2)
         assert status == 202 and stored(app) == 1
         await closed(writer)

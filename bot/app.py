@@ -17,6 +17,7 @@ from bot.api import routes
 from bot.dispatch import Processor
 from bot.forges.provider import Forges
 from bot.inbox import Inbox, RetryPolicy
+from bot.limits import ConnectionGuard, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
 from bot.metrics import Metrics
 from bot.permissions import PermissionCache
 from bot.pressure import IntakePressure
@@ -93,7 +94,7 @@ class ForgebotApp:
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.pressure = pressure if pressure is not None else IntakePressure()
-        self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+        self.store = Store(settings.database, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         self.processor = Processor(settings, self.store, self.router, clock, services)
         self.inbox = Inbox(
             self.store,
@@ -109,6 +110,13 @@ class ForgebotApp:
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         self.scheduler = Scheduler(
             self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs
+        )
+        open_files = open_file_limit()
+        self.limits = ServeLimits(
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            guard=ConnectionGuard(connection_cap(open_files, settings.max_connections), open_files),
+            budget=UnverifiedBudget(settings.max_unverified_bytes),
         )
         secrets = settings.secret_values()
         self.endpoints = {

@@ -105,11 +105,32 @@ def _print_report(event: Any, report: Any) -> None:
 # -- commands ---------------------------------------------------------------------------------
 
 
+def _check_database(settings: Settings) -> None:
+    """Open (and migrate) the database before serving: a path that cannot be written is one line
+    and exit 2 here, rather than a traceback from the server's startup."""
+    import sqlite3
+
+    from bot.store import Store
+
+    store = Store(settings.database)
+    try:
+        store.open()
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(settings.database) else ""
+        reason = "a file is in the way of its directory" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        _fail(f"cannot open the database {settings.database}: {reason}{where}")
+    except sqlite3.Error as exc:
+        _fail(f"cannot open the database {settings.database}: {exc}")
+    finally:
+        store.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot import logs
     from bot.app import ForgebotApp
+    from bot.limits import map_large_buffers_apart, raise_open_file_limit
 
     settings = _settings(args, host=args.host, port=args.port, database=args.database)
     try:
@@ -123,12 +144,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             " (or set FORGEBOT_WEBHOOK_SECRETS)",
             file=sys.stderr,
         )
+    _check_database(settings)
+    open_files = raise_open_file_limit()
+    map_large_buffers_apart()
     app = ForgebotApp(settings)
     try:
         app.forges.build_configured()  # a bad key fails now, not on every delivery
     except SettingsError as exc:
         _invalid(exc)
-    print(f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database}", file=sys.stderr)
+    print(
+        f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database},"
+        f" up to {app.limits.guard.cap} connections (open-file limit {open_files})",
+        file=sys.stderr,
+    )
     from bot.server import HTTPProtocol
 
     config = uvicorn.Config(

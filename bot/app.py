@@ -39,6 +39,8 @@ BUILTIN_HANDLERS = (
     "handlers.labels",
     "handlers.state",
     "handlers.dependencies",
+    "handlers.review_commands",
+    "handlers.review",
     "handlers.help",
 )
 

@@ -42,6 +42,7 @@ from bot.forges.common import IssueStateMixin, Clock, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
+from bot.forges.gitea_reviews import GiteaReviews
 
 CAPABILITIES = Capabilities(
     triage_level=False,  # Gitea has read/write/admin only
@@ -58,7 +59,7 @@ CAPABILITIES = Capabilities(
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaReviews):
     platform = PLATFORM
     capabilities = CAPABILITIES
 

@@ -28,6 +28,7 @@ from bot.forges.base import (
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
+from bot.forges.github_reviews import GitHubReviews
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
     GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, hook_body, hook_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
@@ -38,7 +39,7 @@ Credential = tuple[str, str]  # ("token" | "jwt", secret)
 NO_BODY = b""
 R = "/repos/{owner}/{repo}"
 
-class GitHubForge(IssueStateMixin):
+class GitHubForge(IssueStateMixin, GitHubReviews):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
@@ -348,6 +349,8 @@ class GitHubForge(IssueStateMixin):
         return review_from(await self._repo("POST", repo, "/pulls/{number}/reviews", number=number, data=data))
 
     async def merge_pull(self, repo: str, number: int, method: MergeMethod, sha: str | None = None) -> str:
+        if method not in (MergeMethod.MERGE, MergeMethod.SQUASH, MergeMethod.REBASE):
+            raise Unsupported(f"GitHub has no {method.value} merge; use merge, squash or rebase", platform=PLATFORM)
         data: dict[str, Any] = {"merge_method": method.value}
         if sha:
             data["sha"] = sha

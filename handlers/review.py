@@ -1,0 +1,314 @@
+"""Review: each pull request's state derived again on every relevant event and by a sweep.
+
+What it reads: the pull request, its comments and reviews, the files it changes, and the OWNERS
+files of its base branch. What it writes, only when something differs: the labels (lgtm,
+approved, hold), one summary comment edited in place, one `forgebot/review` commit status on the
+head, and, with `review.merge: auto`, the merge. The commands are in handlers/review_commands.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.comments import is_bot_comment, marker, with_marker
+from bot.context import Context
+from bot.events import Event
+from bot.forges.base import Comment, CommitStatus, Forge, ForgeError, NotFound, Permission, PermissionDenied, PullRequest, StatusState
+from bot.permissions import platform_level
+from bot.repoconfig import config_in_force
+from bot.review import summary
+from bot.review.owners import ALIASES, OWNERS, Owners, OwnersError, owners_paths
+from bot.review.state import COMMENT, REVIEW, Facts, Remark, ReviewState, Rules, derive, people
+from bot.review.summary import STATUS_CONTEXT, Memo, Readiness
+from bot.router import Level, Router
+from config.repo import RepoConfig, review_enabled
+from handlers.common import ensure_label, permissions
+from handlers.review_merge import MergeRefused, merge_when_ready
+
+logger = logging.getLogger(__name__)
+router = Router()
+
+SUMMARY_KEY = "review"
+OWNERS_TTL = 600.0  # seconds an OWNERS file read from a base branch is trusted without a push saying so
+SWEEP_SECONDS = 600
+REVIEW_WORD_RE = re.compile(r"^ {0,3}/(?:forgebot\s+)?(?:lgtm|approve|hold|unhold)\b", re.IGNORECASE | re.MULTILINE)
+EPOCH = datetime.fromtimestamp(0, UTC)
+
+
+@dataclass(frozen=True)
+class Derived:
+    """One derivation: the pull request as read, the state, and whether it may merge."""
+
+    pull: PullRequest
+    state: ReviewState
+    readiness: Readiness
+    config: RepoConfig
+
+    @property
+    def missing(self) -> list[str]:
+        return summary.missing(self.state, self.readiness)
+
+
+def rules_for(config: RepoConfig, forge: Forge) -> Rules:
+    options = config.review
+    lgtm = Permission.READ if options.lgtm_level == "read" else platform_level(Level.parse(options.lgtm_level), forge.capabilities)
+    return Rules(
+        lgtm_level=lgtm,
+        hold_level=platform_level(Level.TRIAGE, forge.capabilities),
+        author_can_approve=options.author_can_approve,
+        reviews_count=options.reviews_count,
+        fallback_approvers=frozenset(a.lower() for a in options.approvers) or None,
+        hold_label=options.labels.hold,
+    )
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def forget_owners(ctx: Context, platform: str, repo: str, branch: str) -> None:
+    ctx.services.setdefault("review_owners", {}).pop((platform, repo.lower(), branch), None)
+
+
+async def read_owners(ctx: Context, forge: Forge, repo: str, branch: str, changed: list[str]) -> Owners:
+    """The OWNERS files covering `changed`, from `branch` (the base): remembered until a push to
+    the branch changes one of them, or OWNERS_TTL passes. Raises OwnersError for a broken file."""
+    cache: dict[tuple[str, str, str], tuple[float, dict[str, str | None]]] = ctx.services.setdefault("review_owners", {})
+    key = (forge.platform, repo.lower(), branch)
+    now = ctx.clock()
+    entry = cache.get(key)
+    if entry is None or now - entry[0] > OWNERS_TTL:
+        entry = cache[key] = (now, {})
+    texts = entry[1]
+    wanted = owners_paths(changed)
+    for path in (*wanted, ALIASES):
+        if path not in texts:
+            found = await forge.read_file(repo, path, branch)
+            texts[path] = found.content.decode("utf-8", errors="replace") if found else None
+    return Owners.parse({path: texts[path] for path in wanted}, texts[ALIASES])
+
+
+async def tree_of(ctx: Context, forge: Forge, repo: str, sha: str) -> str:
+    """The git tree of a commit (a commit never changes, so it is remembered)."""
+    trees: dict[tuple[str, str, str], str] = ctx.services.setdefault("review_trees", {})
+    key = (forge.platform, repo.lower(), sha)
+    if key not in trees:
+        if len(trees) > 10_000:
+            trees.clear()
+        trees[key] = await forge.commit_tree(repo, sha)
+    return trees[key]
+
+
+def remarks_of(comments: list[Comment], reviews: list, bot: str) -> list[Remark]:
+    found = []
+    for c in comments:
+        if (c.author or "").lower() == bot.lower() or is_bot_comment(c.body) or not c.author:
+            continue
+        found.append(Remark(COMMENT, c.id, c.author, c.body, None, c.created_at))
+    for r in reviews:
+        if r.author and r.id is not None and r.state != "pending":
+            found.append(Remark(REVIEW, r.id, r.author, r.body, r.state, r.submitted_at))
+    return sorted(found, key=lambda r: (r.at or EPOCH, r.id))
+
+
+async def advance_memo(ctx: Context, forge: Forge, repo: str, pull: PullRequest, remarks: list[Remark],
+                       comments: list[Comment], memo: Memo | None) -> Memo:
+    """The memo for the current head. A push that keeps the tree keeps the lgtm (a rebase, or a
+    squash to the same content); a push that changes it makes everything written so far no longer
+    count for lgtm."""
+    if memo is not None and memo.head == pull.head_sha:
+        return memo
+    tree = await tree_of(ctx, forge, repo, pull.head_sha)
+    if memo is None or not memo.tree or memo.tree == tree:
+        return Memo(pull.head_sha, tree, memo.lgtm_since if memo else {}, "")
+    since = {COMMENT: max((c.id for c in comments), default=0),
+             REVIEW: max((r.id for r in remarks if r.kind == REVIEW), default=0)}
+    return Memo(pull.head_sha, tree, since, "")
+
+
+async def required_checks(forge: Forge, repo: str, branch: str) -> tuple[str, ...]:
+    """The base branch's required checks (without our own); none when the bot may not read them."""
+    try:
+        protection = await forge.get_protection(repo, branch)
+    except (NotFound, PermissionDenied):
+        return ()
+    contexts = protection.required_status_checks if protection else None
+    return tuple(c for c in contexts or () if c != STATUS_CONTEXT)
+
+
+async def readiness_of(forge: Forge, repo: str, pull: PullRequest, config: RepoConfig, state: ReviewState) -> Readiness:
+    labels = {x.lower() for x in pull.labels}
+    ready = Readiness(draft=pull.draft, blocked=config.dependencies.label.lower() in labels,
+                      conflicts=pull.mergeable is False)
+    if state.missing() or ready.draft or ready.blocked or ready.conflicts:
+        return ready  # the checks are read only when they are all that is left to know
+    required = await required_checks(forge, repo, pull.base_ref)
+    if not required:
+        return ready
+    checks = await forge.commit_checks(repo, pull.head_sha)
+    failing = tuple(c for c in required if checks.get(c) in (StatusState.FAILURE, StatusState.ERROR))
+    waiting = tuple(c for c in required if checks.get(c) in (None, StatusState.PENDING))
+    return Readiness(ready.draft, ready.blocked, ready.conflicts, failing, waiting)
+
+
+# -- deriving and showing -------------------------------------------------------------------------
+
+
+async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None = None,
+                      config: RepoConfig | None = None) -> tuple[Derived, Memo, Comment | None] | None:
+    """Read everything and fold it; None when review is off here or the pull request is not open."""
+    config = config or await config_in_force(ctx, forge.platform, repo)
+    if not review_enabled(config):
+        return None
+    pull = pull or await forge.get_pull(repo, number)
+    if pull.state != "open" or pull.merged:
+        return None
+    bot = await ctx.forges.bot_login(forge.platform)
+    comments = await forge.list_comments(repo, number)
+    reviews = await forge.list_reviews(repo, number) if config.review.reviews_count else []
+    changed = [c.path for c in await forge.list_pull_changes(repo, number)]
+    own = marker(SUMMARY_KEY)
+    existing = next((c for c in comments if own in c.body and (c.author or "").lower() == bot.lower()), None)
+    remarks = remarks_of(comments, reviews, bot)
+    memo = await advance_memo(ctx, forge, repo, pull, remarks, comments, summary.parse_memo(existing.body if existing else None))
+    cache = permissions(ctx)
+    levels = {login: await cache.level(forge, repo, login) for login in people(remarks, bot)}
+    owners = await read_owners(ctx, forge, repo, pull.base_ref, changed)
+    facts = Facts(pull.author or "", remarks, changed, owners, levels, frozenset(x.lower() for x in pull.labels),
+                  memo.lgtm_since)
+    state = derive(facts, rules_for(config, forge))
+    return Derived(pull, state, await readiness_of(forge, repo, pull, config, state), config), memo, existing
+
+
+async def follow_labels(ctx: Context, forge: Forge, repo: str, derived: Derived) -> None:
+    names = derived.config.review.labels
+    wanted = {names.lgtm: bool(derived.state.lgtm), names.approved: derived.state.approved, names.hold: derived.state.held}
+    present = {x.lower() for x in derived.pull.labels}
+    for label, on in wanted.items():
+        if on and label.lower() not in present:
+            await forge.add_labels(repo, derived.pull.number, [await ensure_label(ctx, forge, repo, label)])
+        elif not on and label.lower() in present:
+            try:
+                await forge.remove_label(repo, derived.pull.number, label)
+            except NotFound:
+                pass
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:10]
+
+
+async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None,
+               notes: tuple[str, ...] = ()) -> None:
+    """Set the status (when it changed on this head) and the summary comment (when it reads differently)."""
+    state, description = summary.status(derived.state, derived.readiness)
+    said = f"{state.value}:{_digest(description)}"
+    if memo.status != said:
+        await forge.set_status(repo, derived.pull.head_sha, CommitStatus(state, STATUS_CONTEXT, description))
+        memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
+    author = derived.pull.author or ""
+    body = with_marker(summary.render(derived.state, derived.readiness, author, memo, notes), SUMMARY_KEY)
+    if existing is None:
+        await forge.create_comment(repo, derived.pull.number, body)
+    elif existing.body.strip() != body.strip():
+        await forge.edit_comment(repo, existing.id, body)
+
+
+async def show_broken_owners(forge: Forge, repo: str, pull: PullRequest, problem: OwnersError, bot: str) -> None:
+    """A broken OWNERS file approves nothing: say which, on the status and in the summary."""
+    from bot.comments import upsert_comment
+
+    line = f"cannot read {problem}"[: summary.MAX_DESCRIPTION]
+    await forge.set_status(repo, pull.head_sha, CommitStatus(StatusState.ERROR, STATUS_CONTEXT, line))
+    text = f"### Review\n\n**Not ready:** {problem}. Fix the file on `{pull.base_ref}`; nothing is approved until then."
+    await upsert_comment(forge, repo, pull.number, SUMMARY_KEY, text, bot)
+
+
+async def refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None = None,
+                  merge: bool = True) -> Derived | None:
+    """Derive the pull request's review state and make labels, summary, status (and the merge) follow."""
+    try:
+        found = await derive_pull(ctx, forge, repo, number, pull=pull)
+    except OwnersError as problem:
+        pull = pull or await forge.get_pull(repo, number)
+        await show_broken_owners(forge, repo, pull, problem, await ctx.forges.bot_login(forge.platform))
+        return None
+    if found is None:
+        return None
+    derived, memo, existing = found
+    await follow_labels(ctx, forge, repo, derived)
+    await show(ctx, forge, repo, derived, memo, existing)
+    if merge and not derived.missing and derived.config.review.merge == "auto":
+        try:
+            await merge_when_ready(ctx, forge, repo, derived.pull, derived.config, None)
+        except MergeRefused:
+            pass  # said once on the pull request; tried again on the next change
+    return derived
+
+
+# -- events ---------------------------------------------------------------------------------------
+
+
+def _review_comment(event: Event) -> bool:
+    return (event.issue is not None and event.issue.is_pull and event.comment is not None
+            and REVIEW_WORD_RE.search(event.comment.body + "\n" + (event.comment.previous_body or "")) is not None)
+
+
+async def _refresh_event(event: Event, ctx: Context) -> None:
+    if event.issue is None or event.repo is None:
+        return
+    if event.name == "pull_request" and event.action in ("labeled", "unlabeled", "labels_changed"):
+        bot = await ctx.forges.bot_login(event.platform)
+        if event.sender is not None and event.sender.login.lower() == bot.lower():
+            return  # the bot's own label changes follow from a state it has just shown
+    await refresh(ctx, ctx.forge, event.repo.full_name, event.issue.number)
+
+
+for _action in ("created", "edited", "deleted"):
+    router.on("issue_comment", _action, when=_review_comment)(_refresh_event)
+router.on("pull_request_review")(_refresh_event)
+for _action in ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft", "edited",
+                "labeled", "unlabeled", "labels_changed"):
+    router.on("pull_request", _action)(_refresh_event)
+
+
+def _owners_touched(event: Event) -> bool:
+    push = event.push
+    if push is None or push.branch is None:
+        return False
+    return push.truncated or any(p.rsplit("/", 1)[-1] in (OWNERS, ALIASES) for p in push.touched_paths)
+
+
+@router.on("push", when=_owners_touched)
+async def owners_changed(event: Event, ctx: Context) -> None:
+    """An OWNERS change on a base branch: its open pull requests are derived again."""
+    assert event.push is not None and event.push.branch is not None
+    if event.repo is None:
+        return
+    repo, branch = event.repo.full_name, event.push.branch
+    forget_owners(ctx, event.platform, repo, branch)
+    config = await config_in_force(ctx, event.platform, repo)
+    if not review_enabled(config):
+        return
+    for pull in await ctx.forge.list_pulls(repo):
+        if pull.base_ref == branch:
+            await refresh(ctx, ctx.forge, repo, pull.number)
+
+
+@router.job("review-sweep", every=SWEEP_SECONDS, jitter=30)
+async def sweep_reviews(ctx: Context) -> None:
+    """Every open pull request of every repository with review on, derived again: a lost webhook
+    (a review, a check turning green) heals here."""
+    from bot.review.store import repos_with_review
+
+    for platform in ctx.forges.configured:
+        forge = ctx.forges.get(platform)
+        for repo in await ctx.store.run(repos_with_review, platform):
+            try:
+                for pull in await forge.list_pulls(repo):
+                    await refresh(ctx, forge, repo, pull.number)
+            except ForgeError as exc:
+                logger.warning("review sweep: %s", exc, extra={"repo": repo})

@@ -17,10 +17,13 @@ from datetime import UTC, datetime
 from bot.comments import is_bot_comment, marker, with_marker
 from bot.context import Context
 from bot.events import Event
-from bot.forges.base import Comment, CommitStatus, Forge, ForgeError, NotFound, Permission, PermissionDenied, PullRequest, StatusState
+from bot.forges.base import (
+    Comment, CommitStatus, Forge, ForgeError, Invalid, NotFound, Permission, PermissionDenied, PullRequest, Review, StatusState,
+)
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
 from bot.review import summary
+from bot.review.choose import choose_reviewers, reviewer_weights
 from bot.review.owners import ALIASES, OWNERS, Owners, OwnersError, owners_paths
 from bot.review.state import COMMENT, REVIEW, Facts, Remark, ReviewState, Rules, derive, people
 from bot.review.summary import STATUS_CONTEXT, Memo, Readiness
@@ -102,7 +105,7 @@ async def tree_of(ctx: Context, forge: Forge, repo: str, sha: str) -> str:
     return trees[key]
 
 
-def remarks_of(comments: list[Comment], reviews: list, bot: str) -> list[Remark]:
+def remarks_of(comments: list[Comment], reviews: list[Review], bot: str) -> list[Remark]:
     found = []
     for c in comments:
         if (c.author or "").lower() == bot.lower() or is_bot_comment(c.body) or not c.author:
@@ -260,10 +263,13 @@ def _review_comment(event: Event) -> bool:
 async def _refresh_event(event: Event, ctx: Context) -> None:
     if event.issue is None or event.repo is None:
         return
-    if event.name == "pull_request" and event.action in ("labeled", "unlabeled", "labels_changed"):
+    if event.name == "pull_request" and event.action in ("labeled", "unlabeled") and event.label:
         bot = await ctx.forges.bot_login(event.platform)
-        if event.sender is not None and event.sender.login.lower() == bot.lower():
-            return  # the bot's own label changes follow from a state it has just shown
+        names = (await config_in_force(ctx, event.platform, event.repo.full_name)).review.labels
+        ours = {names.lgtm.lower(), names.approved.lower(), names.hold.lower()}
+        if event.sender is not None and event.sender.login.lower() == bot.lower() and event.label.lower() in ours:
+            return  # the bot's own review labels follow from a state it has just shown (Gitea says no
+            # which label changed, so there a label change of the bot's costs one more derivation)
     await refresh(ctx, ctx.forge, event.repo.full_name, event.issue.number)
 
 
@@ -273,6 +279,38 @@ router.on("pull_request_review")(_refresh_event)
 for _action in ("opened", "reopened", "synchronize", "ready_for_review", "converted_to_draft", "edited",
                 "labeled", "unlabeled", "labels_changed"):
     router.on("pull_request", _action)(_refresh_event)
+
+
+@router.on("pull_request", "opened")
+@router.on("pull_request", "ready_for_review")
+async def request_reviewers(event: Event, ctx: Context) -> None:
+    """`review.request_reviewers: N`: ask N reviewers from OWNERS once, when the pull request is
+    opened ready for review or leaves draft."""
+    issue, repo = event.issue, event.repo
+    if issue is None or repo is None or issue.draft or not issue.base_ref:
+        return
+    config = await config_in_force(ctx, event.platform, repo.full_name)
+    count = config.review.request_reviewers
+    key = f"review-requested:{event.platform}:{repo.full_name.lower()}:{issue.number}"
+    if not review_enabled(config) or count == 0 or await ctx.already_done(key):
+        return
+    forge = ctx.forge
+    changes = await forge.list_pull_changes(repo.full_name, issue.number)
+    try:
+        owners = await read_owners(ctx, forge, repo.full_name, issue.base_ref, [c.path for c in changes])
+    except OwnersError:
+        return  # the summary says what is broken
+    weights = reviewer_weights(owners, changes, config.review.approvers)
+    chosen = choose_reviewers(weights, count, author=issue.author or "", seed=f"{repo.full_name}#{issue.number}")
+    asked = []
+    for login in chosen:  # one at a time: the platform refuses a whole request for one non-collaborator
+        try:
+            await forge.request_reviewers(repo.full_name, issue.number, [login])
+            asked.append(login)
+        except (Invalid, NotFound) as exc:
+            logger.info("could not request a review", extra={"repo": repo.full_name, "reviewer": login, "error": str(exc)})
+    await ctx.mark_done(key, asked=asked)
+    await ctx.record("review.requested", issue=issue.number, reviewers=asked)
 
 
 def _owners_touched(event: Event) -> bool:

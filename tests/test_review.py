@@ -38,6 +38,18 @@ def review_status(world: World, number: int) -> tuple[str, str] | None:
     return (found[-1].state, found[-1].description) if found else None
 
 
+def review_statuses(world: World) -> list[Any]:
+    return [s for s in world.state().statuses if s.context == "forgebot/review"]
+
+
+def pull_writes(world: World, number: int) -> list[Any]:
+    """Writes about the pull request: its labels, comments, reactions, reviewers, merge, and review statuses."""
+    about = (f"/issues/{number}/", f"/pulls/{number}/", "/issues/comments/")
+    return [r for r in world.fake.requests if r.method != "GET" and (
+        any(part in r.path for part in about)
+        or ("/statuses/" in r.path and isinstance(r.json, dict) and r.json.get("context") == "forgebot/review"))]
+
+
 def summaries(world: World, number: int) -> list[str]:
     return [b for b in bot_comments(world, number) if b.startswith("### Review")]
 
@@ -185,3 +197,151 @@ async def test_merge_command_refuses_until_ready_then_merges(world: World, bot_f
         await world.actor("alice").comment(REPO, number, "/merge rebase")
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
+
+
+def requested(world: World, number: int) -> list[str]:
+    return sorted(world.state().issue(number).pull.open_requests())
+
+
+async def test_cc_and_uncc_ask_and_withdraw(world: World, bot_factory: Any) -> None:
+    setup(world)
+    async with bot_factory(world) as app:
+        number = await open_pull(world)
+        await world.actor("alice").comment(REPO, number, "/cc @dave @carol")
+        await app.wait_idle()
+        assert requested(world, number) == ["carol", "dave"]
+        await world.actor("alice").comment(REPO, number, "/uncc @carol")
+        await world.actor("alice").comment(REPO, number, "/cc @alice")  # the author
+        await app.wait_idle()
+        assert requested(world, number) == ["dave"]
+        assert "the platform would not ask them" in bot_comments(world, number)[-1]
+        # A request is no approval: Gitea lists it among the reviews, and it changes nothing.
+        assert world.label_names(number) == []
+
+
+async def test_reviewers_are_requested_from_owners_when_it_opens(world: World, bot_factory: Any) -> None:
+    setup(world)
+    owners = "approvers: [carol]\nreviewers: [dave, alice, bob]\n"
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config="review:\n  request_reviewers: 2\n", owners=owners)
+        await app.wait_idle()
+        chosen = requested(world, number)
+        assert len(chosen) == 2 and "alice" not in chosen and set(chosen) <= {"dave", "bob"}
+        assert len([b for b in bot_comments(world, number) if "@" + chosen[0] in b]) == 0  # asked, not pinged
+
+
+async def test_replayed_deliveries_change_nothing(world: World, bot_factory: Any) -> None:
+    setup(world)
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config="review:\n  request_reviewers: 1\n")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        comments, statuses = bot_comments(world, number), len(review_statuses(world))
+        labels, asked = world.label_names(number), requested(world, number)
+        writes = len(pull_writes(world, number))
+        for delivery in list(world.fake.deliveries):
+            await world.fake.redeliver(delivery.id)
+        await app.wait_idle()
+        assert bot_comments(world, number) == comments and len(review_statuses(world)) == statuses
+        assert world.label_names(number) == labels and requested(world, number) == asked
+        assert len(pull_writes(world, number)) == writes  # not one write more
+
+
+async def test_required_checks_wait_and_the_sweep_merges_once_green(world: World, bot_factory: Any) -> None:
+    from bot.forges.base import BranchProtection
+
+    setup(world)
+    await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=("ci/test",)))
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config="review:\n  merge: auto\n")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        assert review_status(world, number) == ("pending", "waiting for check ci/test")
+        head = world.state().issue(number).pull.head_sha
+        await world.actor("alice").set_status(REPO, head, "failure", "ci/test")
+        assert await app.scheduler.run_job("review-sweep")
+        assert review_status(world, number) == ("pending", "check ci/test failed")
+        assert "required check `ci/test` failed" in summaries(world, number)[0]
+        await world.actor("alice").set_status(REPO, head, "success", "ci/test")
+        assert await app.scheduler.run_job("review-sweep")
+        assert world.state().issue(number).pull.merged
+
+
+async def test_a_refused_merge_is_answered_in_one_line_once(world: World, bot_factory: Any) -> None:
+    setup(world)
+    config = "review:\n  merge: auto\n  merge_method: fast-forward-only\n"
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config=config)
+        await world.actor("alice").push(REPO, "main", {"other.txt": "moved on\n"})  # no fast-forward now
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await world.actor("carol").comment(REPO, number, "/hold\n/unhold")  # another derivation, same refusal
+        await app.wait_idle()
+        refusals = [b for b in bot_comments(world, number) if b.startswith("Could not merge")]
+        assert len(refusals) == 1 and not world.state().issue(number).pull.merged
+        if world.platform == "github":
+            assert "GitHub has no fast-forward-only merge" in refusals[0] and "review.merge_method" in refusals[0]
+        else:
+            assert "the bot tries again on the next change" in refusals[0]
+
+
+async def test_gitea_merge_styles(world: World, bot_factory: Any) -> None:
+    if world.platform != "gitea":
+        pytest.skip("rebase-merge is Gitea's own style")
+    setup(world)
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config="review:\n  merge: command\n  merge_method: rebase-merge\n")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await world.actor("alice").comment(REPO, number, "/merge")
+        await app.wait_idle()
+        assert world.state().issue(number).pull.merged
+
+
+async def test_an_owners_change_on_the_base_is_followed(world: World, bot_factory: Any) -> None:
+    setup(world)
+    async with bot_factory(world) as app:
+        number = await open_pull(world)
+        await world.actor("dave").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        assert "approved" not in world.label_names(number)
+        await world.actor("alice").push(REPO, "main", {"OWNERS": "approvers: [dave]\n"})
+        await app.wait_idle()
+        assert "approved" in world.label_names(number)  # dave's earlier /approve counts now
+
+
+async def test_a_broken_owners_file_approves_nothing_and_says_so(world: World, bot_factory: Any) -> None:
+    setup(world)
+    async with bot_factory(world) as app:
+        number = await open_pull(world, owners="approvers: carol\n")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        assert review_status(world, number) == ("error", "cannot read OWNERS: approvers must be a list of logins")
+        assert "approved" not in world.label_names(number)
+
+
+async def test_open_dependencies_block_readiness(world: World, bot_factory: Any) -> None:
+    setup(world)
+    async with bot_factory(world) as app:
+        dep = await world.actor("alice").open_issue(REPO, "first this")
+        number = await open_pull(world)
+        await world.actor("alice").comment(REPO, number, f"/depends-on #{dep}")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        assert review_status(world, number) == ("pending", "blocked by open dependencies")
+        await world.actor("alice").close_issue(REPO, dep)  # the bot takes the blocked label off: derived again
+        await app.wait_idle()
+        assert review_status(world, number) == ("success", "ready to merge")
+
+
+async def test_help_lists_review_commands_where_review_is_on(world: World, bot_factory: Any) -> None:
+    setup(world)
+    async with bot_factory(world) as app:
+        number = await open_pull(world)
+        await world.actor("bob").comment(REPO, number, "/forgebot help")
+        await app.wait_idle()
+        text = bot_comments(world, number)[-1]
+        assert "| `/lgtm [cancel]` |" in text and "| `/approve [cancel]` |" in text and "`/merge [merge|squash|rebase]`" in text

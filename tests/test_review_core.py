@@ -169,3 +169,18 @@ def test_what_is_missing_reads_in_order() -> None:
     state = fold([comment(1, "author", "/hold")], ("api/x.go", "README.md"))
     assert state.missing() == ["held by @author", "needs an approver for OWNERS", "needs an approver for api/OWNERS",
                                "needs /lgtm"]
+
+
+def test_reviewers_are_drawn_by_changed_lines_never_the_author() -> None:
+    from bot.forges.base import FileChange
+    from bot.review.choose import choose_reviewers, reviewer_weights
+
+    changes = [FileChange("api/a.go", 90, 10), FileChange("docs/x.md", 1, 0), FileChange("README.md", 0, 0)]
+    weights = reviewer_weights(tree(), changes)
+    assert weights == {"bob": 100, "root-reviewer": 102, "erin": 1}
+    picked = choose_reviewers(weights, 2, author="bob", seed="acme/widgets#1")
+    assert len(picked) == 2 and "bob" not in picked
+    assert picked == choose_reviewers(weights, 2, author="bob", seed="acme/widgets#1")  # repeatable
+    assert choose_reviewers(weights, 5, author="x", seed="s", skip=["erin"]) and len(choose_reviewers(weights, 5, author="x", seed="s")) == 3
+    heavy = [choose_reviewers({"a": 1000, "b": 1}, 1, author="x", seed=str(n))[0] for n in range(50)]
+    assert heavy.count("a") > 40  # weighted by lines

@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_repos import add_commands
 
     add_commands(sub, common)
+    from bot.cli_review import add_commands as add_review_commands
+
+    add_review_commands(sub, common)
     return parser
 
 

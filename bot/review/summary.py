@@ -93,7 +93,8 @@ def suggestions(state: ReviewState, author: str) -> dict[str, list[str]]:
     return found
 
 
-def render(state: ReviewState, ready: Readiness, author: str, memo: Memo, notes: Sequence[str] = ()) -> str:
+def render(state: ReviewState, ready: Readiness, author: str, memo: Memo | None, notes: Sequence[str] = ()) -> str:
+    """The summary comment (with the memo hidden in it), or without a memo the same for a terminal."""
     lines = ["### Review", ""]
     todo = missing(state, ready)
     lines.append("**Ready to merge.**" if not todo else "**Not ready:** " + "; ".join(todo) + ".")
@@ -118,5 +119,6 @@ def render(state: ReviewState, ready: Readiness, author: str, memo: Memo, notes:
         lines.append(f"- required check `{name}` failed")
     for note in notes:
         lines.append(f"- {note}")
-    lines += ["", memo.render()]
+    if memo is not None:
+        lines += ["", memo.render()]
     return "\n".join(lines)

@@ -17,8 +17,9 @@ from datetime import UTC, datetime
 from bot.comments import is_bot_comment, marker, with_marker
 from bot.context import Context
 from bot.events import Event
+from bot.forges.common import BoundedCache
 from bot.forges.base import (
-    Comment, CommitStatus, Forge, ForgeError, Invalid, NotFound, Permission, PermissionDenied, PullRequest, Review, StatusState,
+    Comment, CommitStatus, FileChange, Forge, ForgeError, Invalid, NotFound, Permission, PermissionDenied, PullRequest, Review, StatusState,
 )
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -37,6 +38,8 @@ router = Router()
 
 SUMMARY_KEY = "review"
 OWNERS_TTL = 600.0  # seconds an OWNERS file read from a base branch is trusted without a push saying so
+CHECKS_TTL = 60.0
+READS_TTL = 30.0
 SWEEP_SECONDS = 600
 REVIEW_WORD_RE = re.compile(r"^ {0,3}/(?:forgebot\s+)?(?:lgtm|approve|hold|unhold)\b", re.IGNORECASE | re.MULTILINE)
 EPOCH = datetime.fromtimestamp(0, UTC)
@@ -132,23 +135,49 @@ async def advance_memo(ctx: Context, forge: Forge, repo: str, pull: PullRequest,
     return Memo(pull.head_sha, tree, since, "")
 
 
-async def required_checks(forge: Forge, repo: str, branch: str) -> tuple[str, ...]:
-    """The base branch's required checks (without our own); none when the bot may not read them."""
+async def required_checks(ctx: Context, forge: Forge, repo: str, branch: str) -> tuple[str, ...]:
+    """The base branch's required checks (without our own); none when the bot may not read them.
+    Remembered for a minute: protection changes seldom, and a merge is refused anyway if it did."""
+    cache: dict[tuple[str, str, str], tuple[float, tuple[str, ...]]] = ctx.services.setdefault("review_required", {})
+    key, now = (forge.platform, repo.lower(), branch), ctx.clock()
+    if key in cache and now - cache[key][0] < CHECKS_TTL:
+        return cache[key][1]
     try:
         protection = await forge.get_protection(repo, branch)
     except (NotFound, PermissionDenied):
-        return ()
+        protection = None
     contexts = protection.required_status_checks if protection else None
-    return tuple(c for c in contexts or () if c != STATUS_CONTEXT)
+    found = tuple(c for c in contexts or () if c != STATUS_CONTEXT)
+    if len(cache) > 1000:
+        cache.clear()
+    cache[key] = (now, found)
+    return found
 
 
-async def readiness_of(forge: Forge, repo: str, pull: PullRequest, config: RepoConfig, state: ReviewState) -> Readiness:
+async def pull_and_changes(ctx: Context, forge: Forge, repo: str, number: int) -> tuple[PullRequest, list[FileChange]]:
+    """The pull request and its changed files, read once per delivery (a command and the
+    derivation after it on the same comment share them)."""
+    delivery = ctx.event.delivery_id if ctx.event else None
+    memo: BoundedCache[tuple[str, str, str, int], tuple[float, PullRequest, list[FileChange]]] = ctx.services.setdefault(
+        "review_reads", BoundedCache(256))
+    key = (delivery or "", forge.platform, repo.lower(), number)
+    now = ctx.clock()
+    if delivery and key in memo and now - memo[key][0] < READS_TTL:  # not for a redelivery hours later
+        return memo[key][1], memo[key][2]
+    pull, changes = await forge.get_pull(repo, number), await forge.list_pull_changes(repo, number)
+    if delivery:
+        memo[key] = (now, pull, changes)
+    return pull, changes
+
+
+async def readiness_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest, config: RepoConfig,
+                       state: ReviewState) -> Readiness:
     labels = {x.lower() for x in pull.labels}
     ready = Readiness(draft=pull.draft, blocked=config.dependencies.label.lower() in labels,
                       conflicts=pull.mergeable is False)
     if state.missing() or ready.draft or ready.blocked or ready.conflicts:
         return ready  # the checks are read only when they are all that is left to know
-    required = await required_checks(forge, repo, pull.base_ref)
+    required = await required_checks(ctx, forge, repo, pull.base_ref)
     if not required:
         return ready
     checks = await forge.commit_checks(repo, pull.head_sha)
@@ -166,13 +195,14 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     config = config or await config_in_force(ctx, forge.platform, repo)
     if not review_enabled(config):
         return None
-    pull = pull or await forge.get_pull(repo, number)
+    read, changes = await pull_and_changes(ctx, forge, repo, number)
+    pull = pull or read
     if pull.state != "open" or pull.merged:
         return None
     bot = await ctx.forges.bot_login(forge.platform)
     comments = await forge.list_comments(repo, number)
     reviews = await forge.list_reviews(repo, number) if config.review.reviews_count else []
-    changed = [c.path for c in await forge.list_pull_changes(repo, number)]
+    changed = [c.path for c in changes]
     own = marker(SUMMARY_KEY)
     existing = next((c for c in comments if own in c.body and (c.author or "").lower() == bot.lower()), None)
     remarks = remarks_of(comments, reviews, bot)
@@ -183,7 +213,7 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     facts = Facts(pull.author or "", remarks, changed, owners, levels, frozenset(x.lower() for x in pull.labels),
                   memo.lgtm_since)
     state = derive(facts, rules_for(config, forge))
-    return Derived(pull, state, await readiness_of(forge, repo, pull, config, state), config), memo, existing
+    return Derived(pull, state, await readiness_of(ctx, forge, repo, pull, config, state), config), memo, existing
 
 
 async def follow_labels(ctx: Context, forge: Forge, repo: str, derived: Derived) -> None:

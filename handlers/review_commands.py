@@ -12,7 +12,7 @@ from bot.review.owners import OwnersError, requirements
 from bot.review.state import may_approve
 from bot.router import Level, Router
 from config.repo import review_enabled
-from handlers.review import derive_pull, read_owners, rules_for
+from handlers.review import derive_pull, pull_and_changes, read_owners, rules_for
 from handlers.review_merge import MergeRefused, merge_when_ready
 
 router = Router()
@@ -52,8 +52,8 @@ async def approve_command(inv: Invocation) -> None:
     rules = rules_for(inv.config, inv.forge)
     if _is_author(inv) and not rules.author_can_approve:
         raise CommandFailed("the author's own approval does not count here", "Ask an approver (see the review summary).")
-    pull = await inv.forge.get_pull(inv.repo, inv.number)
-    changed = [c.path for c in await inv.forge.list_pull_changes(inv.repo, inv.number)]
+    pull, changes = await pull_and_changes(inv.ctx, inv.forge, inv.repo, inv.number)
+    changed = [c.path for c in changes]
     try:
         owners = await read_owners(inv.ctx, inv.forge, inv.repo, pull.base_ref, changed)
     except OwnersError as exc:

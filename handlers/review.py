@@ -343,6 +343,31 @@ async def request_reviewers(event: Event, ctx: Context) -> None:
     await ctx.record("review.requested", issue=issue.number, reviewers=asked)
 
 
+def _checked_sha(event: Event) -> str | None:
+    """The commit a status or check event is about; None for the bot's own review status."""
+    payload = event.payload
+    if event.name == "status":
+        return None if payload.get("context") == STATUS_CONTEXT else payload.get("sha")
+    run = payload.get(event.name)  # check_run / check_suite
+    return run.get("head_sha") if isinstance(run, dict) else None
+
+
+@router.on("status", when=lambda event: _checked_sha(event) is not None)
+@router.on("check_run", "completed")
+@router.on("check_suite", "completed")
+async def checks_changed(event: Event, ctx: Context) -> None:
+    """A check finished: the pull requests at that commit are derived again (and merged when ready)."""
+    sha = _checked_sha(event)
+    if sha is None or event.repo is None:
+        return
+    repo = event.repo.full_name
+    if not review_enabled(await config_in_force(ctx, event.platform, repo)):
+        return
+    for pull in await ctx.forge.list_pulls(repo):
+        if pull.head_sha == sha:
+            await refresh(ctx, ctx.forge, repo, pull.number)
+
+
 def _owners_touched(event: Event) -> bool:
     push = event.push
     if push is None or push.branch is None:

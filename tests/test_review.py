@@ -345,3 +345,34 @@ async def test_help_lists_review_commands_where_review_is_on(world: World, bot_f
         await app.wait_idle()
         text = bot_comments(world, number)[-1]
         assert "| `/lgtm [cancel]` |" in text and "| `/approve [cancel]` |" in text and "`/merge [merge|squash|rebase]`" in text
+
+
+async def test_a_check_turning_green_is_followed_at_once(world: World, bot_factory: Any) -> None:
+    import json
+
+    import httpx
+
+    from bot.forges.base import BranchProtection
+    from tests.conftest import github_headers, gitea_headers
+
+    setup(world)
+    await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=("ci/test",)))
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config="review:\n  merge: auto\n")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        head = world.state().issue(number).pull.head_sha
+        await world.actor("alice").set_status(REPO, head, "success", "ci/test")
+        # The platform's status webhook (the emulator sends none for statuses).
+        body = json.dumps({"sha": head, "state": "success", "context": "ci/test", "id": 1,
+                           "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
+                           "sender": {"login": "alice"}}).encode()
+        if world.platform == "github":
+            headers, path = github_headers(body, "status", "status-1"), "/webhooks/github"
+        else:
+            headers, path = gitea_headers(body, "status", "status", "status-1"), "/webhooks/gitea"
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
+            assert (await client.post(path, content=body, headers=headers)).status_code == 202
+        await app.wait_idle()
+        assert world.state().issue(number).pull.merged

@@ -193,11 +193,8 @@ async def main_async(tmp: Path) -> int:
 
     print(f"bench-commands: {total} comments at {RATE:g}/s for {SECONDS:g} s, forgebot serve + emulator on loopback")
     print()
-    print("| command | comments | p50 ms | p90 ms | p99 ms | max ms |")
-    print("|---|---:|---:|---:|---:|---:|")
     everything = latencies["claim"] + latencies["label"]
-    for kind, values in (*latencies.items(), ("all", everything)):
-        print(f"| {kind} | {len(values)} | {percentile(values, 50):.1f} | {percentile(values, 90):.1f} | {percentile(values, 99):.1f} | {max(values, default=0):.1f} |")
+    print_table("command", {**latencies, "all": everything})
     print()
     print(f"bot requests: {len(timed.log)} ({len(timed.log) / max(1, total):.1f} per comment), failed: {len(errors)}")
     for name, n in Counter(f"{status} {m} {re.sub(r'/[0-9]+(?=/|$)', '/N', p)}" for _, m, p, status in errors).most_common(5):
@@ -216,11 +213,8 @@ async def main_async(tmp: Path) -> int:
     review_duplicates = review.duplicates(repo, BOT, about)
     unanswered = events - sum(len(v) for v in review_latency.values())
     print()
-    print("| review command | comments | p50 ms | p90 ms | p99 ms | max ms |")
-    print("|---|---:|---:|---:|---:|---:|")
     both = review_latency["lgtm"] + review_latency["approve"]
-    for kind, values in (*review_latency.items(), ("both", both)):
-        print(f"| /{kind} | {len(values)} | {percentile(values, 50):.1f} | {percentile(values, 90):.1f} | {percentile(values, 99):.1f} | {max(values, default=0):.1f} |")
+    print_table("review command", {"/lgtm": review_latency["lgtm"], "/approve": review_latency["approve"], "both": both})
     print()
     print(f"API calls per review event (about the pull request): {len(review_requests) / max(1, events):.1f},"
           f" of which answered 304 (GitHub ETag cache): {answered_304 / max(1, events):.1f}"
@@ -246,6 +240,14 @@ async def main_async(tmp: Path) -> int:
     for text, met in checks:
         print(f"target {'met   ' if met else 'MISSED'}  {text}")
     return 0 if all(met for _, met in checks[4:]) else 1
+
+
+def print_table(title: str, rows: dict[str, list[float]]) -> None:
+    print(f"| {title} | comments | p50 ms | p90 ms | p99 ms | max ms |")
+    print("|---|---:|---:|---:|---:|---:|")
+    for kind, values in rows.items():
+        print(f"| {kind} | {len(values)} | {percentile(values, 50):.1f} | {percentile(values, 90):.1f} |"
+              f" {percentile(values, 99):.1f} | {max(values, default=0):.1f} |")
 
 
 async def wait_for(port: int, proc: subprocess.Popen[bytes]) -> None:

@@ -6,6 +6,8 @@ derived from the whole history by handlers/review.py, which runs after them on t
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Sequence
+
 from bot.forges.base import ForgeError, MergeMethod
 from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.review.owners import OwnersError, requirements
@@ -117,10 +119,7 @@ def _logins(inv: Invocation) -> list[str]:
     description="Ask these people to review.",
 )
 async def cc_command(inv: Invocation) -> None:
-    try:
-        await inv.forge.request_reviewers(inv.repo, inv.number, _logins(inv))
-    except ForgeError as exc:
-        raise CommandFailed(f"the platform would not ask them: {exc.message}", "Only collaborators can be asked.") from None
+    await _ask(inv, inv.forge.request_reviewers, "ask them")
 
 
 @router.command(
@@ -128,8 +127,12 @@ async def cc_command(inv: Invocation) -> None:
     description="Withdraw the request for these people's review.",
 )
 async def uncc_command(inv: Invocation) -> None:
+    await _ask(inv, inv.forge.remove_requested_reviewers, "withdraw the request")
+
+
+async def _ask(inv: Invocation, call: Callable[[str, int, Sequence[str]], Awaitable[None]], what: str) -> None:
     try:
-        await inv.forge.remove_requested_reviewers(inv.repo, inv.number, _logins(inv))
+        await call(inv.repo, inv.number, _logins(inv))
     except ForgeError as exc:
-        raise CommandFailed(f"the platform would not withdraw it: {exc.message}") from None
+        raise CommandFailed(f"the platform would not {what}: {exc.message}", "Only collaborators can be asked.") from None
 

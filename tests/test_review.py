@@ -16,7 +16,8 @@ CONFIG = "review: {}\n"
 OWNERS = "approvers: [carol]\nreviewers: [dave]\n"
 
 
-def setup(world: World, config: str = CONFIG, owners: str | None = OWNERS) -> None:
+def setup(world: World) -> None:
+    """dave: write access, not in OWNERS (an lgtm giver); carol (triage) is the approver."""
     world.fake.add_user("dave")
     world.fake.set_permission(REPO, "dave", "write")
 
@@ -29,6 +30,11 @@ async def open_pull(world: World, files: dict[str, str | None] | None = None, co
     await world.actor("alice").push(REPO, "main", base)
     await world.actor(author).push(REPO, "feature", files or {"src/app.py": "print('hi')\n"})
     return int(await world.actor(author).open_pr(REPO, "feature", title="Feature"))
+
+
+async def lgtm_and_approve(world: World, number: int) -> None:
+    await world.actor("dave").comment(REPO, number, "/lgtm")
+    await world.actor("carol").comment(REPO, number, "/approve")
 
 
 def review_status(world: World, number: int) -> tuple[str, str] | None:
@@ -140,8 +146,7 @@ async def test_hold_blocks_until_released(world: World, bot_factory: Any) -> Non
     setup(world)
     async with bot_factory(world) as app:
         number = await open_pull(world)
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await world.actor("alice").comment(REPO, number, "/hold")
         await app.wait_idle()
         assert world.label_names(number) == ["approved", "do-not-merge/hold", "lgtm"]
@@ -177,8 +182,7 @@ async def test_auto_merge_when_ready_deletes_the_branch(world: World, bot_factor
     config = "review:\n  merge: auto\n  merge_method: squash\n  delete_branch: true\n"
     async with bot_factory(world) as app:
         number = await open_pull(world, config=config)
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await app.wait_idle()
         pull = world.state().issue(number)
         assert pull.pull.merged and pull.state == "closed"
@@ -192,8 +196,7 @@ async def test_merge_command_refuses_until_ready_then_merges(world: World, bot_f
         await world.actor("alice").comment(REPO, number, "/merge")
         await app.wait_idle()
         assert "not ready: needs an approver for OWNERS" in bot_comments(world, number)[-1]
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await world.actor("alice").comment(REPO, number, "/merge rebase")
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
@@ -234,8 +237,7 @@ async def test_replayed_deliveries_change_nothing(world: World, bot_factory: Any
     setup(world)
     async with bot_factory(world) as app:
         number = await open_pull(world, config="review:\n  request_reviewers: 1\n")
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await app.wait_idle()
         comments, statuses = bot_comments(world, number), len(review_statuses(world))
         labels, asked = world.label_names(number), requested(world, number)
@@ -255,8 +257,7 @@ async def test_required_checks_wait_and_the_sweep_merges_once_green(world: World
     await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=("ci/test",)))
     async with bot_factory(world) as app:
         number = await open_pull(world, config="review:\n  merge: auto\n")
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await app.wait_idle()
         assert review_status(world, number) == ("pending", "waiting for check ci/test")
         head = world.state().issue(number).pull.head_sha
@@ -275,8 +276,7 @@ async def test_a_refused_merge_is_answered_in_one_line_once(world: World, bot_fa
     async with bot_factory(world) as app:
         number = await open_pull(world, config=config)
         await world.actor("alice").push(REPO, "main", {"other.txt": "moved on\n"})  # no fast-forward now
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await world.actor("carol").comment(REPO, number, "/hold\n/unhold")  # another derivation, same refusal
         await app.wait_idle()
         refusals = [b for b in bot_comments(world, number) if b.startswith("Could not merge")]
@@ -293,8 +293,7 @@ async def test_gitea_merge_styles(world: World, bot_factory: Any) -> None:
     setup(world)
     async with bot_factory(world) as app:
         number = await open_pull(world, config="review:\n  merge: command\n  merge_method: rebase-merge\n")
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await world.actor("alice").comment(REPO, number, "/merge")
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
@@ -328,8 +327,7 @@ async def test_open_dependencies_block_readiness(world: World, bot_factory: Any)
         dep = await world.actor("alice").open_issue(REPO, "first this")
         number = await open_pull(world)
         await world.actor("alice").comment(REPO, number, f"/depends-on #{dep}")
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await app.wait_idle()
         assert review_status(world, number) == ("pending", "blocked by open dependencies")
         await world.actor("alice").close_issue(REPO, dep)  # the bot takes the blocked label off: derived again
@@ -359,8 +357,7 @@ async def test_a_check_turning_green_is_followed_at_once(world: World, bot_facto
     await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=("ci/test",)))
     async with bot_factory(world) as app:
         number = await open_pull(world, config="review:\n  merge: auto\n")
-        await world.actor("dave").comment(REPO, number, "/lgtm")
-        await world.actor("carol").comment(REPO, number, "/approve")
+        await lgtm_and_approve(world, number)
         await app.wait_idle()
         head = world.state().issue(number).pull.head_sha
         await world.actor("alice").set_status(REPO, head, "success", "ci/test")

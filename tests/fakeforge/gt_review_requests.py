@@ -11,7 +11,7 @@ from typing import Any
 from . import gtjson
 from .common import ApiError
 from .server import Ctx, Resp, Routes
-from .state import Review
+from .state import Issue, Repo, Review
 
 routes = Routes()
 R = "/repos/{owner}/{repo}/pulls/{index}/requested_reviewers"
@@ -25,13 +25,20 @@ def _logins(ctx: Ctx) -> list[str]:
     return logins
 
 
-@routes.post(R)
-def request(ctx: Ctx) -> Resp:
+def _pull(ctx: Ctx) -> tuple[Repo, Issue]:
+    """The pull request, for its author or someone with write access."""
     repo = ctx.repo()
     issue = ctx.issue(repo, "index", pulls=True)
     assert issue.pull is not None
     if ctx.login != issue.user:
         ctx.require(repo, "write")
+    return repo, issue
+
+
+@routes.post(R)
+def request(ctx: Ctx) -> Resp:
+    repo, issue = _pull(ctx)
+    assert issue.pull is not None
     found: list[Any] = []
     now = ctx.ops.now()
     for login in _logins(ctx):
@@ -46,11 +53,8 @@ def request(ctx: Ctx) -> Resp:
 
 @routes.delete(R)
 def withdraw(ctx: Ctx) -> Resp:
-    repo = ctx.repo()
-    issue = ctx.issue(repo, "index", pulls=True)
+    _, issue = _pull(ctx)
     assert issue.pull is not None
-    if ctx.login != issue.user:
-        ctx.require(repo, "write")
     for login in _logins(ctx):
         issue.pull.review_requests.pop(login, None)
     return Resp(204)

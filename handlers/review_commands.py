@@ -14,7 +14,8 @@ from bot.review.owners import OwnersError, requirements
 from bot.review.state import may_approve
 from bot.router import Level, Router
 from config.repo import review_enabled
-from handlers.review import derive_pull, pull_and_changes, read_owners, rules_for
+from handlers.review import derive_pull, rules_for
+from handlers.review_reads import pull_and_changes, read_owners
 from handlers.review_merge import MergeRefused, merge_when_ready
 
 router = Router()

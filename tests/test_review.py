@@ -373,3 +373,18 @@ async def test_a_check_turning_green_is_followed_at_once(world: World, bot_facto
             assert (await client.post(path, content=body, headers=headers)).status_code == 202
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
+
+
+async def test_levels_and_label_names_come_from_the_config(world: World, bot_factory: Any) -> None:
+    setup(world)
+    world.fake.set_permission(REPO, "mallory", "admin")
+    config = "review:\n  lgtm_level: admin\n  labels: {lgtm: review/lgtm, hold: review/hold}\n"
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config=config)
+        await world.actor("dave").comment(REPO, number, "/lgtm")  # write access only
+        await world.actor("mallory").comment(REPO, number, "/lgtm")
+        await world.actor("alice").comment(REPO, number, "/hold")
+        await app.wait_idle()
+        assert world.label_names(number) == ["review/hold", "review/lgtm"]
+        assert any("only admin access and up may /lgtm here" in b for b in bot_comments(world, number))
+        assert "lgtm: @mallory" in summaries(world, number)[0]

@@ -8,16 +8,19 @@ head, and, with `review.merge: auto`, the merge. The commands are in handlers/re
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.comments import marker, upsert_comment, with_marker
 from bot.context import Context
 from bot.events import Event
 from bot.forges.base import (
-    Comment, CommitStatus, Forge, ForgeError, Invalid, NotFound, Permission, PullRequest, StatusState,
+    Comment, CommitStatus, Forge, ForgeError, Invalid, NotFound, Permission, PullRequest, Review, StatusState,
 )
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -94,13 +97,15 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     config = config or await config_in_force(ctx, forge.platform, repo)
     if not review_enabled(config):
         return None
-    read, changes = await pull_and_changes(ctx, forge, repo, number)
+    # The reads do not depend on each other: they go out together.
+    (read, changes), comments, reviews = await asyncio.gather(
+        pull_and_changes(ctx, forge, repo, number), forge.list_comments(repo, number),
+        forge.list_reviews(repo, number) if config.review.reviews_count else _no_reviews(),
+    )
     pull = pull or read
     if pull.state != "open" or pull.merged:
         return None
     bot = await ctx.forges.bot_login(forge.platform)
-    comments = await forge.list_comments(repo, number)
-    reviews = await forge.list_reviews(repo, number) if config.review.reviews_count else []
     changed = [c.path for c in changes]
     own = marker(SUMMARY_KEY)
     existing = next((c for c in comments if own in c.body and (c.author or "").lower() == bot.lower()), None)
@@ -113,6 +118,10 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
                   memo.lgtm_since)
     state = derive(facts, rules_for(config, forge))
     return Derived(pull, state, await readiness_of(ctx, forge, repo, pull, config, state), config), memo, existing
+
+
+async def _no_reviews() -> list[Review]:
+    return []
 
 
 async def follow_labels(ctx: Context, forge: Forge, repo: str, derived: Derived) -> None:
@@ -157,9 +166,33 @@ async def show_broken_owners(forge: Forge, repo: str, pull: PullRequest, problem
     await upsert_comment(forge, repo, pull.number, SUMMARY_KEY, text, bot)
 
 
+@asynccontextmanager
+async def one_at_a_time(ctx: Context, platform: str, repo: str, number: int) -> AsyncIterator[None]:
+    """One derivation of a pull request at a time in this process. Events about the pull request
+    come in order already; this also covers what comes from elsewhere at the same moment (a push
+    to its base, a check, the sweep), which would otherwise both find no summary and post two."""
+    locks: dict[tuple[str, str, int], tuple[asyncio.Lock, list[int]]] = ctx.services.setdefault("review_locks", {})
+    key = (platform, repo.lower(), number)
+    lock, users = locks.setdefault(key, (asyncio.Lock(), [0]))
+    users[0] += 1  # the lock is forgotten only when nobody holds or waits for it
+    try:
+        async with lock:
+            yield
+    finally:
+        users[0] -= 1
+        if not users[0]:
+            del locks[key]
+
+
 async def refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None = None,
                   merge: bool = True) -> Derived | None:
     """Derive the pull request's review state and make labels, summary, status (and the merge) follow."""
+    async with one_at_a_time(ctx, forge.platform, repo, number):
+        return await _refresh(ctx, forge, repo, number, pull=pull, merge=merge)
+
+
+async def _refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None,
+                   merge: bool) -> Derived | None:
     try:
         found = await derive_pull(ctx, forge, repo, number, pull=pull)
     except OwnersError as problem:
@@ -169,8 +202,7 @@ async def refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: P
     if found is None:
         return None
     derived, memo, existing = found
-    await follow_labels(ctx, forge, repo, derived)
-    await show(ctx, forge, repo, derived, memo, existing)
+    await asyncio.gather(follow_labels(ctx, forge, repo, derived), show(ctx, forge, repo, derived, memo, existing))
     if merge and not derived.missing and derived.config.review.merge == "auto":
         try:
             await merge_when_ready(ctx, forge, repo, derived.pull, derived.config, None)

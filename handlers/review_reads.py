@@ -7,6 +7,7 @@ with its files for the rest of one delivery (a command and the derivation after 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 from bot.comments import is_bot_comment
@@ -112,7 +113,7 @@ async def pull_and_changes(ctx: Context, forge: Forge, repo: str, number: int) -
     now = ctx.clock()
     if delivery and key in memo and now - memo[key][0] < READS_TTL:  # not for a redelivery hours later
         return memo[key][1], memo[key][2]
-    pull, changes = await forge.get_pull(repo, number), await forge.list_pull_changes(repo, number)
+    pull, changes = await asyncio.gather(forge.get_pull(repo, number), forge.list_pull_changes(repo, number))
     if delivery:
         memo[key] = (now, pull, changes)
     return pull, changes

@@ -95,6 +95,8 @@ async def main_async(tmp: Path) -> int:
         fake.set_permission(REPO, login, "write")
     fake.ops.create_label(repo, "acme", "bug", "d73a4a", "")
     fake.ops.create_label(repo, "acme", "status/claimed", "fbca04", "")
+    for name in ("lgtm", "approved"):  # as after a repository's first reviews
+        fake.ops.create_label(repo, "acme", name, "ededed", "")
     total = int(RATE * SECONDS)
     # Every other comment is a review command: an /lgtm, and RATE/2 comments (a second) later the
     # /approve on the same pull request; the first second's /approve slots go to pull requests of their own.

@@ -1,13 +1,13 @@
 """Review reads: what one derivation reads from the platform, and what may be remembered.
 
 OWNERS files per base branch (until a push changes one, or OWNERS_TTL), tree hashes per commit
-(forever: a commit never changes), required checks per branch (a minute), and the pull request
-with its files for the rest of one delivery (a command and the derivation after it share them).
+(forever: a commit never changes), changed files per head and base commit, required checks per
+branch (a minute), and the pull request for the rest of one delivery (a command and the
+derivation after it on the same comment share it).
 """
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 
 from bot.comments import is_bot_comment
@@ -113,7 +113,19 @@ async def pull_and_changes(ctx: Context, forge: Forge, repo: str, number: int) -
     now = ctx.clock()
     if delivery and key in memo and now - memo[key][0] < READS_TTL:  # not for a redelivery hours later
         return memo[key][1], memo[key][2]
-    pull, changes = await asyncio.gather(forge.get_pull(repo, number), forge.list_pull_changes(repo, number))
+    pull = await forge.get_pull(repo, number)
+    changes = await changes_of(ctx, forge, repo, pull)
     if delivery:
         memo[key] = (now, pull, changes)
     return pull, changes
+
+
+async def changes_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest) -> list[FileChange]:
+    """The files a pull request changes: the same for the same head on the same base tip, so
+    remembered by the two commits."""
+    cache: BoundedCache[tuple[str, str, str, str], list[FileChange]] = ctx.services.setdefault(
+        "review_changes", BoundedCache(4096))
+    key = (forge.platform, repo.lower(), pull.head_sha, pull.base_sha)
+    if key not in cache:
+        cache[key] = await forge.list_pull_changes(repo, pull.number)
+    return cache[key]

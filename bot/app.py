@@ -32,6 +32,7 @@ BUILTIN_HANDLERS = (
     "handlers.meta",
     "handlers.housekeeping",
     "handlers.reconcile",
+    "handlers.review",  # before the commands: a review comment's status does not wait for its reaction
     "handlers.commands",
     "handlers.triggers",
     "handlers.claims",
@@ -40,7 +41,6 @@ BUILTIN_HANDLERS = (
     "handlers.state",
     "handlers.dependencies",
     "handlers.review_commands",
-    "handlers.review",
     "handlers.help",
 )
 

@@ -29,8 +29,7 @@ def cmd_review_explain(args: argparse.Namespace) -> int:
     from bot.cli_repos import _platform, _with_forge
     from bot.dispatch import Processor
     from bot.review import summary
-    from bot.review.owners import OwnersError
-    from handlers.review import derive_pull
+    from handlers.review import BrokenOwners, derive_pull
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)
@@ -43,8 +42,8 @@ def cmd_review_explain(args: argparse.Namespace) -> int:
 
     try:
         found = asyncio.run(_with_forge(settings, platform, work, services))
-    except OwnersError as exc:
-        print(f"cannot read {exc}: nothing is approved until it is fixed")
+    except BrokenOwners as exc:
+        print(f"cannot read {exc.problem}: nothing is approved until it is fixed")
         return EXIT_MISSING
     if found is None:
         raise UsageError(f"{repo}#{number} is not an open pull request, or review is off (no `review` section)")

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from bot.comments import marker, upsert_comment, with_marker
+from bot.comments import marker, with_marker
 from bot.context import Context
 from bot.events import Event
 from bot.forges.base import (
@@ -113,7 +113,10 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     memo = await advance_memo(ctx, forge, repo, pull, remarks, comments, summary.parse_memo(existing.body if existing else None))
     cache = permissions(ctx)
     levels = {login: await cache.level(forge, repo, login) for login in people(remarks, bot)}
-    owners = await read_owners(ctx, forge, repo, pull.base_ref, changed)
+    try:
+        owners = await read_owners(ctx, forge, repo, pull.base_ref, changed)
+    except OwnersError as problem:
+        raise BrokenOwners(str(problem), pull, memo, existing) from None
     facts = Facts(pull.author or "", remarks, changed, owners, levels, frozenset(x.lower() for x in pull.labels),
                   memo.lgtm_since)
     state = derive(facts, rules_for(config, forge))
@@ -142,8 +145,7 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None,
-               notes: tuple[str, ...] = ()) -> None:
+async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None) -> None:
     """Set the status (when it changed on this head) and the summary comment (when it reads differently)."""
     state, description = summary.status(derived.state, derived.readiness)
     said = f"{state.value}:{_digest(description)}"
@@ -151,19 +153,37 @@ async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Me
         await forge.set_status(repo, derived.pull.head_sha, CommitStatus(state, STATUS_CONTEXT, description))
         memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
     author = derived.pull.author or ""
-    body = with_marker(summary.render(derived.state, derived.readiness, author, memo, notes), SUMMARY_KEY)
+    body = with_marker(summary.render(derived.state, derived.readiness, author, memo), SUMMARY_KEY)
     if existing is None:
         await forge.create_comment(repo, derived.pull.number, body)
     elif existing.body.strip() != body.strip():
         await forge.edit_comment(repo, existing.id, body)
 
 
-async def show_broken_owners(forge: Forge, repo: str, pull: PullRequest, problem: OwnersError, bot: str) -> None:
-    """A broken OWNERS file approves nothing: say which, on the status and in the summary."""
-    line = f"cannot read {problem}"[: summary.MAX_DESCRIPTION]
-    await forge.set_status(repo, pull.head_sha, CommitStatus(StatusState.ERROR, STATUS_CONTEXT, line))
-    text = f"### Review\n\n**Not ready:** {problem}. Fix the file on `{pull.base_ref}`; nothing is approved until then."
-    await upsert_comment(forge, repo, pull.number, SUMMARY_KEY, text, bot)
+class BrokenOwners(Exception):
+    """An OWNERS file of the base cannot be read; what the summary needs to say so."""
+
+    def __init__(self, problem: str, pull: PullRequest, memo: Memo, existing: Comment | None) -> None:
+        super().__init__(problem)
+        self.problem, self.pull, self.memo, self.existing = problem, pull, memo, existing
+
+
+async def show_broken_owners(forge: Forge, repo: str, broken: BrokenOwners) -> None:
+    """A broken OWNERS file approves nothing: say which, on the status and in the summary (which
+    keeps its memo, so the lgtm history is not lost while the file is fixed)."""
+    pull, memo = broken.pull, broken.memo
+    line = f"cannot read {broken.problem}"[: summary.MAX_DESCRIPTION]
+    said = f"{StatusState.ERROR.value}:{_digest(line)}"
+    if memo.status != said:
+        await forge.set_status(repo, pull.head_sha, CommitStatus(StatusState.ERROR, STATUS_CONTEXT, line))
+    memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
+    text = (f"### Review\n\n**Not ready:** {broken.problem}. Fix the file on `{pull.base_ref}`;"
+            f" nothing is approved until then.\n\n{memo.render()}")
+    body = with_marker(text, SUMMARY_KEY)
+    if broken.existing is None:
+        await forge.create_comment(repo, pull.number, body)
+    elif broken.existing.body.strip() != body.strip():
+        await forge.edit_comment(repo, broken.existing.id, body)
 
 
 @asynccontextmanager
@@ -195,9 +215,8 @@ async def _refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: 
                    merge: bool) -> Derived | None:
     try:
         found = await derive_pull(ctx, forge, repo, number, pull=pull)
-    except OwnersError as problem:
-        pull = pull or await forge.get_pull(repo, number)
-        await show_broken_owners(forge, repo, pull, problem, await ctx.forges.bot_login(forge.platform))
+    except BrokenOwners as broken:
+        await show_broken_owners(forge, repo, broken)
         return None
     if found is None:
         return None

@@ -14,7 +14,7 @@ from bot.review.owners import OwnersError, requirements
 from bot.review.state import may_approve
 from bot.router import Level, Router
 from config.repo import review_enabled
-from handlers.review import derive_pull, rules_for
+from handlers.review import BrokenOwners, derive_pull, rules_for
 from handlers.review_reads import pull_and_changes, read_owners
 from handlers.review_merge import MergeRefused, merge_when_ready
 
@@ -95,7 +95,10 @@ async def merge_command(inv: Invocation) -> None:
     method = inv.args[0].lower() if inv.args else None
     if method is not None and method not in {m.value for m in MergeMethod}:
         raise BadArguments(f"{method!r} is not a merge method", "Use merge, squash or rebase.")
-    found = await derive_pull(inv.ctx, inv.forge, inv.repo, inv.number, config=inv.config)
+    try:
+        found = await derive_pull(inv.ctx, inv.forge, inv.repo, inv.number, config=inv.config)
+    except BrokenOwners as broken:
+        raise CommandFailed(f"not ready: cannot read {broken.problem}") from None
     if found is None:
         raise CommandFailed("the pull request is not open")
     derived = found[0]

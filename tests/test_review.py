@@ -319,6 +319,13 @@ async def test_a_broken_owners_file_approves_nothing_and_says_so(world: World, b
         await app.wait_idle()
         assert review_status(world, number) == ("error", "cannot read OWNERS: approvers must be a list of logins")
         assert "approved" not in world.label_names(number)
+        statuses = len(review_statuses(world))
+        await world.actor("dave").comment(REPO, number, "/lgtm")  # derived again: said once, not again
+        await app.wait_idle()
+        assert len(review_statuses(world)) == statuses and len(summaries(world, number)) == 1
+        await world.actor("alice").push(REPO, "main", {"OWNERS": "approvers: [carol]\n"})  # fixed on the base
+        await app.wait_idle()
+        assert world.label_names(number) == ["approved", "lgtm"]
 
 
 async def test_open_dependencies_block_readiness(world: World, bot_factory: Any) -> None:

@@ -9,7 +9,7 @@ only thing the fold needs that the platform does not say by itself.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from bot.forges.base import StatusState
@@ -93,7 +93,7 @@ def suggestions(state: ReviewState, author: str) -> dict[str, list[str]]:
     return found
 
 
-def render(state: ReviewState, ready: Readiness, author: str, memo: Memo | None, notes: Sequence[str] = ()) -> str:
+def render(state: ReviewState, ready: Readiness, author: str, memo: Memo | None) -> str:
     """The summary comment (with the memo hidden in it), or without a memo the same for a terminal."""
     lines = ["### Review", ""]
     todo = missing(state, ready)
@@ -117,8 +117,6 @@ def render(state: ReviewState, ready: Readiness, author: str, memo: Memo | None,
         lines.append("- blocked by open dependencies (see the dependencies comment)")
     for name in ready.failing:
         lines.append(f"- required check `{name}` failed")
-    for note in notes:
-        lines.append(f"- {note}")
     if memo is not None:
         lines += ["", memo.render()]
     return "\n".join(lines)

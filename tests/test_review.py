@@ -3,6 +3,8 @@ and the summary, through webhooks from the emulator and the bot's real clients."
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import pytest
@@ -30,6 +32,20 @@ async def open_pull(world: World, files: dict[str, str | None] | None = None, co
     await world.actor("alice").push(REPO, "main", base)
     await world.actor(author).push(REPO, "feature", files or {"src/app.py": "print('hi')\n"})
     return int(await world.actor(author).open_pr(REPO, "feature", title="Feature"))
+
+
+@asynccontextmanager
+async def reviewing(world: World, bot_factory: Any, checks: tuple[str, ...] = (),
+                    **options: Any) -> AsyncIterator[tuple[Any, int]]:
+    """The bot running, and a pull request opened on a base with the config and OWNERS given
+    (and `checks` required by the base's protection)."""
+    from bot.forges.base import BranchProtection
+
+    setup(world)
+    if checks:
+        await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=checks))
+    async with bot_factory(world) as app:
+        yield app, await open_pull(world, **options)
 
 
 async def lgtm_and_approve(world: World, number: int) -> None:
@@ -61,9 +77,7 @@ def summaries(world: World, number: int) -> list[str]:
 
 
 async def test_lgtm_and_approve_make_it_ready(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await app.wait_idle()
         assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")
         assert "needs `/approve` from one of @carol" in summaries(world, number)[0]
@@ -83,9 +97,7 @@ async def test_lgtm_and_approve_make_it_ready(world: World, bot_factory: Any) ->
 
 
 async def test_refusals_say_who_may(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await world.actor("alice").comment(REPO, number, "/lgtm")
         await world.actor("bob").comment(REPO, number, "/lgtm")
         await world.actor("dave").comment(REPO, number, "/approve")
@@ -109,9 +121,7 @@ async def test_owners_come_from_the_base_not_the_head(world: World, bot_factory:
 
 
 async def test_a_push_keeps_lgtm_only_when_the_tree_is_the_same(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await world.actor("dave").comment(REPO, number, "/lgtm")
         await app.wait_idle()
         assert world.label_names(number) == ["lgtm"]
@@ -130,9 +140,7 @@ async def test_a_push_keeps_lgtm_only_when_the_tree_is_the_same(world: World, bo
 
 
 async def test_platform_reviews_count(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await world.actor("dave").review(REPO, number, "approved")
         await world.actor("carol").review(REPO, number, "approved")  # an approver: /approve
         await app.wait_idle()
@@ -143,9 +151,7 @@ async def test_platform_reviews_count(world: World, bot_factory: Any) -> None:
 
 
 async def test_hold_blocks_until_released(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await lgtm_and_approve(world, number)
         await world.actor("alice").comment(REPO, number, "/hold")
         await app.wait_idle()
@@ -158,9 +164,7 @@ async def test_hold_blocks_until_released(world: World, bot_factory: Any) -> Non
 
 
 async def test_without_owners_write_access_approves(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world, owners=None)
+    async with reviewing(world, bot_factory, owners=None) as (app, number):
         await world.actor("bob").comment(REPO, number, "/approve")  # read access
         await world.actor("dave").comment(REPO, number, "/approve\n/lgtm")
         await app.wait_idle()
@@ -169,9 +173,7 @@ async def test_without_owners_write_access_approves(world: World, bot_factory: A
 
 
 async def test_review_is_off_without_a_review_section(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world, config="claims: {}\n")
+    async with reviewing(world, bot_factory, config="claims: {}\n") as (app, number):
         await world.actor("dave").comment(REPO, number, "/lgtm")
         await app.wait_idle()
         assert bot_comments(world, number) == [] and review_status(world, number) is None
@@ -190,9 +192,7 @@ async def test_auto_merge_when_ready_deletes_the_branch(world: World, bot_factor
 
 
 async def test_merge_command_refuses_until_ready_then_merges(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world, config="review:\n  merge: command\n")
+    async with reviewing(world, bot_factory, config="review:\n  merge: command\n") as (app, number):
         await world.actor("alice").comment(REPO, number, "/merge")
         await app.wait_idle()
         assert "not ready: needs an approver for OWNERS" in bot_comments(world, number)[-1]
@@ -207,9 +207,7 @@ def requested(world: World, number: int) -> list[str]:
 
 
 async def test_cc_and_uncc_ask_and_withdraw(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await world.actor("alice").comment(REPO, number, "/cc @dave @carol")
         await app.wait_idle()
         assert requested(world, number) == ["carol", "dave"]
@@ -234,9 +232,7 @@ async def test_reviewers_are_requested_from_owners_when_it_opens(world: World, b
 
 
 async def test_replayed_deliveries_change_nothing(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world, config="review:\n  request_reviewers: 1\n")
+    async with reviewing(world, bot_factory, config="review:\n  request_reviewers: 1\n") as (app, number):
         await lgtm_and_approve(world, number)
         await app.wait_idle()
         comments, statuses = bot_comments(world, number), len(review_statuses(world))
@@ -251,12 +247,7 @@ async def test_replayed_deliveries_change_nothing(world: World, bot_factory: Any
 
 
 async def test_required_checks_wait_and_the_sweep_merges_once_green(world: World, bot_factory: Any) -> None:
-    from bot.forges.base import BranchProtection
-
-    setup(world)
-    await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=("ci/test",)))
-    async with bot_factory(world) as app:
-        number = await open_pull(world, config="review:\n  merge: auto\n")
+    async with reviewing(world, bot_factory, checks=("ci/test",), config="review:\n  merge: auto\n") as (app, number):
         await lgtm_and_approve(world, number)
         await app.wait_idle()
         assert review_status(world, number) == ("pending", "waiting for check ci/test")
@@ -290,9 +281,7 @@ async def test_a_refused_merge_is_answered_in_one_line_once(world: World, bot_fa
 async def test_gitea_merge_styles(world: World, bot_factory: Any) -> None:
     if world.platform != "gitea":
         pytest.skip("rebase-merge is Gitea's own style")
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world, config="review:\n  merge: command\n  merge_method: rebase-merge\n")
+    async with reviewing(world, bot_factory, config="review:\n  merge: command\n  merge_method: rebase-merge\n") as (app, number):
         await lgtm_and_approve(world, number)
         await world.actor("alice").comment(REPO, number, "/merge")
         await app.wait_idle()
@@ -300,9 +289,7 @@ async def test_gitea_merge_styles(world: World, bot_factory: Any) -> None:
 
 
 async def test_an_owners_change_on_the_base_is_followed(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await world.actor("dave").comment(REPO, number, "/approve")
         await app.wait_idle()
         assert "approved" not in world.label_names(number)
@@ -312,9 +299,7 @@ async def test_an_owners_change_on_the_base_is_followed(world: World, bot_factor
 
 
 async def test_a_broken_owners_file_approves_nothing_and_says_so(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world, owners="approvers: carol\n")
+    async with reviewing(world, bot_factory, owners="approvers: carol\n") as (app, number):
         await world.actor("carol").comment(REPO, number, "/approve")
         await app.wait_idle()
         assert review_status(world, number) == ("error", "cannot read OWNERS: approvers must be a list of logins")
@@ -343,9 +328,7 @@ async def test_open_dependencies_block_readiness(world: World, bot_factory: Any)
 
 
 async def test_help_lists_review_commands_where_review_is_on(world: World, bot_factory: Any) -> None:
-    setup(world)
-    async with bot_factory(world) as app:
-        number = await open_pull(world)
+    async with reviewing(world, bot_factory) as (app, number):
         await world.actor("bob").comment(REPO, number, "/forgebot help")
         await app.wait_idle()
         text = bot_comments(world, number)[-1]
@@ -357,13 +340,9 @@ async def test_a_check_turning_green_is_followed_at_once(world: World, bot_facto
 
     import httpx
 
-    from bot.forges.base import BranchProtection
     from tests.conftest import github_headers, gitea_headers
 
-    setup(world)
-    await world.client.set_protection(REPO, BranchProtection("main", required_status_checks=("ci/test",)))
-    async with bot_factory(world) as app:
-        number = await open_pull(world, config="review:\n  merge: auto\n")
+    async with reviewing(world, bot_factory, checks=("ci/test",), config="review:\n  merge: auto\n") as (app, number):
         await lgtm_and_approve(world, number)
         await app.wait_idle()
         head = world.state().issue(number).pull.head_sha

@@ -374,3 +374,19 @@ async def test_levels_and_label_names_come_from_the_config(world: World, bot_fac
         assert world.label_names(number) == ["review/hold", "review/lgtm"]
         assert any("only admin access and up may /lgtm here" in b for b in bot_comments(world, number))
         assert "lgtm: @mallory" in summaries(world, number)[0]
+
+
+async def test_a_deleted_or_edited_lgtm_no_longer_counts(world: World, bot_factory: Any) -> None:
+    async with reviewing(world, bot_factory) as (app, number):
+        said = await world.actor("dave").comment(REPO, number, "/lgtm")
+        await app.wait_idle()
+        assert world.label_names(number) == ["lgtm"]
+        await world.actor("dave").edit_comment(REPO, said, "on second thought, not yet")
+        await app.wait_idle()
+        assert world.label_names(number) == []
+        again = await world.actor("dave").comment(REPO, number, "/lgtm")
+        await app.wait_idle()
+        assert world.label_names(number) == ["lgtm"]
+        await world.actor("dave").delete_comment(REPO, again)
+        await app.wait_idle()
+        assert world.label_names(number) == []

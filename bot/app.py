@@ -33,6 +33,7 @@ BUILTIN_HANDLERS = (
     "handlers.meta",
     "handlers.housekeeping",
     "handlers.reconcile",
+    "handlers.review",  # before the commands: a review comment's status does not wait for its reaction
     "handlers.commands",
     "handlers.triggers",
     "handlers.claims",
@@ -40,6 +41,7 @@ BUILTIN_HANDLERS = (
     "handlers.labels",
     "handlers.state",
     "handlers.dependencies",
+    "handlers.review_commands",
     "handlers.help",
 )
 

@@ -342,6 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, common)
     from bot.cli_doctor import add_commands as add_doctor_commands
     add_doctor_commands(sub, common)
+    from bot.cli_review import add_commands as add_review_commands
+
+    add_review_commands(sub, common)
     return parser
 
 

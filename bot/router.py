@@ -61,6 +61,9 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     on_pulls: bool = True
     on_issues: bool = True
+    # Whether the repository's config turns the command on (None: always). Where it is off, the
+    # word is left to other bots, as an unknown /word is.
+    active: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,9 +116,12 @@ class Router:
         aliases: Iterable[str] = (),
         on_pulls: bool = True,
         on_issues: bool = True,
+        active: Callable[[Any], bool] | None = None,
     ) -> Callable[[CommandHandler], CommandHandler]:
         def register(handler: CommandHandler) -> CommandHandler:
-            self._add_command(CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues))
+            self._add_command(
+                CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues, active)
+            )
             return handler
 
         return register

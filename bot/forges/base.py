@@ -41,6 +41,8 @@ class MergeMethod(enum.StrEnum):
     MERGE = "merge"
     SQUASH = "squash"
     REBASE = "rebase"
+    REBASE_MERGE = "rebase-merge"  # Gitea only: rebase, then a merge commit
+    FAST_FORWARD = "fast-forward-only"  # Gitea only
 
 
 class StatusState(enum.StrEnum):
@@ -159,6 +161,16 @@ class Review:
     body: str
     author: str | None
     commit_sha: str | None = None
+    submitted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One file a pull request changes, and how many lines."""
+
+    path: str
+    additions: int = 0
+    deletions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -412,6 +424,15 @@ class Forge(Protocol):
         self, repo: str, number: int, event: ReviewEvent, body: str = "", commit_sha: str | None = None
     ) -> Review: ...
     async def merge_pull(self, repo: str, number: int, method: MergeMethod, sha: str | None = None) -> str: ...
+
+    # review (bot/forges/github_reviews.py, gitea_reviews.py)
+    async def list_reviews(self, repo: str, number: int) -> list[Review]: ...
+    async def list_pull_changes(self, repo: str, number: int) -> list[FileChange]: ...
+    async def commit_tree(self, repo: str, sha: str) -> str: ...
+    # The latest state of each status context and (GitHub) check run of a commit, by name.
+    async def commit_checks(self, repo: str, sha: str) -> dict[str, StatusState]: ...
+    async def request_reviewers(self, repo: str, number: int, logins: Sequence[str]) -> None: ...
+    async def remove_requested_reviewers(self, repo: str, number: int, logins: Sequence[str]) -> None: ...
 
     # branches, refs, protection
     # `committed_at` is filled when `with_dates` asks for it, or when the listing has it for free.

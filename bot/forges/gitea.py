@@ -46,13 +46,14 @@ from bot.forges.gitea_admin import GiteaAdmin
 from bot.forges.gitea_diagnose import GiteaDiagnostics
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
+from bot.forges.gitea_reviews import GiteaReviews
 from bot.forges.gitea_version import GITEA, ServerVersion, capabilities_for, parse_version
 
 CAPABILITIES = GITEA  # until the server's version is read (server_capabilities)
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, GiteaReviews):
     platform = PLATFORM
     capabilities = CAPABILITIES
 

@@ -186,7 +186,7 @@ def head_matches(data: dict[str, Any], owner: str | None, branch: str) -> bool:
 def review(data: dict[str, Any]) -> Review:
     state = "dismissed" if data.get("dismissed") else REVIEW_STATE.get(data.get("state") or "", "pending")
     return Review(id=data.get("id"), state=state, body=data.get("body") or "", author=login(data.get("user")),
-                  commit_sha=data.get("commit_id") or None)
+                  commit_sha=data.get("commit_id") or None, submitted_at=parse_time(data.get("submitted_at")))
 
 
 def branch(data: dict[str, Any]) -> Branch:

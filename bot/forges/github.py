@@ -31,6 +31,7 @@ from bot.forges.github_auth import AppAuth
 from bot.forges.github_diagnose import GitHubDiagnostics
 from bot.forges.github_hooks import GitHubHooks
 from bot.forges.github_invitations import GitHubInvitations
+from bot.forges.github_reviews import GitHubReviews
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
     GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
@@ -43,7 +44,7 @@ R = "/repos/{owner}/{repo}"
 CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: GitHub shows permissions only to "
                           "tokens with push access, so give forgebot write access to {repo}")
 
-class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubHooks):
+class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubHooks, GitHubReviews):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
@@ -362,6 +363,8 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubH
         return review_from(await self._repo("POST", repo, "/pulls/{number}/reviews", number=number, data=data))
 
     async def merge_pull(self, repo: str, number: int, method: MergeMethod, sha: str | None = None) -> str:
+        if method not in (MergeMethod.MERGE, MergeMethod.SQUASH, MergeMethod.REBASE):
+            raise Unsupported(f"GitHub has no {method.value} merge; use merge, squash or rebase", platform=PLATFORM)
         data: dict[str, Any] = {"merge_method": method.value}
         if sha:
             data["sha"] = sha

@@ -19,8 +19,8 @@ _JSON_KINDS = {str: "string", bool: "bool", int: "number", float: "number", list
 
 
 def routes() -> list[Route]:
-    from . import gt_admin, gt_comments, gt_hooks, gt_issues, gt_protect, gt_pulls, gt_repo
-    modules = (gt_repo, gt_protect, gt_issues, gt_comments, gt_pulls, gt_admin, gt_hooks)
+    from . import gt_admin, gt_comments, gt_hooks, gt_issues, gt_protect, gt_pulls, gt_repo, gt_review_requests
+    modules = (gt_repo, gt_protect, gt_issues, gt_comments, gt_pulls, gt_admin, gt_hooks, gt_review_requests)
     return [route for module in modules for route in module.routes.items]
 
 

@@ -8,7 +8,7 @@ from . import gt_version, gtjson, pulljson
 from .common import ApiError
 from .gt_issues import apply_writer_fields, check_new_assignees, edit_issue_or_pull
 from .server import Ctx, Resp, Routes
-from .state import Issue, Repo
+from .state import Issue, Repo, Review
 
 routes = Routes()
 R = "/repos/{owner}/{repo}"
@@ -165,6 +165,10 @@ def list_reviews(ctx: Ctx) -> Resp:
     issue = ctx.issue(repo, "index", pulls=True)
     assert issue.pull is not None
     items = [r for r in issue.pull.reviews if r.state != "PENDING" or r.user == ctx.login]
+    # Gitea keeps a review request as a review of its own type, listed with the others.
+    items += [Review(rid, login, "REQUEST_REVIEW", "", issue.pull.head_sha, at)
+              for login, (rid, at) in issue.pull.open_requests().items()]
+    items.sort(key=lambda r: r.id)
     return ctx.paged(items, lambda r: gtjson.review(ctx.forge, repo, issue.number, r))
 
 

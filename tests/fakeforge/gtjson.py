@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 EPOCH = "1970-01-01T00:00:00Z"
 # Gitea's review state names for the shared review states.
 REVIEW_STATES = {"APPROVED": "APPROVED", "CHANGES_REQUESTED": "REQUEST_CHANGES",
-                 "COMMENTED": "COMMENT", "PENDING": "PENDING"}
+                 "COMMENTED": "COMMENT", "PENDING": "PENDING", "REQUEST_REVIEW": "REQUEST_REVIEW"}
 
 
 def api(f: FakeForge) -> str:

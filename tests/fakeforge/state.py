@@ -173,6 +173,13 @@ class PullRequest:
     merge_commit_sha: str | None = None
     maintainer_can_modify: bool = True
     reviews: list[Review] = field(default_factory=list)
+    # Requested reviewers: login -> (id of Gitea's REQUEST_REVIEW review, when asked).
+    review_requests: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def open_requests(self) -> dict[str, tuple[int, float]]:
+        """Requests not answered yet: a review submitted after the request answers it (both platforms)."""
+        return {login: (rid, at) for login, (rid, at) in self.review_requests.items()
+                if not any(r.user == login and r.state != "PENDING" and r.id > rid for r in self.reviews)}
 
 
 @dataclass

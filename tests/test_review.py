@@ -278,9 +278,8 @@ async def test_a_refused_merge_is_answered_in_one_line_once(world: World, bot_fa
             assert "the bot tries again on the next change" in refusals[0]
 
 
+@pytest.mark.parametrize("world", ["gitea"], indirect=True)  # rebase-merge is Gitea's own style
 async def test_gitea_merge_styles(world: World, bot_factory: Any) -> None:
-    if world.platform != "gitea":
-        pytest.skip("rebase-merge is Gitea's own style")
     async with reviewing(world, bot_factory, config="review:\n  merge: command\n  merge_method: rebase-merge\n") as (app, number):
         await lgtm_and_approve(world, number)
         await world.actor("alice").comment(REPO, number, "/merge")

@@ -9,7 +9,9 @@ Repositories are named "owner/name" strings throughout.
 
 from __future__ import annotations
 
+import base64
 import enum
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -248,6 +250,43 @@ class RateLimit:
     reset_at: float | None = None  # epoch seconds
 
 
+@dataclass(frozen=True)
+class GitAccess:
+    """What git needs to reach one repository on a forge: its URL and an Authorization header.
+
+    Handlers pass it from the forge to the git layer without looking inside; the header never
+    appears in its repr.
+    """
+
+    clone_url: str
+    auth_header: str = field(repr=False)
+
+    @property
+    def scheme(self) -> str:
+        return urllib.parse.urlsplit(self.clone_url).scheme
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every form the credential could take in text, for masking."""
+        value = self.auth_header.partition(":")[2].strip()
+        found = [value] if value else []
+        scheme, _, encoded = value.partition(" ")
+        if encoded:
+            found.append(encoded)
+        if scheme.lower() == "basic":
+            try:
+                found.append(base64.b64decode(encoded).decode().partition(":")[2])
+            except ValueError:
+                pass
+        return tuple(s for s in found if s)
+
+
+def basic_auth_header(user: str, token: str) -> str:
+    """An Authorization header line for git over HTTP: both platforms take a token as the password."""
+    encoded = base64.b64encode(f"{user}:{token}".encode()).decode()
+    return f"Authorization: Basic {encoded}"
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -392,6 +431,9 @@ class Forge(Protocol):
     async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook: ...
     async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook: ...
     async def delete_hook(self, repo: str, hook_id: int) -> None: ...
+
+    # git over HTTP: the clone URL and the header that authenticates git there (for bot/git only)
+    async def git_access(self, repo: str) -> GitAccess: ...
 
     # commit statuses
     async def set_status(self, repo: str, sha: str, status: CommitStatus) -> None: ...

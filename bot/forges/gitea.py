@@ -29,6 +29,7 @@ from bot.forges.base import (
     Conflict,
     FileContent,
     ForgeError,
+    GitAccess,
     Invalid,
     Issue,
     MergeMethod,
@@ -36,7 +37,9 @@ from bot.forges.base import (
     Repo,
     Review,
     ReviewEvent,
+    Unsupported,
     User,
+    basic_auth_header,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
@@ -92,6 +95,14 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
 
     async def get_repo(self, repo: str) -> Repo:
         return gj.repo(await self._t.get(repo_path(repo)))
+
+    async def git_access(self, repo: str) -> GitAccess:
+        """The clone URL, and the token as the Basic password (Gitea's git endpoint ignores the
+        user name when the password is a token: services/auth/basic.go)."""
+        found = await self.get_repo(repo)
+        if not found.clone_url:
+            raise Unsupported(f"{repo} has no clone URL", platform=PLATFORM)
+        return GitAccess(found.clone_url, basic_auth_header("forgebot", self._t.token))
 
     # -- files ---------------------------------------------------------------------------
     async def read_file(self, repo: str, path: str, ref: str | None = None) -> FileContent | None:

@@ -22,9 +22,9 @@ import httpx
 
 from bot.forges.base import (
     REACTIONS, Branch, BranchProtection, Capabilities, Collaborator, Comment, Comparison, Conflict,
-    CommitStatus, FileContent, Hook, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
+    CommitStatus, FileContent, GitAccess, Hook, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
     Permission, PermissionDenied, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
-    Unsupported, User, split_repo,
+    Unsupported, User, basic_auth_header, split_repo,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
@@ -168,6 +168,15 @@ class GitHubForge(IssueStateMixin):
             "POST", "/app/installations/{installation_id}/access_tokens", {"installation_id": installation_id},
             cred=self._jwt(), retry_safe=True, pace=False)
         return answer
+
+    async def git_access(self, repo: str) -> GitAccess:
+        """The clone URL, and the token (the App installation's for this repository) as Basic auth:
+        GitHub's git endpoint takes `x-access-token:<token>`."""
+        found = await self.get_repo(repo)
+        if not found.clone_url:
+            raise Unsupported(f"{repo} has no clone URL", platform=PLATFORM)
+        _, token = await self._credential(repo)
+        return GitAccess(found.clone_url, basic_auth_header("x-access-token", token))
 
     # -- who and where --------------------------------------------------------------------
     async def whoami(self) -> User:

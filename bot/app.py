@@ -39,6 +39,7 @@ BUILTIN_HANDLERS = (
     "handlers.labels",
     "handlers.state",
     "handlers.dependencies",
+    "handlers.worktrees",
     "handlers.help",
 )
 

@@ -1,0 +1,93 @@
+"""/start end to end on both platforms: claim, branch on the forge, worktree on the host, one answer."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import claims
+from bot import worktrees as store
+from tests.conftest import REPO, World, db_rows
+from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
+
+pytestmark = pytest.mark.anyio
+
+PATH_RE = re.compile(r"Worktree on the bot's host: `([^`]+)`")
+
+
+async def test_start_claims_makes_the_branch_and_the_worktree_and_answers_once(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget!")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        await app.wait_idle()
+        assert any("preparing (first use of this repository)" in c for c in bot_comments(world, number))
+        reply = await wait_for_comment(world, number, "Started: branch")
+        branch = f"issue-{number}-fix-the-widget"
+        assert f"branch `{branch}` from `main`" in reply and "forgebot push" in reply
+        [only] = bot_comments(world, number)  # the 'preparing' comment was edited, not a second one
+        path = Path(PATH_RE.search(only).group(1))  # type: ignore[union-attr]
+        assert (path / "README.md").read_text() == "# widgets\n"
+        sha = world.state().git.branches()[branch]
+        assert sha == world.state().git.branches()["main"] and f"`{sha[:7]}`" in reply
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held is not None and held.holder == "alice"
+        assert world.state().issue(number).assignees == ["alice"]
+
+        # Again by the holder: the same worktree, no second branch.
+        await world.actor("alice").comment(REPO, number, "/start")
+        await app.wait_idle()
+        second = bot_comments(world, number)[-1]
+        assert PATH_RE.search(second).group(1) == str(path)  # type: ignore[union-attr]
+        assert [b for b in world.state().git.branches() if b.startswith(f"issue-{number}")] == [branch]
+        assert db_rows(app, "SELECT count(*) FROM worktrees")[0][0] == 1
+
+
+async def test_start_is_refused_while_someone_else_holds_the_issue(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/claim")
+        await app.wait_idle()
+        await world.actor("carol").comment(REPO, number, "/start")
+        await app.wait_idle()
+        assert "claimed by @alice" in bot_comments(world, number)[-1]
+        assert await app.store.run(store.all_live) == []
+        assert not any(b.startswith(f"issue-{number}") for b in world.state().git.branches())
+
+
+async def test_start_from_a_named_base_and_a_label_prefix(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    release = await world.actor("alice").push(REPO, "release", {"r.txt": "r"})
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "worktrees:\n  prefixes: {bug: fix/}\n  base_for: {hotfix: release}\n"})
+    await world.actor("alice").create_label(REPO, "bug")
+    number = await world.actor("bob").open_issue(REPO, "Crash on start", labels=["bug"])
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start release")
+        reply = await wait_for_comment(world, number, "Started: branch")
+        assert f"branch `fix/{number}-crash-on-start` from `release` at `{release[:7]}`" in reply
+        assert world.state().git.branches()[f"fix/{number}-crash-on-start"] == release
+        await app.wait_idle()
+
+
+@pytest.mark.parametrize("argument", ["--upload-pack=touch /tmp/x", "../../etc", "refs/heads/main", "nope"])
+async def test_a_bad_base_is_one_clear_line_and_changes_nothing_on_disk(world: World, bot_factory: Any, tmp_path: Path, argument: str) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, f'/start "{argument}"')
+        await app.wait_idle()
+        await wait_for_comment(world, number, "not" if argument != "nope" else "no branch")
+        assert not (tmp_path / "git" / "worktrees").exists() or not any((tmp_path / "git" / "worktrees").rglob("README.md"))
+        assert not any(b.startswith(f"issue-{number}") for b in world.state().git.branches())
+        await app.wait_idle()
+
+
+async def test_a_taken_branch_name_gets_a_suffix(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    other = await world.actor("alice").push(REPO, f"issue-{number}-fix", {"x.txt": "someone else's"})
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        reply = await wait_for_comment(world, number, "Started: branch")
+        assert f"`issue-{number}-fix-2`" in reply
+        assert world.state().git.branches()[f"issue-{number}-fix"] == other  # left alone
+        await app.wait_idle()

@@ -91,3 +91,88 @@ async def test_a_taken_branch_name_gets_a_suffix(world: World, bot_factory: Any,
         assert f"`issue-{number}-fix-2`" in reply
         assert world.state().git.branches()[f"issue-{number}-fix"] == other  # left alone
         await app.wait_idle()
+
+
+async def started(world: World, app: Any, number: int, login: str = "alice") -> Path:
+    await world.actor(login).comment(REPO, number, "/start")
+    reply = await wait_for_comment(world, number, "Started: branch")
+    await app.wait_idle()
+    return Path(PATH_RE.search(reply).group(1))  # type: ignore[union-attr]
+
+
+async def git(path: Path, *args: str) -> str:
+    import subprocess
+
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(path), "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+           "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
+    return subprocess.run(["git", "-C", str(path), *args], env=env, check=True, capture_output=True, text=True).stdout
+
+
+async def test_closing_the_issue_removes_a_clean_worktree(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        path = await started(world, app, number)
+        await world.actor("alice").close_issue(REPO, number)
+        await app.wait_idle()
+        assert not path.exists()
+        assert await app.store.run(store.all_live) == []
+        assert f"issue-{number}-fix" in world.state().git.branches()  # the forge keeps the branch
+
+
+async def test_a_dirty_worktree_survives_its_issue_closing_and_says_why(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        path = await started(world, app, number)
+        (path / "wip.txt").write_text("not committed yet")
+        await world.actor("alice").close_issue(REPO, number)
+        await app.wait_idle()
+        assert (path / "wip.txt").read_text() == "not committed yet"
+        [row] = await app.store.run(store.all_live)
+        assert row.state is store.State.KEPT and "uncommitted changes (wip.txt)" in row.note
+        assert "was not removed" in bot_comments(world, number)[-1]
+        assert await app.scheduler.run_job("worktrees-sweep")  # the sweep keeps it too, and says nothing more
+        assert (path / "wip.txt").exists() and len([c for c in bot_comments(world, number) if "was not removed" in c]) == 1
+
+
+async def test_unpushed_commits_are_archived_before_removal_and_can_be_restored(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        path = await started(world, app, number)
+        (path / "done.txt").write_text("finished work")
+        await git(path, "add", "done.txt")
+        await git(path, "commit", "-qm", "the work")
+        head = (await git(path, "rev-parse", "HEAD")).strip()
+        await world.actor("alice").unassign(REPO, number, "alice")  # the claim lets go (as /unclaim does)
+        await app.store.run(claims.release, world.platform, REPO, number, 0.0, "unclaimed")
+        await world.actor("alice").close_issue(REPO, number)
+        await app.wait_idle()
+        assert not path.exists()
+        tags = {name: sha for name, sha in world.state().git.refs("refs/tags/").items() if name.startswith("archive/")}
+        [(tag, sha)] = tags.items()
+        assert tag.startswith(f"archive/issue-{number}-fix/") and sha == head
+        assert "`" + tag + "`" in bot_comments(world, number)[-1]
+        restored = world.state().git.read_blob(sha, "done.txt")
+        assert restored == b"finished work"
+
+
+async def test_a_merged_pull_request_removes_the_worktree(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        path = await started(world, app, number)
+        branch = f"issue-{number}-fix"
+        await world.actor("alice").push(REPO, branch, {"fix.txt": "fixed"})
+        pr = await world.actor("alice").open_pr(REPO, branch, title="Fix", body="for the widget")
+        await world.actor("alice").merge_pr(REPO, pr)
+        await app.wait_idle()
+        assert not path.exists() and await app.store.run(store.all_live) == []
+
+
+async def test_the_sweep_removes_what_a_lost_webhook_left_behind(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        path = await started(world, app, number)
+        world.fake.stop_webhooks()
+        await world.actor("alice").close_issue(REPO, number)
+        assert path.exists()
+        assert await app.scheduler.run_job("worktrees-sweep")
+        assert not path.exists()

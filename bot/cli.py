@@ -304,6 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_repos import add_commands
 
     add_commands(sub, common)
+    from bot.cli_worktrees import add_commands as add_worktree_commands
+
+    add_worktree_commands(sub, common)
     return parser
 
 

@@ -14,6 +14,7 @@ import datetime as dt
 import logging
 import shutil
 import sqlite3
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -138,6 +139,7 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
     mirror = mirror_of(ctx, row.platform, row.repo)
     access = await forge.git_access(row.repo)
     path = Path(row.path)
+    asked_at = time.time()  # a fetch begun after this, by a start that held the lock meanwhile, will do
     try:
         async with mirror.locked():
             again = await ctx.store.run(store.live, row.platform, row.repo, row.number)
@@ -146,7 +148,7 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
             if again.state is not State.CREATING:
                 return again  # another attempt finished it while this one waited for the lock
             row = again
-            fetched = await mirror.fetch(access)
+            fetched = await mirror.fetch(access, unless_since=asked_at)
             base_sha = fetched.heads.get(row.base)
             if base_sha is None:
                 await mark(ctx, row.id, State.REMOVED, note=f"no branch {row.base}")

@@ -12,8 +12,10 @@ Callers hold `locked()` around anything that writes (fetch, worktree add/remove,
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
+import time
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,13 +100,29 @@ class Mirror:
                              secrets=access.secrets if access else ())
 
     # -- writing (under the lock) -------------------------------------------------------------
-    async def fetch(self, access: GitAccess, timeout: float = FETCH_TIMEOUT) -> FetchResult:
-        """Make the mirror if it is not there yet, then bring its forge refs up to date.
+    @property
+    def fetched_marker(self) -> Path:
+        return self.path / "forgebot-fetched"
+
+    def fetched_since(self, when: float) -> bool:
+        """Did a fetch start at or after `when` (epoch) and complete? Many starts waiting for the
+        lock at once then share one fetch instead of fetching one after another."""
+        try:
+            return self.fetched_marker.stat().st_mtime >= when
+        except FileNotFoundError:
+            return False
+
+    async def fetch(self, access: GitAccess, timeout: float = FETCH_TIMEOUT, *, unless_since: float | None = None) -> FetchResult:
+        """Make the mirror if it is not there yet, then bring its forge refs up to date (skipped
+        when a fetch that began at or after `unless_since` has completed meanwhile).
 
         A first fetch goes into a scratch directory renamed into place when complete, so a kill
         midway leaves no half mirror behind, only scratch the next attempt clears.
         """
+        started = time.time()
         created = not self.exists()
+        if unless_since is not None and not created and self.fetched_since(unless_since):
+            return FetchResult(False, await self.refs(FORGE_HEADS))
         if created:
             scratch = self.path.with_name(self.path.name + ".new")
             shutil.rmtree(scratch, ignore_errors=True)
@@ -115,6 +133,8 @@ class Mirror:
             scratch.rename(self.path)
         else:
             await self.git(*self._fetch_args(access), access=access, timeout=timeout)
+        self.fetched_marker.touch()
+        os.utime(self.fetched_marker, (started, started))
         return FetchResult(created, await self.refs(FORGE_HEADS))
 
     @staticmethod

@@ -183,6 +183,7 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'kept', 'removed')),
             pull_number INTEGER,
             note TEXT NOT NULL DEFAULT '',
+            answer_key TEXT NOT NULL DEFAULT '',  -- the marker of the comment that answers the start
             created_at REAL NOT NULL,
             updated_at REAL NOT NULL,
             removed_at REAL

@@ -37,11 +37,12 @@ class Worktree:
     state: State
     pull_number: int | None
     note: str
+    answer_key: str
     created_at: float
     updated_at: float
 
 
-_FIELDS = "id, platform, repo, number, branch, base, sha, path, holder, state, pull_number, note, created_at, updated_at"
+_FIELDS = "id, platform, repo, number, branch, base, sha, path, holder, state, pull_number, note, answer_key, created_at, updated_at"
 
 
 def _row(row: tuple[object, ...] | None) -> Worktree | None:
@@ -82,7 +83,7 @@ class Reservation:
 
 def reserve(
     conn: sqlite3.Connection, platform: str, repo: str, number: int, branch: str, base: str, path: str, holder: str,
-    now: float, max_per_repo: int, max_total: int,
+    now: float, max_per_repo: int, max_total: int, answer_key: str,
 ) -> Reservation:
     """The issue's live worktree, or a new row in state `creating`, or why not (a limit)."""
     current = live(conn, platform, repo, number)
@@ -100,9 +101,9 @@ def reserve(
     if taken:
         return Reservation(None, f"branch {branch} belongs to another issue")
     cursor = conn.execute(
-        "INSERT INTO worktrees (platform, repo, number, branch, base, path, holder, state, created_at, updated_at)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?)",
-        (platform, repo.lower(), number, branch, base, path, holder, now, now))
+        "INSERT INTO worktrees (platform, repo, number, branch, base, path, holder, state, answer_key, created_at, updated_at)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, 'creating', ?, ?, ?)",
+        (platform, repo.lower(), number, branch, base, path, holder, answer_key, now, now))
     return Reservation(live(conn, platform, repo, number) if cursor.lastrowid else None)
 
 

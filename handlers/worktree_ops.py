@@ -93,6 +93,7 @@ async def mark(ctx: Context, row_id: int, state: State, *, sha: str | None = Non
 async def start_work(
     ctx: Context, forge: Forge, repo: str, number: int, login: str, config: RepoConfig, *,
     base: str | None = None, issue: Issue | None = None, claim: bool = True, background: bool = True,
+    answer_key: str = "",
 ) -> Started:
     """Claim the issue for `login` (unless the caller already did), then give it a branch and a
     worktree; the holder's existing one when there is one. Raises CommandFailed with the reason."""
@@ -123,7 +124,7 @@ async def start_work(
         chosen_base = base_for(config, issue.labels, base, (await forge.get_repo(repo)).default_branch)
         reservation = await ctx.store.run(
             store.reserve, forge.platform, repo, number, branch, chosen_base, str(path), login, ctx.clock(),
-            config.worktrees.max_per_repo, ctx.settings.worktrees_max)
+            config.worktrees.max_per_repo, ctx.settings.worktrees_max, answer_key)
         if reservation.worktree is None:
             raise CommandFailed(reservation.refused, "Finish or `/unclaim` other issues first.")
         current = reservation.worktree

@@ -36,8 +36,11 @@ KEPT = "The worktree of this issue (`{path}`) was not removed: {why}."
 ARCHIVED = "The worktree of this issue was removed ({why}); commits that were not on the forge are kept in {tags}."
 
 
-def answer_key(row: Worktree, where: str) -> str:
-    return f"worktree:{row.id}:{where}"
+def answer_key(started: Started, asked_by: str) -> str:
+    """The first answer of a start is the row's own (whoever completes it edits that one comment);
+    asking again for an existing worktree gets an answer per asking."""
+    row = started.worktree
+    return row.answer_key if started.created and row.answer_key else f"worktree:{row.id}:{asked_by}"
 
 
 def ready_text(row: Worktree, extra: str = "") -> str:
@@ -81,9 +84,10 @@ async def finish_in_background(ctx: Context, forge: Forge, row: Worktree, config
 )
 async def start_command(inv: Invocation) -> None:
     base = inv.args[0] if inv.args else None
-    started = await start_work(inv.ctx, inv.forge, inv.repo, inv.number, inv.actor, inv.config, base=base)
-    where = f"comment-{inv.event.comment.id}" if inv.event.comment else f"delivery-{inv.event.delivery_id}"
-    await answer(inv.ctx, inv.forge, started, answer_key(started.worktree, where), inv.config)
+    asked_by = f"comment-{inv.event.comment.id}" if inv.event.comment else f"delivery-{inv.event.delivery_id}"
+    started = await start_work(inv.ctx, inv.forge, inv.repo, inv.number, inv.actor, inv.config, base=base,
+                               answer_key=f"worktree-start:{inv.forge.platform}:{inv.repo}#{inv.number}:{asked_by}")
+    await answer(inv.ctx, inv.forge, started, answer_key(started, asked_by), inv.config)
 
 
 # -- automatic starts: worktrees.create_on ------------------------------------------------------
@@ -109,14 +113,15 @@ async def start_on_assignment(event: Event, ctx: Context) -> None:
     else:
         return
     try:
-        started = await start_work(ctx, forge, repo, event.issue.number, login, config, claim=claim)
+        started = await start_work(ctx, forge, repo, event.issue.number, login, config, claim=claim,
+                                   answer_key=f"worktree-start:{event.platform}:{repo}#{event.issue.number}:{event.delivery_id}")
     except CommandFailed as failure:
         bot = await ctx.forges.bot_login(event.platform)
         await post_once(forge, repo, event.issue.number, f"worktree-auto:{event.delivery_id}",
                         FAILED.format(why=failure.reason, hint=failure.hint), bot)
         return
     if started.created:
-        await answer(ctx, forge, started, answer_key(started.worktree, "auto"), config)
+        await answer(ctx, forge, started, answer_key(started, "auto"), config)
 
 
 # -- the lifecycle: level-triggered, on the event and by the sweep ----------------------------------
@@ -158,24 +163,40 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
     await retire_if_due(ctx, ctx.forge, row, await config_in_force(ctx, event.platform, repo))
 
 
-@router.job("worktrees-sweep", every=120, jitter=10)
-async def sweep_worktrees(ctx: Context) -> None:
-    """Heal lost webhooks and interrupted starts: complete what is `creating`, retire what is due."""
-    if not ctx.services.get("worktrees_checked"):  # once per process: at start
+@router.job("worktrees-resume", every=15)
+async def resume_starts(ctx: Context) -> None:
+    """Complete starts a kill, a timeout or a lost background task interrupted (state `creating`).
+    The first run of a process also prunes and checks each mirror's registered worktrees."""
+    if not ctx.services.get("worktrees_checked"):
         ctx.services["worktrees_checked"] = True
         await check_mirrors(ctx)
-    for row in await ctx.store.run(store.all_live):
+    for row in await ctx.store.run(store.creating):
+        if running_in_background(ctx, row.id):
+            continue
         try:
             forge = ctx.forges.get(row.platform)
             config = await config_in_force(ctx, row.platform, row.repo)
-            if row.state is State.CREATING:
-                if not running_in_background(ctx, row.id) and ctx.clock() - row.updated_at > 60:
-                    issue = await forge.get_issue(row.repo, row.number)
-                    done = await complete_start(ctx, forge, row, config, issue)
-                    bot = await ctx.forges.bot_login(row.platform)
-                    await upsert_comment(forge, row.repo, row.number, answer_key(row, "sweep"), ready_text(done), bot)
-                continue
-            await retire_if_due(ctx, forge, row, config)
+            issue = await forge.get_issue(row.repo, row.number)
+            try:
+                done = await complete_start(ctx, forge, row, config, issue)
+                text = ready_text(done)
+            except CommandFailed as failure:
+                text = FAILED.format(why=failure.reason, hint=failure.hint)
+            if row.answer_key:
+                bot = await ctx.forges.bot_login(row.platform)
+                await upsert_comment(forge, row.repo, row.number, row.answer_key, text, bot)
+        except (ForgeError, GitFailed, OSError) as exc:  # tried again next time
+            logger.warning("could not complete an interrupted start", extra={"repo": row.repo, "issue": row.number, "error": str(exc)})
+
+
+@router.job("worktrees-sweep", every=300, jitter=30)
+async def sweep_worktrees(ctx: Context) -> None:
+    """Heal lost webhooks: remove each worktree whose removal is due (per `worktrees.remove_on`)."""
+    for row in await ctx.store.run(store.all_live):
+        if row.state is State.CREATING:
+            continue
+        try:
+            await retire_if_due(ctx, ctx.forges.get(row.platform), row, await config_in_force(ctx, row.platform, row.repo))
         except (ForgeError, GitFailed, CommandFailed, OSError) as exc:  # tried again next time
             logger.warning("worktree sweep: could not handle a worktree", extra={"repo": row.repo, "issue": row.number, "error": str(exc)})
 

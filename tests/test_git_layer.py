@@ -164,3 +164,13 @@ def test_a_mirror_path_never_leaves_the_root(root: GitRoot) -> None:
         with pytest.raises(BadRepoName):
             root.mirror("github", repo)
     assert isinstance(root.mirror("github", "acme/widgets.js"), Mirror)
+
+
+async def test_adding_a_worktree_for_a_branch_an_interrupted_add_left_works(served: World, root: GitRoot) -> None:
+    access = await served.client.git_access(REPO)
+    mirror = root.mirror(served.platform, REPO)
+    async with mirror.locked():
+        await mirror.fetch(access)
+        await mirror.git("update-ref", "refs/heads/issue-9", "refs/forge/heads/main")  # what a killed `add -b` leaves
+        await wt.add(mirror, mirror.worktrees_dir / "9", "issue-9", "refs/forge/heads/main")
+    assert (mirror.worktrees_dir / "9" / "README.md").exists()

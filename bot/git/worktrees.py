@@ -60,8 +60,8 @@ async def add(mirror: Mirror, path: Path, branch: str, start: str) -> None:
     """Check `branch` out at `path`, making the local branch at `start` when it is not there yet."""
     path.parent.mkdir(parents=True, exist_ok=True)
     exists = await mirror.resolve(f"refs/heads/{branch}") is not None
-    args = [str(path), branch] if exists else ["-b", branch, str(path), start]
-    await mirror.git("worktree", "add", "--quiet", "--no-track", *args, timeout=CHECKOUT_TIMEOUT)
+    args = [str(path), branch] if exists else ["--no-track", "-b", branch, str(path), start]
+    await mirror.git("worktree", "add", "--quiet", *args, timeout=CHECKOUT_TIMEOUT)
 
 
 async def discard_half_made(mirror: Mirror, path: Path) -> None:

@@ -20,6 +20,7 @@ errors, 0 duplicate branches. Prints a table; times are wall clock on whatever m
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import sqlite3
@@ -146,6 +147,10 @@ class Bench:
         issues = [await alice.open_issue(REPO, f"Task {i}") for i in range(1 + WARM_RUNS + CONCURRENT)]
         cold = await self.start_and_wait(app, issues[:1])
         warm = [await self.start_and_wait(app, [n]) for n in issues[1:1 + WARM_RUNS]]
+        conn = sqlite3.connect(app.settings.database)
+        details = [json.loads(d) for (d,) in conn.execute("SELECT detail FROM activity WHERE kind = 'worktree.started' ORDER BY id")]
+        conn.close()
+        phases = {k: statistics.median(d[k] for d in details[1:]) for k in ("fetch_seconds", "branch_seconds", "add_seconds")}
 
         root = GitRoot((self.work / "git").resolve())
         mirror = root.mirror("github", REPO)
@@ -179,6 +184,7 @@ class Bench:
         branches = [r[0] for r in rows]
         forge_branches = self.forge.repo(REPO).git.branches()
         return {
+            "phases": phases, "cold_phases": details[0],
             "cold": cold, "warm": statistics.median(warm), "warm_all": warm, "clone": statistics.median(clones), "clones": clones,
             "clone_disk": clone_disk, "worktree_disk": worktree_disk, "mirror_growth": mirror_growth, "checkout": checkout,
             "mirror_disk": dir_bytes(mirror.path), "concurrent": concurrent, "concurrent_worktrees": len(rows),
@@ -200,6 +206,7 @@ def report(bench: Bench, r: dict[str, Any]) -> bool:
     rows = [
         ("cold start (first /start, makes the mirror)", f"{r['cold']:.2f} s", ""),
         ("warm start (median of 5)", f"{r['warm']:.2f} s", f"{r['warm'] / r['clone']:.1%} of a clone  {verdict[warm_ok]} (<= 10%)"),
+        ("  of which git: fetch / branch / worktree add", "/".join(f"{r['phases'][k]:.2f}" for k in ("fetch_seconds", "branch_seconds", "add_seconds")) + " s", "the rest: claim, labels, API calls, answer"),
         ("fresh git clone per issue (median of 3)", f"{r['clone']:.2f} s", ""),
         ("disk: a fresh clone", mb(r["clone_disk"]), ""),
         ("disk: one more worktree (its directory)", mb(r["worktree_disk"]), f"checkout is {mb(r['checkout'])}"),

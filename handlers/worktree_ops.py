@@ -29,6 +29,7 @@ from bot.git.mirror import FORGE_HEADS, GitRoot, Mirror
 from bot.git.names import BadBranchName, check_branch_name, prefix_for, render, with_suffix
 from bot.git.runner import GitFailed
 from bot.worktrees import State, Worktree
+from handlers.worktree_drafts import empty_start_commit, open_draft
 from bot.invoke import BadArguments, CommandFailed
 from config.repo import RepoConfig
 
@@ -149,7 +150,9 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
             if again.state is not State.CREATING:
                 return again  # another attempt finished it while this one waited for the lock
             row = again
+            locked_at = time.monotonic()
             fetched = await mirror.fetch(access, unless_since=asked_at)
+            fetched_at = time.monotonic()
             base_sha = fetched.heads.get(row.base)
             if base_sha is None:
                 await mark(ctx, row.id, State.REMOVED, note=f"no branch {row.base}")
@@ -157,24 +160,31 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
             branch = await _final_branch(ctx, mirror, row, fetched.heads)
             start_sha = fetched.heads.get(branch) or base_sha
             if branch not in fetched.heads:
+                if config.worktrees.draft_pr:  # a pull request needs a commit: begin with an empty one
+                    start_sha = await empty_start_commit(mirror, base_sha, issue)
                 # Recorded before the forge has it: a retry after a kill knows the branch is this issue's.
                 await mark(ctx, row.id, State.CREATING, sha=start_sha)
-                await _create_forge_branch(forge, mirror, access, row.repo, branch, start_sha)
+                if start_sha == base_sha:
+                    await _create_forge_branch(forge, mirror, access, row.repo, branch, start_sha)
+                else:  # the forge lacks the new commit: push it (only if the branch is still absent there)
+                    await mirror.push(access, f"{start_sha}:refs/heads/{branch}", lease=f"refs/heads/{branch}:")
+                    await mirror.git("update-ref", f"{FORGE_HEADS}{branch}", start_sha)
             if path.exists() or any(r.path == path for r in await git_wt.registered(mirror)):
                 await git_wt.discard_half_made(mirror, path)  # an interrupted add: nothing of anyone's is in it
+            added_at = time.monotonic()
             await git_wt.add(mirror, path, branch, start_sha)
             sha = (await git_wt.inspect(mirror, path)).head or start_sha
+            timings = {"fetch_seconds": round(fetched_at - locked_at, 3), "branch_seconds": round(added_at - fetched_at, 3),
+                       "add_seconds": round(time.monotonic() - added_at, 3)}
     except GitFailed as exc:
         raise CommandFailed(GIT_FAILED.format(why=exc), "Try `/start` again; if it keeps failing, tell an operator.") from None
     await mark(ctx, row.id, State.READY, sha=sha)
     await ctx.record("worktree.started", actor=row.holder, platform=row.platform, repo=row.repo,
-                     subject=f"{row.platform}:{row.repo}#{row.number}", branch=branch, base=row.base, sha=sha)
+                     subject=f"{row.platform}:{row.repo}#{row.number}", branch=branch, base=row.base, sha=sha, **timings)
     done = await ctx.store.run(store.live, row.platform, row.repo, row.number)
     assert done is not None
     if config.worktrees.draft_pr and done.pull_number is None:
-        from handlers.worktree_drafts import open_draft
-
-        done = await open_draft(ctx, forge, done, issue, access)
+        done = await open_draft(ctx, forge, done, issue)
     return done
 
 

@@ -176,3 +176,40 @@ async def test_the_sweep_removes_what_a_lost_webhook_left_behind(world: World, b
         assert path.exists()
         assert await app.scheduler.run_job("worktrees-sweep")
         assert not path.exists()
+
+
+async def test_a_draft_pull_request_starts_with_an_empty_commit_and_copies_the_issue(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    from bot.forges.base import Milestone
+
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "worktrees:\n  draft_pr: true\n"})
+    await world.actor("alice").create_label(REPO, "bug")
+    number = await world.actor("bob").open_issue(REPO, "Draft me", labels=["bug"])
+    milestone = await world.client.create_milestone(REPO, Milestone("v1"))
+    await world.client.set_milestone(REPO, number, milestone.id)
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        reply = await wait_for_comment(world, number, "Draft pull request: #")
+        await app.wait_idle()
+        branch = f"issue-{number}-draft-me"
+        [pull] = [p for p in await world.client.list_pulls(REPO, head=branch) if p.head_ref == branch]
+        assert f"Draft pull request: #{pull.number}" in reply
+        assert f"Closes #{number}" in pull.body and pull.assignees == ("alice",) and "bug" in pull.labels
+        if world.platform == "github":
+            assert pull.draft and pull.title == f"Start #{number}: Draft me"
+        else:  # Gitea's API has no draft flag: the WIP: prefix is its draft marker
+            assert pull.title == f"WIP: Start #{number}: Draft me"
+        assert (await world.client.get_issue(REPO, pull.number)).milestone == "v1"
+        git = world.state().git
+        tip = git.commit(git.branches()[branch])
+        assert tip.message == f"Start #{number}: Draft me" and tip.parents == [git.branches()["main"]]
+        assert tip.tree == git.commit(git.branches()["main"]).tree  # empty: no change
+        [row] = await app.store.run(store.all_live)
+        assert row.pull_number == pull.number and row.sha == tip.sha
+
+
+async def test_help_lists_start(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Help")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/forgebot help")
+        await app.wait_idle()
+        assert "/start [BASE]" in bot_comments(world, number)[-1]

@@ -189,6 +189,19 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
             items = [x for x in items if gj.head_matches(x, owner or None, branch)]
         return [gj.pull(x) for x in items]
 
+    async def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False) -> PullRequest:
+        """Gitea 1.22's CreatePullRequestOption has no draft field: a title starting with one of
+        `[repository.pull-request] WORK_IN_PROGRESS_PREFIXES` ("WIP:", "[WIP]") makes a draft."""
+        if draft and not title.upper().startswith(("WIP:", "[WIP]")):
+            title = f"WIP: {title}"
+        data = {"title": title, "body": body, "head": head, "base": base}
+
+        async def existing() -> Any:  # a lost answer: the pull request may have been made
+            items = await self._t.pages(f"{repo_path(repo)}/pulls", {"state": "open"})
+            return next((x for x in items if gj.head_matches(x, None, head) and (x.get("base") or {}).get("ref") == base), None)
+
+        return gj.pull((await self._t.request("POST", f"{repo_path(repo)}/pulls", json=data, recover=existing)).data)
+
     async def list_pull_files(self, repo: str, number: int) -> list[str]:
         return [x["filename"] for x in await self._t.pages(f"{repo_path(repo)}/pulls/{number}/files")]
 

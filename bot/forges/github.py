@@ -345,6 +345,10 @@ class GitHubForge(IssueStateMixin):
                                       state=None if state == "open" else state, head=head)
         return [pull_from(d) for d in items]
 
+    async def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False) -> PullRequest:
+        data = {"title": title, "body": body, "head": head, "base": base, "draft": draft}
+        return pull_from(await self._repo("POST", repo, "/pulls", data=data))
+
     async def list_pull_files(self, repo: str, number: int) -> list[str]:
         items = await self._repo_list(repo, "/pulls/{number}/files{?per_page}", number=number)
         return [d["filename"] for d in items]

@@ -173,7 +173,7 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
                 await git_wt.discard_half_made(mirror, path)  # an interrupted add: nothing of anyone's is in it
             added_at = time.monotonic()
             await git_wt.add(mirror, path, branch, start_sha)
-            sha = (await git_wt.inspect(mirror, path)).head or start_sha
+            sha = (await mirror.git("rev-parse", "--verify", "HEAD", cwd=path)).stdout.strip() or start_sha
             timings = {"fetch_seconds": round(fetched_at - locked_at, 3), "branch_seconds": round(added_at - fetched_at, 3),
                        "add_seconds": round(time.monotonic() - added_at, 3)}
     except GitFailed as exc:

@@ -28,6 +28,7 @@ HARDENING = (
     ("fetch.recurseSubmodules", "false"),
     ("protocol.file.allow", "never"),
     ("protocol.ext.allow", "never"),
+    ("checkout.workers", "0"),  # parallel checkout, one worker per CPU: a worktree add is mostly writing files
     ("gc.auto", "0"),  # git gc runs when we say, under the mirror's lock
     ("maintenance.auto", "false"),
     ("advice.detachedHead", "false"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 from pathlib import Path
@@ -10,30 +9,17 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
-from tests.conftest import BOT, REPO, World
+from tests.conftest import REPO, World
+from tests.test_cli_repos import _cli
+from tests.test_cli_repos import _env as forge_env
 
 pytestmark = pytest.mark.anyio
 
 
 def _env(world: World, base_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    token = world.fake.token(BOT)
-    monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "cli.db"))
+    forge_env(world, base_url, tmp_path, monkeypatch)
     monkeypatch.setenv("FORGEBOT_GIT_ROOT", str(tmp_path / "git"))
     monkeypatch.setenv("FORGEBOT_GIT_MIN_FREE", "1")
-    if world.platform == "github":
-        monkeypatch.setenv("FORGEBOT_GITHUB_TOKEN", token)
-        monkeypatch.setenv("FORGEBOT_GITHUB_API_URL", f"{base_url}/api/v3")
-    else:
-        monkeypatch.setenv("FORGEBOT_GITEA_URL", base_url)
-        monkeypatch.setenv("FORGEBOT_GITEA_TOKEN", token)
-
-
-async def _cli(*args: str) -> int:
-    try:
-        return await asyncio.to_thread(main, list(args))
-    except SystemExit as exit_:
-        return int(exit_.code or 0)
 
 
 def _commit(path: Path, name: str, text: str) -> str:

@@ -109,13 +109,19 @@ async def start_work(
             await check_branch_name(base, root.env())
         except BadBranchName as exc:
             raise BadArguments(str(exc), "Name an existing branch, like `/start main`.") from None
+    current = await ctx.store.run(store.live, forge.platform, repo, number)
+    if current is not None and current.state is State.KEPT and current.holder.lower() != login.lower():
+        raise CommandFailed(f"@{current.holder}'s worktree of this issue still has uncommitted changes",
+                            "Ask them to commit and `forgebot push`, or an operator to `forgebot worktree remove --force` it.")
     news = ""
     if claim:
         news = await claim_issue(ctx, forge, repo, number, login, config, None, issue)
-    current = await ctx.store.run(store.live, forge.platform, repo, number)
     if current is not None and current.state is not State.CREATING:
         if current.holder.lower() != login.lower():
             await ctx.store.run(store.set_holder, current.id, login, ctx.clock())
+        if current.state is State.KEPT:  # its holder starts again: it is in use, not due for removal
+            await mark(ctx, current.id, State.READY, note="")
+        current = await ctx.store.run(store.live, forge.platform, repo, number) or current
         return Started(current, created=False, claim_news=news)
     if current is None:
         check_disk(ctx)

@@ -23,7 +23,7 @@ def test_the_documented_example_is_valid_and_uses_every_section() -> None:
     data, lines = parse_yaml((ROOT / "config" / "examples" / "forgebot.yml").read_text(), "example")
     config = validate(data, lines, "example")
     unset = [name for name in RepoConfig.model_fields if name not in data]
-    assert unset == ["worktrees", "review", "cleanup"]  # options of later features, with defaults
+    assert unset == ["review", "cleanup"]  # options of later features, with defaults
     assert config.labels is not None and config.labels[1].rename_from == ("enhancement",)
 
 

@@ -213,3 +213,22 @@ async def test_help_lists_start(world: World, bot_factory: Any, tmp_path: Path) 
         await world.actor("alice").comment(REPO, number, "/forgebot help")
         await app.wait_idle()
         assert "/start [BASE]" in bot_comments(world, number)[-1]
+
+
+async def test_a_kept_worktree_is_not_handed_to_someone_else(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Fix")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        path = await started(world, app, number)
+        (path / "mine.txt").write_text("alice's unfinished work")
+        await world.actor("alice").comment(REPO, number, "/unclaim")
+        await app.wait_idle()
+        [row] = await app.store.run(store.all_live)
+        assert row.state is store.State.KEPT
+        await world.actor("carol").comment(REPO, number, "/start")
+        await app.wait_idle()
+        assert "@alice's worktree of this issue still has uncommitted changes" in bot_comments(world, number)[-1]
+        assert (path / "mine.txt").exists() and await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        await world.actor("alice").comment(REPO, number, "/start")  # the holder comes back: hers again, in use
+        await app.wait_idle()
+        [row] = await app.store.run(store.all_live)
+        assert row.state is store.State.READY and row.holder == "alice" and row.note == ""

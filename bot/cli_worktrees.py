@@ -135,7 +135,7 @@ def _find_row(ctx: Any, where: str) -> Awaitable[Any]:
 def cmd_push(args: argparse.Namespace) -> int:
     from bot.invoke import CommandFailed
     from bot.repoconfig import config_in_force
-    from handlers.worktree_ops import push_worktree
+    from handlers.worktree_push import push_worktree
 
     async def work(ctx: Any, _forge: Any) -> Any:
         row = await _find_row(ctx, args.path)
@@ -159,7 +159,7 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 def cmd_worktree_remove(args: argparse.Namespace) -> int:
     from bot import worktrees as store
-    from handlers.worktree_ops import retire
+    from handlers.worktree_lifecycle import retire
 
     target: str = args.target
 

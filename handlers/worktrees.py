@@ -17,9 +17,8 @@ from bot.repoconfig import config_in_force
 from bot.router import Level, Router
 from bot.worktrees import State, Worktree
 from config.repo import RepoConfig
-from handlers.worktree_ops import (
-    Started, check_mirrors, complete_start, removal_due, retire, run_in_background, running_in_background, start_work,
-)
+from handlers.worktree_lifecycle import check_mirrors, removal_due, retire
+from handlers.worktree_ops import Started, complete_start, run_in_background, running_in_background, start_work
 
 logger = logging.getLogger(__name__)
 router = Router()

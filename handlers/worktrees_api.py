@@ -23,7 +23,8 @@ from bot.context import Context
 from bot.forges.base import Forge
 from bot.invoke import BadArguments, CommandFailed
 from handlers.agents import allowed_config
-from handlers.worktree_ops import push_worktree, start_work
+from handlers.worktree_ops import start_work
+from handlers.worktree_push import push_worktree
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp

@@ -35,6 +35,9 @@ KEPT = "The worktree of this issue (`{path}`) was not removed: {why}."
 ARCHIVED = "The worktree of this issue was removed ({why}); commits that were not on the forge are kept in {tags}."
 
 
+STALE_START = 120.0  # seconds a start may sit in `creating` before the resume job takes it over
+
+
 def answer_key(started: Started, asked_by: str) -> str:
     """The first answer of a start is the row's own (whoever completes it edits that one comment);
     asking again for an existing worktree gets an answer per asking."""
@@ -166,12 +169,13 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
 async def resume_starts(ctx: Context) -> None:
     """Complete starts a kill, a timeout or a lost background task interrupted (state `creating`).
     The first run of a process also prunes and checks each mirror's registered worktrees."""
-    if not ctx.services.get("worktrees_checked"):
+    first_run = not ctx.services.get("worktrees_checked")  # just started: nothing of this process is under way
+    if first_run:
         ctx.services["worktrees_checked"] = True
         await check_mirrors(ctx)
     for row in await ctx.store.run(store.creating):
-        if running_in_background(ctx, row.id):
-            continue
+        if running_in_background(ctx, row.id) or (not first_run and ctx.clock() - row.updated_at < STALE_START):
+            continue  # a delivery or a background task of this process is still on it
         try:
             forge = ctx.forges.get(row.platform)
             config = await config_in_force(ctx, row.platform, row.repo)

@@ -130,3 +130,72 @@ async def test_the_token_never_shows_in_ps_config_logs_or_answers(world: World, 
             assert token.encode() not in found.read_bytes(), found
     assert token not in caplog.text
     assert not [c for c in bot_comments(world, number) if token in c]
+
+
+async def test_assigning_starts_work_for_the_assignee(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "worktrees:\n  create_on: [assign]\n"})
+    number = await world.actor("bob").open_issue(REPO, "Assigned")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("carol").assign(REPO, number, "alice")
+        await wait_for_comment(world, number, "Started: branch")
+        await app.wait_idle()
+        [row] = await app.store.run(store.all_live)
+        assert row.holder == "alice"
+        from bot import claims
+
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held is not None and held.holder == "alice"  # the assignee holds the claim
+
+
+async def test_the_host_wide_limit_refuses_too(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    first = await world.actor("bob").open_issue(REPO, "One")
+    second = await world.actor("bob").open_issue(REPO, "Two")
+    async with bot_on_served_forge(world, bot_factory, tmp_path, worktrees_max=1) as app:
+        await world.actor("alice").comment(REPO, first, "/start")
+        await wait_for_comment(world, first, "Started: branch")
+        await world.actor("alice").comment(REPO, second, "/start")
+        await app.wait_idle()
+        assert "the most FORGEBOT_WORKTREES_MAX allows" in bot_comments(world, second)[-1]
+
+
+async def test_a_base_per_label_and_the_same_branch_after_a_restart_of_work(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    release = await world.actor("alice").push(REPO, "release", {"r.txt": "r"})
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "worktrees:\n  base_for: {hotfix: release}\n"})
+    await world.actor("alice").create_label(REPO, "hotfix")
+    number = await world.actor("bob").open_issue(REPO, "Patch", labels=["hotfix"])
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        reply = await wait_for_comment(world, number, "Started: branch")
+        assert f"from `release` at `{release[:7]}`" in reply
+        await app.wait_idle()
+        await world.actor("alice").close_issue(REPO, number)
+        await app.wait_idle()
+        assert await app.store.run(store.all_live) == []
+        await world.actor("alice").reopen_issue(REPO, number)
+        await world.actor("alice").comment(REPO, number, "/start")
+        await app.wait_idle()
+        again = bot_comments(world, number)[-1]
+        assert f"branch `issue-{number}-patch`" in again  # the issue's branch again, never `-2`
+        assert [b for b in world.state().git.branches() if b.startswith(f"issue-{number}")] == [f"issue-{number}-patch"]
+
+
+async def test_an_expired_claim_removes_its_clean_worktree(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    import time
+
+    class Clock:
+        now = time.time()
+
+        def __call__(self) -> float:
+            return self.now
+
+    clock = Clock()
+    number = await world.actor("bob").open_issue(REPO, "Expire")
+    async with bot_on_served_forge(world, bot_factory, tmp_path, clock=clock) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        reply = await wait_for_comment(world, number, "Started: branch")
+        await app.wait_idle()
+        path = Path(reply.split("Worktree on the bot's host: `")[1].split("`")[0])
+        clock.now += 25 * 3600
+        assert await app.scheduler.run_job("expire-claims")
+        await app.wait_idle()
+        assert not path.exists() and await app.store.run(store.all_live) == []

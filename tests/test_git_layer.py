@@ -164,6 +164,7 @@ def test_a_mirror_path_never_leaves_the_root(root: GitRoot) -> None:
         with pytest.raises(BadRepoName):
             root.mirror("github", repo)
     assert isinstance(root.mirror("github", "acme/widgets.js"), Mirror)
+    assert root.mirror("github", "Acme/Widgets").path == root.mirror("github", "acme/widgets").path
 
 
 async def test_adding_a_worktree_for_a_branch_an_interrupted_add_left_works(served: World, root: GitRoot) -> None:

@@ -64,7 +64,9 @@ class GitRoot:
         return hardened_env(self.hooks, access, extra)
 
     def mirror(self, platform: str, repo: str) -> Mirror:
-        owner, _, name = repo.partition("/")
+        """Names are compared without case on both platforms, so `Acme/Widgets` and `acme/widgets`
+        share one mirror (and one lock)."""
+        owner, _, name = repo.lower().partition("/")
         return Mirror(self, safe_component(platform), safe_component(owner), safe_component(name))
 
 

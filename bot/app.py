@@ -42,6 +42,7 @@ BUILTIN_HANDLERS = (
     "handlers.state",
     "handlers.dependencies",
     "handlers.review_commands",
+    "handlers.worktrees",
     "handlers.help",
 )
 
@@ -133,8 +134,9 @@ class ForgebotApp:
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
         from handlers.agents import routes as agent_routes
+        from handlers.worktrees_api import routes as worktree_routes
 
-        self.http = Starlette(routes=[*routes(self), *agent_routes(self)], lifespan=self._lifespan)
+        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *worktree_routes(self)], lifespan=self._lifespan)
 
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
         """Commit the delivery, then call `stored` with its row id (None when it was stored

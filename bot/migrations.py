@@ -175,4 +175,33 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL);
         """,
     ),
+    (
+        8,
+        """
+        -- One row per started issue: its branch and git worktree on the bot's host (handlers/worktrees.py).
+        -- `state`: creating (a /start is under way, or was interrupted), ready, kept (its removal
+        -- was due but it holds uncommitted work: `note` says why), removed.
+        CREATE TABLE worktrees (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            branch TEXT NOT NULL,
+            base TEXT NOT NULL,
+            sha TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'kept', 'removed')),
+            pull_number INTEGER,
+            note TEXT NOT NULL DEFAULT '',
+            answer_key TEXT NOT NULL DEFAULT '',  -- the marker of the comment that answers the start
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            removed_at REAL
+        );
+        CREATE UNIQUE INDEX worktrees_one_live ON worktrees (platform, repo, number) WHERE state != 'removed';
+        CREATE UNIQUE INDEX worktrees_live_branch ON worktrees (platform, repo, branch) WHERE state != 'removed';
+        CREATE INDEX worktrees_by_issue ON worktrees (platform, repo, number);
+        """,
+    ),
 )

@@ -237,9 +237,59 @@ class DependencyOptions(Strict):
 RESERVED = "Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."
 
 
+BRANCH_FIELDS_RE = re.compile(r"\{(\w*)\}")
+PREFIX_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]*/?)*$")  # "issue-", "fix/", "team/feat-"
+WORKTREE_CREATE_ON = Literal["claim", "assign"]
+WORKTREE_REMOVE_ON = Literal["merged", "closed", "released", "expired"]
+
+
 class WorktreeOptions(Strict):
-    branch_prefix: str = "issue-"
-    base: str | None = Field(None, description=RESERVED)
+    """Issue -> branch + git worktree on the bot's host (`/start`)."""
+
+    branch_prefix: str = Field("issue-", description="the prefix of issues no `prefixes` entry matches")
+    branch: str = Field("{prefix}{number}-{slug}", description="branch name template: {prefix}, {number}, {slug}")
+    prefixes: dict[str, str] = Field(default_factory=dict, description="label -> branch prefix, first match in this order")
+    base: str | None = Field(None, description="the branch work starts from (default: the repository's default branch)")
+    base_for: dict[str, str] = Field(default_factory=dict, description="label -> base branch")
+    create_on: tuple[WORKTREE_CREATE_ON, ...] = Field((), description="what else starts work: claim, assign")
+    remove_on: tuple[WORKTREE_REMOVE_ON, ...] = Field(
+        ("merged", "closed", "released", "expired"), description="what removes a worktree (never one with uncommitted work)")
+    max_per_repo: int = Field(20, ge=1, le=1000)
+    draft_pr: bool = Field(False, description="open a draft pull request with an empty first commit")
+
+    @field_validator("branch")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        used = set(BRANCH_FIELDS_RE.findall(value))
+        if not used <= {"prefix", "number", "slug"}:
+            raise ValueError("the branch template may use only {prefix}, {number} and {slug}")
+        if "number" not in used:
+            raise ValueError("the branch template must contain {number}")
+        if re.search(r"\.\.|@\{|[~^:?*\[\\\s]", value) or value.startswith(("-", "/")):
+            raise ValueError("the branch template has characters git refuses in branch names")
+        return value
+
+    @field_validator("branch_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if ".." in value or not PREFIX_RE.match(value) or len(value) > 60:
+            raise ValueError(f"{value!r} is not a branch prefix: letters, digits, '.', '_', '-', '/' (no '..')")
+        return value
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix in value.values():
+            cls._prefix(prefix)
+        return value
+
+    @field_validator("base", "base_for")
+    @classmethod
+    def _bases(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        for name in ([value] if isinstance(value, str) else list((value or {}).values())):
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}", name) or ".." in name or name.endswith((".lock", "/")):
+                raise ValueError(f"{name!r} is not a branch name")
+        return value
 
 
 class ReviewLabels(Strict):
@@ -353,8 +403,7 @@ class RepoConfig(Strict):
 
 def reserved_settings(config: RepoConfig) -> list[str]:
     """What the file sets that is reserved for upcoming features (accepted, not acted on yet)."""
-    found = ["cleanup"] if "cleanup" in config.model_fields_set else []
-    return found + (["worktrees.base"] if config.worktrees.base is not None else [])
+    return ["cleanup"] if "cleanup" in config.model_fields_set else []
 
 
 def review_enabled(config: RepoConfig) -> bool:

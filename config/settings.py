@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -105,6 +106,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = None
     agent_tokens: SecretStr | None = None  # "login:token,login:token": bearer tokens of agents, each acting as that login
 
+    # Worktrees (handlers/worktrees.py): where mirrors and worktrees live, how many, how much disk to leave free.
+    git_root: Path = Path("var/git")
+    worktrees_max: int = Field(200, ge=0)
+    git_min_free: str = "1G"
+
     def agent_logins(self) -> dict[str, str]:
         """token -> platform login, from AGENT_TOKENS."""
         if self.agent_tokens is None:
@@ -185,6 +191,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{item!r} is not of the form package.module:router")
         return value
 
+    @field_validator("git_min_free")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+    def git_min_free_bytes(self) -> int:
+        return parse_size(self.git_min_free)
+
     @field_validator("agent_tokens")
     @classmethod
     def _agent_pairs(cls, value: SecretStr | None) -> SecretStr | None:
@@ -242,6 +257,17 @@ class Settings(BaseSettings):
                 values.append(token.get_secret_value())
         values.extend(self.agent_logins())
         return tuple(values)
+
+
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'500M', '2G', '1048576' -> bytes (powers of 1024)."""
+    match = SIZE_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write it like 500M or 2G")
+    return int(float(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " "))
 
 
 class SettingsError(Exception):

@@ -28,6 +28,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot import claims
+from bot.worktrees import all_live as live_worktrees
 from bot.context import Context
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
 from bot.forges.provider import NotConfigured
@@ -50,6 +51,7 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
     """Open issues that are neither claimed nor blocked, oldest first."""
     config = await config_in_force(ctx, forge.platform, repo)
     claimed = {c.number for c in await ctx.store.run(claims.active_claims, forge.platform, repo)}
+    worktrees = {w.number: w for w in await ctx.store.run(live_worktrees, forge.platform, repo)}
     skip = {config.claims.label.lower(), config.dependencies.label.lower()}
     ready = []
     for issue in await forge.list_issues(repo, state="open", labels=[label] if label else ()):
@@ -61,7 +63,8 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
     ready.sort(key=lambda i: (i.created_at.timestamp() if i.created_at else 0.0, i.number))
     return [
         {"number": i.number, "title": i.title, "url": i.html_url, "labels": list(i.labels),
-         "author": i.author, "created_at": i.created_at.isoformat() if i.created_at else None}
+         "author": i.author, "created_at": i.created_at.isoformat() if i.created_at else None,
+         "worktree": {"branch": worktrees[i.number].branch, "state": worktrees[i.number].state.value} if i.number in worktrees else None}
         for i in ready
     ]
 
@@ -108,50 +111,61 @@ async def allowed_config(ctx: Context, forge: Forge, repo: str, number: int, log
     return config, issue
 
 
+Work = Callable[[Request, Context, Forge, str, str], Awaitable[Response]]
+
+
+def agent_login(app: ForgebotApp, request: Request) -> str | None:
+    """The login the bearer token acts as, or None."""
+    given = request.headers.get("authorization", "")
+    if not given.lower().startswith("bearer "):
+        return None
+    token = given[7:].strip().encode()
+    found = None
+    for known, login in app.settings.agent_logins().items():
+        if hmac.compare_digest(token, known.encode()):  # check every one: no early exit to time
+            found = login
+    return found
+
+
+def agent_endpoint(app: ForgebotApp, work: Work) -> Callable[[Request], Awaitable[Response]]:
+    """An agent API route: the bearer token's login, the platform, and failures as statuses
+    (also for handlers/worktrees_api.py)."""
+
+    async def handle(request: Request) -> Response:
+        login = agent_login(app, request)
+        if login is None:
+            return JSONResponse({"error": "missing or unknown bearer token"}, status_code=401, headers={"www-authenticate": "Bearer"})
+        owner, name = request.path_params["owner"], request.path_params["repo"]
+        repo = f"{owner}/{name}"
+        ctx = app.processor.context()
+        platform = request.query_params.get("platform")
+        configured = ctx.forges.configured
+        if platform is None and len(configured) == 1:
+            platform = configured[0]
+        if platform not in configured:
+            return _json_error(400, f"say which platform with ?platform= (configured: {', '.join(configured) or 'none'})")
+        try:
+            forge = ctx.forges.get(platform)
+            # Before anything is read or written: a login that cannot read the repository gets
+            # what the forge would give it, the same 404 as for a repository that does not exist.
+            if not await _readable(ctx, forge, owner, name, login):
+                return _json_error(404, NO_REPOSITORY.format(repo=repo, login=login))
+            return await work(request, ctx, forge, repo, login)
+        except CommandFailed as failure:
+            return _json_error(_status(failure), f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
+        except NotConfigured as exc:
+            return _json_error(400, str(exc))
+        except NotFound as exc:  # before ForgeError: a missing issue is not worth a retry
+            return _json_error(404, str(exc))
+        except ForgeError as exc:
+            return _json_error(502, str(exc))
+
+    return handle
+
+
 def routes(app: ForgebotApp) -> list[Route]:
-    def agent(request: Request) -> str | None:
-        """The login the bearer token acts as, or None."""
-        given = request.headers.get("authorization", "")
-        if not given.lower().startswith("bearer "):
-            return None
-        token = given[7:].strip().encode()
-        found = None
-        for known, login in app.settings.agent_logins().items():
-            if hmac.compare_digest(token, known.encode()):  # check every one: no early exit to time
-                found = login
-        return found
-
-    def endpoint(work: Callable[[Request, Context, Forge, str, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
-        async def handle(request: Request) -> Response:
-            login = agent(request)
-            if login is None:
-                return JSONResponse({"error": "missing or unknown bearer token"}, status_code=401, headers={"www-authenticate": "Bearer"})
-            owner, name = request.path_params["owner"], request.path_params["repo"]
-            repo = f"{owner}/{name}"
-            ctx = app.processor.context()
-            platform = request.query_params.get("platform")
-            configured = ctx.forges.configured
-            if platform is None and len(configured) == 1:
-                platform = configured[0]
-            if platform not in configured:
-                return _json_error(400, f"say which platform with ?platform= (configured: {', '.join(configured) or 'none'})")
-            try:
-                forge = ctx.forges.get(platform)
-                # Before anything is read or written: a login that cannot read the repository gets
-                # what the forge would give it, the same 404 as for a repository that does not exist.
-                if not await _readable(ctx, forge, owner, name, login):
-                    return _json_error(404, NO_REPOSITORY.format(repo=repo, login=login))
-                return await work(request, ctx, forge, repo, login)
-            except CommandFailed as failure:
-                return _json_error(_status(failure), f"{failure.reason}{'. ' + failure.hint if failure.hint else ''}")
-            except NotConfigured as exc:
-                return _json_error(400, str(exc))
-            except NotFound as exc:  # before ForgeError: a missing issue is not worth a retry
-                return _json_error(404, str(exc))
-            except ForgeError as exc:
-                return _json_error(502, str(exc))
-
-        return handle
+    def endpoint(work: Work) -> Callable[[Request], Awaitable[Response]]:
+        return agent_endpoint(app, work)
 
     async def duration(request: Request) -> str | None:
         body = await request.body()

@@ -40,6 +40,10 @@ class IssueStateMixin:
             return await self.get_issue(repo, number)
         return await self._patch_issue(repo, number, changes)
 
+    async def set_milestone(self, repo: str, number: int, milestone_id: int | None) -> Issue:
+        """Both platforms take the milestone's id (GitHub's number) in the issue PATCH; None clears it."""
+        return await self._patch_issue(repo, number, {"milestone": milestone_id})
+
     async def close_issue(self, repo: str, number: int) -> Issue:
         return await self._patch_issue(repo, number, {"state": "closed"})
 

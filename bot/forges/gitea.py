@@ -43,6 +43,7 @@ from bot.forges.base import (
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
+from bot.forges.gitea_cleanup import GiteaCleanupReads
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
 
@@ -61,7 +62,7 @@ CAPABILITIES = Capabilities(
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaCleanupReads):
     platform = PLATFORM
     capabilities = CAPABILITIES
 

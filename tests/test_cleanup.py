@@ -54,3 +54,105 @@ async def test_plan_sorts_every_kind_of_branch(world: World, tmp_path: Path) -> 
         kinds = {c.branch: (c.kind, c.why) for c in stale.changes}
         assert kinds["old-work"][0] is Kind.NOTICE and kinds["old-work"][1].startswith("no commit since")
         assert "main" not in kinds
+
+
+async def test_notice_then_after_grace_archive_delete_and_restore(world: World, tmp_path: Path) -> None:
+    from bot.cleanup.restore import restore
+
+    now = time.time()
+    unique = await branch(world, "old-work")
+    await branch(world, "merged")
+    await world.actor("alice").merge_pr(REPO, await world.actor("alice").open_pr(REPO, "merged"), "merge")
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("apply", now + 100 * DAY)
+        assert {c.branch: c.kind for c in first.pending} == {"merged": Kind.NOTICE, "old-work": Kind.NOTICE}
+        assert first.results == [] and "old-work" in cw.branches()  # nothing goes before its grace
+        dashboard = world.state().issue(first.dashboard or 0)
+        assert dashboard.title == "Stale branches" and "<!-- forgebot:cleanup-dashboard -->" in dashboard.body
+        assert dashboard.body.count("@alice") == 1 and "`old-work`" in dashboard.body  # mentioned once, both listed
+
+        # A week later, still not due; after the grace, both go: old-work archived first.
+        assert (await cw.run("apply", now + 105 * DAY)).results == []
+        done = await cw.run("apply", now + 108 * DAY)
+        assert sorted((r.change.branch, r.outcome) for r in done.results) == [("merged", "deleted"), ("old-work", "deleted")]
+        assert "old-work" not in cw.branches() and "merged" not in cw.branches()
+        day = time.strftime("%Y-%m-%d", time.gmtime(now + 108 * DAY))
+        assert cw.tags() == {f"archive/old-work/{day}": unique}  # merged had nothing main lacks: no tag
+        body = world.state().issue(first.dashboard or 0).body
+        assert f"restore: `forgebot cleanup restore {REPO} old-work`" in body and f"archived to `archive/old-work/{day}`" in body
+        [number] = [i.number for i in world.state().issues.values() if i.title == "Stale branches"]  # edited, not a second
+
+        restored = await restore(world.client, cw.store, cw.root, REPO, "old-work")
+        assert restored.ok and cw.branches()["old-work"] == unique
+        again = await restore(world.client, cw.store, cw.root, REPO, "old-work")
+        assert not again.ok and "exists" in again.message
+
+
+async def test_a_branch_pushed_between_plan_and_apply_survives(world: World, tmp_path: Path) -> None:
+    from bot.cleanup import records
+    from bot.cleanup.apply import apply
+    from bot.cleanup.plan import due
+    from bot.cleanup.runner import check_rulesets, observe
+    from config.repo import CleanupOptions
+
+    now = time.time()
+    await branch(world, "old-work")
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        config = CleanupOptions(mode="apply")
+        clock = lambda: now + 110 * DAY  # noqa: E731
+        observed, mirror, access = await observe(world.client, cw.store, cw.root, REPO, settle=True, now=clock(), clock=clock)
+        [change] = due(await check_rulesets(world.client, REPO, config, observed))
+        pushed = await world.actor("alice").push(REPO, "old-work", {"more.txt": "still working"}, "more")  # meanwhile
+        rows = {r.branch: r for r in await cw.store.run(records.open_rows, world.platform, REPO)}
+        [result] = await apply(cw.store, mirror, access, world.platform, REPO, [change], rows, clock=clock)
+        assert result.outcome == "moved"
+        assert cw.branches()["old-work"] == pushed and cw.tags() == {}  # kept, and no tag without its deletion
+        assert await cw.store.run(records.open_rows, world.platform, REPO) == []  # off the dashboard: evaluated afresh
+
+
+async def test_the_cap_holds_and_the_oldest_notices_go_first(world: World, tmp_path: Path) -> None:
+    now = time.time()
+    for n in range(5):
+        await branch(world, f"old-{n}")
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        run = await cw.run("apply", now + 110 * DAY, max_per_run=2)
+        assert len([r for r in run.results if r.outcome == "deleted"]) == 2
+        assert sorted(b for b in cw.branches() if b.startswith("old-")) == ["old-2", "old-3", "old-4"]
+        assert [c.kind for c in run.changes if c.branch == "old-4"] == [Kind.DEFER]
+        second = await cw.run("apply", now + 110 * DAY + 60, max_per_run=2)
+        assert len(second.results) == 2 and len([b for b in cw.branches() if b.startswith("old-")]) == 1
+
+
+async def test_a_dry_run_writes_nothing(world: World, tmp_path: Path) -> None:
+    now = time.time()
+    await branch(world, "old-work")
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        since = len(world.fake.requests)
+        run = await cw.run("plan", now + 110 * DAY)
+        assert [c.kind for c in run.pending] == [Kind.ARCHIVE]
+        assert cw.writes(since) == [] and "old-work" in cw.branches()
+        assert cw.api_calls(since) <= 8
+
+
+async def test_protect_and_a_push_take_a_branch_off_the_dashboard(world: World, tmp_path: Path) -> None:
+    now = time.time()
+    await branch(world, "old-a")
+    old_b = await branch(world, "old-b")
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("report", now + 100 * DAY)
+        assert "`old-a`" in world.state().issue(first.dashboard or 0).body
+        assert f"`old-b` ({old_b[:7]})" in world.state().issue(first.dashboard or 0).body
+        pushed = await world.actor("alice").push(REPO, "old-b", {"new.txt": "x"}, "revived")
+        second = await cw.run("report", now + 106 * DAY, protect=["old-a"])
+        body = world.state().issue(first.dashboard or 0).body
+        assert "`old-a`" not in body and old_b[:7] not in body
+        assert [c.kind for c in second.changes if c.branch == "old-a"] == [Kind.SKIP]
+        # The emulator's commit dates are today's, so the pushed head still looks stale at this
+        # clock: it is listed again at its new head, with a grace that starts over.
+        [revived] = [c for c in second.changes if c.branch == "old-b"]
+        assert revived.kind is Kind.NOTICE and revived.sha == pushed and revived.due_at == now + 113 * DAY
+        third = await cw.run("apply", now + 108 * DAY, protect=["old-a"], mode="apply")
+        assert third.results == [] and {"old-a", "old-b"} <= set(cw.branches())

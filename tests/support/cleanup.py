@@ -26,9 +26,9 @@ class Cleanup:
     root: GitRoot
     base_url: str
 
-    async def run(self, mode: str, at: float, **options: Any) -> CleanupRun:
+    async def run(self, how: str, at: float, **options: Any) -> CleanupRun:
         config = CleanupOptions.model_validate(options)
-        return await run_cleanup(self.world.client, self.store, self.root, REPO, config, mode=mode, bot_login=BOT,
+        return await run_cleanup(self.world.client, self.store, self.root, REPO, config, mode=how, bot_login=BOT,
                                  clock=lambda: at)
 
     def branches(self) -> dict[str, str]:

@@ -32,6 +32,7 @@ BUILTIN_HANDLERS = (
     "handlers.meta",
     "handlers.housekeeping",
     "handlers.reconcile",
+    "handlers.cleanup",
     "handlers.commands",
     "handlers.triggers",
     "handlers.claims",

@@ -1,0 +1,70 @@
+"""Scheduled stale-branch cleanup: each repository whose config has a `cleanup:` section, in turn.
+
+Only repositories that ask for it are looked at: a dashboard issue appearing unasked on every
+repository would be noise. Each one's run is delayed by up to FORGEBOT_CLEANUP_JITTER, spread
+by its name, so repositories do not all fetch and read the forge in the same second. What a run
+does follows `cleanup.mode`: report (notices and the dashboard) or apply (also deletions).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+
+from bot.cleanup.runner import run_cleanup, summary
+from bot.context import Context
+from bot.forges.base import Forge, ForgeError
+from bot.git.mirror import GitRoot
+from bot.repoconfig import config_in_force
+from bot.router import Router
+from handlers.reconcile import scheduled_repositories
+
+logger = logging.getLogger(__name__)
+
+router = Router()
+
+
+def cleanup_interval(settings: object) -> float:
+    return float(getattr(settings, "cleanup_seconds"))
+
+
+def jitter_for(platform: str, repo: str, most: float) -> float:
+    """A fixed delay in [0, most) per repository: the same every pass, different between repositories."""
+    if most <= 0:
+        return 0.0
+    digest = hashlib.sha256(f"{platform}:{repo.lower()}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 * most
+
+
+async def cleanup_repository(ctx: Context, forge: Forge, repo: str) -> None:
+    config = await config_in_force(ctx, forge.platform, repo)
+    if "cleanup" not in config.model_fields_set:
+        return
+    root = GitRoot(ctx.settings.git_root.resolve())
+    root.prepare()
+    bot = await ctx.forges.bot_login(forge.platform)
+    run = await run_cleanup(forge, ctx.store, root, repo, config.cleanup, mode="auto", bot_login=bot, clock=ctx.clock)
+    logger.info("cleanup %s: %s", run.mode, summary(run.changes), extra={"repo": repo, "deleted": len(run.results)})
+
+
+@router.job("cleanup", every=cleanup_interval, jitter=60)
+async def cleanup_all(ctx: Context) -> None:
+    """Every repository the bot acts on; one failing repository never stops the others."""
+    most = ctx.settings.cleanup_jitter_seconds
+
+    async def one(forge: Forge, repo: str) -> None:
+        await asyncio.sleep(jitter_for(forge.platform, repo, most))
+        try:
+            await cleanup_repository(ctx, forge, repo)
+        except Exception:  # this repository's failure is logged; the others go on
+            logger.exception("scheduled cleanup failed", extra={"repo": repo})
+
+    for platform in ctx.forges.configured:
+        forge = ctx.forges.get(platform)
+        try:
+            repos = await scheduled_repositories(ctx, forge)
+        except ForgeError as exc:
+            logger.error("cannot list repositories", extra={"platform": platform, "error": str(exc)})
+            continue
+        await asyncio.gather(*(one(forge, repo) for repo in repos))

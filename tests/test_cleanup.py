@@ -156,3 +156,26 @@ async def test_protect_and_a_push_take_a_branch_off_the_dashboard(world: World, 
         assert revived.kind is Kind.NOTICE and revived.sha == pushed and revived.due_at == now + 113 * DAY
         third = await cw.run("apply", now + 108 * DAY, protect=["old-a"], mode="apply")
         assert third.results == [] and {"old-a", "old-b"} <= set(cw.branches())
+
+
+async def test_pattern_protection_keeps_due_branches_rulesets_on_github_glob_rules_on_gitea(world: World, tmp_path: Path) -> None:
+    now = time.time()
+    for name in ("release/1", "release/2", "old-work"):
+        await branch(world, name)
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        if world.platform == "github":
+            from tests.fakeforge.gh_rules import Ruleset
+
+            world.state().rulesets.append(Ruleset(1, "releases", include=("refs/heads/release/**",)))
+        else:
+            await world.client.set_protection(REPO, BranchProtection("release/*"))
+        since = len(world.fake.requests)
+        run = await cw.run("apply", now + 110 * DAY)
+        kinds = {c.branch: (c.kind, c.why) for c in run.changes}
+        reason = "a ruleset applies to it" if world.platform == "github" else "protected on the platform"
+        assert kinds["release/1"] == kinds["release/2"] == (Kind.SKIP, reason)
+        assert [r.change.branch for r in run.results] == ["old-work"]
+        assert {"release/1", "release/2"} <= set(cw.branches())
+        asked = [r.path for r in world.fake.requests[since:] if "/rules/branches/" in r.path]
+        assert len(asked) == (3 if world.platform == "github" else 0)  # only the due branches, never every branch

@@ -123,3 +123,24 @@ async def test_kill_9_during_apply_then_restart_deletes_nothing_twice_and_loses_
         assert len(pushes) <= len(names) + 1  # each deletion pushed once (the killed one at most twice: refused the 2nd time)
         rows = db_rows_count(tmp_path / "cli.db")
         assert rows == len(names)
+
+
+async def test_the_scheduled_run_follows_the_mode_of_repositories_that_ask(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    names = await _merged_branches(world, 2, unique=True)
+    async with bot_on_served_forge(world, bot_factory, tmp_path, cleanup_jitter="0s") as app:
+        assert await app.scheduler.run_job("cleanup")
+        assert not [i for i in world.state().issues.values() if i.title == "Stale branches"]  # no cleanup section: not looked at
+
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": CONFIG.replace("mode: apply", "mode: report")}, "config")
+        await app.wait_idle()
+        assert await app.scheduler.run_job("cleanup")
+        assert await app.scheduler.run_job("cleanup")
+        [dashboard] = [i for i in world.state().issues.values() if i.title == "Stale branches"]
+        assert all(f"`{n}`" in dashboard.body for n in names) and set(names) <= set(world.state().git.branches())  # report only
+
+        await world.actor("alice").push(REPO, "main", {".forgebot.yml": CONFIG}, "apply now")
+        await app.wait_idle()
+        assert await app.scheduler.run_job("cleanup")
+        assert not set(names) & set(world.state().git.branches())
+        kinds = [row[0] for row in db_rows(app, "SELECT kind FROM activity WHERE kind LIKE 'cleanup.%'")]
+        assert kinds == ["cleanup.deleted", "cleanup.deleted"]

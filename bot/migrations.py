@@ -219,6 +219,22 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE state IN ('noticed', 'deleting');
         CREATE INDEX cleanup_branches_by_repo ON cleanup_branches (platform, repo, state);
 
+        -- Closed pull requests as cleanup last read them (newest first, until the previous read), so a
+        -- run reads one page of pull requests, not all of them; `updated_at` is the watermark.
+        CREATE TABLE cleanup_pulls (
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            head_ref TEXT NOT NULL,
+            head_sha TEXT NOT NULL,
+            merged INTEGER NOT NULL,
+            author TEXT,
+            closed_at REAL,
+            updated_at REAL,
+            PRIMARY KEY (platform, repo, number)
+        );
+        CREATE INDEX cleanup_pulls_by_head ON cleanup_pulls (platform, repo, head_ref);
+
         -- The "Stale branches" issue of each repository, and what it last said (edited only on change).
         CREATE TABLE cleanup_dashboards (
             platform TEXT NOT NULL,

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot.cleanup.plan import Kind
-from bot.forges.base import BranchProtection, MergeMethod
+from bot.forges.base import BranchProtection
 from tests.conftest import REPO, World
 from tests.support.cleanup import DAY, branch, cleanup_world
 

@@ -15,7 +15,7 @@ import pytest
 
 from bot.cli import main
 from tests.conftest import BOT, REPO, World, db_rows
-from tests.support.cleanup import DAY, branch
+from tests.support.cleanup import branch
 from tests.support.worktrees import bot_on_served_forge
 
 pytestmark = pytest.mark.anyio

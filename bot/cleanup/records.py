@@ -5,8 +5,10 @@ from __future__ import annotations
 import enum
 import sqlite3
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from bot.forges.base import PullRecord
 from bot.store import single_statement
 
 
@@ -117,3 +119,39 @@ def save_dashboard(conn: sqlite3.Connection, platform: str, repo: str, number: i
     conn.execute("INSERT INTO cleanup_dashboards (platform, repo, number, body, updated_at) VALUES (?, ?, ?, ?, ?) "
                  "ON CONFLICT (platform, repo) DO UPDATE SET number = excluded.number, body = excluded.body, "
                  "updated_at = excluded.updated_at", (platform, repo.lower(), number, body, now))
+
+
+# -- closed pull requests, read incrementally -----------------------------------------------------
+
+
+def _epoch(moment: datetime | None) -> float | None:
+    return moment.timestamp() if moment is not None else None
+
+
+def save_pulls(conn: sqlite3.Connection, platform: str, repo: str, pulls: list[PullRecord]) -> None:
+    conn.executemany(
+        "INSERT INTO cleanup_pulls (platform, repo, number, head_ref, head_sha, merged, author, closed_at, updated_at) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, repo, number) DO UPDATE SET head_ref = excluded.head_ref, "
+        "head_sha = excluded.head_sha, merged = excluded.merged, author = excluded.author, closed_at = excluded.closed_at, "
+        "updated_at = excluded.updated_at",
+        [(platform, repo.lower(), p.number, p.head_ref, p.head_sha, int(p.merged), p.author, _epoch(p.closed_at), _epoch(p.updated_at))
+         for p in pulls])
+
+
+@single_statement
+def pulls_watermark(conn: sqlite3.Connection, platform: str, repo: str) -> datetime | None:
+    row = conn.execute("SELECT max(updated_at) FROM cleanup_pulls WHERE platform = ? AND repo = ?", (platform, repo.lower())).fetchone()
+    return datetime.fromtimestamp(row[0], UTC) if row and row[0] is not None else None
+
+
+@single_statement
+def closed_pulls(conn: sqlite3.Connection, platform: str, repo: str) -> dict[str, PullRecord]:
+    """head branch -> its most recently closed pull request."""
+    found: dict[str, PullRecord] = {}
+    for number, head_ref, head_sha, merged, author, closed_at, updated_at in conn.execute(
+            "SELECT number, head_ref, head_sha, merged, author, closed_at, updated_at FROM cleanup_pulls "
+            "WHERE platform = ? AND repo = ? ORDER BY coalesce(closed_at, 0), number", (platform, repo.lower())):
+        found[head_ref] = PullRecord(number, "closed", head_ref, head_sha, bool(merged), author,
+                                     None if closed_at is None else datetime.fromtimestamp(closed_at, UTC),
+                                     None if updated_at is None else datetime.fromtimestamp(updated_at, UTC))
+    return found

@@ -18,14 +18,16 @@ from bot.cleanup import dashboard, records
 from bot.cleanup.analysis import analyse
 from bot.cleanup.apply import Outcome, Result, apply, settle_interrupted
 from bot.cleanup.plan import Change, Kind, Notice, Observed, actionable, due, plan
-from bot.forges.base import Forge, GitAccess, PullRecord
+from bot.forges.base import Forge, GitAccess
 from bot.git.mirror import GitRoot, Mirror
 from bot.store import Store
 from config.repo import CleanupMode, CleanupOptions
 
 logger = logging.getLogger(__name__)
 
-CLOSED_PULL_PAGES = 5  # the most recently updated closed pull requests read per run (GitHub 500, Gitea 250)
+# Closed pull requests are read newest first until the last read is reached (one page, usually);
+# a repository's first run reads them all, up to this many pages (GitHub 100, Gitea 50 a page).
+FIRST_READ_PAGES = 200
 
 
 @dataclass
@@ -55,9 +57,10 @@ async def observe(forge: Forge, store: Store, root: GitRoot, repo: str, *, settl
         analysis = await analyse(mirror, found.default_branch)
     protected = await forge.protected_patterns(repo)
     open_heads = frozenset(p.head_ref for p in await forge.list_pulls(repo, state="open") if p.head_repo in (None, repo))
-    closed: dict[str, PullRecord] = {}
-    for pull in await forge.recent_pulls(repo, state="closed", pages=CLOSED_PULL_PAGES):
-        closed.setdefault(pull.head_ref, pull)  # newest first: the first one seen is the latest
+    watermark = await store.run(records.pulls_watermark, forge.platform, repo)
+    fresh = await forge.recent_pulls(repo, state="closed", since=watermark, pages=FIRST_READ_PAGES)
+    await store.run(records.save_pulls, forge.platform, repo, fresh)  # a local index, like the mirror: kept by dry runs too
+    closed = await store.run(records.closed_pulls, forge.platform, repo)
     live = await store.run(worktree_rows.all_live, forge.platform, repo)
     rows = await store.run(records.open_rows, forge.platform, repo)
     notices = {r.branch: Notice(r.sha, r.noticed_at) for r in rows}

@@ -177,6 +177,7 @@ class PullRecord:
     merged: bool
     author: str | None = None
     closed_at: datetime | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -429,8 +430,8 @@ class Forge(Protocol):
     async def has_rulesets(self, repo: str) -> bool: ...
     # Types of the ruleset rules in force on one branch (GitHub); () on Gitea.
     async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]: ...
-    # Pull requests, most recently updated first, at most `pages` pages.
-    async def recent_pulls(self, repo: str, *, state: str, pages: int) -> list[PullRecord]: ...
+    # Pull requests, most recently updated first: pages until one reaches back to `since`, at most `pages`.
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]: ...
     # An issue of the bot's own (the "Stale branches" dashboard). Not sent twice after a lost
     # answer: callers look for their marker first.
     async def create_issue(self, repo: str, title: str, body: str) -> Issue: ...

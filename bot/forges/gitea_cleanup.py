@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 from bot.forges import gitea_json as gj
 from bot.forges.base import Branch, Issue, PermissionDenied, PullRecord
 from bot.forges.common import parse_time
 from bot.forges.gitea_http import PAGE_SIZE, GiteaTransport, repo_path
+from bot.forges.github_cleanup import reached
 
 
 def pull_record(data: dict[str, Any]) -> PullRecord:
@@ -17,6 +19,7 @@ def pull_record(data: dict[str, Any]) -> PullRecord:
         number=int(data["number"]), state=str(data.get("state") or ""), head_ref=str(head.get("ref") or ""),
         head_sha=str(head.get("sha") or ""), merged=bool(data.get("merged")),
         author=(data.get("user") or {}).get("login"), closed_at=parse_time(data.get("closed_at")),
+        updated_at=parse_time(data.get("updated_at")),
     )
 
 
@@ -39,13 +42,13 @@ class GiteaCleanupReads:
     async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]:
         return ()
 
-    async def recent_pulls(self, repo: str, *, state: str, pages: int) -> list[PullRecord]:
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:
         records: list[PullRecord] = []
         for page in range(1, pages + 1):
             items = await self._t.get(f"{repo_path(repo)}/pulls",
                                       {"state": state, "sort": "recentupdate", "page": page, "limit": PAGE_SIZE})
             records.extend(pull_record(d) for d in items or ())
-            if len(items or ()) < PAGE_SIZE:
+            if len(items or ()) < PAGE_SIZE or reached(records, since):
                 break
         return records
 

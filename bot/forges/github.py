@@ -438,8 +438,8 @@ class GitHubForge(IssueStateMixin):
     async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]:
         return await github_cleanup.branch_rules(self, repo, branch)
 
-    async def recent_pulls(self, repo: str, *, state: str, pages: int) -> list[PullRecord]:
-        return await github_cleanup.recent_pulls(self, repo, state=state, pages=pages)
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:
+        return await github_cleanup.recent_pulls(self, repo, state=state, since=since, pages=pages)
 
     async def create_issue(self, repo: str, title: str, body: str) -> Issue:
         return await github_cleanup.create_issue(self, repo, title, body)

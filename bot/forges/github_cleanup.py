@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from bot.forges.base import Issue, NotFound, PullRecord
@@ -20,6 +21,7 @@ def pull_record(data: dict[str, Any]) -> PullRecord:
         number=int(data["number"]), state=str(data.get("state") or ""), head_ref=str(head.get("ref") or ""),
         head_sha=str(head.get("sha") or ""), merged=bool(data.get("merged_at")),
         author=(data.get("user") or {}).get("login"), closed_at=parse_time(data.get("closed_at")),
+        updated_at=parse_time(data.get("updated_at")),
     )
 
 
@@ -44,13 +46,19 @@ async def branch_rules(forge: GitHubForge, repo: str, branch: str) -> tuple[str,
     return tuple(str(rule.get("type")) for rule in found or ())
 
 
-async def recent_pulls(forge: GitHubForge, repo: str, *, state: str, pages: int) -> list[PullRecord]:
+def reached(records: list[PullRecord], since: datetime | None) -> bool:
+    """The newest-first listing has come back to what was read before."""
+    last = records[-1].updated_at if records else None
+    return since is not None and last is not None and last <= since
+
+
+async def recent_pulls(forge: GitHubForge, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:
     records: list[PullRecord] = []
     for page in range(1, pages + 1):
         items = await forge._repo("GET", repo, "/pulls{?state,sort,direction,per_page,page}", state=state,
                                   sort="updated", direction="desc", per_page=PULLS_PER_PAGE, page=page)
         records.extend(pull_record(d) for d in items or ())
-        if len(items or ()) < PULLS_PER_PAGE:
+        if len(items or ()) < PULLS_PER_PAGE or reached(records, since):
             break
     return records
 

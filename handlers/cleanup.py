@@ -14,11 +14,11 @@ import logging
 
 from bot.cleanup.runner import run_cleanup, summary
 from bot.context import Context
-from bot.forges.base import Forge, ForgeError
+from bot.forges.base import Forge
 from bot.git.mirror import GitRoot
 from bot.repoconfig import config_in_force
 from bot.router import Router
-from handlers.reconcile import scheduled_repositories
+from handlers.reconcile import each_repository
 
 logger = logging.getLogger(__name__)
 
@@ -52,19 +52,14 @@ async def cleanup_repository(ctx: Context, forge: Forge, repo: str) -> None:
 async def cleanup_all(ctx: Context) -> None:
     """Every repository the bot acts on; one failing repository never stops the others."""
     most = ctx.settings.cleanup_jitter_seconds
+    limit = asyncio.Semaphore(ctx.settings.reconcile_concurrency)  # fetches and forge reads at once
 
     async def one(forge: Forge, repo: str) -> None:
         await asyncio.sleep(jitter_for(forge.platform, repo, most))
-        try:
-            await cleanup_repository(ctx, forge, repo)
-        except Exception:  # this repository's failure is logged; the others go on
-            logger.exception("scheduled cleanup failed", extra={"repo": repo})
+        async with limit:
+            try:
+                await cleanup_repository(ctx, forge, repo)
+            except Exception:  # this repository's failure is logged; the others go on
+                logger.exception("scheduled cleanup failed", extra={"repo": repo})
 
-    for platform in ctx.forges.configured:
-        forge = ctx.forges.get(platform)
-        try:
-            repos = await scheduled_repositories(ctx, forge)
-        except ForgeError as exc:
-            logger.error("cannot list repositories", extra={"platform": platform, "error": str(exc)})
-            continue
-        await asyncio.gather(*(one(forge, repo) for repo in repos))
+    await each_repository(ctx, one)

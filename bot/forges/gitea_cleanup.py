@@ -4,23 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
 
 from bot.forges import gitea_json as gj
 from bot.forges.base import Branch, Issue, PermissionDenied, PullRecord
-from bot.forges.common import parse_time
+from bot.forges.common import pull_record, reached
 from bot.forges.gitea_http import PAGE_SIZE, GiteaTransport, repo_path
-from bot.forges.github_cleanup import reached
-
-
-def pull_record(data: dict[str, Any]) -> PullRecord:
-    head = data.get("head") or {}
-    return PullRecord(
-        number=int(data["number"]), state=str(data.get("state") or ""), head_ref=str(head.get("ref") or ""),
-        head_sha=str(head.get("sha") or ""), merged=bool(data.get("merged")),
-        author=(data.get("user") or {}).get("login"), closed_at=parse_time(data.get("closed_at")),
-        updated_at=parse_time(data.get("updated_at")),
-    )
 
 
 class GiteaCleanupReads:

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.forges.base import Issue, NotFound, PullRecord
-from bot.forges.common import parse_time
+from bot.forges.common import pull_record, reached
 from bot.forges.github_models import issue_from
 
 if TYPE_CHECKING:
     from bot.forges.github import GitHubForge
 
 PULLS_PER_PAGE = 100
-
-
-def pull_record(data: dict[str, Any]) -> PullRecord:
-    head = data.get("head") or {}
-    return PullRecord(
-        number=int(data["number"]), state=str(data.get("state") or ""), head_ref=str(head.get("ref") or ""),
-        head_sha=str(head.get("sha") or ""), merged=bool(data.get("merged_at")),
-        author=(data.get("user") or {}).get("login"), closed_at=parse_time(data.get("closed_at")),
-        updated_at=parse_time(data.get("updated_at")),
-    )
 
 
 async def protected_patterns(forge: GitHubForge, repo: str) -> tuple[str, ...]:
@@ -44,12 +34,6 @@ async def branch_rules(forge: GitHubForge, repo: str, branch: str) -> tuple[str,
     """`GET /rules/branches/{branch}`: every active rule that applies to the branch, by type."""
     found = await forge._repo("GET", repo, "/rules/branches/{branch}", branch=branch)
     return tuple(str(rule.get("type")) for rule in found or ())
-
-
-def reached(records: list[PullRecord], since: datetime | None) -> bool:
-    """The newest-first listing has come back to what was read before."""
-    last = records[-1].updated_at if records else None
-    return since is not None and last is not None and last <= since
 
 
 async def recent_pulls(forge: GitHubForge, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:

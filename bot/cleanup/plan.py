@@ -119,7 +119,9 @@ def _candidate(head: Head, config: CleanupOptions, observed: Observed) -> tuple[
     analysis, now = observed.analysis, observed.now
     pull = observed.closed_pulls.get(head.name)
     at_head = pull is not None and pull.head_sha == head.sha
-    if head.name in analysis.reachable:
+    default = analysis.heads.get(analysis.default_branch)
+    fresh = default is not None and head.sha == default.sha  # just made from the default branch: no work yet, not "merged"
+    if head.name in analysis.reachable and not fresh:
         return "merged into " + analysis.default_branch, True
     if head.name in analysis.equivalent:
         return analysis.equivalent[head.name] + " into " + analysis.default_branch, True

@@ -179,3 +179,21 @@ async def test_pattern_protection_keeps_due_branches_rulesets_on_github_glob_rul
         assert {"release/1", "release/2"} <= set(cw.branches())
         asked = [r.path for r in world.fake.requests[since:] if "/rules/branches/" in r.path]
         assert len(asked) == (3 if world.platform == "github" else 0)  # only the due branches, never every branch
+
+
+async def test_branches_of_live_worktrees_and_active_claims_are_never_touched(world: World, tmp_path: Path) -> None:
+    from bot import claims, worktrees
+
+    now = time.time()
+    for name in ("issue-1-fix", "issue-2-old", "old-work"):
+        await branch(world, name)
+    async with cleanup_world(world, tmp_path) as cw:
+        p = world.platform
+        await cw.store.run(worktrees.reserve, p, REPO, 1, "issue-1-fix", "main", str(tmp_path / "wt1"), "alice", now, 20, 200)
+        row = await cw.store.run(worktrees.reserve, p, REPO, 2, "issue-2-old", "main", str(tmp_path / "wt2"), "alice", now, 20, 200)
+        await cw.store.run(worktrees.mark, row.worktree.id, worktrees.State.REMOVED, now)  # worktree gone, claim still held
+        await cw.store.run(claims.claim, p, REPO, 2, "alice", now, now + 365 * DAY, 5)
+        run = await cw.run("plan", now + 100 * DAY)
+        kinds = {c.branch: (c.kind, c.why) for c in run.changes}
+        assert kinds["issue-1-fix"] == kinds["issue-2-old"] == (Kind.SKIP, "a live worktree or claim uses it")
+        assert kinds["old-work"][0] is Kind.NOTICE

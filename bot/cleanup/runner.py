@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot import activity
+from bot import activity, claims
 from bot import worktrees as worktree_rows
 from bot.cleanup import dashboard, records
 from bot.cleanup.analysis import analyse
@@ -61,10 +61,14 @@ async def observe(forge: Forge, store: Store, root: GitRoot, repo: str, *, settl
     fresh = await forge.recent_pulls(repo, state="closed", since=watermark, pages=FIRST_READ_PAGES)
     await store.run(records.save_pulls, forge.platform, repo, fresh)  # a local index, like the mirror: kept by dry runs too
     closed = await store.run(records.closed_pulls, forge.platform, repo)
-    live = await store.run(worktree_rows.all_live, forge.platform, repo)
+    in_use = {w.branch for w in await store.run(worktree_rows.all_live, forge.platform, repo)}
+    for claim in await store.run(claims.active_claims, forge.platform, repo):  # a claimed issue's branch, even without a worktree now
+        branch = await store.run(worktree_rows.last_branch, forge.platform, repo, claim.number)
+        if branch:
+            in_use.add(branch)
     rows = await store.run(records.open_rows, forge.platform, repo)
     notices = {r.branch: Notice(r.sha, r.noticed_at) for r in rows}
-    observed = Observed(analysis, protected, open_heads, closed, frozenset(w.branch for w in live), frozenset(), notices, now)
+    observed = Observed(analysis, protected, open_heads, closed, frozenset(in_use), frozenset(), notices, now)
     return observed, mirror, access
 
 

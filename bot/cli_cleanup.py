@@ -72,18 +72,43 @@ def _plan(args: argparse.Namespace, mode: str) -> Any:
     return asyncio.run(_with_forge(settings, platform, work))
 
 
+class BadConfig(Exception):
+    """The repository's config file is invalid: nothing is planned from it."""
+
+
+def _planned(args: argparse.Namespace, mode: str) -> Any:
+    from config.loader import ConfigError
+
+    try:
+        return _plan(args, mode)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"{args.repo}: {problem}", file=sys.stderr)
+        raise BadConfig from None
+
+
 def cmd_cleanup_plan(args: argparse.Namespace) -> int:
-    run = _plan(args, "plan")
+    try:
+        run = _planned(args, "plan")
+    except BadConfig:
+        return EXIT_FAILED
     print_plan(run, args.json)
     return EXIT_CHANGES if run.pending else EXIT_OK
 
 
 def cmd_cleanup_apply(args: argparse.Namespace) -> int:
+    try:
+        return _apply(args)
+    except BadConfig:
+        return EXIT_FAILED
+
+
+def _apply(args: argparse.Namespace) -> int:
     from bot.cleanup.apply import Outcome
     from bot.cleanup.plan import due
 
     if not args.yes:
-        shown = _plan(args, "plan")
+        shown = _planned(args, "plan")
         print_plan(shown, False)
         if not due(shown.changes):
             print("nothing is due for deletion (notices are recorded and the dashboard edited by apply)")
@@ -93,7 +118,7 @@ def cmd_cleanup_apply(args: argparse.Namespace) -> int:
         if input("apply? [y/N] ").strip().lower() not in ("y", "yes"):
             print("not applied")
             return EXIT_FAILED
-    run = _plan(args, "apply")
+    run = _planned(args, "apply")
     for result in run.results:
         restore = f"; restore: forgebot cleanup restore {run.repo} {result.change.branch}" if result.outcome == Outcome.DELETED else ""
         archived = f" (archived to {result.change.tag})" if result.change.tag and result.outcome == Outcome.DELETED else ""

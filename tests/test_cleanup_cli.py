@@ -144,3 +144,15 @@ async def test_the_scheduled_run_follows_the_mode_of_repositories_that_ask(world
         assert not set(names) & set(world.state().git.branches())
         kinds = [row[0] for row in db_rows(app, "SELECT kind FROM activity WHERE kind LIKE 'cleanup.%'")]
         assert kinds == ["cleanup.deleted", "cleanup.deleted"]
+
+
+async def test_an_invalid_cleanup_section_is_one_line_and_exit_1(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: Any) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "cleanup:\n  grace: soon\n  purge: true\n"}, "config")
+    await branch(world, "old-work")
+    async with world.fake.serve() as base:
+        env = _env(world, base, tmp_path)
+        assert await _cli(env, monkeypatch, "cleanup", "apply", REPO, "--yes") == 1
+        err = capsys.readouterr().err
+        assert "cleanup.grace" in err and "duration like" in err and "purge" in err
+        assert "Traceback" not in err and "old-work" in world.state().git.branches()

@@ -197,3 +197,14 @@ async def test_branches_of_live_worktrees_and_active_claims_are_never_touched(wo
         kinds = {c.branch: (c.kind, c.why) for c in run.changes}
         assert kinds["issue-1-fix"] == kinds["issue-2-old"] == (Kind.SKIP, "a live worktree or claim uses it")
         assert kinds["old-work"][0] is Kind.NOTICE
+
+
+async def test_without_notify_there_is_no_dashboard_but_the_grace_still_holds(world: World, tmp_path: Path) -> None:
+    now = time.time()
+    await branch(world, "old-work")
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("apply", now + 100 * DAY, notify=False)
+        assert first.dashboard is None and not [i for i in world.state().issues.values() if i.title == "Stale branches"]
+        assert (await cw.run("apply", now + 103 * DAY, notify=False)).results == []
+        assert [r.outcome for r in (await cw.run("apply", now + 108 * DAY, notify=False)).results] == ["deleted"]
+        assert "old-work" not in cw.branches() and len(cw.tags()) == 1

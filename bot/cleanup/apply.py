@@ -79,8 +79,8 @@ async def apply(
             await store.run(records.mark_deleted, row.id, clock())
         elif result.outcome == Outcome.MOVED:
             await store.run(records.drop, row.id)
-        else:
-            await store.run(records.back_to_noticed, row.id, clock())
+        # FAILED: the row stays `deleting`. The push may have landed with its answer lost; the
+        # next run settles it from what the forge shows, like after a crash.
         logger.info("cleanup %s: %s", result.outcome, change.branch, extra={"repo": repo, "sha": change.sha, "tag": change.tag})
         results.append(result)
         if on_result is not None:

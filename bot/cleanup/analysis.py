@@ -82,9 +82,9 @@ async def _equivalent(mirror: Mirror, default_sha: str, others: Mapping[str, Hea
     own = {name: _own_commits(head.sha, graph) for name, head in others.items()}
     dates = await _commit_dates(mirror, [not_default], stdin)
     patch_of = await _patch_ids(mirror, [not_default, "--stdin"], stdin)
-    # One diff per multi-commit branch that forked once: "<tip> <fork>" makes diff-tree show fork..tip.
+    # One diff per multi-commit branch that forked once, for squash merges.
     pairs = {name: (others[name].sha, forks[0]) for name, (commits, forks) in own.items() if len(commits) > 1 and len(forks) == 1}
-    whole = await _patch_ids(mirror, ["diff-tree"], "".join(f"{tip} {fork}\n" for tip, fork in pairs.values()).encode()) if pairs else {}
+    whole = await _whole_patch_ids(mirror, list(pairs.values())) if pairs else {}
     if not patch_of and not whole:
         return {}
     since = min((dates[c] for commits, _ in own.values() for c in commits if c in dates), default=0.0) - SQUASH_WINDOW
@@ -120,13 +120,20 @@ async def _commit_dates(mirror: Mirror, revisions: list[str], stdin: bytes) -> d
     return {sha: float(when) for sha, when in (line.split() for line in out.splitlines())}
 
 
-async def _patch_ids(mirror: Mirror, how: list[str], stdin: bytes) -> dict[str, str]:
-    """commit -> stable patch id: `how` is ["diff-tree"] (pairs on stdin) or log arguments."""
-    if how == ["diff-tree"]:
-        diff = await mirror.git("diff-tree", "--stdin", "-p", "--no-color", input=stdin)
-    else:
-        diff = await mirror.git("log", "--no-merges", "--no-color", "-p", "--format=commit %H", *how, input=stdin)
-    if not diff.stdout.strip():
+async def _patch_ids(mirror: Mirror, revisions: list[str], stdin: bytes) -> dict[str, str]:
+    """commit -> stable patch id, for the non-merge commits `revisions` (and `stdin`) name."""
+    diff = await mirror.git("log", "--no-merges", "--no-color", "-p", "--format=commit %H", *revisions, input=stdin)
+    return await _identify(mirror, diff.stdout)
+
+
+async def _whole_patch_ids(mirror: Mirror, pairs: list[tuple[str, str]]) -> dict[str, str]:
+    """tip -> stable patch id of the whole diff fork..tip ("<tip> <fork>" makes diff-tree show that)."""
+    diff = await mirror.git("diff-tree", "--stdin", "-p", "--no-color", input="".join(f"{tip} {fork}\n" for tip, fork in pairs).encode())
+    return await _identify(mirror, diff.stdout)
+
+
+async def _identify(mirror: Mirror, diff: str) -> dict[str, str]:
+    if not diff.strip():
         return {}
-    result = await mirror.git("patch-id", "--stable", input=diff.stdout.encode())
+    result = await mirror.git("patch-id", "--stable", input=diff.encode())
     return {commit: patch for patch, commit in (line.split() for line in result.stdout.splitlines())}

@@ -208,3 +208,28 @@ async def test_without_notify_there_is_no_dashboard_but_the_grace_still_holds(wo
         assert (await cw.run("apply", now + 103 * DAY, notify=False)).results == []
         assert [r.outcome for r in (await cw.run("apply", now + 108 * DAY, notify=False)).results] == ["deleted"]
         assert "old-work" not in cw.branches() and len(cw.tags()) == 1
+
+
+async def test_ruleset_reads_through_the_clients(world: World) -> None:
+    """GitHub answers the active rules for any branch name; evaluate-mode rulesets and exclusions
+    do not apply. Gitea has no rulesets: both reads answer 'none' without a request."""
+    from tests.fakeforge.gh_rules import Ruleset
+
+    assert await world.client.has_rulesets(REPO) is False
+    world.state().rulesets.extend([
+        Ruleset(1, "releases", include=("refs/heads/release/**",), exclude=("refs/heads/release/tmp-*",), rules=("deletion", "update")),
+        Ruleset(2, "default", include=("~DEFAULT_BRANCH",), rules=("non_fast_forward",)),
+        Ruleset(3, "trial", include=("~ALL",), enforcement="evaluate"),
+    ])
+    since = len(world.fake.requests)
+    expected = {
+        "release/1.0": ("deletion", "update"), "release/a/b": ("deletion", "update"), "release/tmp-x": (),
+        "main": ("non_fast_forward",), "feature": (), "not-there-yet": (),
+    }
+    if world.platform == "github":
+        assert await world.client.has_rulesets(REPO) is True
+        assert {b: await world.client.branch_rules(REPO, b) for b in expected} == expected
+    else:
+        assert await world.client.has_rulesets(REPO) is False
+        assert {b: await world.client.branch_rules(REPO, b) for b in expected} == {b: () for b in expected}
+        assert len(world.fake.requests) == since

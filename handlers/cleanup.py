@@ -12,8 +12,10 @@ import asyncio
 import hashlib
 import logging
 
+from bot.cleanup import dashboard, records
 from bot.cleanup.runner import run_cleanup, summary
 from bot.context import Context
+from bot.events import Event
 from bot.forges.base import Forge
 from bot.git.mirror import GitRoot
 from bot.repoconfig import config_in_force
@@ -46,6 +48,25 @@ async def cleanup_repository(ctx: Context, forge: Forge, repo: str) -> None:
     bot = await ctx.forges.bot_login(forge.platform)
     run = await run_cleanup(forge, ctx.store, root, repo, config.cleanup, mode="auto", bot_login=bot, clock=ctx.clock)
     logger.info("cleanup %s: %s", run.mode, summary(run.changes), extra={"repo": repo, "deleted": len(run.results)})
+
+
+@router.on("push")
+async def take_pushed_branch_off(event: Event, ctx: Context) -> None:
+    """A push to a branch on the dashboard takes it off at once (the next run may list it again,
+    at its new head, with a new grace, if it is still a candidate)."""
+    push, repo = event.push, event.repo
+    if push is None or repo is None or push.branch is None or set(push.after) == {"0"}:
+        return
+    if not await ctx.store.run(records.drop_moved, event.platform, repo.full_name, push.branch, push.after):
+        return
+    known = await ctx.store.run(records.dashboard, event.platform, repo.full_name)
+    if known is None:
+        return
+    number, body = known
+    edited = dashboard.without(body, push.branch)
+    if edited != body:
+        await ctx.forge.edit_issue(repo.full_name, number, body=edited)
+        await ctx.store.run(records.save_dashboard, event.platform, repo.full_name, number, edited, ctx.clock())
 
 
 @router.job("cleanup", every=cleanup_interval, jitter=60)

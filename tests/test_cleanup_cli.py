@@ -156,3 +156,20 @@ async def test_an_invalid_cleanup_section_is_one_line_and_exit_1(world: World, t
         err = capsys.readouterr().err
         assert "cleanup.grace" in err and "duration like" in err and "purge" in err
         assert "Traceback" not in err and "old-work" in world.state().git.branches()
+
+
+async def test_a_push_takes_a_branch_off_the_dashboard_at_once(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "cleanup:\n  mode: report\n  stale_after: 0s\n"}, "config")
+    for name in ("old-a", "old-b"):
+        await branch(world, name)
+    async with bot_on_served_forge(world, bot_factory, tmp_path, cleanup_jitter="0s") as app:
+        await app.wait_idle()
+        assert await app.scheduler.run_job("cleanup")
+        [dashboard] = [i for i in world.state().issues.values() if i.title == "Stale branches"]
+        assert "`old-a`" in dashboard.body and "`old-b`" in dashboard.body
+        await world.actor("alice").push(REPO, "old-a", {"more.txt": "back at it"}, "more")
+        await app.wait_idle()
+        body = world.state().issue(dashboard.number).body
+        assert "`old-a`" not in body and "`old-b`" in body
+        rows = db_rows(app, "SELECT branch FROM cleanup_branches WHERE state = 'noticed'")
+        assert rows == [("old-b",)]

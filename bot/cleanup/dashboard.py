@@ -26,6 +26,15 @@ def restore_line(repo: str, row: records.Row) -> str:
     return f"`forgebot cleanup restore {repo} {row.branch}` (or `git push origin {source}:refs/heads/{row.branch}`)"
 
 
+def entry_prefix(branch: str) -> str:
+    return f"- [ ] `{branch}` ("
+
+
+def without(body: str, branch: str) -> str:
+    """The dashboard with one branch's scheduled line taken out (a push took it off)."""
+    return "\n".join(line for line in body.split("\n") if not line.startswith(entry_prefix(branch)))
+
+
 def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted: Sequence[records.Row]) -> str:
     """The dashboard's body. Each last committer is @mentioned once, on their first branch."""
     mentioned: set[str] = set()
@@ -52,7 +61,7 @@ def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted
         lines.append("Nothing.")
     for change in listed:
         when = "due now" if change.due_at is None else f"after {_day(change.due_at)}"
-        lines.append(f"- [ ] `{change.branch}` ({change.sha[:7]}): last commit {_day(change.committed_at)} by "
+        lines.append(f"{entry_prefix(change.branch)}{change.sha[:7]}): last commit {_day(change.committed_at)} by "
                      f"{who(change.committer)}; {change.why}; {when}")
     lines += ["", "### Deleted", ""]
     if not deleted:

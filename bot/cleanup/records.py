@@ -109,6 +109,13 @@ def mark_restored(conn: sqlite3.Connection, platform: str, repo: str, branch: st
 
 
 @single_statement
+def drop_moved(conn: sqlite3.Connection, platform: str, repo: str, branch: str, sha: str) -> int:
+    """A push moved `branch` to `sha`: its notice (at another head) ends. The number of rows dropped."""
+    return conn.execute("DELETE FROM cleanup_branches WHERE platform = ? AND repo = ? AND branch = ? AND state = 'noticed' "
+                        "AND sha != ?", (platform, repo.lower(), branch, sha)).rowcount
+
+
+@single_statement
 def dashboard(conn: sqlite3.Connection, platform: str, repo: str) -> tuple[int, str] | None:
     row = conn.execute("SELECT number, body FROM cleanup_dashboards WHERE platform = ? AND repo = ?", (platform, repo.lower())).fetchone()
     return (int(row[0]), str(row[1])) if row else None

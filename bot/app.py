@@ -34,6 +34,7 @@ BUILTIN_HANDLERS = (
     "handlers.housekeeping",
     "handlers.reconcile",
     "handlers.review",  # before the commands: a review comment's status does not wait for its reaction
+    "handlers.cleanup",
     "handlers.commands",
     "handlers.triggers",
     "handlers.claims",

@@ -348,6 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_worktrees import add_commands as add_worktree_commands
 
     add_worktree_commands(sub, common)
+    from bot.cli_cleanup import add_commands as add_cleanup_commands
+
+    add_cleanup_commands(sub, common)
     return parser
 
 

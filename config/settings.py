@@ -111,6 +111,11 @@ class Settings(BaseSettings):
     worktrees_max: int = Field(200, ge=0)
     git_min_free: str = "1G"
 
+    # Stale-branch cleanup (handlers/cleanup.py): how often each repository is looked at, and the
+    # most a repository's run is delayed within that pass (spread by repository name).
+    cleanup_interval: str = "6h"
+    cleanup_jitter: str = "10m"
+
     def agent_logins(self) -> dict[str, str]:
         """token -> platform login, from AGENT_TOKENS."""
         if self.agent_tokens is None:
@@ -170,6 +175,20 @@ class Settings(BaseSettings):
     @property
     def reconcile_seconds(self) -> float:
         return parse_duration(self.reconcile_interval).total_seconds()
+
+    @field_validator("cleanup_interval", "cleanup_jitter")
+    @classmethod
+    def _cleanup_durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def cleanup_seconds(self) -> float:
+        return max(60.0, parse_duration(self.cleanup_interval).total_seconds())
+
+    @property
+    def cleanup_jitter_seconds(self) -> float:
+        return parse_duration(self.cleanup_jitter).total_seconds()
 
     @field_validator("github_api_url", "gitea_url", "public_url")
     @classmethod

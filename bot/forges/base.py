@@ -184,6 +184,20 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
+class PullRecord:
+    """What branch cleanup needs of a pull request: its head when it ended, and how it ended."""
+
+    number: int
+    state: str  # open | closed
+    head_ref: str
+    head_sha: str
+    merged: bool
+    author: str | None = None
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     total_commits: int  # commits on head that base lacks
     ahead_by: int | None = None  # None where the platform does not say (Gitea)
@@ -486,6 +500,19 @@ class Forge(Protocol):
     async def get_protection(self, repo: str, branch: str) -> BranchProtection | None: ...
     async def set_protection(self, repo: str, protection: BranchProtection) -> BranchProtection: ...
     async def remove_protection(self, repo: str, branch: str) -> None: ...
+
+    # branch cleanup: reads whose cost does not grow with the number of branches
+    # Names of protected branches (GitHub) or protection rule patterns (Gitea, globs).
+    async def protected_patterns(self, repo: str) -> tuple[str, ...]: ...
+    # Whether any ruleset could apply (GitHub); False where the platform has none (Gitea).
+    async def has_rulesets(self, repo: str) -> bool: ...
+    # Types of the ruleset rules in force on one branch (GitHub); () on Gitea.
+    async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]: ...
+    # Pull requests, most recently updated first: pages until one reaches back to `since`, at most `pages`.
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]: ...
+    # An issue of the bot's own (the "Stale branches" dashboard). Not sent twice after a lost
+    # answer: callers look for their marker first.
+    async def create_issue(self, repo: str, title: str, body: str) -> Issue: ...
 
     # repository settings and topics
     async def get_settings(self, repo: str) -> RepoSettings: ...

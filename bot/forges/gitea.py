@@ -46,6 +46,7 @@ from bot.forges.base import (
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
+from bot.forges.gitea_cleanup import GiteaCleanupReads
 from bot.forges.gitea_diagnose import GiteaDiagnostics
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
@@ -56,7 +57,7 @@ CAPABILITIES = GITEA  # until the server's version is read (server_capabilities)
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, GiteaReviews):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, GiteaReviews, GiteaCleanupReads):
     platform = PLATFORM
     capabilities = CAPABILITIES
 

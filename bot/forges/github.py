@@ -23,10 +23,11 @@ import httpx
 from bot.forges.base import (
     REACTIONS, Branch, BranchProtection, Capabilities, Collaborator, Comment, Comparison, Conflict,
     CommitStatus, FileContent, GitAccess, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
-    Permission, PermissionDenied, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
+    Permission, PermissionDenied, PullRecord, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
     Unsupported, User, basic_auth_header, split_repo,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
+from bot.forges import github_cleanup
 from bot.forges.github_auth import AppAuth
 from bot.forges.github_diagnose import GitHubDiagnostics
 from bot.forges.github_hooks import GitHubHooks
@@ -447,6 +448,22 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubH
         except NotFound as exc:
             if "not protected" not in exc.message.lower():
                 raise
+
+    # -- branch cleanup reads (bot/forges/github_cleanup.py) ------------------------------
+    async def protected_patterns(self, repo: str) -> tuple[str, ...]:
+        return await github_cleanup.protected_patterns(self, repo)
+
+    async def has_rulesets(self, repo: str) -> bool:
+        return await github_cleanup.has_rulesets(self, repo)
+
+    async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]:
+        return await github_cleanup.branch_rules(self, repo, branch)
+
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:
+        return await github_cleanup.recent_pulls(self, repo, state=state, since=since, pages=pages)
+
+    async def create_issue(self, repo: str, title: str, body: str) -> Issue:
+        return await github_cleanup.create_issue(self, repo, title, body)
 
     # -- repository settings and topics ---------------------------------------------------
     async def get_settings(self, repo: str) -> RepoSettings:

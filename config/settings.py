@@ -41,6 +41,8 @@ QUOTABLE = frozenset({
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
     "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level",
+    "git_root", "worktrees_max", "git_min_free", "cleanup_interval", "cleanup_jitter",
+    "header_timeout_seconds", "body_timeout_seconds", "max_connections", "max_unverified_bytes", "max_wal_bytes",
 })
 
 # FORGEBOT_ variables the project reads that are not settings: the hook secrets repository configs

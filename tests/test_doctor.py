@@ -244,7 +244,7 @@ async def test_host_checks_say_what_to_do(world: World, deployment: Any, tmp_pat
         findings = await d.doctor()
         assert [f.check for f in findings if f.scope == "this host"] == ["database", "git root", "free space", "public url"]
         assert f"OK    public url: {PUBLIC} answers /healthz from this host" in lines(findings)
-        assert "(the default; this forgebot has no FORGEBOT_GIT_ROOT)" in next(f.message for f in findings if f.check == "git root")
+        assert next(f.message for f in findings if f.check == "git root").startswith(f"FORGEBOT_GIT_ROOT ({d.app.settings.git_root})")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "db").mkdir()  # a directory where the database file should be

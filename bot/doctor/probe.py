@@ -9,7 +9,6 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,7 +20,6 @@ from bot.events import form_payload
 from bot.forges.base import Forge, ForgeError, Hook, HookDelivery, NotFound, PermissionDenied
 from config.settings import Settings
 
-DEFAULT_GIT_ROOT = Path("var/git")
 POLL_SECONDS = 0.5
 REFUSED_REASONS = ("signature_mismatch", "signature_missing")
 
@@ -47,8 +45,7 @@ class Doctor:
     # -- this host ------------------------------------------------------------------------
     def check_host(self) -> None:
         self.findings.append(host.check_database(self.settings.database))
-        configured = getattr(self.settings, "git_root", None)  # FORGEBOT_GIT_ROOT, where this forgebot has it
-        self.findings.extend(host.check_git_root(Path(configured or DEFAULT_GIT_ROOT), "set" if configured else None))
+        self.findings.extend(host.check_git_root(self.settings.git_root))
         if not self.secrets():
             path = self.settings.webhook_secret_file
             self.findings.append(fail(

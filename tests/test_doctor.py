@@ -22,6 +22,9 @@ from tests.fakeforge import hooktests
 
 pytestmark = pytest.mark.anyio
 PUBLIC = "http://forgebot.test"
+# Who each platform shows other users' permissions to, which commands with a level need.
+CANNOT_SEE_LEVELS = {"github": "GitHub shows permissions only to tokens with push access",
+                     "gitea": "Gitea shows other users' permissions only to repository admins"}
 
 
 class Deployment:
@@ -195,23 +198,47 @@ async def test_an_inactive_hook_and_a_hook_without_secret(world: World, deployme
 
 
 async def test_a_bot_with_too_little_access(world: World, deployment: Any) -> None:
+    grant = "grant the bot's user admin on the repository"
     async with deployment() as d:
         d.add_hook()
         world.fake.set_permission(REPO, BOT, "read")
         findings = await d.doctor()
-        needs = "triage" if world.platform == "github" else "write"
-        assert wrong(findings) == [
-            f"FAIL  permissions: the bot has read: answers to commands need {needs}, the forgebot/config status and "
-            "closing or reopening need write, reconciling needs admin; grant the bot's user admin on the repository"]
+        assert wrong(findings) == [f"FAIL  permissions: the bot has read: {CANNOT_SEE_LEVELS[world.platform]}, so "
+                                   "commands that need a level are refused; the forgebot/config status and closing or "
+                                   f"reopening need write, reconciling needs admin; {grant}"]
         assert "SKIP  webhook: not checked: the bot may not read this repository's webhooks (that needs admin)" in lines(findings)
         world.fake.set_permission(REPO, BOT, "write")
         findings = await d.doctor()
-        assert wrong(findings)[0].startswith("WARN  permissions: the bot has write: commands work, but reconciling")
+        if world.platform == "github":  # push access is enough to see who may run a command
+            assert wrong(findings)[0].startswith("WARN  permissions: the bot has write: commands work, but reconciling")
+        else:  # Gitea shows other users' levels to repository admins alone: write is not enough
+            assert wrong(findings)[0] == (f"FAIL  permissions: the bot has write: {CANNOT_SEE_LEVELS['gitea']}, so "
+                                          f"commands that need a level are refused; reconciling needs admin; {grant}")
         world.fake.set_permission(REPO, BOT, "none")
         world.fake.repo(REPO).private = True
         findings = await d.doctor()
         assert wrong(findings) == ["FAIL  permissions: no such repository, or the bot cannot see it; check the name, "
                                    "and grant the bot's user access"]
+
+
+@pytest.mark.parametrize("world", ["github"], indirect=True)  # Gitea has no triage level
+async def test_a_github_bot_with_triage_cannot_see_levels(world: World, deployment: Any, bot_factory: Any) -> None:
+    """What the doctor says agrees with what the bot does: with triage, GitHub refuses it the
+    permission reads that commands need, so /close by a triager is refused with the same reason."""
+    async with deployment() as d:
+        d.add_hook()
+        world.fake.set_permission(REPO, BOT, "triage")
+        findings = await d.doctor()
+    [line] = [x for x in wrong(findings) if "permissions" in x]
+    assert line.startswith(f"FAIL  permissions: the bot has triage: {CANNOT_SEE_LEVELS['github']}, so commands that "
+                           "need a level are refused")
+    number = await world.actor("alice").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        await world.actor("bob").comment(REPO, number, "/close")  # bob has triage
+        await app.wait_idle()
+    state = world.state()
+    [reply] = [state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT]
+    assert f"give forgebot write access to {REPO}" in reply and state.issue(number).state == "open"
 
 
 async def test_a_clock_off_from_the_forge(world: World, deployment: Any) -> None:

@@ -25,6 +25,8 @@ PUBLIC = "http://forgebot.test"
 # Who each platform shows other users' permissions to, which commands with a level need.
 CANNOT_SEE_LEVELS = {"github": "GitHub shows permissions only to tokens with push access",
                      "gitea": "Gitea shows other users' permissions only to repository admins"}
+NO_REPOSITORIES_FIX = {"github": "give the token access to the repositories (or install the App on them)",
+                       "gitea": "grant the bot's user admin on the repositories (or list them in FORGEBOT_GITEA_REPOS)"}
 
 
 class Deployment:
@@ -34,13 +36,15 @@ class Deployment:
         self.world, self.app, self.http = world, app, http
         self.hook_id = 0
 
-    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time, **changes: Any) -> list[Finding]:
-        """Runs the doctor with forgebot's settings, or with `changes` to them (the doctor's alone)."""
+    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time, unnamed: bool = False,
+                     **changes: Any) -> list[Finding]:
+        """Runs the doctor with forgebot's settings, or with `changes` to them (the doctor's alone), on
+        `repos`, REPO, or (`unnamed`) the repositories the doctor finds itself."""
         settings = self.app.settings.model_copy(update=changes)
         forges = Forges(settings, transport=httpx.ASGITransport(app=self.world.fake.app))
         try:
             return await Doctor(settings, forges, self.http, fix=fix, wait=0.0, clock=clock).run(
-                list(repos or [REPO]), [self.world.platform])
+                list(repos) if repos or unnamed else [REPO], [self.world.platform])
         finally:
             await forges.aclose()
 
@@ -239,6 +243,19 @@ async def test_a_github_bot_with_triage_cannot_see_levels(world: World, deployme
     state = world.state()
     [reply] = [state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT]
     assert f"give forgebot write access to {REPO}" in reply and state.issue(number).state == "open"
+
+
+async def test_credentials_that_reach_no_repository_are_not_all_well(world: World, deployment: Any) -> None:
+    """Without names the doctor checks the repositories forgebot acts on; none is a problem, not a pass."""
+    async with deployment() as d:
+        # GitHub: a token's repositories are those it collaborates on; Gitea: those it administers.
+        world.fake.set_permission(REPO, BOT, "none" if world.platform == "github" else "write")
+        findings = await d.doctor(unnamed=True)
+    reach = "reach no repository" if world.platform == "github" else "administer no repository"
+    assert [x for x in wrong(findings) if "repositories" in x] == [
+        f"WARN  repositories: the credentials {reach}, so forgebot acts on none and nothing was checked; "
+        f"{NO_REPOSITORIES_FIX[world.platform]}, or name them: forgebot doctor OWNER/REPO"]
+    assert exit_code(findings) == 1 and not render_text(findings).endswith("all is well")
 
 
 async def test_a_clock_off_from_the_forge(world: World, deployment: Any) -> None:

@@ -16,7 +16,7 @@ import httpx
 
 from bot import bodies
 from bot.doctor import access, hooks, host
-from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip
+from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip, warn
 from bot.events import form_payload
 from bot.forges.base import Forge, ForgeError, Hook, HookDelivery, NotFound, PermissionDenied
 from config.settings import Settings
@@ -24,6 +24,12 @@ from config.settings import Settings
 DEFAULT_GIT_ROOT = Path("var/git")
 POLL_SECONDS = 0.5
 REFUSED_REASONS = ("signature_mismatch", "signature_missing")
+# Without names the doctor checks the repositories forgebot acts on (Forge.list_repositories):
+# when there are none, what the credentials lack, and how to give it.
+NO_REPOSITORIES = {
+    "github": ("reach no repository", "give the token access to the repositories (or install the App on them)"),
+    "gitea": ("administer no repository", "grant the bot's user admin on the repositories (or list them in FORGEBOT_GITEA_REPOS)"),
+}
 
 
 @dataclass
@@ -87,8 +93,10 @@ class Doctor:
             await self.check_app_hook(forge)
         if not repos:
             repos = await self.default_repos(platform, forge)
-            if not repos:
-                self.findings.append(skip(scope, "repositories", "none found to check", "name them: forgebot doctor OWNER/REPO"))
+            if not repos:  # forgebot acts on none of them either: not something to call well
+                reach, grant = NO_REPOSITORIES[platform]
+                self.findings.append(warn(scope, "repositories", f"the credentials {reach}, so forgebot acts on none "
+                                          "and nothing was checked", f"{grant}, or name them: forgebot doctor OWNER/REPO"))
         for repo in repos:
             try:
                 await self.check_repo(platform, forge, repo, creds.scopes, app)

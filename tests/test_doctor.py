@@ -120,8 +120,12 @@ async def test_no_webhook_is_found_and_fix_creates_it(world: World, deployment: 
         assert [f"FAIL  webhook: no webhook points at {PUBLIC}/webhooks/{world.platform}: forgebot hears nothing "
                 f"from this repository; run forgebot doctor with --fix"] == wrong(findings)
         assert writes_to_hooks(world) == [] and d.world.fake.repo(REPO).hooks == {}
+        world.fake.requests.clear()
         fixed = await d.doctor(fix=True)
         [hook] = d.world.fake.repo(REPO).hooks.values()
+        test = "pings" if world.platform == "github" else "tests"  # --fix writes the hook, then tests it: nothing else
+        assert [f"{r.method} {r.path}" for r in world.fake.requests if r.method != "GET"] == [
+            f"POST /repos/{REPO}/hooks", f"POST /repos/{REPO}/hooks/{hook.id}/{test}"]
         assert hook.config["url"] == f"{PUBLIC}/webhooks/{world.platform}"
         assert hook.config["content_type"] == "json" and hook.config["secret"] == SECRET and hook.active
         assert {"push", "issues", "issue_comment", "pull_request"} <= set(hook.events)

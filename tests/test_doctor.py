@@ -286,6 +286,15 @@ async def test_unknown_credentials(world: World, deployment: Any, tmp_path: Path
     assert line.endswith(f"check the FORGEBOT_{world.platform.upper()}_* settings")
 
 
+async def test_a_forge_that_fails_is_not_said_to_refuse_the_credentials(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        world.fake.faults.add("GET", "/user", status=502, times=None)
+        findings = await d.doctor(forge_max_wait_seconds=1)
+    [line] = wrong(findings)
+    assert line.startswith(f"FAIL  credentials: not checked: {world.platform}") and "502" in line and "refused" not in line
+    assert line.endswith(f"check the FORGEBOT_{world.platform.upper()}_* settings, and that the forge is up")
+
+
 async def test_host_checks_say_what_to_do(world: World, deployment: Any, tmp_path: Path) -> None:
     async with deployment() as d:
         d.add_hook()

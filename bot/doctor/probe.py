@@ -82,8 +82,12 @@ class Doctor:
             creds = await forge.inspect_credentials()
         except ForgeError as exc:
             hint = " (GitHub refuses an App's JWT when this host's clock is off)" if "claim" in exc.message else ""
-            self.findings.append(fail(scope, "credentials", f"refused: {exc}{hint}",
-                                      f"check the FORGEBOT_{platform.upper()}_* settings"))
+            if isinstance(exc, PermissionDenied):  # 401/403: the forge answered, and said no
+                self.findings.append(fail(scope, "credentials", f"refused: {exc}{hint}",
+                                          f"check the FORGEBOT_{platform.upper()}_* settings"))
+            else:  # unreachable, failing or limited: nothing is known about the credentials yet
+                self.findings.append(fail(scope, "credentials", f"not checked: {exc}",
+                                          f"check the FORGEBOT_{platform.upper()}_* settings, and that the forge is up"))
             if forge.server_time is not None:  # even a refusal says what time it is there
                 self.findings.append(access.judge_clock(scope, self.clock(), forge.server_time, app))
             return

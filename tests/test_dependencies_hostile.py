@@ -12,10 +12,12 @@ from tests.conftest import REPO, World
 pytestmark = pytest.mark.anyio
 
 
+# Anyone who can open an issue writes up to 65,536 characters. "Depends on" and then line breaks
+# alone made the line pattern backtrack quadratically (40,000: about 37 s, 65,000: about 100 s),
+# holding the event loop, so that no webhook was answered, on every edit.
+
+
 async def test_line_breaks_after_depends_on_do_not_hold_the_bot(world: World, bot_factory: Any) -> None:
-    # Anyone who can open an issue writes up to 65,536 characters. "Depends on" and then line
-    # breaks alone made the dependency pattern backtrack quadratically: 40,000 took about 37 s,
-    # 65,000 about 100 s, with the event loop held (no webhook answered) on every edit.
     alice = world.actor("alice")
     first = await alice.open_issue(REPO, "First")
     async with bot_factory(world) as app:

@@ -16,7 +16,8 @@ bytes are parsed and queued, and reading pauses) until the one before it has bee
 Every connection is bounded (bot/limits.py): each phase of a request has a deadline (idle
 keep-alive, headers, body), watched by one timer per connection; a body is counted against the
 budget of unverified bytes from its headers on, and one that is too large or does not fit is
-refused as soon as its headers say so, without reading it.
+refused as soon as its headers say so, without reading it. A request head is refused (431) as it
+passes 64 KiB or 100 fields, and a client that does not read its answers is not read either.
 """
 
 from __future__ import annotations

@@ -17,7 +17,8 @@ Every connection is bounded (bot/limits.py): each phase of a request has a deadl
 keep-alive, headers, body), watched by one timer per connection; a body is counted against the
 budget of unverified bytes from its headers on, and one that is too large or does not fit is
 refused as soon as its headers say so, without reading it. A request head is refused (431) as it
-passes 64 KiB or 100 fields, and a client that does not read its answers is not read either.
+passes 64 KiB or 100 fields, at most MAX_PIPELINED requests wait on one connection, and a client
+that does not read its answers is not read either.
 """
 
 from __future__ import annotations
@@ -42,6 +43,11 @@ MAX_HEADER_BYTES = 64 * 1024
 # More header fields than any platform sends (GitHub about 15, Gitea about 20) with room for
 # proxies; Apache's default LimitRequestFields. Each costs a tuple and two bytes objects.
 MAX_HEADERS = 100
+# Requests parsed ahead on one connection: all that one read (up to 256 KiB) holds is parsed at
+# once, 4,000 small pipelined requests taking 2 MB. Past this many waiting, the rest of what the
+# client sent is dropped and the connection closes after the ones taken in are answered; a client
+# that pipelines sends the rest again (RFC 9112, 9.3.2). Neither platform pipelines.
+MAX_PIPELINED = 16
 MAX_OTHER_BODY = 1024 * 1024  # for requests to the API and operations endpoints
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 RETRY_AFTER = [(b"retry-after", b"5")]
@@ -56,6 +62,10 @@ IDLE, HEADERS, BODY, ANSWERING = range(4)
 
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request that has been refused."""
+
+
+class _TooManyPipelined(Exception):
+    """Raised from a parser callback: MAX_PIPELINED requests already wait on this connection."""
 
 
 class _HeadTooLarge(Exception):
@@ -197,6 +207,8 @@ class HTTPProtocol(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if isinstance(exc.__context__, _HeadTooLarge):  # httptools raises from within the callback
                 self._fail(431, "request headers too large")
+            elif isinstance(exc.__context__, _TooManyPipelined):
+                self._stop_after_queue()
             elif not self.refusing:  # a refusal stops the parser on purpose and has answered
                 self._fail(400, "malformed HTTP request")
         else:
@@ -221,6 +233,13 @@ class HTTPProtocol(asyncio.Protocol):
             self._next()
         elif not self.busy and not self.refusing:
             self.transport.resume_reading()
+
+    def _stop_after_queue(self) -> None:
+        """Answer the requests taken in, drop anything more, then close (see MAX_PIPELINED)."""
+        self.refusing = True
+        self.queue[-1].keep_alive = False
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def _fail(self, status: int, reason: str) -> None:
         """A request that cannot be parsed or read on: answer and close the connection."""
@@ -266,6 +285,8 @@ class HTTPProtocol(asyncio.Protocol):
     # -- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if len(self.queue) >= MAX_PIPELINED:
+            raise _TooManyPipelined
         self.current = Request(started=time.perf_counter())
         self.header_bytes = 0
         self.head_received = None

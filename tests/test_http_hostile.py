@@ -16,7 +16,7 @@ import uvicorn
 
 from bot.app import ForgebotApp
 from bot.router import Router
-from bot.server import MAX_HEADERS, HTTPProtocol
+from bot.server import MAX_HEADERS, MAX_PIPELINED, HTTPProtocol
 from tests.conftest import make_settings
 from tests.test_http_limits import answer_within, request_head, signed
 from tests.test_http_protocol import BODY, closed, stored
@@ -91,17 +91,29 @@ async def test_answers_the_client_does_not_read_stop_the_reading_of_its_requests
     async with server_of(tmp_path) as (port, app, server):
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.get_extra_info("socket").setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        requests = b"GET /metrics HTTP/1.1\r\nhost: bot\r\n\r\n" * 500
-        buffered, stopped_reading = 0, False
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline and buffered < 4 * 1024 * 1024 and not stopped_reading:
-            writer.write(requests)
-            try:
-                await asyncio.wait_for(writer.drain(), 2)
-            except TimeoutError:
-                stopped_reading = True  # what is wanted
-            held = (c.transport.get_write_buffer_size() for c in server.server_state.connections if c.transport)
-            buffered = max(buffered, *held)
+        request = b"GET /metrics HTTP/1.1\r\nhost: bot\r\n\r\n"
+        buffered, stopped_answering = 0, False
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and buffered < 4 * 1024 * 1024 and not stopped_answering:
+            answered = server.server_state.total_requests
+            writer.write(request)  # one at a time, each once the one before is answered
+            waited = time.monotonic() + 2
+            while server.server_state.total_requests == answered and not (stopped_answering := time.monotonic() > waited):
+                await asyncio.sleep(0.001)
+            held = [c.transport.get_write_buffer_size() for c in server.server_state.connections if c.transport]
+            buffered = max([buffered, *held])
         writer.transport.abort()  # before asserting: a server holding unsent answers would not stop
         assert buffered < 1024 * 1024, f"{buffered} bytes of answers held for a client that reads none"
-        assert stopped_reading, "the server never stopped reading requests"
+        assert stopped_answering, "the server never stopped taking requests"
+
+
+async def test_requests_pipelined_past_the_limit_are_dropped_after_those_taken_in_are_answered(tmp_path: Path) -> None:
+    # Before: every request in a read was parsed and queued at once (4,000 small ones: 2 MB).
+    async with server_of(tmp_path) as (port, app, _):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /healthz HTTP/1.1\r\nhost: bot\r\n\r\n" * 1000)
+        answers = await asyncio.wait_for(reader.read(), 10)  # until the server closes
+        # The one being answered and those waiting, each in full; nothing of the rest.
+        assert answers.count(b"HTTP/1.1 ") == answers.count(b'{"status":"ok"}') == MAX_PIPELINED + 1
+        assert answers.count(b"connection: close") == 1
+        writer.transport.abort()

@@ -203,6 +203,20 @@ class Settings(BaseSettings):
             raise ValueError("must not carry credentials; use the token setting instead")
         return value.rstrip("/")
 
+    @field_validator("github_token", "gitea_token", "admin_token")
+    @classmethod
+    def _header_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A token goes into an HTTP header. A line break in it (a file written with `echo` ends
+        with one, and so does an environment file made from it) made the HTTP client refuse every
+        request with an error quoting the header, token and all. Surrounding whitespace is
+        dropped; anything else but visible ASCII is refused, unquoted."""
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not token or not all("!" <= char <= "~" for char in token):
+            raise ValueError("must be visible ASCII characters, without spaces or line breaks (it is sent in an HTTP header)")
+        return SecretStr(token)
+
     @field_validator("extra_handlers")
     @classmethod
     def _module_paths(cls, value: list[str]) -> list[str]:

@@ -27,6 +27,7 @@ from bot.git.runner import GitFailed, GitResult, run_git
 FORGE_HEADS = "refs/forge/heads/"
 FORGE_TAGS = "refs/forge/tags/"
 FETCH_REFSPECS = ("+refs/heads/*:refs/forge/heads/*", "+refs/tags/*:refs/forge/tags/*")
+SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
 FETCH_TIMEOUT = 3600.0  # a first fetch of a large repository takes minutes, not hours
 
@@ -169,9 +170,11 @@ class Mirror:
         result = await self.git("merge-base", "--is-ancestor", "--end-of-options", commit, of, ok=(0, 1))
         return result.code == 0
 
-    async def commits_not_on_forge(self, tip: str) -> list[str]:
-        """Commits reachable from `tip` that no forge branch or tag has."""
-        out = (await self.git("rev-list", tip, "--not", f"--glob={FORGE_HEADS}*", f"--glob={FORGE_TAGS}*",
+    async def commits_not_on_forge(self, tip: str, also_on_forge: Sequence[str] = ()) -> list[str]:
+        """Commits reachable from `tip` that no forge branch or tag has, nor `also_on_forge` (commits
+        the forge keeps elsewhere, such as a merged pull request's head after its branch went)."""
+        known = [sha for sha in also_on_forge if SHA_RE.match(sha) and await self.resolve(sha)]  # never an option
+        out = (await self.git("rev-list", tip, "--not", *known, f"--glob={FORGE_HEADS}*", f"--glob={FORGE_TAGS}*",
                               "--end-of-options")).stdout
         return out.split()
 

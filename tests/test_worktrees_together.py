@@ -1,0 +1,65 @@
+"""Worktrees with the other features on both platforms: a pull request merged (squashed, its branch
+deleted as `review.delete_branch` does), and names the config or the webhook bring."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import worktrees as store
+from tests.conftest import REPO, World
+from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
+
+pytestmark = pytest.mark.anyio
+
+GIT_ENV = {"PATH": "/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null",
+           "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
+
+
+def commit(path: Path, name: str, text: str) -> str:
+    env = {**GIT_ENV, "HOME": str(path)}
+    (path / name).write_text(text)
+    subprocess.run(["git", "-C", str(path), "add", name], env=env, check=True)
+    subprocess.run(["git", "-C", str(path), "commit", "-qm", f"add {name}"], env=env, check=True)
+    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+async def push_from(app: Any, world: World, number: int) -> None:
+    """`forgebot push` for the worktree of issue `number`, as the CLI and the agent API do it."""
+    from bot.repoconfig import config_in_force
+    from handlers.worktree_push import push_worktree
+
+    ctx = app.processor.context()
+    row = await app.store.run(store.live, world.platform, REPO, number)
+    await push_worktree(ctx, ctx.forges.get(world.platform), row, await config_in_force(ctx, world.platform, REPO))
+
+
+def archive_tags(world: World) -> dict[str, str]:
+    return {n: s for n, s in world.state().git.refs("refs/tags/").items() if n.startswith("archive/")}
+
+
+async def test_a_squash_merged_pull_request_whose_branch_was_deleted_archives_nothing(
+        world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """The pull request keeps the pushed commits on the forge: removal must not tag them again;
+    only a commit made after the merged head is work the forge lacks."""
+    number = await world.actor("bob").open_issue(REPO, "Squash me")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        await wait_for_comment(world, number, "Started: branch")
+        await app.wait_idle()
+        row = await app.store.run(store.live, world.platform, REPO, number)
+        path = Path(row.path)
+        commit(path, "work.txt", "the work")
+        await push_from(app, world, number)
+        pr = await world.actor("alice").open_pr(REPO, row.branch, title="Squash me", body=f"Closes #{number}")
+        await app.wait_idle()
+        world.fake.stop_webhooks()  # the sweep decides, after the branch is gone (as review.delete_branch leaves it)
+        await world.actor("alice").merge_pr(REPO, pr, "squash")
+        await world.actor("alice").delete_branch(REPO, row.branch)
+        assert await app.scheduler.run_job("worktrees-sweep")
+        assert not path.exists() and await app.store.run(store.all_live) == []
+        assert archive_tags(world) == {}
+        assert not any("are kept in" in c for c in bot_comments(world, number))

@@ -71,6 +71,17 @@ def branch_name(config: RepoConfig, issue: Issue) -> str:
     return render(options.branch, prefix_for(issue.labels, options.prefixes, options.branch_prefix), issue.number, issue.title)
 
 
+async def checked_branch_name(root: GitRoot, config: RepoConfig, issue: Issue) -> str:
+    """The issue's branch name once git accepts it: each part of the config passes its own check,
+    but a template and a prefix together can still make one git refuses (`fix//7-x`)."""
+    name = branch_name(config, issue)
+    try:
+        return await check_branch_name(name, root.env())
+    except BadBranchName:
+        raise CommandFailed(f"`{name}`, the branch name `worktrees.branch` and `worktrees.prefixes` make, is not one git accepts",
+                            "Fix them in the repository's `.forgebot.yml`, then `/start` again.") from None
+
+
 def check_disk(ctx: Context) -> None:
     root = git_root(ctx).path
     free = shutil.disk_usage(root).free
@@ -123,7 +134,7 @@ async def start_work(
         return Started(current, created=False, claim_news=news)
     if current is None:
         check_disk(ctx)
-        branch = await ctx.store.run(store.last_branch, forge.platform, repo, number) or branch_name(config, issue)
+        branch = await ctx.store.run(store.last_branch, forge.platform, repo, number) or await checked_branch_name(root, config, issue)
         mirror = root.mirror(forge.platform, repo)
         path = mirror.worktrees_dir / str(number)
         chosen_base = base_for(config, issue.labels, base, (await forge.get_repo(repo)).default_branch)

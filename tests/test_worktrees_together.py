@@ -63,3 +63,32 @@ async def test_a_squash_merged_pull_request_whose_branch_was_deleted_archives_no
         assert not path.exists() and await app.store.run(store.all_live) == []
         assert archive_tags(world) == {}
         assert not any("are kept in" in c for c in bot_comments(world, number))
+
+
+async def test_a_config_that_makes_an_invalid_branch_name_is_one_clear_answer(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """Each part passes the config's checks, the whole name does not ('fix//7-x'): git's own rules
+    are asked before anything is made, and nothing is left in `creating` for the resume job."""
+    config = 'worktrees:\n  branch: "{prefix}/{number}-{slug}"\n  prefixes: {bug: "fix/"}\n'
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    await world.actor("alice").create_label(REPO, "bug")
+    number = await world.actor("bob").open_issue(REPO, "Broken", labels=["bug"])
+    branches = set(world.state().git.branches())
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        await app.wait_idle()
+        [line] = [line for c in bot_comments(world, number) for line in c.splitlines() if line.startswith("- `/start`")]
+        assert "`fix//" in line and "`worktrees.branch`" in line and ".forgebot.yml" in line
+        assert await app.store.run(store.all_live) == []
+        assert set(world.state().git.branches()) == branches
+        assert not (tmp_path / "git" / "worktrees").exists() or not any((tmp_path / "git" / "worktrees").rglob("*.git"))
+
+
+async def test_git_errors_name_the_git_command_not_its_options(tmp_path: Path) -> None:
+    from bot.git.mirror import GitRoot
+    from bot.git.runner import GitFailed, run_git
+
+    root = GitRoot(tmp_path / "git")
+    root.prepare()
+    with pytest.raises(GitFailed) as failed:
+        await run_git(["--git-dir", str(tmp_path / "missing.git"), "rev-parse", "HEAD"], env=root.env())
+    assert str(failed.value).startswith("git rev-parse failed: ")

@@ -92,3 +92,53 @@ async def test_git_errors_name_the_git_command_not_its_options(tmp_path: Path) -
     with pytest.raises(GitFailed) as failed:
         await run_git(["--git-dir", str(tmp_path / "missing.git"), "rev-parse", "HEAD"], env=root.env())
     assert str(failed.value).startswith("git rev-parse failed: ")
+
+
+HOOKS = ("post-checkout", "reference-transaction", "pre-push", "pre-commit", "post-commit", "post-index-change", "pre-auto-gc")
+
+
+async def test_no_hook_or_fsmonitor_runs_from_a_hostile_repository(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """Content shaped like a git directory (hooks, a config with core.fsmonitor) and, worse, hooks
+    and such a config planted in the mirror itself: neither /start, nor a push, nor the removal
+    that inspects, archives and deletes ever runs one of them."""
+    marker = tmp_path / "PWNED"
+    script = f"#!/bin/sh\necho \"$0\" >> {marker}\n"
+    hostile_config = f"[core]\n\tfsmonitor = {tmp_path}/hook.sh\n\thooksPath = .githooks\n"
+    await world.actor("alice").push(REPO, "main", {
+        ".githooks/post-checkout": script, "hooks/post-checkout": script, "config": hostile_config, "HEAD": "ref: refs/heads/main\n",
+        "refs/heads/.keep": "", "objects/.keep": "", "nested.git/config": hostile_config, "nested.git/HEAD": "ref: refs/heads/main\n",
+    })
+    first = await world.actor("bob").open_issue(REPO, "One")
+    second = await world.actor("bob").open_issue(REPO, "Two")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(REPO, first, "/start")
+        await wait_for_comment(world, first, "Started: branch")
+        await app.wait_idle()
+        row = await app.store.run(store.live, world.platform, REPO, first)
+        mirror = Path(subprocess.run(["git", "-C", row.path, "rev-parse", "--git-common-dir"], capture_output=True, text=True,
+                                     check=True, env={**GIT_ENV, "HOME": str(tmp_path)}).stdout.strip())
+        (tmp_path / "hook.sh").write_text(script)
+        (tmp_path / "hook.sh").chmod(0o755)
+        for hook in HOOKS:  # planted where git looks by default, and where a planted config points
+            for where in (mirror / "hooks", Path(row.path) / ".githooks"):
+                (where / hook).write_text(script)
+                (where / hook).chmod(0o755)
+        with (mirror / "config").open("a") as config:
+            config.write(f"[core]\n\tfsmonitor = {tmp_path}/hook.sh\n\thooksPath = {mirror}/hooks\n")
+
+        await world.actor("alice").comment(REPO, second, "/start")  # fetch, branch, worktree add
+        await wait_for_comment(world, second, "Started: branch")
+        await app.wait_idle()
+        path = Path((await app.store.run(store.live, world.platform, REPO, second)).path)
+        env = {**GIT_ENV, "HOME": str(tmp_path)}
+        (path / "work.txt").write_text("work")
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "add", "work.txt"], env=env, check=True)
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "commit", "-qm", "w"], env=env, check=True)
+        await push_from(app, world, second)  # status, push
+        (path / "more.txt").write_text("more")
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "add", "more.txt"], env=env, check=True)
+        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "commit", "-qm", "m"], env=env, check=True)
+        await world.actor("alice").close_issue(REPO, second)  # inspect, archive (a push), remove
+        await app.wait_idle()
+        assert not path.exists() and archive_tags(world)
+        assert not marker.exists(), marker.read_text()

@@ -142,3 +142,28 @@ async def test_no_hook_or_fsmonitor_runs_from_a_hostile_repository(world: World,
         await app.wait_idle()
         assert not path.exists() and archive_tags(world)
         assert not marker.exists(), marker.read_text()
+
+
+@pytest.mark.parametrize("limit", ["max_per_repo", "disk", "branch_name"])
+async def test_a_refused_start_leaves_the_issue_unclaimed_and_unassigned(world: World, bot_factory: Any, tmp_path: Path, limit: str) -> None:
+    """A /start refused for a limit, the disk or the config answers 'not done' and changes nothing:
+    no claim, no assignee, no branch."""
+    from bot import claims
+
+    config = {"max_per_repo": "worktrees:\n  max_per_repo: 1\n",
+              "disk": "claims: {}\n",
+              "branch_name": 'worktrees:\n  branch: "{prefix}/{number}-{slug}"\n  branch_prefix: "fix/"\n'}[limit]
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    first = await world.actor("bob").open_issue(REPO, "One")
+    second = await world.actor("bob").open_issue(REPO, "Two")
+    overrides = {"git_min_free": "1000000T"} if limit == "disk" else {}
+    async with bot_on_served_forge(world, bot_factory, tmp_path, **overrides) as app:
+        if limit == "max_per_repo":
+            await world.actor("alice").comment(REPO, first, "/start")
+            await wait_for_comment(world, first, "Started: branch")
+        await world.actor("carol").comment(REPO, second, "/start")
+        await app.wait_idle()
+        assert "- `/start`" in bot_comments(world, second)[-1]
+        assert await app.store.run(claims.active_claim, world.platform, REPO, second) is None
+        assert world.state().issue(second).assignees == []
+        assert not any(str(second) in b for b in world.state().git.branches())

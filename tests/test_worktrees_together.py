@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from bot import worktrees as store
-from tests.conftest import REPO, World
+from tests.conftest import BOT, REPO, World
 from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
 
 pytestmark = pytest.mark.anyio
@@ -167,3 +167,37 @@ async def test_a_refused_start_leaves_the_issue_unclaimed_and_unassigned(world: 
         assert await app.store.run(claims.active_claim, world.platform, REPO, second) is None
         assert world.state().issue(second).assignees == []
         assert not any(str(second) in b for b in world.state().git.branches())
+
+
+async def test_a_repository_whose_name_starts_with_a_dot_gets_worktrees(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """`.github` (GitHub's organization defaults) and `.profile` (Gitea's) are ordinary names on
+    both platforms; only '.' and '..' can never be a repository."""
+    dotted = "acme/.github"
+    world.fake.create_repo(dotted, owner="alice")
+    world.fake.set_permission(dotted, BOT, "admin")
+    number = await world.actor("bob").open_issue(dotted, "Templates")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        await world.actor("alice").comment(dotted, number, "/start")
+        await eventually_comment(world, dotted, number, "Started: branch")
+        await app.wait_idle()
+        row = await app.store.run(store.live, world.platform, dotted, number)
+        assert Path(row.path).resolve().is_relative_to((tmp_path / "git").resolve()) and (Path(row.path) / "README.md").is_file()
+
+
+async def eventually_comment(world: World, repo: str, number: int, text: str) -> None:
+    from tests.conftest import eventually
+
+    def seen() -> bool:
+        state = world.state(repo)
+        return any(text in state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT)
+
+    await eventually(seen, 30.0)
+
+
+def test_dot_and_dot_dot_are_never_a_path_component() -> None:
+    from bot.git.mirror import BadRepoName, safe_component
+
+    assert safe_component(".github") == ".github"
+    for bad in (".", "..", "", "a/b", "-x", "a\\b", ".git"):
+        with pytest.raises(BadRepoName):
+            safe_component(bad)

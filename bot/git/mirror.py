@@ -28,7 +28,8 @@ FORGE_HEADS = "refs/forge/heads/"
 FORGE_TAGS = "refs/forge/tags/"
 FETCH_REFSPECS = ("+refs/heads/*:refs/forge/heads/*", "+refs/tags/*:refs/forge/tags/*")
 SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9._-]{0,99}$")
+NEVER_NAMES = frozenset({".", "..", ".git"})  # a path's own parts; the platforms refuse them as repositories too
 FETCH_TIMEOUT = 3600.0  # a first fetch of a large repository takes minutes, not hours
 
 
@@ -37,8 +38,9 @@ class BadRepoName(ValueError):
 
 
 def safe_component(value: str) -> str:
-    """A path component from a forge name: owner, repository or platform; never '..' or a path."""
-    if not NAME_RE.match(value):  # starts with a letter, digit or '_': never '.', '..' or an option
+    """A path component from a forge name: owner, repository or platform; never '..' or a path.
+    A leading dot is allowed: `.github` and `.profile` are repositories on GitHub and Gitea."""
+    if not NAME_RE.match(value) or value.lower() in NEVER_NAMES:  # never a separator, an option, '.' or '..'
         raise BadRepoName(f"{value!r} is not a repository or owner name forgebot accepts")
     return value
 

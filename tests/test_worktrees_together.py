@@ -19,12 +19,22 @@ GIT_ENV = {"PATH": "/usr/bin:/bin", "GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOB
            "GIT_AUTHOR_NAME": "a", "GIT_AUTHOR_EMAIL": "a@x", "GIT_COMMITTER_NAME": "a", "GIT_COMMITTER_EMAIL": "a@x"}
 
 
+async def start(world: World, app: Any, number: int, login: str = "alice") -> Any:
+    """`/start` by `login`, answered and settled: the issue's live worktree row."""
+    await world.actor(login).comment(REPO, number, "/start")
+    await wait_for_comment(world, number, "Started: branch")
+    await app.wait_idle()
+    return await app.store.run(store.live, world.platform, REPO, number)
+
+
 def commit(path: Path, name: str, text: str) -> str:
+    """A commit in the worktree by a person's git, their own hooks and fsmonitor off."""
+    git = ["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path)]
     env = {**GIT_ENV, "HOME": str(path)}
     (path / name).write_text(text)
-    subprocess.run(["git", "-C", str(path), "add", name], env=env, check=True)
-    subprocess.run(["git", "-C", str(path), "commit", "-qm", f"add {name}"], env=env, check=True)
-    return subprocess.run(["git", "-C", str(path), "rev-parse", "HEAD"], env=env, check=True, capture_output=True, text=True).stdout.strip()
+    for args in (["add", name], ["commit", "-qm", f"add {name}"]):
+        subprocess.run([*git, *args], env=env, check=True)
+    return subprocess.run([*git, "rev-parse", "HEAD"], env=env, check=True, capture_output=True, text=True).stdout.strip()
 
 
 async def push_from(app: Any, world: World, number: int) -> None:
@@ -47,10 +57,7 @@ async def test_a_squash_merged_pull_request_whose_branch_was_deleted_archives_no
     only a commit made after the merged head is work the forge lacks."""
     number = await world.actor("bob").open_issue(REPO, "Squash me")
     async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
-        await world.actor("alice").comment(REPO, number, "/start")
-        await wait_for_comment(world, number, "Started: branch")
-        await app.wait_idle()
-        row = await app.store.run(store.live, world.platform, REPO, number)
+        row = await start(world, app, number)
         path = Path(row.path)
         commit(path, "work.txt", "the work")
         await push_from(app, world, number)
@@ -111,10 +118,7 @@ async def test_no_hook_or_fsmonitor_runs_from_a_hostile_repository(world: World,
     first = await world.actor("bob").open_issue(REPO, "One")
     second = await world.actor("bob").open_issue(REPO, "Two")
     async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
-        await world.actor("alice").comment(REPO, first, "/start")
-        await wait_for_comment(world, first, "Started: branch")
-        await app.wait_idle()
-        row = await app.store.run(store.live, world.platform, REPO, first)
+        row = await start(world, app, first)
         mirror = Path(subprocess.run(["git", "-C", row.path, "rev-parse", "--git-common-dir"], capture_output=True, text=True,
                                      check=True, env={**GIT_ENV, "HOME": str(tmp_path)}).stdout.strip())
         (tmp_path / "hook.sh").write_text(script)
@@ -126,18 +130,10 @@ async def test_no_hook_or_fsmonitor_runs_from_a_hostile_repository(world: World,
         with (mirror / "config").open("a") as config:
             config.write(f"[core]\n\tfsmonitor = {tmp_path}/hook.sh\n\thooksPath = {mirror}/hooks\n")
 
-        await world.actor("alice").comment(REPO, second, "/start")  # fetch, branch, worktree add
-        await wait_for_comment(world, second, "Started: branch")
-        await app.wait_idle()
-        path = Path((await app.store.run(store.live, world.platform, REPO, second)).path)
-        env = {**GIT_ENV, "HOME": str(tmp_path)}
-        (path / "work.txt").write_text("work")
-        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "add", "work.txt"], env=env, check=True)
-        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "commit", "-qm", "w"], env=env, check=True)
+        path = Path((await start(world, app, second)).path)  # fetch, branch, worktree add
+        commit(path, "work.txt", "work")
         await push_from(app, world, second)  # status, push
-        (path / "more.txt").write_text("more")
-        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "add", "more.txt"], env=env, check=True)
-        subprocess.run(["git", "-c", "core.hooksPath=/dev/null", "-c", "core.fsmonitor=false", "-C", str(path), "commit", "-qm", "m"], env=env, check=True)
+        commit(path, "more.txt", "more")
         await world.actor("alice").close_issue(REPO, second)  # inspect, archive (a push), remove
         await app.wait_idle()
         assert not path.exists() and archive_tags(world)

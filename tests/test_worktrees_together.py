@@ -197,3 +197,28 @@ def test_dot_and_dot_dot_are_never_a_path_component() -> None:
     for bad in (".", "..", "", "a/b", "-x", "a\\b", ".git"):
         with pytest.raises(BadRepoName):
             safe_component(bad)
+
+
+async def test_concurrent_starts_over_the_agent_api_make_one_worktree_per_issue(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """Three agent starts of one issue and one of each of four others, all at once on a cold
+    mirror: every answer is 200, one branch and one worktree per issue, no git lock error."""
+    import asyncio
+
+    import httpx
+
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 10\n"})
+    numbers = [await world.actor("bob").open_issue(REPO, "Same title") for _ in range(5)]
+    before = set(world.state().git.branches())
+    tokens = "alice:agent-token-of-alice-0123456789"
+    async with bot_on_served_forge(world, bot_factory, tmp_path, agent_tokens=tokens) as app:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot", timeout=120) as http:
+            calls = [http.post(f"/api/repos/{REPO}/issues/{n}/start", headers={"authorization": "Bearer agent-token-of-alice-0123456789"})
+                     for n in [numbers[0], numbers[0], *numbers, numbers[0]]]
+            answers = await asyncio.gather(*calls)
+        assert [a.status_code for a in answers] == [200] * len(answers), [a.text for a in answers if a.status_code != 200]
+        paths = {a.json()["number"]: a.json()["path"] for a in answers}
+        assert len({a.json()["path"] for a in answers}) == 5 and sorted(paths) == sorted(numbers)
+        new = set(world.state().git.branches()) - before
+        assert new == {f"issue-{n}-same-title" for n in numbers}
+        rows = await app.store.run(store.all_live)
+        assert len(rows) == 5 and all(r.state is store.State.READY and Path(r.path).is_dir() for r in rows)

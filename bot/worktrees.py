@@ -96,7 +96,7 @@ def over_limit(conn: sqlite3.Connection, platform: str, repo: str, max_per_repo:
 
 def reserve(
     conn: sqlite3.Connection, platform: str, repo: str, number: int, branch: str, base: str, path: str, holder: str,
-    now: float, max_per_repo: int, max_total: int, answer_key: str,
+    now: float, max_per_repo: int, max_total: int, answer_key: str = "",
 ) -> Reservation:
     """The issue's live worktree, or a new row in state `creating`, or why not (a limit)."""
     current = live(conn, platform, repo, number)

@@ -222,3 +222,27 @@ async def test_concurrent_starts_over_the_agent_api_make_one_worktree_per_issue(
         assert new == {f"issue-{n}-same-title" for n in numbers}
         rows = await app.store.run(store.all_live)
         assert len(rows) == 5 and all(r.state is store.State.READY and Path(r.path).is_dir() for r in rows)
+
+
+async def test_review_merging_and_deleting_the_branch_removes_the_worktree_and_archives_nothing(
+        world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """review's own squash merge with `delete_branch: true`, on the worktree's pull request: the
+    merge event removes the worktree, and the pushed work (kept by the merged pull request) gets
+    no archive tag."""
+    world.fake.add_user("dave")
+    world.fake.set_permission(REPO, "dave", "write")
+    config = "review:\n  merge: auto\n  merge_method: squash\n  delete_branch: true\n"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config, "OWNERS": "approvers: [carol]\nreviewers: [dave]\n"})
+    number = await world.actor("bob").open_issue(REPO, "Reviewed work")
+    async with bot_on_served_forge(world, bot_factory, tmp_path) as app:
+        row = await start(world, app, number)
+        commit(Path(row.path), "work.txt", "the work")
+        await push_from(app, world, number)
+        pr = await world.actor("alice").open_pr(REPO, row.branch, title="Reviewed work", body=f"Closes #{number}")
+        await app.wait_idle()
+        await world.actor("dave").comment(REPO, pr, "/lgtm")
+        await world.actor("carol").comment(REPO, pr, "/approve")
+        await app.wait_idle()
+        assert world.state().issue(pr).pull.merged and row.branch not in world.state().git.branches()
+        assert not Path(row.path).exists() and await app.store.run(store.all_live) == []
+        assert archive_tags(world) == {}

@@ -81,21 +81,30 @@ class Reservation:
     refused: str = ""  # why not, when worktree is None
 
 
+@single_statement
+def over_limit(conn: sqlite3.Connection, platform: str, repo: str, max_per_repo: int, max_total: int) -> str:
+    """Why one more worktree would pass `worktrees.max_per_repo` or FORGEBOT_WORKTREES_MAX, or ''."""
+    (in_repo,) = conn.execute("SELECT count(*) FROM worktrees WHERE state != 'removed' AND platform = ? AND repo = ?",
+                              (platform, repo.lower())).fetchone()
+    if in_repo >= max_per_repo:
+        return f"this repository has {in_repo} worktrees already, the most `worktrees.max_per_repo` allows"
+    (total,) = conn.execute("SELECT count(*) FROM worktrees WHERE state != 'removed'").fetchone()
+    if total >= max_total:
+        return f"the bot's host has {total} worktrees already, the most FORGEBOT_WORKTREES_MAX allows"
+    return ""
+
+
 def reserve(
     conn: sqlite3.Connection, platform: str, repo: str, number: int, branch: str, base: str, path: str, holder: str,
-    now: float, max_per_repo: int, max_total: int, answer_key: str,
+    now: float, max_per_repo: int, max_total: int, answer_key: str = "",
 ) -> Reservation:
     """The issue's live worktree, or a new row in state `creating`, or why not (a limit)."""
     current = live(conn, platform, repo, number)
     if current is not None:
         return Reservation(current)
-    (in_repo,) = conn.execute("SELECT count(*) FROM worktrees WHERE state != 'removed' AND platform = ? AND repo = ?",
-                              (platform, repo.lower())).fetchone()
-    if in_repo >= max_per_repo:
-        return Reservation(None, f"this repository has {in_repo} worktrees already, the most `worktrees.max_per_repo` allows")
-    (total,) = conn.execute("SELECT count(*) FROM worktrees WHERE state != 'removed'").fetchone()
-    if total >= max_total:
-        return Reservation(None, f"the bot's host has {total} worktrees already, the most FORGEBOT_WORKTREES_MAX allows")
+    refused = over_limit(conn, platform, repo, max_per_repo, max_total)
+    if refused:
+        return Reservation(None, refused)
     taken = conn.execute("SELECT 1 FROM worktrees WHERE platform = ? AND repo = ? AND branch = ? AND number != ?",
                          (platform, repo.lower(), branch, number)).fetchone()
     if taken:

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import shutil
 import sqlite3
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,9 +30,17 @@ class Retired:
     kept_because: str = ""
 
 
-async def retire(ctx: Context, forge: Forge, row: Worktree, reason: str, *, force: bool = False) -> Retired:
+@dataclass(frozen=True)
+class Due:
+    why: str
+    on_forge: tuple[str, ...] = ()  # commits the forge keeps without the branch: a merged pull request's head
+
+
+async def retire(ctx: Context, forge: Forge, row: Worktree, reason: str, *, force: bool = False,
+                 on_forge: Sequence[str] = ()) -> Retired:
     """Remove the worktree, unless it holds uncommitted changes (then keep it and say why, unless
-    `force`). Commits the forge lacks are pushed to an archive tag first, whatever `force` says."""
+    `force`). Commits the forge lacks (on none of its branches or tags, nor reachable from
+    `on_forge`) are pushed to an archive tag first, whatever `force` says."""
     mirror = mirror_of(ctx, row.platform, row.repo)
     path = Path(row.path)
     async with mirror.locked():
@@ -49,7 +58,8 @@ async def retire(ctx: Context, forge: Forge, row: Worktree, reason: str, *, forc
             access = await forge.git_access(row.repo)
             await mirror.fetch(access)
             tips = [t for t in (await mirror.resolve(f"refs/heads/{row.branch}"), seen.head) if t]
-            archived = await git_wt.archive_unpushed(mirror, access, row.branch, tips, dt.datetime.fromtimestamp(ctx.clock(), dt.UTC).date())
+            today = dt.datetime.fromtimestamp(ctx.clock(), dt.UTC).date()
+            archived = await git_wt.archive_unpushed(mirror, access, row.branch, tips, today, on_forge)
             await git_wt.remove(mirror, path, row.branch, force=True)
         else:
             shutil.rmtree(path, ignore_errors=True)
@@ -60,22 +70,26 @@ async def retire(ctx: Context, forge: Forge, row: Worktree, reason: str, *, forc
     return Retired(True, archived)
 
 
-async def removal_due(ctx: Context, forge: Forge, row: Worktree, config: RepoConfig) -> str | None:
-    """Why this worktree should go now (per `worktrees.remove_on`), or None. Reads the platform."""
+async def removal_due(ctx: Context, forge: Forge, row: Worktree, config: RepoConfig) -> Due | None:
+    """Why this worktree should go now (per `worktrees.remove_on`), or None. Reads the platform.
+
+    A merged pull request keeps its commits on the forge after its branch is deleted (a squash or
+    rebase merge leaves them off the base; `review.delete_branch` removes the branch): they are
+    not work to archive."""
     wanted = set(config.worktrees.remove_on)
-    if "merged" in wanted:
-        for pull in await forge.list_pulls(row.repo, head=row.branch, state="closed"):
-            if pull.merged and pull.head_ref == row.branch:
-                return f"pull request #{pull.number} was merged"
+    merged = [p for p in await forge.list_pulls(row.repo, head=row.branch, state="closed") if p.merged and p.head_ref == row.branch]
+    on_forge = tuple(p.head_sha for p in merged if p.head_sha)
+    if merged and "merged" in wanted:
+        return Due(f"pull request #{merged[0].number} was merged", on_forge)
     issue = await forge.get_issue(row.repo, row.number)
     if "closed" in wanted and issue.state == "closed":
-        return "the issue was closed"
+        return Due("the issue was closed", on_forge)
     if {"released", "expired"} & wanted:
         ended = await ctx.store.run(claim_end, row.platform, row.repo, row.number)
         if ended == "expired" and "expired" in wanted:
-            return "the claim expired"
+            return Due("the claim expired", on_forge)
         if ended is not None and ended != "expired" and "released" in wanted:
-            return "the claim was released"
+            return Due("the claim was released", on_forge)
     return None
 
 

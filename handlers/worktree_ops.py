@@ -34,6 +34,7 @@ from config.repo import RepoConfig
 logger = logging.getLogger(__name__)
 
 GIT_FAILED = "git failed on the bot's host: {why}"
+LIMIT_HINT = "Finish or `/unclaim` other issues first."
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,17 @@ def base_for(config: RepoConfig, labels: tuple[str, ...], argument: str | None, 
 def branch_name(config: RepoConfig, issue: Issue) -> str:
     options = config.worktrees
     return render(options.branch, prefix_for(issue.labels, options.prefixes, options.branch_prefix), issue.number, issue.title)
+
+
+async def checked_branch_name(root: GitRoot, config: RepoConfig, issue: Issue) -> str:
+    """The issue's branch name once git accepts it: each part of the config passes its own check,
+    but a template and a prefix together can still make one git refuses (`fix//7-x`)."""
+    name = branch_name(config, issue)
+    try:
+        return await check_branch_name(name, root.env())
+    except BadBranchName:
+        raise CommandFailed(f"`{name}`, the branch name `worktrees.branch` and `worktrees.prefixes` make, is not one git accepts",
+                            "Fix them in the repository's `.forgebot.yml`, then `/start` again.") from None
 
 
 def check_disk(ctx: Context) -> None:
@@ -111,6 +123,13 @@ async def start_work(
     if current is not None and current.state is State.KEPT and current.holder.lower() != login.lower():
         raise CommandFailed(f"@{current.holder}'s worktree of this issue still has uncommitted changes",
                             "Ask them to commit and `forgebot push`, or an operator to `forgebot worktree remove --force` it.")
+    branch = ""
+    if current is None:  # what would refuse a new worktree refuses before the claim: a refusal changes nothing
+        check_disk(ctx)
+        branch = await ctx.store.run(store.last_branch, forge.platform, repo, number) or await checked_branch_name(root, config, issue)
+        refused = await ctx.store.run(store.over_limit, forge.platform, repo, config.worktrees.max_per_repo, ctx.settings.worktrees_max)
+        if refused:
+            raise CommandFailed(refused, LIMIT_HINT)
     news = ""
     if claim:
         news = await claim_issue(ctx, forge, repo, number, login, config, None, issue)
@@ -122,8 +141,6 @@ async def start_work(
         current = await ctx.store.run(store.live, forge.platform, repo, number) or current
         return Started(current, created=False, claim_news=news)
     if current is None:
-        check_disk(ctx)
-        branch = await ctx.store.run(store.last_branch, forge.platform, repo, number) or branch_name(config, issue)
         mirror = root.mirror(forge.platform, repo)
         path = mirror.worktrees_dir / str(number)
         chosen_base = base_for(config, issue.labels, base, (await forge.get_repo(repo)).default_branch)
@@ -131,7 +148,7 @@ async def start_work(
             store.reserve, forge.platform, repo, number, branch, chosen_base, str(path), login, ctx.clock(),
             config.worktrees.max_per_repo, ctx.settings.worktrees_max, answer_key)
         if reservation.worktree is None:
-            raise CommandFailed(reservation.refused, "Finish or `/unclaim` other issues first.")
+            raise CommandFailed(reservation.refused, LIMIT_HINT)
         current = reservation.worktree
     mirror = root.mirror(forge.platform, repo)
     if background and not mirror.exists():

@@ -132,17 +132,17 @@ async def start_on_assignment(event: Event, ctx: Context) -> None:
 async def retire_if_due(ctx: Context, forge: Forge, row: Worktree, config: RepoConfig) -> None:
     if row.state is State.CREATING:
         return
-    why = await removal_due(ctx, forge, row, config)
-    if why is None:
+    due = await removal_due(ctx, forge, row, config)
+    if due is None:
         return
-    retired = await retire(ctx, forge, row, why)
+    retired = await retire(ctx, forge, row, due.why, on_forge=due.on_forge)
     bot = await ctx.forges.bot_login(row.platform)
     try:
         if not retired.removed:
             await post_once(forge, row.repo, row.number, f"worktree-kept:{row.id}", KEPT.format(path=row.path, why=retired.kept_because), bot)
         elif retired.archived:
             tags = ", ".join(f"`{t}`" for t in retired.archived)
-            await post_once(forge, row.repo, row.number, f"worktree-archived:{row.id}", ARCHIVED.format(why=why, tags=tags), bot)
+            await post_once(forge, row.repo, row.number, f"worktree-archived:{row.id}", ARCHIVED.format(why=due.why, tags=tags), bot)
     except NotFound:
         pass
 

@@ -70,7 +70,7 @@ async def test_start_from_a_named_base_and_a_label_prefix(world: World, bot_fact
         await app.wait_idle()
 
 
-@pytest.mark.parametrize("argument", ["--upload-pack=touch /tmp/x", "../../etc", "refs/heads/main", "nope"])
+@pytest.mark.parametrize("argument", ["--upload-pack=touch /tmp/x", "../../etc", "refs/heads/main", "main:refs/x", "nope"])
 async def test_a_bad_base_is_one_clear_line_and_changes_nothing_on_disk(world: World, bot_factory: Any, tmp_path: Path, argument: str) -> None:
     number = await world.actor("bob").open_issue(REPO, "Fix")
     async with bot_on_served_forge(world, bot_factory, tmp_path) as app:

@@ -27,7 +27,9 @@ from bot.git.runner import GitFailed, GitResult, run_git
 FORGE_HEADS = "refs/forge/heads/"
 FORGE_TAGS = "refs/forge/tags/"
 FETCH_REFSPECS = ("+refs/heads/*:refs/forge/heads/*", "+refs/tags/*:refs/forge/tags/*")
-NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,99}$")
+SHA_RE = re.compile(r"^[0-9a-f]{40}([0-9a-f]{24})?$")
+NAME_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9._-]{0,99}$")
+NEVER_NAMES = frozenset({".", "..", ".git"})  # a path's own parts; the platforms refuse them as repositories too
 FETCH_TIMEOUT = 3600.0  # a first fetch of a large repository takes minutes, not hours
 
 
@@ -36,8 +38,9 @@ class BadRepoName(ValueError):
 
 
 def safe_component(value: str) -> str:
-    """A path component from a forge name: owner, repository or platform; never '..' or a path."""
-    if not NAME_RE.match(value):  # starts with a letter, digit or '_': never '.', '..' or an option
+    """A path component from a forge name: owner, repository or platform; never '..' or a path.
+    A leading dot is allowed: `.github` and `.profile` are repositories on GitHub and Gitea."""
+    if not NAME_RE.match(value) or value.lower() in NEVER_NAMES:  # never a separator, an option, '.' or '..'
         raise BadRepoName(f"{value!r} is not a repository or owner name forgebot accepts")
     return value
 
@@ -169,9 +172,11 @@ class Mirror:
         result = await self.git("merge-base", "--is-ancestor", "--end-of-options", commit, of, ok=(0, 1))
         return result.code == 0
 
-    async def commits_not_on_forge(self, tip: str) -> list[str]:
-        """Commits reachable from `tip` that no forge branch or tag has."""
-        out = (await self.git("rev-list", tip, "--not", f"--glob={FORGE_HEADS}*", f"--glob={FORGE_TAGS}*",
+    async def commits_not_on_forge(self, tip: str, also_on_forge: Sequence[str] = ()) -> list[str]:
+        """Commits reachable from `tip` that no forge branch or tag has, nor `also_on_forge` (commits
+        the forge keeps elsewhere, such as a merged pull request's head after its branch went)."""
+        known = [sha for sha in also_on_forge if SHA_RE.match(sha) and await self.resolve(sha)]  # never an option
+        out = (await self.git("rev-list", tip, "--not", *known, f"--glob={FORGE_HEADS}*", f"--glob={FORGE_TAGS}*",
                               "--end-of-options")).stdout
         return out.split()
 

@@ -77,13 +77,21 @@ async def run_git(
         await proc.wait()
         if isinstance(exc, asyncio.CancelledError):
             raise
-        raise GitTimeout(f"git {args[0]} took longer than {timeout:g}s and was stopped") from None
+        raise GitTimeout(f"git {subcommand(args)} took longer than {timeout:g}s and was stopped") from None
     code = proc.returncode if proc.returncode is not None else -1
     stdout, stderr = out.decode(errors="replace"), mask(err.decode(errors="replace"), secrets)
     if code not in ok:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {code}"
-        raise GitFailed(f"git {args[0]} failed: {last}", code, stderr)
+        raise GitFailed(f"git {subcommand(args)} failed: {last}", code, stderr)
     return GitResult(code, stdout, stderr)
+
+
+def subcommand(args: Sequence[str]) -> str:
+    """'fetch' of `--git-dir M fetch ...` or `-C W status ...`: what a message should name."""
+    rest = list(args)
+    while rest and rest[0] in ("--git-dir", "-C", "-c"):
+        rest = rest[2:]
+    return rest[0] if rest else "git"
 
 
 def _kill_group(pid: int) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -86,8 +87,10 @@ async def inspect(mirror: Mirror, path: Path) -> Inspection:
     return Inspection(True, dirty, head.stdout.strip() or None, branch.stdout.strip() or None)
 
 
-async def archive_unpushed(mirror: Mirror, access: GitAccess, branch: str, tips: list[str], today: dt.date) -> list[str]:
-    """Push every tip holding commits the forge lacks to a tag `archive/<branch>/<date>[-n]`.
+async def archive_unpushed(mirror: Mirror, access: GitAccess, branch: str, tips: list[str], today: dt.date,
+                           also_on_forge: Sequence[str] = ()) -> list[str]:
+    """Push every tip holding commits the forge lacks (on no forge branch or tag, nor reachable from
+    `also_on_forge`) to a tag `archive/<branch>/<date>[-n]`.
 
     Tags are used because branch cleanup leaves them alone and every reader of the repository can
     see them; `git fetch origin tag archive/...` brings the work back. Returns the tags made.
@@ -95,7 +98,7 @@ async def archive_unpushed(mirror: Mirror, access: GitAccess, branch: str, tips:
     made = []
     taken = set(await mirror.refs(FORGE_TAGS))
     for tip in dict.fromkeys(tips):
-        if not await mirror.commits_not_on_forge(tip):
+        if not await mirror.commits_not_on_forge(tip, also_on_forge):
             continue
         tag, n = f"archive/{branch}/{today.isoformat()}", 1
         while tag in taken:

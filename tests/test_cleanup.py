@@ -233,3 +233,57 @@ async def test_ruleset_reads_through_the_clients(world: World) -> None:
         assert await world.client.has_rulesets(REPO) is False
         assert {b: await world.client.branch_rules(REPO, b) for b in expected} == {b: () for b in expected}
         assert len(world.fake.requests) == since
+
+
+def mentions(markdown: str) -> list[str]:
+    """The @logins a forge would notify for `markdown`: CommonMark code spans (a run of n backticks
+    up to the next run of exactly n) are literal; elsewhere '@login' after a non-word character."""
+    import re
+
+    text, rest = [], markdown
+    while (opening := re.search(r"`+", rest)) is not None:
+        text.append(rest[:opening.start()])
+        after = rest[opening.end():]
+        closing = next((m for m in re.finditer(r"`+", after) if len(m.group()) == len(opening.group())), None)
+        if closing is None:  # no closing run: the backticks are plain text
+            text.append(opening.group())
+            rest = after
+            continue
+        rest = after[closing.end():]
+    text.append(rest)
+    return re.findall(r"(?:^|(?<=[^\w`]))@([A-Za-z0-9][A-Za-z0-9-]*)", " ".join(text))
+
+
+async def test_names_from_the_forge_cannot_mass_mention_or_break_the_restore_line(world: World, tmp_path: Path) -> None:
+    """Branch and committer names are whatever someone pushed: git allows '`', '@', ',', ';' and
+    '$' in them. The dashboard mentions each real last committer once and no one else, and its
+    restore lines are safe to paste into a shell."""
+    import shlex
+
+    from tests.fakeforge.gitrepo import Ident
+
+    now = time.time()
+    git = world.state().git
+    main = git.resolve("main") or ""
+    made = {
+        "loud": Ident("Mallory @dave @erin @frank", "mallory@example.com", int(now)),
+        "at-name": Ident("@gina", "gina@example.com", int(now)),
+        "x`@hank,@ivy,@jack`": Ident("Mallory", "mallory@example.com", int(now)),
+        "noreply": Ident("Alice A.", "7+alice@users.noreply.github.com", int(now)),
+        "spoofed": Ident("Eve", "1+kim,@lee@users.noreply.github.com", int(now)),
+        "x;touch${IFS}pwned": Ident("Alice A.", "7+alice@users.noreply.github.com", int(now)),
+    }
+    for name, who in made.items():
+        git.update_ref(f"refs/heads/{name}", git.commit_files(main, {f"{len(name)}.txt": name}, "work", who))
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("report", now + 100 * DAY)
+        body = world.state().issue(first.dashboard or 0).body
+        assert mentions(body) == ["alice"]  # the noreply login, once; names and branch names mention no one
+        assert "Mallory @dave @erin @frank" in body and "x`@hank,@ivy,@jack`" in body  # shown, as code
+        done = await cw.run("apply", now + 108 * DAY, mode="apply")
+        assert len([r for r in done.results if r.outcome == "deleted"]) == len(made)
+        body = world.state().issue(first.dashboard or 0).body
+        assert mentions(body) == []
+        line = next(ln for ln in body.split("\n") if "pwned" in ln)
+        command = line.split("restore: `", 1)[1].split("`", 1)[0]
+        assert shlex.split(command) == ["forgebot", "cleanup", "restore", REPO, "x;touch${IFS}pwned"]

@@ -120,7 +120,7 @@ async def _record(store: Store, platform: str, repo: str, result: Result, clock:
     detail: dict[str, object] = {"branch": change.branch, "sha": change.sha, "why": change.why, "outcome": result.outcome}
     if result.outcome == Outcome.DELETED:
         detail["tag"] = change.tag
-        detail["restore"] = f"forgebot cleanup restore {repo} {change.branch}"
+        detail["restore"] = dashboard.restore_command(repo, change.branch)
     elif result.detail:
         detail["detail"] = result.detail
     kind = "cleanup.deleted" if result.outcome == Outcome.DELETED else f"cleanup.{result.outcome}"

@@ -287,3 +287,41 @@ async def test_names_from_the_forge_cannot_mass_mention_or_break_the_restore_lin
         line = next(ln for ln in body.split("\n") if "pwned" in ln)
         command = line.split("restore: `", 1)[1].split("`", 1)[0]
         assert shlex.split(command) == ["forgebot", "cleanup", "restore", REPO, "x;touch${IFS}pwned"]
+
+
+async def test_gitea_rules_match_as_gitea_matches_them(world: World, tmp_path: Path) -> None:
+    """Gitea compares a plain rule name without case and reads `{a,b}` in a glob as a choice
+    (models/git/protected_branch.go); on GitHub the same branches are protected by name. Either
+    way they are never touched, and the unprotected branch still goes."""
+    now = time.time()
+    for name in ("hotfix/1", "release/2", "keep-me", "old-work"):
+        await branch(world, name)
+    rules = ("{release,hotfix}/*", "Keep-Me") if world.platform == "gitea" else ("hotfix/1", "release/2", "keep-me")
+    for rule in rules:
+        await world.client.set_protection(REPO, BranchProtection(rule))
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        run = await cw.run("apply", now + 110 * DAY, mode="apply")
+        kinds = {c.branch: (c.kind, c.why) for c in run.changes}
+        assert kinds["hotfix/1"] == kinds["release/2"] == kinds["keep-me"] == (Kind.SKIP, "protected on the platform")
+        assert [(r.change.branch, r.outcome) for r in run.results] == [("old-work", "deleted")]
+        assert {"hotfix/1", "release/2", "keep-me"} <= set(cw.branches())
+
+
+async def test_an_open_pull_requests_head_is_kept_whatever_the_case_of_the_repository_name(world: World, tmp_path: Path) -> None:
+    """Both forges compare repository names without case, and answer with the canonical one in a
+    pull request's head: `forgebot cleanup apply ACME/WIDGETS` must still see the open head."""
+    from bot.cleanup.runner import run_cleanup
+    from config.repo import CleanupOptions
+
+    now = time.time()
+    await branch(world, "open-pr")
+    await world.actor("alice").open_pr(REPO, "open-pr")
+    await branch(world, "old-work")
+    config = CleanupOptions(mode="apply")
+    async with cleanup_world(world, tmp_path) as cw:
+        for at in (now + 100 * DAY, now + 110 * DAY):
+            run = await run_cleanup(world.client, cw.store, cw.root, REPO.upper(), config, mode="apply", bot_login=None,
+                                    clock=lambda: at)  # noqa: B023
+        assert [(c.kind, c.why) for c in run.changes if c.branch == "open-pr"] == [(Kind.SKIP, "the head of an open pull request")]
+        assert "open-pr" in cw.branches() and "old-work" not in cw.branches()

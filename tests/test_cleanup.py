@@ -10,6 +10,7 @@ import pytest
 from bot.cleanup.plan import Kind
 from bot.forges.base import BranchProtection
 from tests.conftest import REPO, World
+from tests.fakeforge.gitrepo import Ident
 from tests.support.cleanup import DAY, branch, cleanup_world
 
 pytestmark = pytest.mark.anyio
@@ -260,8 +261,6 @@ async def test_names_from_the_forge_cannot_mass_mention_or_break_the_restore_lin
     restore lines are safe to paste into a shell."""
     import shlex
 
-    from tests.fakeforge.gitrepo import Ident
-
     now = time.time()
     git = world.state().git
     main = git.resolve("main") or ""
@@ -325,3 +324,24 @@ async def test_an_open_pull_requests_head_is_kept_whatever_the_case_of_the_repos
                                     clock=lambda: at)  # noqa: B023
         assert [(c.kind, c.why) for c in run.changes if c.branch == "open-pr"] == [(Kind.SKIP, "the head of an open pull request")]
         assert "open-pr" in cw.branches() and "old-work" not in cw.branches()
+
+
+async def test_hostile_branch_names_are_archived_and_deleted_exactly(world: World, tmp_path: Path) -> None:
+    """Names from the forge go to git only inside refspecs and leases, never as an argument of
+    their own: a name like an option, unicode, or 190 bytes is archived and deleted like any
+    other, and nothing else is touched."""
+    now = time.time()
+    git = world.state().git
+    main = git.resolve("main") or ""
+    names = ["-delete", "--force", "--exec=touch", "ünïcödé/ブランチ", "x" * 190, "a.b/c@d"]
+    shas = {}
+    for n, name in enumerate(names):
+        shas[name] = git.commit_files(main, {f"f{n}.txt": name}, "work", Ident("Alice", "alice@example.com", int(now)))
+        git.update_ref(f"refs/heads/{name}", shas[name])
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        run = await cw.run("apply", now + 110 * DAY, mode="apply", max_per_run=50)
+        assert sorted((r.change.branch, r.outcome) for r in run.results) == sorted((name, "deleted") for name in names)
+        day = time.strftime("%Y-%m-%d", time.gmtime(now + 110 * DAY))
+        assert cw.tags() == {f"archive/{name}/{day}": shas[name] for name in names}
+        assert set(cw.branches()) == {"main"}

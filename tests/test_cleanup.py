@@ -345,3 +345,19 @@ async def test_hostile_branch_names_are_archived_and_deleted_exactly(world: Worl
         day = time.strftime("%Y-%m-%d", time.gmtime(now + 110 * DAY))
         assert cw.tags() == {f"archive/{name}/{day}": shas[name] for name in names}
         assert set(cw.branches()) == {"main"}
+
+
+async def test_spoofed_noreply_addresses_page_no_more_than_twenty_people(world: World, tmp_path: Path) -> None:
+    """Anyone who can push can write `N+login@users.noreply.github.com` as their address: 30
+    branches with 30 such logins mention 20 people (the oldest branches first) and name the rest."""
+    now = time.time()
+    git = world.state().git
+    main = git.resolve("main") or ""
+    for n in range(30):
+        who = Ident("Eve", f"{n}+user{n:02d}@users.noreply.github.com", int(now))
+        git.update_ref(f"refs/heads/spam-{n:02d}", git.commit_files(main, {f"s{n}.txt": str(n)}, "work", who))
+    async with cleanup_world(world, tmp_path) as cw:
+        run = await cw.run("report", now + 100 * DAY)
+        body = world.state().issue(run.dashboard or 0).body
+        assert mentions(body) == [f"user{n:02d}" for n in range(20)]
+        assert all(f"`user{n:02d}`" in body for n in range(20, 30))

@@ -17,6 +17,9 @@ from config.repo import CleanupMode, CleanupOptions
 TITLE = "Stale branches"
 KEY = "cleanup-dashboard"
 DELETED_SHOWN = 50
+# At most this many people are @mentioned by one dashboard; the rest are named without a mention.
+# Logins from noreply addresses are whatever a pusher wrote: many branches must not page many people.
+MENTIONS_MAX = 20
 
 
 def _day(epoch: float) -> str:
@@ -50,13 +53,14 @@ def without(body: str, branch: str) -> str:
     return "\n".join(line for line in body.split("\n") if not line.startswith(entry_prefix(branch)))
 
 def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted: Sequence[records.Row]) -> str:
-    """The dashboard's body. Each last committer is @mentioned once, on their first branch."""
+    """The dashboard's body. Each last committer is @mentioned once, on their first branch, and
+    no more than MENTIONS_MAX people in all."""
     mentioned: set[str] = set()
 
     def who(name: str) -> str:
         if not (name.startswith("@") and LOGIN_RE.fullmatch(name[1:])):  # a committer's name: shown, never a mention
             return code(name or "unknown")
-        if name.lower() in mentioned:
+        if name.lower() in mentioned or len(mentioned) >= MENTIONS_MAX:
             return code(name[1:])
         mentioned.add(name.lower())
         return name

@@ -361,3 +361,17 @@ async def test_spoofed_noreply_addresses_page_no_more_than_twenty_people(world: 
         body = world.state().issue(run.dashboard or 0).body
         assert mentions(body) == [f"user{n:02d}" for n in range(20)]
         assert all(f"`user{n:02d}`" in body for n in range(20, 30))
+
+
+async def test_a_deleted_dashboard_is_made_again(world: World, tmp_path: Path) -> None:
+    """An admin may delete the dashboard issue: the next run opens a new one instead of failing."""
+    now = time.time()
+    await branch(world, "old-a")
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("report", now + 100 * DAY)
+        del world.state().issues[first.dashboard or 0]  # deleted on the forge
+        await branch(world, "old-b")
+        second = await cw.run("report", now + 101 * DAY, stale_after="1s")
+        assert second.dashboard not in (None, first.dashboard)
+        body = world.state().issue(second.dashboard or 0).body
+        assert "`old-a`" in body and "`old-b`" in body

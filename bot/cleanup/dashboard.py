@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from bot.cleanup import records
 from bot.cleanup.plan import LOGIN_RE, Change, Kind
 from bot.comments import marker, with_marker
-from bot.forges.base import Forge, Issue
+from bot.forges.base import Forge, Issue, NotFound
 from bot.store import Store
 from config.repo import CleanupMode, CleanupOptions
 
@@ -109,10 +109,13 @@ async def publish(forge: Forge, store: Store, platform: str, repo: str, body: st
         if found is not None and found.body.strip() == body.strip():
             await store.run(records.save_dashboard, platform, repo, found.number, body, now)
             return found.number
+    if number is not None:
+        try:
+            await forge.edit_issue(repo, number, body=body)
+        except NotFound:  # deleted since (an admin may delete issues): a new one, or every run would fail here
+            number = None
     if number is None:
         number = (await forge.create_issue(repo, TITLE, body)).number
-    else:
-        await forge.edit_issue(repo, number, body=body)
     await store.run(records.save_dashboard, platform, repo, number, body, now)
     return number
 

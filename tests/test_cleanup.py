@@ -375,3 +375,25 @@ async def test_a_deleted_dashboard_is_made_again(world: World, tmp_path: Path) -
         assert second.dashboard not in (None, first.dashboard)
         body = world.state().issue(second.dashboard or 0).body
         assert "`old-a`" in body and "`old-b`" in body
+
+
+async def test_restore_brings_back_the_latest_deletion_not_an_older_archive(world: World, tmp_path: Path) -> None:
+    """Archived and deleted, restored, worked on and merged, deleted again (nothing to archive):
+    restore brings back the head of the last deletion, not the older archive's."""
+    from bot.cleanup.restore import restore
+
+    now = time.time()
+    first = await branch(world, "feat")
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        assert [r.outcome for r in (await cw.run("apply", now + 110 * DAY, mode="apply")).results] == ["deleted"]
+        assert (await restore(world.client, cw.store, cw.root, REPO, "feat")).sha == first
+        git = world.state().git
+        later = git.commit_files(first, {"more.txt": "more"}, "more work", Ident("Alice", "alice@example.com", int(now)))
+        git.update_ref("refs/heads/feat", later)
+        git.update_ref("refs/heads/main", git.commit_files(later, {"after.txt": "x"}, "merged", Ident("A", "a@x", int(now))))
+        await cw.run("report", now + 120 * DAY)
+        done = await cw.run("apply", now + 130 * DAY, mode="apply")
+        assert [(r.change.kind, r.outcome) for r in done.results] == [(Kind.DELETE, "deleted")]  # all in main: no tag
+        again = await restore(world.client, cw.store, cw.root, REPO, "feat")
+        assert again.ok and cw.branches()["feat"] == later

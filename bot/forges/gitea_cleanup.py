@@ -8,7 +8,7 @@ from datetime import datetime
 from bot.forges import gitea_json as gj
 from bot.forges.base import Branch, Issue, PermissionDenied, PullRecord
 from bot.forges.common import pull_record, reached
-from bot.forges.gitea_globs import plain_pattern, rule_patterns
+from bot.forges.gitea_globs import rule_patterns
 from bot.forges.gitea_http import PAGE_SIZE, GiteaTransport, repo_path
 
 
@@ -23,7 +23,7 @@ class GiteaCleanupReads:
         try:
             rules = await self._t.get(f"{repo_path(repo)}/branch_protections")
         except PermissionDenied:
-            return tuple(plain_pattern(b.name) for b in await self.list_branches(repo) if b.protected)
+            return tuple(b.name for b in await self.list_branches(repo) if b.protected)  # Gitea matched: exact names
         return tuple(p for r in rules or () if r for p in rule_patterns(str(r.get("rule_name") or r.get("branch_name") or "")))
 
     async def has_rulesets(self, repo: str) -> bool:

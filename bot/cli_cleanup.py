@@ -127,7 +127,7 @@ def _apply(args: argparse.Namespace) -> int:
               + (f": {result.detail}" if result.detail else ""))
     if not run.results:
         print(f"{run.repo} ({run.platform}): nothing deleted; {len(run.pending)} on the dashboard")
-    return EXIT_FAILED if any(r.outcome == Outcome.FAILED for r in run.results) else EXIT_OK
+    return EXIT_FAILED if any(r.outcome in (Outcome.FAILED, Outcome.REFUSED) for r in run.results) else EXIT_OK
 
 
 def cmd_cleanup_restore(args: argparse.Namespace) -> int:

@@ -397,3 +397,24 @@ async def test_restore_brings_back_the_latest_deletion_not_an_older_archive(worl
         assert [(r.change.kind, r.outcome) for r in done.results] == [(Kind.DELETE, "deleted")]  # all in main: no tag
         again = await restore(world.client, cw.store, cw.root, REPO, "feat")
         assert again.ok and cw.branches()["feat"] == later
+
+
+async def test_a_branch_the_forge_refuses_to_delete_does_not_take_every_later_runs_budget(world: World, tmp_path: Path) -> None:
+    """The server refuses one deletion (here git itself: a tag `archive/blocked/<day>/x` leaves no
+    room for the tag `archive/blocked/<day>`). That branch is listed again with a new grace, so
+    it does not stand first in every later run and hold `max_per_run` for ever."""
+    now = time.time()
+    blocked = await branch(world, "blocked")
+    for name in ("old-1", "old-2"):
+        await branch(world, name)
+    day = time.strftime("%Y-%m-%d", time.gmtime(now + 110 * DAY))
+    world.state().git.update_ref(f"refs/tags/archive/blocked/{day}/x", blocked)
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        first = await cw.run("apply", now + 110 * DAY, mode="apply", max_per_run=1)
+        assert [(r.change.branch, r.outcome) for r in first.results] == [("blocked", "refused")]
+        assert "remote rejected" in first.results[0].detail
+        second = await cw.run("apply", now + 110 * DAY + 3600, mode="apply", max_per_run=1)
+        assert [(r.change.branch, r.outcome) for r in second.results] == [("old-1", "deleted")]
+        assert [c.kind for c in second.changes if c.branch == "blocked"] == [Kind.WAIT]
+        assert "blocked" in cw.branches()

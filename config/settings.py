@@ -40,7 +40,7 @@ QUOTABLE = frozenset({
     "github_app_id", "github_private_key_file", "gitea_repos", "reconcile_interval", "delivery_retention",
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
-    "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level",
+    "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level", "cleanup_interval", "cleanup_jitter",
 })
 
 # FORGEBOT_ variables the project reads that are not settings: the hook secrets repository configs

@@ -48,7 +48,7 @@ async def restore(forge: Forge, store: Store, root: GitRoot, repo: str, branch: 
         # restored, worked on and merged, then deleted with nothing left to archive).
         if deleted and deleted[0].tag and tags.get(deleted[0].tag) == deleted[0].sha:
             source, sha = f"tag {deleted[0].tag}", deleted[0].sha
-        elif deleted and not deleted[0].tag:
+        elif deleted:  # no tag (or its tag was removed since): the commit recorded (from the mirror; a clear refusal if gc took it)
             source, sha = "the commit it had when forgebot deleted it", deleted[0].sha
         elif archives:
             source, sha = f"tag {archives[-1][1]}", archives[-1][2]

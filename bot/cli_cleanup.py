@@ -105,6 +105,7 @@ def cmd_cleanup_apply(args: argparse.Namespace) -> int:
 
 def _apply(args: argparse.Namespace) -> int:
     from bot.cleanup.apply import Outcome
+    from bot.cleanup.dashboard import restore_command
     from bot.cleanup.plan import due
 
     if not args.yes:
@@ -120,13 +121,13 @@ def _apply(args: argparse.Namespace) -> int:
             return EXIT_FAILED
     run = _planned(args, "apply")
     for result in run.results:
-        restore = f"; restore: forgebot cleanup restore {run.repo} {result.change.branch}" if result.outcome == Outcome.DELETED else ""
+        restore = f"; restore: {restore_command(run.repo, result.change.branch)}" if result.outcome == Outcome.DELETED else ""
         archived = f" (archived to {result.change.tag})" if result.change.tag and result.outcome == Outcome.DELETED else ""
         print(f"{result.outcome:<8} {result.change.branch} @{result.change.sha[:7]}{archived}{restore}"
               + (f": {result.detail}" if result.detail else ""))
     if not run.results:
         print(f"{run.repo} ({run.platform}): nothing deleted; {len(run.pending)} on the dashboard")
-    return EXIT_FAILED if any(r.outcome == Outcome.FAILED for r in run.results) else EXIT_OK
+    return EXIT_FAILED if any(r.outcome in (Outcome.FAILED, Outcome.REFUSED) for r in run.results) else EXIT_OK
 
 
 def cmd_cleanup_restore(args: argparse.Namespace) -> int:

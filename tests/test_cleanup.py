@@ -10,6 +10,7 @@ import pytest
 from bot.cleanup.plan import Kind
 from bot.forges.base import BranchProtection
 from tests.conftest import REPO, World
+from tests.fakeforge.gitrepo import Ident
 from tests.support.cleanup import DAY, branch, cleanup_world
 
 pytestmark = pytest.mark.anyio
@@ -233,3 +234,187 @@ async def test_ruleset_reads_through_the_clients(world: World) -> None:
         assert await world.client.has_rulesets(REPO) is False
         assert {b: await world.client.branch_rules(REPO, b) for b in expected} == {b: () for b in expected}
         assert len(world.fake.requests) == since
+
+
+def mentions(markdown: str) -> list[str]:
+    """The @logins a forge would notify for `markdown`: CommonMark code spans (a run of n backticks
+    up to the next run of exactly n) are literal; elsewhere '@login' after a non-word character."""
+    import re
+
+    text, rest = [], markdown
+    while (opening := re.search(r"`+", rest)) is not None:
+        text.append(rest[:opening.start()])
+        after = rest[opening.end():]
+        closing = next((m for m in re.finditer(r"`+", after) if len(m.group()) == len(opening.group())), None)
+        if closing is None:  # no closing run: the backticks are plain text
+            text.append(opening.group())
+            rest = after
+            continue
+        rest = after[closing.end():]
+    text.append(rest)
+    return re.findall(r"(?:^|(?<=[^\w`]))@([A-Za-z0-9][A-Za-z0-9-]*)", " ".join(text))
+
+
+async def test_names_from_the_forge_cannot_mass_mention_or_break_the_restore_line(world: World, tmp_path: Path) -> None:
+    """Branch and committer names are whatever someone pushed: git allows '`', '@', ',', ';' and
+    '$' in them. The dashboard mentions each real last committer once and no one else, and its
+    restore lines are safe to paste into a shell."""
+    import shlex
+
+    now = time.time()
+    git = world.state().git
+    main = git.resolve("main") or ""
+    made = {
+        "loud": Ident("Mallory @dave @erin @frank", "mallory@example.com", int(now)),
+        "at-name": Ident("@gina", "gina@example.com", int(now)),
+        "x`@hank,@ivy,@jack`": Ident("Mallory", "mallory@example.com", int(now)),
+        "noreply": Ident("Alice A.", "7+alice@users.noreply.github.com", int(now)),
+        "spoofed": Ident("Eve", "1+kim,@lee@users.noreply.github.com", int(now)),
+        "x;touch${IFS}pwned": Ident("Alice A.", "7+alice@users.noreply.github.com", int(now)),
+    }
+    for name, who in made.items():
+        git.update_ref(f"refs/heads/{name}", git.commit_files(main, {f"{len(name)}.txt": name}, "work", who))
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("report", now + 100 * DAY)
+        body = world.state().issue(first.dashboard or 0).body
+        assert mentions(body) == ["alice"]  # the noreply login, once; names and branch names mention no one
+        assert "Mallory @dave @erin @frank" in body and "x`@hank,@ivy,@jack`" in body  # shown, as code
+        done = await cw.run("apply", now + 108 * DAY, mode="apply")
+        assert len([r for r in done.results if r.outcome == "deleted"]) == len(made)
+        body = world.state().issue(first.dashboard or 0).body
+        assert mentions(body) == []
+        line = next(ln for ln in body.split("\n") if "pwned" in ln)
+        command = line.split("restore: `", 1)[1].split("`", 1)[0]
+        assert shlex.split(command) == ["forgebot", "cleanup", "restore", REPO, "x;touch${IFS}pwned"]
+
+
+async def test_gitea_rules_match_as_gitea_matches_them(world: World, tmp_path: Path) -> None:
+    """Gitea compares a plain rule name without case and reads `{a,b}` in a glob as a choice
+    (models/git/protected_branch.go); on GitHub the same branches are protected by name. Either
+    way they are never touched, and the unprotected branch still goes."""
+    now = time.time()
+    for name in ("hotfix/1", "release/2", "keep-me", "old-work"):
+        await branch(world, name)
+    rules = ("{release,hotfix}/*", "Keep-Me") if world.platform == "gitea" else ("hotfix/1", "release/2", "keep-me")
+    for rule in rules:
+        await world.client.set_protection(REPO, BranchProtection(rule))
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        run = await cw.run("apply", now + 110 * DAY, mode="apply")
+        kinds = {c.branch: (c.kind, c.why) for c in run.changes}
+        assert kinds["hotfix/1"] == kinds["release/2"] == kinds["keep-me"] == (Kind.SKIP, "protected on the platform")
+        assert [(r.change.branch, r.outcome) for r in run.results] == [("old-work", "deleted")]
+        assert {"hotfix/1", "release/2", "keep-me"} <= set(cw.branches())
+
+
+async def test_an_open_pull_requests_head_is_kept_whatever_the_case_of_the_repository_name(world: World, tmp_path: Path) -> None:
+    """Both forges compare repository names without case, and answer with the canonical one in a
+    pull request's head: `forgebot cleanup apply ACME/WIDGETS` must still see the open head."""
+    from bot.cleanup.runner import run_cleanup
+    from config.repo import CleanupOptions
+
+    now = time.time()
+    await branch(world, "open-pr")
+    await world.actor("alice").open_pr(REPO, "open-pr")
+    await branch(world, "old-work")
+    config = CleanupOptions(mode="apply")
+    async with cleanup_world(world, tmp_path) as cw:
+        for at in (now + 100 * DAY, now + 110 * DAY):
+            run = await run_cleanup(world.client, cw.store, cw.root, REPO.upper(), config, mode="apply", bot_login=None,
+                                    clock=lambda: at)  # noqa: B023
+        assert [(c.kind, c.why) for c in run.changes if c.branch == "open-pr"] == [(Kind.SKIP, "the head of an open pull request")]
+        assert "open-pr" in cw.branches() and "old-work" not in cw.branches()
+
+
+async def test_hostile_branch_names_are_archived_and_deleted_exactly(world: World, tmp_path: Path) -> None:
+    """Names from the forge go to git only inside refspecs and leases, never as an argument of
+    their own: a name like an option, unicode, or 190 bytes is archived and deleted like any
+    other, and nothing else is touched."""
+    now = time.time()
+    git = world.state().git
+    main = git.resolve("main") or ""
+    names = ["-delete", "--force", "--exec=touch", "ünïcödé/ブランチ", "x" * 190, "a.b/c@d"]
+    shas = {}
+    for n, name in enumerate(names):
+        shas[name] = git.commit_files(main, {f"f{n}.txt": name}, "work", Ident("Alice", "alice@example.com", int(now)))
+        git.update_ref(f"refs/heads/{name}", shas[name])
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        run = await cw.run("apply", now + 110 * DAY, mode="apply", max_per_run=50)
+        assert sorted((r.change.branch, r.outcome) for r in run.results) == sorted((name, "deleted") for name in names)
+        day = time.strftime("%Y-%m-%d", time.gmtime(now + 110 * DAY))
+        assert cw.tags() == {f"archive/{name}/{day}": shas[name] for name in names}
+        assert set(cw.branches()) == {"main"}
+
+
+async def test_spoofed_noreply_addresses_page_no_more_than_twenty_people(world: World, tmp_path: Path) -> None:
+    """Anyone who can push can write `N+login@users.noreply.github.com` as their address: 30
+    branches with 30 such logins mention 20 people (the oldest branches first) and name the rest."""
+    now = time.time()
+    git = world.state().git
+    main = git.resolve("main") or ""
+    for n in range(30):
+        who = Ident("Eve", f"{n}+user{n:02d}@users.noreply.github.com", int(now))
+        git.update_ref(f"refs/heads/spam-{n:02d}", git.commit_files(main, {f"s{n}.txt": str(n)}, "work", who))
+    async with cleanup_world(world, tmp_path) as cw:
+        run = await cw.run("report", now + 100 * DAY)
+        body = world.state().issue(run.dashboard or 0).body
+        assert mentions(body) == [f"user{n:02d}" for n in range(20)]
+        assert all(f"`user{n:02d}`" in body for n in range(20, 30))
+
+
+async def test_a_deleted_dashboard_is_made_again(world: World, tmp_path: Path) -> None:
+    """An admin may delete the dashboard issue: the next run opens a new one instead of failing."""
+    now = time.time()
+    await branch(world, "old-a")
+    async with cleanup_world(world, tmp_path) as cw:
+        first = await cw.run("report", now + 100 * DAY)
+        del world.state().issues[first.dashboard or 0]  # deleted on the forge
+        await branch(world, "old-b")
+        second = await cw.run("report", now + 101 * DAY, stale_after="1s")
+        assert second.dashboard not in (None, first.dashboard)
+        body = world.state().issue(second.dashboard or 0).body
+        assert "`old-a`" in body and "`old-b`" in body
+
+
+async def test_restore_brings_back_the_latest_deletion_not_an_older_archive(world: World, tmp_path: Path) -> None:
+    """Archived and deleted, restored, worked on and merged, deleted again (nothing to archive):
+    restore brings back the head of the last deletion, not the older archive's."""
+    from bot.cleanup.restore import restore
+
+    now = time.time()
+    first = await branch(world, "feat")
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        assert [r.outcome for r in (await cw.run("apply", now + 110 * DAY, mode="apply")).results] == ["deleted"]
+        assert (await restore(world.client, cw.store, cw.root, REPO, "feat")).sha == first
+        git = world.state().git
+        later = git.commit_files(first, {"more.txt": "more"}, "more work", Ident("Alice", "alice@example.com", int(now)))
+        git.update_ref("refs/heads/feat", later)
+        git.update_ref("refs/heads/main", git.commit_files(later, {"after.txt": "x"}, "merged", Ident("A", "a@x", int(now))))
+        await cw.run("report", now + 120 * DAY)
+        done = await cw.run("apply", now + 130 * DAY, mode="apply")
+        assert [(r.change.kind, r.outcome) for r in done.results] == [(Kind.DELETE, "deleted")]  # all in main: no tag
+        again = await restore(world.client, cw.store, cw.root, REPO, "feat")
+        assert again.ok and cw.branches()["feat"] == later
+
+
+async def test_a_branch_the_forge_refuses_to_delete_does_not_take_every_later_runs_budget(world: World, tmp_path: Path) -> None:
+    """The server refuses one deletion (here git itself: a tag `archive/blocked/<day>/x` leaves no
+    room for the tag `archive/blocked/<day>`). That branch is listed again with a new grace, so
+    it does not stand first in every later run and hold `max_per_run` for ever."""
+    now = time.time()
+    blocked = await branch(world, "blocked")
+    for name in ("old-1", "old-2"):
+        await branch(world, name)
+    day = time.strftime("%Y-%m-%d", time.gmtime(now + 110 * DAY))
+    world.state().git.update_ref(f"refs/tags/archive/blocked/{day}/x", blocked)
+    async with cleanup_world(world, tmp_path) as cw:
+        await cw.run("report", now + 100 * DAY)
+        first = await cw.run("apply", now + 110 * DAY, mode="apply", max_per_run=1)
+        assert [(r.change.branch, r.outcome) for r in first.results] == [("blocked", "refused")]
+        assert "remote rejected" in first.results[0].detail
+        second = await cw.run("apply", now + 110 * DAY + 3600, mode="apply", max_per_run=1)
+        assert [(r.change.branch, r.outcome) for r in second.results] == [("old-1", "deleted")]
+        assert [c.kind for c in second.changes if c.branch == "blocked"] == [Kind.WAIT]
+        assert "blocked" in cw.branches()

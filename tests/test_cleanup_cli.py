@@ -16,7 +16,7 @@ import pytest
 from bot.cli import main
 from tests.conftest import BOT, REPO, World, db_rows
 from tests.support.cleanup import branch
-from tests.support.worktrees import bot_on_served_forge
+from tests.support.worktrees import bot_on_served_forge, wait_for_comment
 
 pytestmark = pytest.mark.anyio
 
@@ -173,3 +173,24 @@ async def test_a_push_takes_a_branch_off_the_dashboard_at_once(world: World, bot
         assert "`old-a`" not in body and "`old-b`" in body
         rows = db_rows(app, "SELECT branch FROM cleanup_branches WHERE state = 'noticed'")
         assert rows == [("old-b",)]
+
+
+async def test_a_branch_made_by_start_is_never_touched(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    """/start makes the issue's branch on the forge at main's head, with no commit yet: with
+    `stale_after: 0s` it would be a candidate at once; its live worktree keeps it off."""
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": "cleanup:\n  mode: apply\n  stale_after: 0s\n  grace: 0s\n"},
+                                    "config")
+    await branch(world, "old-work")
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    started = f"issue-{number}-fix-the-widget"
+    async with bot_on_served_forge(world, bot_factory, tmp_path, cleanup_jitter="0s") as app:
+        await world.actor("alice").comment(REPO, number, "/start")
+        await wait_for_comment(world, number, "Started: branch")
+        await app.wait_idle()
+        assert started in world.state().git.branches()
+        for _ in range(2):  # notice, then (no grace) due
+            assert await app.scheduler.run_job("cleanup")
+        branches = world.state().git.branches()
+        assert "old-work" not in branches and started in branches
+        [dashboard] = [i for i in world.state().issues.values() if i.title == "Stale branches"]
+        assert "`old-work`" in dashboard.body and started not in dashboard.body

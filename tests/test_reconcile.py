@@ -393,6 +393,16 @@ async def test_a_push_whose_commit_list_was_cut_reads_the_file_again(world: Worl
         assert [l.name for l in world.state().labels.values()] == ["bug"]
 
 
+async def test_a_cleanup_section_is_acted_on_not_noted_as_reserved(world: World, bot_factory: Any) -> None:
+    """`cleanup` was reserved until stale-branch cleanup (issue 13) acted on it: the plan no
+    longer says it is not acted on, and it changes nothing GitOps manages."""
+    async with bot_factory(world) as app:
+        body, status = await _plan_pull_request(world, app, "later", "labels:\n  - name: bug\ncleanup:\n  stale_after: 60d\n")
+        plain, _ = await _plan_pull_request(world, app, "now", "labels:\n  - name: bug\n")
+    assert "reserved" not in body and "not acted on" not in body and "reserved" not in plain
+    assert status.startswith("1 change") and "+ label:bug" in body
+
+
 async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tmp_path: Path) -> None:
     from bot.gitops import records
 

@@ -32,7 +32,8 @@ Clock = Callable[[], float]
 class Outcome:
     DELETED = "deleted"
     MOVED = "moved"  # the branch is not at the evaluated head any more: kept
-    FAILED = "failed"
+    REFUSED = "refused"  # the server answered and refused it (e.g. protection, a ref it cannot make): kept
+    FAILED = "failed"  # no clear answer: it may have landed
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,10 @@ async def push_deletion(mirror: Mirror, access: GitAccess, change: Change) -> Re
     if "stale info" in said or "fetch first" in said or "non-fast-forward" in said:
         return Result(change, Outcome.MOVED, "the branch moved since it was evaluated")
     lines = [line for line in said.strip().splitlines() if line.startswith("!") or "error" in line]
+    rejected = [line for line in lines if line.startswith("!") and "[remote rejected]" in line]
+    if rejected:
+        # Porcelain: the server read the commands and refused them (atomic: all of them). Nothing landed.
+        return Result(change, Outcome.REFUSED, rejected[0].strip())
     return Result(change, Outcome.FAILED, (lines[-1] if lines else "git push failed").strip())
 
 
@@ -79,6 +84,10 @@ async def apply(
             await store.run(records.mark_deleted, row.id, clock())
         elif result.outcome == Outcome.MOVED:
             await store.run(records.drop, row.id)
+        elif result.outcome == Outcome.REFUSED:
+            # Listed again with a new grace: refused again and again, it would stand first in
+            # every run (the oldest notice) and hold max_per_run for ever.
+            await store.run(records.notice_again, row.id, clock())
         # FAILED: the row stays `deleting`. The push may have landed with its answer lost; the
         # next run settles it from what the forge shows, like after a crash.
         logger.info("cleanup %s: %s", result.outcome, change.branch, extra={"repo": repo, "sha": change.sha, "tag": change.tag})

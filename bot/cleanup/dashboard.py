@@ -2,48 +2,66 @@
 
 from __future__ import annotations
 
+import re
+import shlex
 import time
 from collections.abc import Sequence
 
 from bot.cleanup import records
-from bot.cleanup.plan import Change, Kind
+from bot.cleanup.plan import LOGIN_RE, Change, Kind
 from bot.comments import marker, with_marker
-from bot.forges.base import Forge, Issue
+from bot.forges.base import Forge, Issue, NotFound
 from bot.store import Store
 from config.repo import CleanupMode, CleanupOptions
 
 TITLE = "Stale branches"
 KEY = "cleanup-dashboard"
 DELETED_SHOWN = 50
+# At most this many people are @mentioned by one dashboard; the rest are named without a mention.
+# Logins from noreply addresses are whatever a pusher wrote: many branches must not page many people.
+MENTIONS_MAX = 20
 
 
 def _day(epoch: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(epoch))
 
 
+def code(text: str) -> str:
+    """`text` as an inline code span it cannot leave. Branch and committer names come from whoever
+    pushed: git allows '`' and '@' in both, so a plain span could be closed early and the rest
+    rendered as @mentions. The fence is one backtick longer than any run inside (CommonMark)."""
+    run = max((len(m) for m in re.findall(r"`+", text)), default=0)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    fence = "`" * (run + 1)
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+def restore_command(repo: str, branch: str) -> str:
+    """The command line that restores `branch`, safe to paste into a shell: branch names may hold
+    ';', '$(' or '|' (git forbids only spaces and a few others)."""
+    return f"forgebot cleanup restore {shlex.quote(repo)} {shlex.quote(branch)}"
+
 def restore_line(repo: str, row: records.Row) -> str:
     source = row.tag or row.sha
-    return f"`forgebot cleanup restore {repo} {row.branch}` (or `git push origin {source}:refs/heads/{row.branch}`)"
-
+    git_line = f"git push origin {shlex.quote(f'{source}:refs/heads/{row.branch}')}"
+    return f"{code(restore_command(repo, row.branch))} (or {code(git_line)})"
 
 def entry_prefix(branch: str) -> str:
-    return f"- [ ] `{branch}` ("
-
+    return f"- [ ] {code(branch)} ("
 
 def without(body: str, branch: str) -> str:
     """The dashboard with one branch's scheduled line taken out (a push took it off)."""
     return "\n".join(line for line in body.split("\n") if not line.startswith(entry_prefix(branch)))
 
-
 def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted: Sequence[records.Row]) -> str:
-    """The dashboard's body. Each last committer is @mentioned once, on their first branch."""
+    """The dashboard's body. Each last committer is @mentioned once, on their first branch, and
+    no more than MENTIONS_MAX people in all."""
     mentioned: set[str] = set()
 
     def who(name: str) -> str:
-        if not name.startswith("@"):
-            return name or "unknown"
-        if name.lower() in mentioned:
-            return f"`{name[1:]}`"
+        if not (name.startswith("@") and LOGIN_RE.fullmatch(name[1:])):  # a committer's name: shown, never a mention
+            return code(name or "unknown")
+        if name.lower() in mentioned or len(mentioned) >= MENTIONS_MAX:
+            return code(name[1:])
         mentioned.add(name.lower())
         return name
 
@@ -67,10 +85,9 @@ def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted
     if not deleted:
         lines.append("Nothing yet.")
     for row in deleted[:DELETED_SHOWN]:
-        archived = f", archived to `{row.tag}`" if row.tag else ""
-        lines.append(f"- `{row.branch}` ({row.sha[:7]}) on {_day(row.deleted_at or 0)}{archived}; restore: {restore_line(repo, row)}")
+        archived = f", archived to {code(row.tag)}" if row.tag else ""
+        lines.append(f"- {code(row.branch)} ({row.sha[:7]}) on {_day(row.deleted_at or 0)}{archived}; restore: {restore_line(repo, row)}")
     return with_marker("\n".join(lines), KEY)
-
 
 async def find(forge: Forge, repo: str, bot_login: str | None) -> Issue | None:
     """The open dashboard issue the bot made (used when the store does not know its number yet)."""
@@ -79,7 +96,6 @@ async def find(forge: Forge, repo: str, bot_login: str | None) -> Issue | None:
         if not issue.is_pull and wanted in issue.body and (bot_login is None or (issue.author or "").lower() == bot_login.lower()):
             return issue
     return None
-
 
 async def publish(forge: Forge, store: Store, platform: str, repo: str, body: str, *, bot_login: str | None, now: float) -> int:
     """Create or edit the dashboard; no call at all when it already says `body`."""
@@ -93,10 +109,13 @@ async def publish(forge: Forge, store: Store, platform: str, repo: str, body: st
         if found is not None and found.body.strip() == body.strip():
             await store.run(records.save_dashboard, platform, repo, found.number, body, now)
             return found.number
+    if number is not None:
+        try:
+            await forge.edit_issue(repo, number, body=body)
+        except NotFound:  # deleted since (an admin may delete issues): a new one, or every run would fail here
+            number = None
     if number is None:
         number = (await forge.create_issue(repo, TITLE, body)).number
-    else:
-        await forge.edit_issue(repo, number, body=body)
     await store.run(records.save_dashboard, platform, repo, number, body, now)
     return number
 

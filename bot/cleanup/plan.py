@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from bot.forges.base import PullRecord
 from config.repo import CleanupOptions, MergedPolicy
 
 ARCHIVE_PREFIX = "archive/"
+LOGIN_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,38}")  # a login either forge could have: one mention, never several
 
 
 class Kind(enum.StrEnum):
@@ -87,13 +89,15 @@ def archive_tag(branch: str, sha: str, now: float, tags: Mapping[str, str]) -> s
 
 def login_of(head: Head, pull: PullRecord | None) -> str:
     """@login from a forge noreply address (`[id+]login@users.noreply.<host>`), else the pull
-    request's author when it was at this head, else the committer's name (not a mention)."""
+    request's author when it was at this head, else the committer's name (not a mention: any
+    leading '@' goes, so a name "@someone" cannot pass for a login)."""
     local, _, host = head.email.partition("@")
-    if host.startswith("users.noreply.") and local:
-        return "@" + local.partition("+")[2] if "+" in local else "@" + local
+    login = local.partition("+")[2] if "+" in local else local
+    if host.startswith("users.noreply.") and LOGIN_RE.fullmatch(login):
+        return "@" + login
     if pull is not None and pull.head_sha == head.sha and pull.author:
         return "@" + pull.author
-    return head.committer
+    return head.committer.lstrip("@")
 
 
 def _never_touched(name: str, config: CleanupOptions, observed: Observed) -> str | None:

@@ -97,6 +97,13 @@ def back_to_noticed(conn: sqlite3.Connection, row_id: int, now: float) -> None:
 
 
 @single_statement
+def notice_again(conn: sqlite3.Connection, row_id: int, now: float) -> None:
+    """The forge refused the deletion: back on the dashboard, its grace starting over."""
+    conn.execute("UPDATE cleanup_branches SET state = 'noticed', tag = NULL, noticed_at = ?, updated_at = ? WHERE id = ?",
+                 (now, now, row_id))
+
+
+@single_statement
 def drop(conn: sqlite3.Connection, row_id: int) -> None:
     """The branch moved (or went) before it could be deleted: off the dashboard, evaluated afresh."""
     conn.execute("DELETE FROM cleanup_branches WHERE id = ? AND state IN ('noticed', 'deleting')", (row_id,))

@@ -1,7 +1,8 @@
-"""`forgebot cleanup restore`: a deleted branch back where it was, from its newest archive tag.
+"""`forgebot cleanup restore`: a deleted branch back where it was at its last deletion.
 
-A branch deleted without a tag (every commit of it was on the default branch) comes back at the
-commit recorded when it was deleted. The push only creates: if a branch of that name exists
+The last deletion recorded here decides: its archive tag, or for a branch deleted without one
+(every commit of it was on the default branch) the commit recorded when it was deleted. With no
+deletion recorded on this host, the newest archive tag. The push only creates: if a branch of that name exists
 again, nothing is overwritten.
 """
 
@@ -39,13 +40,18 @@ async def restore(forge: Forge, store: Store, root: GitRoot, repo: str, branch: 
         if branch in await mirror.refs(FORGE_HEADS):
             return Restored(False, f"{branch} exists on {repo}; nothing to restore")
         prefix = f"{ARCHIVE_PREFIX}{branch}/"
-        archives = sorted((name, sha) for name, sha in (await mirror.refs(FORGE_TAGS)).items() if name.startswith(prefix)
-                          and "/" not in name[len(prefix):])
+        tags = await mirror.refs(FORGE_TAGS)
+        archives = sorted(((_tag_order(name[len(prefix):]), name, sha) for name, sha in tags.items()
+                           if name.startswith(prefix) and "/" not in name[len(prefix):]))
         deleted = [r for r in await store.run(records.deleted_rows, forge.platform, repo, 1000) if r.branch == branch]
-        if archives:
-            source, sha = f"tag {archives[-1][0]}", archives[-1][1]
-        elif deleted:
+        # The last deletion recorded here wins over an older archive (the branch may have been
+        # restored, worked on and merged, then deleted with nothing left to archive).
+        if deleted and deleted[0].tag and tags.get(deleted[0].tag) == deleted[0].sha:
+            source, sha = f"tag {deleted[0].tag}", deleted[0].sha
+        elif deleted:  # no tag (or its tag was removed since): the commit recorded (from the mirror; a clear refusal if gc took it)
             source, sha = "the commit it had when forgebot deleted it", deleted[0].sha
+        elif archives:
+            source, sha = f"tag {archives[-1][1]}", archives[-1][2]
         else:
             return Restored(False, f"no archive tag {prefix}<date> and no deletion of {branch} recorded for {repo}")
         result = await mirror.git(*restore_args(access, branch, sha), access=access, ok=(0, 1), timeout=600.0)
@@ -53,3 +59,9 @@ async def restore(forge: Forge, store: Store, root: GitRoot, repo: str, branch: 
         return Restored(False, f"the forge refused the push ({(result.stdout + result.stderr).strip().splitlines()[-1:]})")
     await store.run(records.mark_restored, forge.platform, repo, branch, time.time() if now is None else now)
     return Restored(True, f"restored {branch} at {sha[:7]} from {source}", sha)
+
+
+def _tag_order(suffix: str) -> tuple[str, int]:
+    """'2027-01-05' < '2027-01-05-2' < '2027-01-05-10': by day, then by number."""
+    day, _, n = suffix[:10], suffix[10:11], suffix[11:]
+    return day, int(n) if n.isdigit() else (1 if not suffix[10:] else 0)

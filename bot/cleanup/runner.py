@@ -56,7 +56,10 @@ async def observe(forge: Forge, store: Store, root: GitRoot, repo: str, *, settl
             await settle_interrupted(store, mirror, forge.platform, repo, clock)
         analysis = await analyse(mirror, found.default_branch)
     protected = await forge.protected_patterns(repo)
-    open_heads = frozenset(p.head_ref for p in await forge.list_pulls(repo, state="open") if p.head_repo in (None, repo))
+    # Heads in this repository (a fork's are not ours); names compared without case, as the forges do:
+    # the pull request says "acme/widgets" where the command line may have said "Acme/Widgets".
+    open_heads = frozenset(p.head_ref for p in await forge.list_pulls(repo, state="open")
+                           if p.head_repo is None or p.head_repo.lower() == repo.lower())
     watermark = await store.run(records.pulls_watermark, forge.platform, repo)
     fresh = await forge.recent_pulls(repo, state="closed", since=watermark, pages=FIRST_READ_PAGES)
     await store.run(records.save_pulls, forge.platform, repo, fresh)  # a local index, like the mirror: kept by dry runs too
@@ -120,7 +123,7 @@ async def _record(store: Store, platform: str, repo: str, result: Result, clock:
     detail: dict[str, object] = {"branch": change.branch, "sha": change.sha, "why": change.why, "outcome": result.outcome}
     if result.outcome == Outcome.DELETED:
         detail["tag"] = change.tag
-        detail["restore"] = f"forgebot cleanup restore {repo} {change.branch}"
+        detail["restore"] = dashboard.restore_command(repo, change.branch)
     elif result.detail:
         detail["detail"] = result.detail
     kind = "cleanup.deleted" if result.outcome == Outcome.DELETED else f"cleanup.{result.outcome}"

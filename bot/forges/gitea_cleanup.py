@@ -8,6 +8,7 @@ from datetime import datetime
 from bot.forges import gitea_json as gj
 from bot.forges.base import Branch, Issue, PermissionDenied, PullRecord
 from bot.forges.common import pull_record, reached
+from bot.forges.gitea_globs import rule_patterns
 from bot.forges.gitea_http import PAGE_SIZE, GiteaTransport, repo_path
 
 
@@ -16,13 +17,14 @@ class GiteaCleanupReads:
     list_branches: Callable[..., Awaitable[list[Branch]]]  # GiteaForge's
 
     async def protected_patterns(self, repo: str) -> tuple[str, ...]:
-        """The protection rules' names (globs since Gitea 1.19). Listing them takes repository admin:
-        without it, the branch listing's `protected` flags (a page per 50 branches) are the fallback."""
+        """fnmatch patterns for the protection rules (globs since Gitea 1.19, plain names compared
+        without case: see gitea_globs). Listing the rules takes repository admin: without it, the
+        branch listing's `protected` flags (a page per 50 branches) are the fallback."""
         try:
             rules = await self._t.get(f"{repo_path(repo)}/branch_protections")
         except PermissionDenied:
-            return tuple(b.name for b in await self.list_branches(repo) if b.protected)
-        return tuple(str(r.get("rule_name") or r.get("branch_name") or "") for r in rules or () if r)
+            return tuple(b.name for b in await self.list_branches(repo) if b.protected)  # Gitea matched: exact names
+        return tuple(p for r in rules or () if r for p in rule_patterns(str(r.get("rule_name") or r.get("branch_name") or "")))
 
     async def has_rulesets(self, repo: str) -> bool:
         return False  # Gitea has branch protection rules only

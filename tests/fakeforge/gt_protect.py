@@ -67,7 +67,7 @@ def create_protection(ctx: Ctx) -> Resp:
         raise ApiError(403, "Branch protection already exist")
     now = ctx.ops.now()
     # Go zero values: a rule created without enable_push forbids direct pushes.
-    p = Protection(name, now, now, enable_push=False)
+    p = Protection(name, now, now, enable_push=False, gitea_rule=True)
     _apply(ctx, p, body)
     repo.protections[name] = p
     return Resp(201, gtjson.protection(ctx.forge, repo, p))

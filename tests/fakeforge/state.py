@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -243,11 +244,74 @@ class Protection:
     required_signatures: bool = False
     # Gitea-only fields, kept under Gitea's names
     gitea: dict[str, Any] = field(default_factory=dict)
+    gitea_rule: bool = False  # made through Gitea's API: matched the way Gitea matches (gitea_rule_matches)
 
     def matches(self, branch: str) -> bool:
+        if self.gitea_rule:
+            return gitea_rule_matches(self.rule_name, branch)
         if any(ch in self.rule_name for ch in "*?["):
             return fnmatch.fnmatchcase(branch, self.rule_name)
         return branch == self.rule_name
+
+
+_GITEA_GLOB_SPECIAL = "*?[]{}\\"
+
+
+def gitea_rule_matches(rule: str, branch: str) -> bool:
+    """Gitea models/git/protected_branch.go `Match`: a rule without any of *?[]{}\\ is a plain name
+    compared with strings.EqualFold; otherwise a modules/glob glob with '/' as separator (`*` and
+    `?` stop at '/', `**` does not, `{a,b}` a choice, `\\` an escape), compared with case; a glob
+    that does not compile is taken as the quoted name (glob.QuoteMeta)."""
+    if not any(ch in rule for ch in _GITEA_GLOB_SPECIAL):
+        return rule.casefold() == branch.casefold()
+    try:
+        pattern = re.compile(_gitea_glob_regex(rule) + r"\Z")
+    except (ValueError, re.error):
+        return rule == branch
+    return pattern.match(branch) is not None
+
+
+def _gitea_glob_regex(glob: str) -> str:
+    out, depth, i = [], 0, 0
+    while i < len(glob):
+        ch = glob[i]
+        if ch == "\\":
+            if i + 1 == len(glob):
+                raise ValueError("trailing escape")
+            out.append(re.escape(glob[i + 1]))
+            i += 2
+            continue
+        if glob.startswith("**", i):
+            out.append(".*")
+            i += 2
+            continue
+        if ch == "*":
+            out.append("[^/]*")
+        elif ch == "?":
+            out.append("[^/]")
+        elif ch == "[":
+            end = glob.find("]", i + 1)
+            if end < 0:
+                raise ValueError("unclosed class")
+            body = glob[i + 1:end]
+            out.append("[^" + body[1:] + "]" if body.startswith("!") else "[" + body + "]")
+            i = end
+        elif ch == "{":
+            depth += 1
+            out.append("(?:")
+        elif ch == "}":
+            depth -= 1
+            if depth < 0:
+                raise ValueError("unbalanced")
+            out.append(")")
+        elif ch == "," and depth:
+            out.append("|")
+        else:
+            out.append(re.escape(ch))
+        i += 1
+    if depth:
+        raise ValueError("unclosed choice")
+    return "".join(out)
 
 
 @dataclass

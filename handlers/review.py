@@ -26,7 +26,7 @@ from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
 from bot.review import summary
 from bot.review.choose import choose_reviewers, reviewer_weights
-from bot.review.owners import ALIASES, OWNERS, OwnersError
+from bot.review.owners import ALIASES, OWNERS, OwnersError, changed_paths
 from bot.review.state import Facts, ReviewState, Rules, derive, people
 from bot.review.summary import STATUS_CONTEXT, Memo, Readiness
 from bot.router import Level, Router
@@ -106,7 +106,7 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     if pull.state != "open" or pull.merged:
         return None
     bot = await ctx.forges.bot_login(forge.platform)
-    changed = [c.path for c in changes]
+    changed = changed_paths(changes)
     own = marker(SUMMARY_KEY)
     existing = next((c for c in comments if own in c.body and (c.author or "").lower() == bot.lower()), None)
     remarks = remarks_of(comments, reviews, bot)
@@ -275,7 +275,7 @@ async def request_reviewers(event: Event, ctx: Context) -> None:
     forge = ctx.forge
     changes = await forge.list_pull_changes(repo.full_name, issue.number)
     try:
-        owners = await read_owners(ctx, forge, repo.full_name, issue.base_ref, [c.path for c in changes])
+        owners = await read_owners(ctx, forge, repo.full_name, issue.base_ref, changed_paths(changes))
     except OwnersError:
         return  # the summary says what is broken
     weights = reviewer_weights(owners, changes, config.review.approvers)

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.forges.base import ForgeError, MergeMethod
 from bot.invoke import BadArguments, CommandFailed, Invocation
-from bot.review.owners import OwnersError, requirements
+from bot.review.owners import OwnersError, changed_paths, requirements
 from bot.review.state import may_approve
 from bot.router import Level, Router
 from config.repo import review_enabled
@@ -56,7 +56,7 @@ async def approve_command(inv: Invocation) -> None:
     if _is_author(inv) and not rules.author_can_approve:
         raise CommandFailed("the author's own approval does not count here", "Ask an approver (see the review summary).")
     pull, changes = await pull_and_changes(inv.ctx, inv.forge, inv.repo, inv.number)
-    changed = [c.path for c in changes]
+    changed = changed_paths(changes)
     try:
         owners = await read_owners(inv.ctx, inv.forge, inv.repo, pull.base_ref, changed)
     except OwnersError as exc:

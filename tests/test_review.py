@@ -389,3 +389,37 @@ async def test_a_deleted_or_edited_lgtm_no_longer_counts(world: World, bot_facto
         await world.actor("dave").delete_comment(REPO, again)
         await app.wait_idle()
         assert world.label_names(number) == []
+
+
+async def test_a_pull_request_adding_its_author_to_owners_does_not_approve_itself(world: World, bot_factory: Any) -> None:
+    setup(world)
+    config = "review:\n  author_can_approve: true\n"
+    async with bot_factory(world) as app:
+        # dave (write access) opens it, and names himself an approver in the pull request's OWNERS.
+        number = await open_pull(world, {"OWNERS": "approvers: [carol, dave]\n", "src/x.py": "x = 1\n"},
+                                 config=config, author="dave")
+        await world.actor("dave").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        assert "approved" not in world.label_names(number)
+        assert "you are not an approver of any file" in bot_comments(world, number)[-1]
+        assert "needs `/approve` from one of @carol" in summaries(world, number)[0]
+        await world.actor("carol").comment(REPO, number, "/approve")  # the base's approver
+        await app.wait_idle()
+        assert "approved" in world.label_names(number)
+
+
+async def test_moving_a_file_out_of_a_directory_needs_its_approvers(world: World, bot_factory: Any) -> None:
+    """Both platforms list a rename once, under its new path: the old directory's OWNERS still decide."""
+    setup(world)
+    world.fake.add_user("erin")
+    secret = "".join(f"KEY_{n} = {n * 7919}\n" for n in range(40))
+    async with bot_factory(world) as app:
+        await world.actor("alice").push(REPO, "main", {
+            "secure/OWNERS": "options: {no_parent_owners: true}\napprovers: [erin]\n", "secure/keys.py": secret})
+        number = await open_pull(world, {"secure/keys.py": None, "docs/keys.py": secret})
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")  # a root approver: not enough for secure/
+        await app.wait_idle()
+        assert world.label_names(number) == ["lgtm"]
+        assert review_status(world, number) == ("pending", "needs an approver for secure/OWNERS")
+        assert "`secure/OWNERS`: needs `/approve` from one of @erin" in summaries(world, number)[0]

@@ -173,6 +173,7 @@ class FileChange:
     path: str
     additions: int = 0
     deletions: int = 0
+    previous_path: str | None = None  # where a renamed file was: its old directory is changed too
 
 
 @dataclass(frozen=True, slots=True)

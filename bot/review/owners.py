@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from bot.forges.base import FileChange
+
 OWNERS = "OWNERS"
 ALIASES = "OWNERS_ALIASES"
 ROOT = ""  # the repository root, as a directory name
@@ -102,6 +104,18 @@ def parse_owners(directory: str, text: str, aliases: Mapping[str, frozenset[str]
         return frozenset(people)
 
     return OwnersFile(directory, expand("approvers"), expand("reviewers"), bool(options.get("no_parent_owners")))
+
+
+def changed_paths(changes: Iterable[FileChange]) -> list[str]:
+    """Every path a change touches: a renamed file counts at its old path too, so moving a file
+    out of a directory needs that directory's approvers (the platforms list a rename once, under
+    its new name, with the old one beside it)."""
+    found: dict[str, None] = {}
+    for change in changes:
+        found[change.path] = None
+        if change.previous_path:
+            found[change.previous_path] = None
+    return list(found)
 
 
 def directories_of(paths: Iterable[str]) -> list[str]:

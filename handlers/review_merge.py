@@ -61,7 +61,8 @@ async def merge_when_ready(
             await post_once(forge, repo, pull.number, key, line, bot)
         raise MergeRefused(line) from None
     await ctx.record("review.merged", repo=repo, issue=pull.number, sha=sha, method=chosen.value)
-    same_repo = pull.head_repo is None or pull.head_repo.lower() == repo.lower()
+    # No head repository is a fork that was deleted: a branch of that name here is not this one.
+    same_repo = pull.head_repo is not None and pull.head_repo.lower() == repo.lower()
     if config.review.delete_branch and same_repo:
         try:
             await forge.delete_branch(repo, pull.head_ref)

@@ -423,3 +423,16 @@ async def test_moving_a_file_out_of_a_directory_needs_its_approvers(world: World
         assert world.label_names(number) == ["lgtm"]
         assert review_status(world, number) == ("pending", "needs an approver for secure/OWNERS")
         assert "`secure/OWNERS`: needs `/approve` from one of @erin" in summaries(world, number)[0]
+
+
+async def test_a_head_from_a_deleted_fork_keeps_the_base_branch_of_the_same_name(world: World, bot_factory: Any) -> None:
+    """The platform no longer says where the head lives: the branch of that name here is someone else's."""
+    setup(world)
+    config = "review:\n  merge: auto\n  delete_branch: true\n"
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config=config)
+        world.state().issue(number).pull.head_repo_deleted = True
+        await lgtm_and_approve(world, number)
+        await app.wait_idle()
+        assert world.state().issue(number).pull.merged
+        assert "feature" in world.state().git.branches()

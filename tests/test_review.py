@@ -436,3 +436,16 @@ async def test_a_head_from_a_deleted_fork_keeps_the_base_branch_of_the_same_name
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
         assert "feature" in world.state().git.branches()
+
+
+async def test_cc_takes_a_few_real_logins_and_asks_for_nothing_else(world: World, bot_factory: Any) -> None:
+    async with reviewing(world, bot_factory) as (app, number):
+        many = " ".join(f"@user{n}" for n in range(500))
+        await world.actor("alice").comment(REPO, number, f"/cc {many}")
+        await world.actor("alice").comment(REPO, number, "/cc @dave ../../admin")
+        await app.wait_idle()
+        replies = [b for b in bot_comments(world, number) if not b.startswith("### Review")]
+        assert "name at most 10 people at a time" in replies[0]
+        assert "'../../admin' is not a login" in replies[1]
+        assert requested(world, number) == []
+        assert not [r for r in world.fake.requests if r.method == "POST" and r.path.endswith("/requested_reviewers")]

@@ -73,11 +73,11 @@ def rules_for(config: RepoConfig, forge: Forge) -> Rules:
 
 
 async def readiness_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest, config: RepoConfig,
-                       state: ReviewState) -> Readiness:
+                       state: ReviewState, unlisted: int = 0) -> Readiness:
     labels = {x.lower() for x in pull.labels}
     ready = Readiness(draft=pull.draft, blocked=config.dependencies.label.lower() in labels,
-                      conflicts=pull.mergeable is False)
-    if state.missing() or ready.draft or ready.blocked or ready.conflicts:
+                      conflicts=pull.mergeable is False, unlisted=unlisted)
+    if state.missing() or ready.draft or ready.blocked or ready.conflicts or ready.unlisted:
         return ready  # the checks are read only when they are all that is left to know
     required = await required_checks(ctx, forge, repo, pull.base_ref)
     if not required:
@@ -85,7 +85,7 @@ async def readiness_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest,
     checks = await forge.commit_checks(repo, pull.head_sha)
     failing = tuple(c for c in required if checks.get(c) in (StatusState.FAILURE, StatusState.ERROR))
     waiting = tuple(c for c in required if checks.get(c) in (None, StatusState.PENDING))
-    return Readiness(ready.draft, ready.blocked, ready.conflicts, failing, waiting)
+    return Readiness(ready.draft, ready.blocked, ready.conflicts, failing, waiting, unlisted)
 
 
 # -- deriving and showing -------------------------------------------------------------------------
@@ -105,6 +105,8 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     pull = pull or read
     if pull.state != "open" or pull.merged:
         return None
+    # Files the platform would not list need approvers nobody can name: not ready, whoever approved.
+    unlisted = max(0, (read.changed_files or 0) - len(changes))
     bot = await ctx.forges.bot_login(forge.platform)
     changed = changed_paths(changes)
     own = marker(SUMMARY_KEY)
@@ -120,7 +122,8 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     facts = Facts(pull.author or "", remarks, changed, owners, levels, frozenset(x.lower() for x in pull.labels),
                   memo.lgtm_since)
     state = derive(facts, rules_for(config, forge))
-    return Derived(pull, state, await readiness_of(ctx, forge, repo, pull, config, state), config), memo, existing
+    readiness = await readiness_of(ctx, forge, repo, pull, config, state, unlisted)
+    return Derived(pull, state, readiness, config), memo, existing
 
 
 async def _no_reviews() -> list[Review]:

@@ -449,3 +449,23 @@ async def test_cc_takes_a_few_real_logins_and_asks_for_nothing_else(world: World
         assert "'../../admin' is not a login" in replies[1]
         assert requested(world, number) == []
         assert not [r for r in world.fake.requests if r.method == "POST" and r.path.endswith("/requested_reviewers")]
+
+
+async def test_files_the_platform_does_not_list_keep_it_from_being_ready(world: World, bot_factory: Any) -> None:
+    """GitHub lists 3000 files of a pull request (the emulator 30 here): a change hidden past them
+    needs approvers nobody can name. Gitea lists them all: there the hidden directory's approver is asked for."""
+    setup(world)
+    world.fake.add_user("erin")
+    world.fake.github_listed_files = 30
+    async with bot_factory(world) as app:
+        await world.actor("alice").push(REPO, "main", {"secure/OWNERS": "options: {no_parent_owners: true}\napprovers: [erin]\n"})
+        files: dict[str, str | None] = {f"bulk/f{n:04}.txt": f"{n}\n" for n in range(30)}
+        files["secure/zz.py"] = "leak = True\n"
+        number = await open_pull(world, files)
+        await lgtm_and_approve(world, number)  # carol approves the root's files
+        await app.wait_idle()
+        if world.platform == "github":
+            assert review_status(world, number) == (
+                "pending", "changed files the platform does not list: 1 (their OWNERS are unknown)")
+        else:
+            assert review_status(world, number) == ("pending", "needs an approver for secure/OWNERS")

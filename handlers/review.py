@@ -118,7 +118,7 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     try:
         owners = await read_owners(ctx, forge, repo, pull.base_ref, changed)
     except OwnersError as problem:
-        raise BrokenOwners(str(problem), pull, memo, existing) from None
+        raise BrokenOwners(str(problem), pull, memo, existing, problem.hint) from None
     facts = Facts(pull.author or "", remarks, changed, owners, levels, frozenset(x.lower() for x in pull.labels),
                   memo.lgtm_since)
     state = derive(facts, rules_for(config, forge))
@@ -166,9 +166,11 @@ async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Me
 class BrokenOwners(Exception):
     """An OWNERS file of the base cannot be read; what the summary needs to say so."""
 
-    def __init__(self, problem: str, pull: PullRequest, memo: Memo, existing: Comment | None) -> None:
+    def __init__(self, problem: str, pull: PullRequest, memo: Memo, existing: Comment | None,
+                 hint: str = OwnersError.hint) -> None:
         super().__init__(problem)
         self.problem, self.pull, self.memo, self.existing = problem, pull, memo, existing
+        self.hint = hint.format(base=pull.base_ref)
 
 
 async def show_broken_owners(forge: Forge, repo: str, broken: BrokenOwners) -> None:
@@ -180,8 +182,7 @@ async def show_broken_owners(forge: Forge, repo: str, broken: BrokenOwners) -> N
     if memo.status != said:
         await forge.set_status(repo, pull.head_sha, CommitStatus(StatusState.ERROR, STATUS_CONTEXT, line))
     memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
-    text = (f"### Review\n\n**Not ready:** {broken.problem}. Fix the file on `{pull.base_ref}`;"
-            f" nothing is approved until then.\n\n{memo.render()}")
+    text = f"### Review\n\n**Not ready:** {broken.problem}. {broken.hint}\n\n{memo.render()}"
     body = with_marker(text, SUMMARY_KEY)
     if broken.existing is None:
         await forge.create_comment(repo, pull.number, body)

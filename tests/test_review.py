@@ -469,3 +469,14 @@ async def test_files_the_platform_does_not_list_keep_it_from_being_ready(world: 
                 "pending", "changed files the platform does not list: 1 (their OWNERS are unknown)")
         else:
             assert review_status(world, number) == ("pending", "needs an approver for secure/OWNERS")
+
+
+async def test_a_pull_request_touching_too_many_directories_costs_no_owners_reads(world: World, bot_factory: Any) -> None:
+    """Each directory costs a read of its OWNERS file: a pull request anyone may open is bounded."""
+    async with reviewing(world, bot_factory, files={f"d{n}/x.txt": "x\n" for n in range(251)}) as (app, number):
+        await lgtm_and_approve(world, number)
+        await app.wait_idle()
+        assert review_status(world, number) == ("error", "cannot read OWNERS files for 252 directories (at most 250)")
+        assert "Split the pull request" in summaries(world, number)[0]
+        assert "approved" not in world.label_names(number)
+        assert len([r for r in world.fake.requests if r.method == "GET" and "OWNERS" in r.path]) < 10

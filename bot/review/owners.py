@@ -29,10 +29,21 @@ from bot.forges.base import FileChange
 OWNERS = "OWNERS"
 ALIASES = "OWNERS_ALIASES"
 ROOT = ""  # the repository root, as a directory name
+# Each directory a pull request touches costs one read of its OWNERS file on the base (most are
+# not there). Anyone may open a pull request, so this bounds what one of them costs the bot.
+MAX_DIRECTORIES = 250
 
 
 class OwnersError(ValueError):
     """An OWNERS or OWNERS_ALIASES file that cannot be read; the message names the file."""
+
+    hint = "Fix the file on `{base}`; nothing is approved until then."  # {base}: the base branch
+
+
+class TooManyDirectories(OwnersError):
+    """A pull request touching more directories than the bot reads OWNERS files for."""
+
+    hint = "Split the pull request; nothing is approved until then."
 
 
 @dataclass(frozen=True)
@@ -133,7 +144,10 @@ def directories_of(paths: Iterable[str]) -> list[str]:
 
 def owners_paths(changed: Iterable[str]) -> list[str]:
     """The OWNERS files to read for these changed files (most of which will not exist)."""
-    return [posixpath.join(d, OWNERS) if d else OWNERS for d in directories_of(changed)]
+    directories = directories_of(changed)
+    if len(directories) > MAX_DIRECTORIES:
+        raise TooManyDirectories(f"OWNERS files for {len(directories)} directories (at most {MAX_DIRECTORIES})")
+    return [posixpath.join(d, OWNERS) if d else OWNERS for d in directories]
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,10 @@ ROOT = ""  # the repository root, as a directory name
 # Each directory a pull request touches costs one read of its OWNERS file on the base (most are
 # not there). Anyone may open a pull request, so this bounds what one of them costs the bot.
 MAX_DIRECTORIES = 250
+# Bounds on what one file may make the bot do: its size, and the people one list or all the
+# aliases together may name (YAML anchors can repeat a list without making the file bigger).
+MAX_FILE_BYTES = 256 * 1024
+MAX_PEOPLE = 5000
 
 
 class OwnersError(ValueError):
@@ -75,6 +79,8 @@ def _logins(value: object, where: str, key: str) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
         raise OwnersError(f"{where}: {key} must be a list of logins")
+    if len(value) > MAX_PEOPLE:
+        raise OwnersError(f"{where}: {key} names more than {MAX_PEOPLE} people")
     return [str(x).strip().lstrip("@").lower() for x in value if str(x).strip()]
 
 
@@ -82,6 +88,7 @@ def parse_aliases(text: str | None) -> dict[str, frozenset[str]]:
     """OWNERS_ALIASES: alias name (lowercase) -> its people (lowercase)."""
     if not text:
         return {}
+    _bounded(ALIASES, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -91,11 +98,19 @@ def parse_aliases(text: str | None) -> dict[str, frozenset[str]]:
         return {}
     if not isinstance(aliases, dict):
         raise OwnersError(f"{ALIASES}: aliases must map names to lists of logins")
+    if sum(len(people) for people in aliases.values() if isinstance(people, list)) > MAX_PEOPLE:
+        raise OwnersError(f"{ALIASES}: the aliases name more than {MAX_PEOPLE} people in all")
     return {str(name).lower(): frozenset(_logins(people, ALIASES, str(name))) for name, people in aliases.items()}
+
+
+def _bounded(where: str, text: str) -> None:
+    if len(text) > MAX_FILE_BYTES:
+        raise OwnersError(f"{where}: larger than {MAX_FILE_BYTES // 1024} KiB")
 
 
 def parse_owners(directory: str, text: str, aliases: Mapping[str, frozenset[str]]) -> OwnersFile:
     where = posixpath.join(directory, OWNERS) if directory else OWNERS
+    _bounded(where, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -480,3 +480,19 @@ async def test_a_pull_request_touching_too_many_directories_costs_no_owners_read
         assert "Split the pull request" in summaries(world, number)[0]
         assert "approved" not in world.label_names(number)
         assert len([r for r in world.fake.requests if r.method == "GET" and "OWNERS" in r.path]) < 10
+
+
+async def test_merge_needs_write_and_hold_needs_the_author_or_triage(world: World, bot_factory: Any) -> None:
+    async with reviewing(world, bot_factory, config="review:\n  merge: command\n") as (app, number):
+        await lgtm_and_approve(world, number)
+        await world.actor("bob").comment(REPO, number, "/hold")  # read access, not the author
+        await world.actor("carol").comment(REPO, number, "/merge")  # triage: below write
+        await app.wait_idle()
+        assert not world.state().issue(number).pull.merged
+        assert world.label_names(number) == ["approved", "lgtm"]
+        assert review_status(world, number) == ("success", "ready to merge")
+        replies = [b for b in bot_comments(world, number) if not b.startswith("### Review")]
+        assert len(replies) == 2 and all("@bob" in r or "@carol" in r for r in replies)
+        await world.actor("dave").comment(REPO, number, "/merge")  # write access
+        await app.wait_idle()
+        assert world.state().issue(number).pull.merged

@@ -196,3 +196,16 @@ def test_an_owners_file_cannot_make_the_bot_do_unbounded_work() -> None:
         Owners.parse({"api/OWNERS": "approvers: [alice]\n" + "#" * 300_000})
     with pytest.raises(OwnersError, match="OWNERS: approvers names more than 5000 people"):
         Owners.parse({"OWNERS": "approvers: [" + ", ".join(f"u{n}" for n in range(5001)) + "]\n"})
+
+
+@pytest.mark.parametrize("order", [("docs/a.md", "README.md"), ("README.md", "docs/a.md")])
+def test_files_without_approvers_do_not_change_what_the_root_files_need(order: tuple[str, ...]) -> None:
+    """docs/ stops the climb and names no approvers: its files fall back to review.approvers (or
+    write access) on their own line, and README.md still needs the root's approver, in any order."""
+    owners = Owners.parse({"OWNERS": "approvers: [lead]\n", "docs/OWNERS": "options: {no_parent_owners: true}\nreviewers: [x]\n"})
+    needed = requirements(owners, order, None)
+    assert [(r.path, r.approvers, r.files) for r in needed] == [
+        ("OWNERS", frozenset({"lead"}), ("README.md",)), ("docs/OWNERS", None, ("docs/a.md",))]
+    state = fold([comment(1, "rev", "/approve")], order, owners=owners)
+    assert [a.requirement.path for a in state.approvals if not a.done] == ["OWNERS"]  # rev has write, not lead
+    assert [r.approvers for r in requirements(owners, order, frozenset({"z"}))] == [frozenset({"lead"}), frozenset({"z"})]

@@ -218,16 +218,18 @@ def requirements(
 ) -> list[Requirement]:
     """Which approvals a change needs: one per nearest OWNERS file of its files.
 
-    A file no OWNERS file covers needs one of `fallback` (`review.approvers`; None: anyone with
-    write access), shared by all such files and named after the root OWNERS file.
+    A file no OWNERS file with approvers covers needs one of `fallback` (`review.approvers`; None:
+    anyone with write access). Such files are named after the OWNERS file where the climb stopped
+    (one with `no_parent_owners` and no approvers, or the topmost one), else the root's: never
+    after a file that has approvers, whose requirement they would otherwise widen or narrow.
     """
     by_path: dict[str, tuple[frozenset[str] | None, list[str]]] = {}
     for path in changed:
         nearest, approvers = owners.approvers_of(path)
-        key, who = (nearest, approvers) if nearest is not None else (OWNERS, fallback)
-        entry = by_path.setdefault(key, (who, []))
-        if entry[0] is not None and who is not None and entry[0] != who:
-            # The same nearest file with different parents cannot happen; keep the wider set.
-            by_path[key] = (entry[0] | who, entry[1])
-        by_path[key][1].append(path)
+        if nearest is not None:
+            key, who = nearest, approvers
+        else:
+            chain = owners.chain(path)
+            key, who = (chain[-1].path if chain else OWNERS), fallback
+        by_path.setdefault(key, (who, []))[1].append(path)
     return [Requirement(path, who, tuple(files)) for path, (who, files) in sorted(by_path.items())]

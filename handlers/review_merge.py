@@ -55,7 +55,8 @@ async def merge_when_ready(
     except (Conflict, Invalid, Unsupported, PermissionDenied) as exc:
         line = refusal_line(exc, chosen, by_command)
         await ctx.record("review.merge_refused", repo=repo, issue=pull.number, why=str(exc))
-        if not by_command:  # a command's refusal is its reply; an automatic one is said once per head and reason
+        moved = getattr(exc, "status", None) == 409  # nothing for anyone to do: the new head is derived anew
+        if not by_command and not moved:  # a command's refusal is its reply; an automatic one is said once per head and reason
             bot = await ctx.forges.bot_login(forge.platform)
             key = f"merge-refused:{pull.head_sha}:{hashlib.sha256(line.encode()).hexdigest()[:10]}"
             await post_once(forge, repo, pull.number, key, line, bot)

@@ -496,3 +496,24 @@ async def test_merge_needs_write_and_hold_needs_the_author_or_triage(world: Worl
         await world.actor("dave").comment(REPO, number, "/merge")  # write access
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
+
+
+async def test_a_push_between_the_check_and_the_merge_is_not_merged(world: World, bot_factory: Any) -> None:
+    """The merge names the head that was checked: a push while the checks are read is not merged."""
+    import anyio
+
+    async with reviewing(world, bot_factory, checks=("ci/test",), config="review:\n  merge: auto\n") as (app, number):
+        head = world.state().issue(number).pull.head_sha
+        await world.actor("alice").set_status(REPO, head, "success", "ci/test")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await app.wait_idle()
+        slow = world.fake.faults.add("GET", "/repos/{owner}/{repo}/commits/{sha}/status", status=None, latency=2.0)
+        await world.actor("carol").comment(REPO, number, "/approve")  # ready: the checks are read last
+        with anyio.fail_after(10):
+            while not slow.hits:
+                await anyio.sleep(0.02)
+        await world.actor("alice").push(REPO, "feature", {"src/app.py": "print('unreviewed')\n"})
+        await app.wait_idle()
+        assert not world.state().issue(number).pull.merged
+        assert world.label_names(number) == ["approved"]  # the new tree has no lgtm
+        assert [b for b in bot_comments(world, number) if not b.startswith("### Review")] == []  # no one has anything to do

@@ -148,11 +148,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None) -> None:
-    """Set the status (when it changed on this head) and the summary comment (when it reads differently)."""
+async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None,
+               restate: bool = False) -> None:
+    """Set the status (when it changed on this head, or `restate`: someone else set ours) and the
+    summary comment (when it reads differently)."""
     state, description = summary.status(derived.state, derived.readiness)
     said = f"{state.value}:{_digest(description)}"
-    if memo.status != said:
+    if memo.status != said or restate:
         await forge.set_status(repo, derived.pull.head_sha, CommitStatus(state, STATUS_CONTEXT, description))
         memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
     author = derived.pull.author or ""
@@ -209,14 +211,14 @@ async def one_at_a_time(ctx: Context, platform: str, repo: str, number: int) -> 
 
 
 async def refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None = None,
-                  merge: bool = True) -> Derived | None:
+                  merge: bool = True, restate: bool = False) -> Derived | None:
     """Derive the pull request's review state and make labels, summary, status (and the merge) follow."""
     async with one_at_a_time(ctx, forge.platform, repo, number):
-        return await _refresh(ctx, forge, repo, number, pull=pull, merge=merge)
+        return await _refresh(ctx, forge, repo, number, pull=pull, merge=merge, restate=restate)
 
 
 async def _refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None,
-                   merge: bool) -> Derived | None:
+                   merge: bool, restate: bool = False) -> Derived | None:
     try:
         found = await derive_pull(ctx, forge, repo, number, pull=pull)
     except BrokenOwners as broken:
@@ -225,7 +227,8 @@ async def _refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: 
     if found is None:
         return None
     derived, memo, existing = found
-    await asyncio.gather(follow_labels(ctx, forge, repo, derived), show(ctx, forge, repo, derived, memo, existing))
+    await asyncio.gather(follow_labels(ctx, forge, repo, derived),
+                         show(ctx, forge, repo, derived, memo, existing, restate))
     if merge and not derived.missing and derived.config.review.merge == "auto":
         try:
             await merge_when_ready(ctx, forge, repo, derived.pull, derived.config, None)
@@ -318,6 +321,27 @@ async def checks_changed(event: Event, ctx: Context) -> None:
     for pull in await ctx.forge.list_pulls(repo):
         if pull.head_sha == sha:
             await refresh(ctx, ctx.forge, repo, pull.number)
+
+
+def _review_status_by_someone_else(event: Event) -> bool:
+    return (event.name == "status" and event.payload.get("context") == STATUS_CONTEXT
+            and event.sender is not None and isinstance(event.payload.get("sha"), str))
+
+
+@router.on("status", when=_review_status_by_someone_else)
+async def review_status_set(event: Event, ctx: Context) -> None:
+    """Our `forgebot/review` status set by someone else (anyone who may write statuses could say
+    "success" where branch protection requires it): the pull requests at that commit get ours back."""
+    if event.repo is None or event.sender is None:
+        return
+    if event.sender.login.lower() == (await ctx.forges.bot_login(event.platform)).lower():
+        return
+    repo, sha = event.repo.full_name, event.payload["sha"]
+    if not review_enabled(await config_in_force(ctx, event.platform, repo)):
+        return
+    for pull in await ctx.forge.list_pulls(repo):
+        if pull.head_sha == sha:
+            await refresh(ctx, ctx.forge, repo, pull.number, restate=True)
 
 
 def _owners_touched(event: Event) -> bool:

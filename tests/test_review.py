@@ -517,3 +517,29 @@ async def test_a_push_between_the_check_and_the_merge_is_not_merged(world: World
         assert not world.state().issue(number).pull.merged
         assert world.label_names(number) == ["approved"]  # the new tree has no lgtm
         assert [b for b in bot_comments(world, number) if not b.startswith("### Review")] == []  # no one has anything to do
+
+
+async def test_our_status_set_by_someone_else_is_set_back(world: World, bot_factory: Any) -> None:
+    import json
+
+    import httpx
+
+    from tests.conftest import github_headers, gitea_headers
+
+    async with reviewing(world, bot_factory) as (app, number):
+        await app.wait_idle()
+        head = world.state().issue(number).pull.head_sha
+        assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")
+        await world.actor("dave").set_status(REPO, head, "success", "forgebot/review")  # write access: may set statuses
+        assert review_status(world, number) == ("success", None)
+        body = json.dumps({"sha": head, "state": "success", "context": "forgebot/review", "id": 2,
+                           "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
+                           "sender": {"login": "dave"}}).encode()
+        if world.platform == "github":
+            headers, path = github_headers(body, "status", "status-2"), "/webhooks/github"
+        else:
+            headers, path = gitea_headers(body, "status", "status", "status-2"), "/webhooks/gitea"
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
+            assert (await client.post(path, content=body, headers=headers)).status_code == 202
+        await app.wait_idle()
+        assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")

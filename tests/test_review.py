@@ -334,28 +334,33 @@ async def test_help_lists_review_commands_where_review_is_on(world: World, bot_f
         assert "| `/lgtm [cancel]` |" in text and "| `/approve [cancel]` |" in text and "`/merge [merge|squash|rebase]`" in text
 
 
-async def test_a_check_turning_green_is_followed_at_once(world: World, bot_factory: Any) -> None:
+async def status_webhook(world: World, app: Any, sha: str, context: str, sender: str) -> None:
+    """The platform's status webhook for a success of `context` on `sha` (the emulator sends none for statuses)."""
     import json
 
     import httpx
 
     from tests.conftest import github_headers, gitea_headers
 
+    body = json.dumps({"sha": sha, "state": "success", "context": context, "id": 1,
+                       "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
+                       "sender": {"login": sender}}).encode()
+    delivery = f"status-{sender}-{sha[:8]}"
+    if world.platform == "github":
+        headers, path = github_headers(body, "status", delivery), "/webhooks/github"
+    else:
+        headers, path = gitea_headers(body, "status", "status", delivery), "/webhooks/gitea"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
+        assert (await client.post(path, content=body, headers=headers)).status_code == 202
+
+
+async def test_a_check_turning_green_is_followed_at_once(world: World, bot_factory: Any) -> None:
     async with reviewing(world, bot_factory, checks=("ci/test",), config="review:\n  merge: auto\n") as (app, number):
         await lgtm_and_approve(world, number)
         await app.wait_idle()
         head = world.state().issue(number).pull.head_sha
         await world.actor("alice").set_status(REPO, head, "success", "ci/test")
-        # The platform's status webhook (the emulator sends none for statuses).
-        body = json.dumps({"sha": head, "state": "success", "context": "ci/test", "id": 1,
-                           "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
-                           "sender": {"login": "alice"}}).encode()
-        if world.platform == "github":
-            headers, path = github_headers(body, "status", "status-1"), "/webhooks/github"
-        else:
-            headers, path = gitea_headers(body, "status", "status", "status-1"), "/webhooks/gitea"
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
-            assert (await client.post(path, content=body, headers=headers)).status_code == 202
+        await status_webhook(world, app, head, "ci/test", "alice")
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
 
@@ -520,26 +525,12 @@ async def test_a_push_between_the_check_and_the_merge_is_not_merged(world: World
 
 
 async def test_our_status_set_by_someone_else_is_set_back(world: World, bot_factory: Any) -> None:
-    import json
-
-    import httpx
-
-    from tests.conftest import github_headers, gitea_headers
-
     async with reviewing(world, bot_factory) as (app, number):
         await app.wait_idle()
         head = world.state().issue(number).pull.head_sha
         assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")
         await world.actor("dave").set_status(REPO, head, "success", "forgebot/review")  # write access: may set statuses
         assert review_status(world, number) == ("success", None)
-        body = json.dumps({"sha": head, "state": "success", "context": "forgebot/review", "id": 2,
-                           "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
-                           "sender": {"login": "dave"}}).encode()
-        if world.platform == "github":
-            headers, path = github_headers(body, "status", "status-2"), "/webhooks/github"
-        else:
-            headers, path = gitea_headers(body, "status", "status", "status-2"), "/webhooks/gitea"
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
-            assert (await client.post(path, content=body, headers=headers)).status_code == 202
+        await status_webhook(world, app, head, "forgebot/review", "dave")
         await app.wait_idle()
         assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")

@@ -226,8 +226,9 @@ def requirements(
     by_path: dict[str, tuple[frozenset[str] | None, list[str]]] = {}
     for path in changed:
         nearest, approvers = owners.approvers_of(path)
+        who: frozenset[str] | None = approvers
         if nearest is not None:
-            key, who = nearest, approvers
+            key = nearest
         else:
             chain = owners.chain(path)
             key, who = (chain[-1].path if chain else OWNERS), fallback

@@ -43,7 +43,7 @@ def cmd_review_explain(args: argparse.Namespace) -> int:
     try:
         found = asyncio.run(_with_forge(settings, platform, work, services))
     except BrokenOwners as exc:
-        print(f"cannot read {exc.problem}: nothing is approved until it is fixed")
+        print(f"cannot read {exc.problem}. {exc.hint}")
         return EXIT_MISSING
     if found is None:
         raise UsageError(f"{repo}#{number} is not an open pull request, or review is off (no `review` section)")

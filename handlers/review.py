@@ -26,7 +26,7 @@ from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
 from bot.review import summary
 from bot.review.choose import choose_reviewers, reviewer_weights
-from bot.review.owners import ALIASES, OWNERS, OwnersError
+from bot.review.owners import ALIASES, OWNERS, OwnersError, changed_paths
 from bot.review.state import Facts, ReviewState, Rules, derive, people
 from bot.review.summary import STATUS_CONTEXT, Memo, Readiness
 from bot.router import Level, Router
@@ -73,11 +73,11 @@ def rules_for(config: RepoConfig, forge: Forge) -> Rules:
 
 
 async def readiness_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest, config: RepoConfig,
-                       state: ReviewState) -> Readiness:
+                       state: ReviewState, unlisted: int = 0) -> Readiness:
     labels = {x.lower() for x in pull.labels}
     ready = Readiness(draft=pull.draft, blocked=config.dependencies.label.lower() in labels,
-                      conflicts=pull.mergeable is False)
-    if state.missing() or ready.draft or ready.blocked or ready.conflicts:
+                      conflicts=pull.mergeable is False, unlisted=unlisted)
+    if state.missing() or ready.draft or ready.blocked or ready.conflicts or ready.unlisted:
         return ready  # the checks are read only when they are all that is left to know
     required = await required_checks(ctx, forge, repo, pull.base_ref)
     if not required:
@@ -85,7 +85,7 @@ async def readiness_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest,
     checks = await forge.commit_checks(repo, pull.head_sha)
     failing = tuple(c for c in required if checks.get(c) in (StatusState.FAILURE, StatusState.ERROR))
     waiting = tuple(c for c in required if checks.get(c) in (None, StatusState.PENDING))
-    return Readiness(ready.draft, ready.blocked, ready.conflicts, failing, waiting)
+    return Readiness(ready.draft, ready.blocked, ready.conflicts, failing, waiting, unlisted)
 
 
 # -- deriving and showing -------------------------------------------------------------------------
@@ -105,8 +105,10 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     pull = pull or read
     if pull.state != "open" or pull.merged:
         return None
+    # Files the platform would not list need approvers nobody can name: not ready, whoever approved.
+    unlisted = max(0, (read.changed_files or 0) - len(changes))
     bot = await ctx.forges.bot_login(forge.platform)
-    changed = [c.path for c in changes]
+    changed = changed_paths(changes)
     own = marker(SUMMARY_KEY)
     existing = next((c for c in comments if own in c.body and (c.author or "").lower() == bot.lower()), None)
     remarks = remarks_of(comments, reviews, bot)
@@ -116,11 +118,12 @@ async def derive_pull(ctx: Context, forge: Forge, repo: str, number: int, *, pul
     try:
         owners = await read_owners(ctx, forge, repo, pull.base_ref, changed)
     except OwnersError as problem:
-        raise BrokenOwners(str(problem), pull, memo, existing) from None
+        raise BrokenOwners(str(problem), pull, memo, existing, problem.hint) from None
     facts = Facts(pull.author or "", remarks, changed, owners, levels, frozenset(x.lower() for x in pull.labels),
                   memo.lgtm_since)
     state = derive(facts, rules_for(config, forge))
-    return Derived(pull, state, await readiness_of(ctx, forge, repo, pull, config, state), config), memo, existing
+    readiness = await readiness_of(ctx, forge, repo, pull, config, state, unlisted)
+    return Derived(pull, state, readiness, config), memo, existing
 
 
 async def _no_reviews() -> list[Review]:
@@ -145,11 +148,13 @@ def _digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:10]
 
 
-async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None) -> None:
-    """Set the status (when it changed on this head) and the summary comment (when it reads differently)."""
+async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Memo, existing: Comment | None,
+               restate: bool = False) -> None:
+    """Set the status (when it changed on this head, or `restate`: someone else set ours) and the
+    summary comment (when it reads differently)."""
     state, description = summary.status(derived.state, derived.readiness)
     said = f"{state.value}:{_digest(description)}"
-    if memo.status != said:
+    if memo.status != said or restate:
         await forge.set_status(repo, derived.pull.head_sha, CommitStatus(state, STATUS_CONTEXT, description))
         memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
     author = derived.pull.author or ""
@@ -163,9 +168,11 @@ async def show(ctx: Context, forge: Forge, repo: str, derived: Derived, memo: Me
 class BrokenOwners(Exception):
     """An OWNERS file of the base cannot be read; what the summary needs to say so."""
 
-    def __init__(self, problem: str, pull: PullRequest, memo: Memo, existing: Comment | None) -> None:
+    def __init__(self, problem: str, pull: PullRequest, memo: Memo, existing: Comment | None,
+                 hint: str = OwnersError.hint) -> None:
         super().__init__(problem)
         self.problem, self.pull, self.memo, self.existing = problem, pull, memo, existing
+        self.hint = hint.format(base=pull.base_ref)
 
 
 async def show_broken_owners(forge: Forge, repo: str, broken: BrokenOwners) -> None:
@@ -177,8 +184,7 @@ async def show_broken_owners(forge: Forge, repo: str, broken: BrokenOwners) -> N
     if memo.status != said:
         await forge.set_status(repo, pull.head_sha, CommitStatus(StatusState.ERROR, STATUS_CONTEXT, line))
     memo = Memo(memo.head, memo.tree, memo.lgtm_since, said)
-    text = (f"### Review\n\n**Not ready:** {broken.problem}. Fix the file on `{pull.base_ref}`;"
-            f" nothing is approved until then.\n\n{memo.render()}")
+    text = f"### Review\n\n**Not ready:** {broken.problem}. {broken.hint}\n\n{memo.render()}"
     body = with_marker(text, SUMMARY_KEY)
     if broken.existing is None:
         await forge.create_comment(repo, pull.number, body)
@@ -205,14 +211,14 @@ async def one_at_a_time(ctx: Context, platform: str, repo: str, number: int) -> 
 
 
 async def refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None = None,
-                  merge: bool = True) -> Derived | None:
+                  merge: bool = True, restate: bool = False) -> Derived | None:
     """Derive the pull request's review state and make labels, summary, status (and the merge) follow."""
     async with one_at_a_time(ctx, forge.platform, repo, number):
-        return await _refresh(ctx, forge, repo, number, pull=pull, merge=merge)
+        return await _refresh(ctx, forge, repo, number, pull=pull, merge=merge, restate=restate)
 
 
 async def _refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: PullRequest | None,
-                   merge: bool) -> Derived | None:
+                   merge: bool, restate: bool = False) -> Derived | None:
     try:
         found = await derive_pull(ctx, forge, repo, number, pull=pull)
     except BrokenOwners as broken:
@@ -221,7 +227,8 @@ async def _refresh(ctx: Context, forge: Forge, repo: str, number: int, *, pull: 
     if found is None:
         return None
     derived, memo, existing = found
-    await asyncio.gather(follow_labels(ctx, forge, repo, derived), show(ctx, forge, repo, derived, memo, existing))
+    await asyncio.gather(follow_labels(ctx, forge, repo, derived),
+                         show(ctx, forge, repo, derived, memo, existing, restate))
     if merge and not derived.missing and derived.config.review.merge == "auto":
         try:
             await merge_when_ready(ctx, forge, repo, derived.pull, derived.config, None)
@@ -275,7 +282,7 @@ async def request_reviewers(event: Event, ctx: Context) -> None:
     forge = ctx.forge
     changes = await forge.list_pull_changes(repo.full_name, issue.number)
     try:
-        owners = await read_owners(ctx, forge, repo.full_name, issue.base_ref, [c.path for c in changes])
+        owners = await read_owners(ctx, forge, repo.full_name, issue.base_ref, changed_paths(changes))
     except OwnersError:
         return  # the summary says what is broken
     weights = reviewer_weights(owners, changes, config.review.approvers)
@@ -314,6 +321,27 @@ async def checks_changed(event: Event, ctx: Context) -> None:
     for pull in await ctx.forge.list_pulls(repo):
         if pull.head_sha == sha:
             await refresh(ctx, ctx.forge, repo, pull.number)
+
+
+def _review_status_by_someone_else(event: Event) -> bool:
+    return (event.name == "status" and event.payload.get("context") == STATUS_CONTEXT
+            and event.sender is not None and isinstance(event.payload.get("sha"), str))
+
+
+@router.on("status", when=_review_status_by_someone_else)
+async def review_status_set(event: Event, ctx: Context) -> None:
+    """Our `forgebot/review` status set by someone else (anyone who may write statuses could say
+    "success" where branch protection requires it): the pull requests at that commit get ours back."""
+    if event.repo is None or event.sender is None:
+        return
+    if event.sender.login.lower() == (await ctx.forges.bot_login(event.platform)).lower():
+        return
+    repo, sha = event.repo.full_name, event.payload["sha"]
+    if not review_enabled(await config_in_force(ctx, event.platform, repo)):
+        return
+    for pull in await ctx.forge.list_pulls(repo):
+        if pull.head_sha == sha:
+            await refresh(ctx, ctx.forge, repo, pull.number, restate=True)
 
 
 def _owners_touched(event: Event) -> bool:

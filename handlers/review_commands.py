@@ -10,16 +10,17 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from bot.forges.base import ForgeError, MergeMethod
 from bot.invoke import BadArguments, CommandFailed, Invocation
-from bot.review.owners import OwnersError, requirements
+from bot.review.owners import OwnersError, changed_paths, requirements
 from bot.review.state import may_approve
 from bot.router import Level, Router
-from config.repo import review_enabled
+from config.repo import LOGIN_RE, review_enabled
 from handlers.review import BrokenOwners, derive_pull, rules_for
 from handlers.review_reads import pull_and_changes, read_owners
 from handlers.review_merge import MergeRefused, merge_when_ready
 
 router = Router()
 CANCEL = ("cancel",)
+MAX_CC = 10
 
 
 def _is_author(inv: Invocation) -> bool:
@@ -56,7 +57,7 @@ async def approve_command(inv: Invocation) -> None:
     if _is_author(inv) and not rules.author_can_approve:
         raise CommandFailed("the author's own approval does not count here", "Ask an approver (see the review summary).")
     pull, changes = await pull_and_changes(inv.ctx, inv.forge, inv.repo, inv.number)
-    changed = [c.path for c in changes]
+    changed = changed_paths(changes)
     try:
         owners = await read_owners(inv.ctx, inv.forge, inv.repo, pull.base_ref, changed)
     except OwnersError as exc:
@@ -112,9 +113,16 @@ async def merge_command(inv: Invocation) -> None:
 
 
 def _logins(inv: Invocation) -> list[str]:
-    logins = [a.lstrip("@") for a in inv.args if a.strip("@")]
+    """The people named: real logins only, and a few at a time (anyone may open a pull request,
+    so its author must not be able to ask the platform about thousands of names in one comment)."""
+    logins = list(dict.fromkeys(a.lstrip("@") for a in inv.args if a.strip("@")))
     if not logins:
         raise BadArguments("name the people", f"Like `/{inv.spec.name} @alice`.")
+    if len(logins) > MAX_CC:
+        raise BadArguments(f"name at most {MAX_CC} people at a time")
+    bad = [name for name in logins if not LOGIN_RE.match(name)]
+    if bad:
+        raise BadArguments(f"{bad[0][:40]!r} is not a login")
     return logins
 
 

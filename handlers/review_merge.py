@@ -55,13 +55,15 @@ async def merge_when_ready(
     except (Conflict, Invalid, Unsupported, PermissionDenied) as exc:
         line = refusal_line(exc, chosen, by_command)
         await ctx.record("review.merge_refused", repo=repo, issue=pull.number, why=str(exc))
-        if not by_command:  # a command's refusal is its reply; an automatic one is said once per head and reason
+        moved = getattr(exc, "status", None) == 409  # nothing for anyone to do: the new head is derived anew
+        if not by_command and not moved:  # a command's refusal is its reply; an automatic one is said once per head and reason
             bot = await ctx.forges.bot_login(forge.platform)
             key = f"merge-refused:{pull.head_sha}:{hashlib.sha256(line.encode()).hexdigest()[:10]}"
             await post_once(forge, repo, pull.number, key, line, bot)
         raise MergeRefused(line) from None
     await ctx.record("review.merged", repo=repo, issue=pull.number, sha=sha, method=chosen.value)
-    same_repo = pull.head_repo is None or pull.head_repo.lower() == repo.lower()
+    # No head repository is a fork that was deleted: a branch of that name here is not this one.
+    same_repo = pull.head_repo is not None and pull.head_repo.lower() == repo.lower()
     if config.review.delete_branch and same_repo:
         try:
             await forge.delete_branch(repo, pull.head_ref)

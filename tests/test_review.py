@@ -334,28 +334,33 @@ async def test_help_lists_review_commands_where_review_is_on(world: World, bot_f
         assert "| `/lgtm [cancel]` |" in text and "| `/approve [cancel]` |" in text and "`/merge [merge|squash|rebase]`" in text
 
 
-async def test_a_check_turning_green_is_followed_at_once(world: World, bot_factory: Any) -> None:
+async def status_webhook(world: World, app: Any, sha: str, context: str, sender: str) -> None:
+    """The platform's status webhook for a success of `context` on `sha` (the emulator sends none for statuses)."""
     import json
 
     import httpx
 
     from tests.conftest import github_headers, gitea_headers
 
+    body = json.dumps({"sha": sha, "state": "success", "context": context, "id": 1,
+                       "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
+                       "sender": {"login": sender}}).encode()
+    delivery = f"status-{sender}-{sha[:8]}"
+    if world.platform == "github":
+        headers, path = github_headers(body, "status", delivery), "/webhooks/github"
+    else:
+        headers, path = gitea_headers(body, "status", "status", delivery), "/webhooks/gitea"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
+        assert (await client.post(path, content=body, headers=headers)).status_code == 202
+
+
+async def test_a_check_turning_green_is_followed_at_once(world: World, bot_factory: Any) -> None:
     async with reviewing(world, bot_factory, checks=("ci/test",), config="review:\n  merge: auto\n") as (app, number):
         await lgtm_and_approve(world, number)
         await app.wait_idle()
         head = world.state().issue(number).pull.head_sha
         await world.actor("alice").set_status(REPO, head, "success", "ci/test")
-        # The platform's status webhook (the emulator sends none for statuses).
-        body = json.dumps({"sha": head, "state": "success", "context": "ci/test", "id": 1,
-                           "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},
-                           "sender": {"login": "alice"}}).encode()
-        if world.platform == "github":
-            headers, path = github_headers(body, "status", "status-1"), "/webhooks/github"
-        else:
-            headers, path = gitea_headers(body, "status", "status", "status-1"), "/webhooks/gitea"
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as client:
-            assert (await client.post(path, content=body, headers=headers)).status_code == 202
+        await status_webhook(world, app, head, "ci/test", "alice")
         await app.wait_idle()
         assert world.state().issue(number).pull.merged
 
@@ -389,3 +394,143 @@ async def test_a_deleted_or_edited_lgtm_no_longer_counts(world: World, bot_facto
         await world.actor("dave").delete_comment(REPO, again)
         await app.wait_idle()
         assert world.label_names(number) == []
+
+
+async def test_a_pull_request_adding_its_author_to_owners_does_not_approve_itself(world: World, bot_factory: Any) -> None:
+    setup(world)
+    config = "review:\n  author_can_approve: true\n"
+    async with bot_factory(world) as app:
+        # dave (write access) opens it, and names himself an approver in the pull request's OWNERS.
+        number = await open_pull(world, {"OWNERS": "approvers: [carol, dave]\n", "src/x.py": "x = 1\n"},
+                                 config=config, author="dave")
+        await world.actor("dave").comment(REPO, number, "/approve")
+        await app.wait_idle()
+        assert "approved" not in world.label_names(number)
+        assert "you are not an approver of any file" in bot_comments(world, number)[-1]
+        assert "needs `/approve` from one of @carol" in summaries(world, number)[0]
+        await world.actor("carol").comment(REPO, number, "/approve")  # the base's approver
+        await app.wait_idle()
+        assert "approved" in world.label_names(number)
+
+
+async def test_moving_a_file_out_of_a_directory_needs_its_approvers(world: World, bot_factory: Any) -> None:
+    """Both platforms list a rename once, under its new path: the old directory's OWNERS still decide."""
+    setup(world)
+    world.fake.add_user("erin")
+    secret = "".join(f"KEY_{n} = {n * 7919}\n" for n in range(40))
+    async with bot_factory(world) as app:
+        await world.actor("alice").push(REPO, "main", {
+            "secure/OWNERS": "options: {no_parent_owners: true}\napprovers: [erin]\n", "secure/keys.py": secret})
+        number = await open_pull(world, {"secure/keys.py": None, "docs/keys.py": secret})
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await world.actor("carol").comment(REPO, number, "/approve")  # a root approver: not enough for secure/
+        await app.wait_idle()
+        assert world.label_names(number) == ["lgtm"]
+        assert review_status(world, number) == ("pending", "needs an approver for secure/OWNERS")
+        assert "`secure/OWNERS`: needs `/approve` from one of @erin" in summaries(world, number)[0]
+
+
+async def test_a_head_from_a_deleted_fork_keeps_the_base_branch_of_the_same_name(world: World, bot_factory: Any) -> None:
+    """The platform no longer says where the head lives: the branch of that name here is someone else's."""
+    setup(world)
+    config = "review:\n  merge: auto\n  delete_branch: true\n"
+    async with bot_factory(world) as app:
+        number = await open_pull(world, config=config)
+        world.state().issue(number).pull.head_repo_deleted = True
+        await lgtm_and_approve(world, number)
+        await app.wait_idle()
+        assert world.state().issue(number).pull.merged
+        assert "feature" in world.state().git.branches()
+
+
+async def test_cc_takes_a_few_real_logins_and_asks_for_nothing_else(world: World, bot_factory: Any) -> None:
+    async with reviewing(world, bot_factory) as (app, number):
+        many = " ".join(f"@user{n}" for n in range(500))
+        await world.actor("alice").comment(REPO, number, f"/cc {many}")
+        await world.actor("alice").comment(REPO, number, "/cc @dave ../../admin")
+        await app.wait_idle()
+        replies = [b for b in bot_comments(world, number) if not b.startswith("### Review")]
+        assert "name at most 10 people at a time" in replies[0]
+        assert "'../../admin' is not a login" in replies[1]
+        assert requested(world, number) == []
+        assert not [r for r in world.fake.requests if r.method == "POST" and r.path.endswith("/requested_reviewers")]
+
+
+async def test_files_the_platform_does_not_list_keep_it_from_being_ready(world: World, bot_factory: Any) -> None:
+    """GitHub lists 3000 files of a pull request (the emulator 30 here): a change hidden past them
+    needs approvers nobody can name. Gitea lists them all: there the hidden directory's approver is asked for."""
+    setup(world)
+    world.fake.add_user("erin")
+    world.fake.github_listed_files = 30
+    async with bot_factory(world) as app:
+        await world.actor("alice").push(REPO, "main", {"secure/OWNERS": "options: {no_parent_owners: true}\napprovers: [erin]\n"})
+        files: dict[str, str | None] = {f"bulk/f{n:04}.txt": f"{n}\n" for n in range(30)}
+        files["secure/zz.py"] = "leak = True\n"
+        number = await open_pull(world, files)
+        await lgtm_and_approve(world, number)  # carol approves the root's files
+        await app.wait_idle()
+        if world.platform == "github":
+            assert review_status(world, number) == (
+                "pending", "changed files the platform does not list: 1 (their OWNERS are unknown)")
+        else:
+            assert review_status(world, number) == ("pending", "needs an approver for secure/OWNERS")
+
+
+async def test_a_pull_request_touching_too_many_directories_costs_no_owners_reads(world: World, bot_factory: Any) -> None:
+    """Each directory costs a read of its OWNERS file: a pull request anyone may open is bounded."""
+    async with reviewing(world, bot_factory, files={f"d{n}/x.txt": "x\n" for n in range(251)}) as (app, number):
+        await lgtm_and_approve(world, number)
+        await app.wait_idle()
+        assert review_status(world, number) == ("error", "cannot read OWNERS files for 252 directories (at most 250)")
+        assert "Split the pull request" in summaries(world, number)[0]
+        assert "approved" not in world.label_names(number)
+        assert len([r for r in world.fake.requests if r.method == "GET" and "OWNERS" in r.path]) < 10
+
+
+async def test_merge_needs_write_and_hold_needs_the_author_or_triage(world: World, bot_factory: Any) -> None:
+    async with reviewing(world, bot_factory, config="review:\n  merge: command\n") as (app, number):
+        await lgtm_and_approve(world, number)
+        await world.actor("bob").comment(REPO, number, "/hold")  # read access, not the author
+        await world.actor("carol").comment(REPO, number, "/merge")  # triage: below write
+        await app.wait_idle()
+        assert not world.state().issue(number).pull.merged
+        assert world.label_names(number) == ["approved", "lgtm"]
+        assert review_status(world, number) == ("success", "ready to merge")
+        replies = [b for b in bot_comments(world, number) if not b.startswith("### Review")]
+        assert len(replies) == 2 and all("@bob" in r or "@carol" in r for r in replies)
+        await world.actor("dave").comment(REPO, number, "/merge")  # write access
+        await app.wait_idle()
+        assert world.state().issue(number).pull.merged
+
+
+async def test_a_push_between_the_check_and_the_merge_is_not_merged(world: World, bot_factory: Any) -> None:
+    """The merge names the head that was checked: a push while the checks are read is not merged."""
+    import anyio
+
+    async with reviewing(world, bot_factory, checks=("ci/test",), config="review:\n  merge: auto\n") as (app, number):
+        head = world.state().issue(number).pull.head_sha
+        await world.actor("alice").set_status(REPO, head, "success", "ci/test")
+        await world.actor("dave").comment(REPO, number, "/lgtm")
+        await app.wait_idle()
+        slow = world.fake.faults.add("GET", "/repos/{owner}/{repo}/commits/{sha}/status", status=None, latency=2.0)
+        await world.actor("carol").comment(REPO, number, "/approve")  # ready: the checks are read last
+        with anyio.fail_after(10):
+            while not slow.hits:
+                await anyio.sleep(0.02)
+        await world.actor("alice").push(REPO, "feature", {"src/app.py": "print('unreviewed')\n"})
+        await app.wait_idle()
+        assert not world.state().issue(number).pull.merged
+        assert world.label_names(number) == ["approved"]  # the new tree has no lgtm
+        assert [b for b in bot_comments(world, number) if not b.startswith("### Review")] == []  # no one has anything to do
+
+
+async def test_our_status_set_by_someone_else_is_set_back(world: World, bot_factory: Any) -> None:
+    async with reviewing(world, bot_factory) as (app, number):
+        await app.wait_idle()
+        head = world.state().issue(number).pull.head_sha
+        assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")
+        await world.actor("dave").set_status(REPO, head, "success", "forgebot/review")  # write access: may set statuses
+        assert review_status(world, number) == ("success", None)
+        await status_webhook(world, app, head, "forgebot/review", "dave")
+        await app.wait_idle()
+        assert review_status(world, number) == ("pending", "needs an approver for OWNERS (+1 more)")

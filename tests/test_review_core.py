@@ -184,3 +184,28 @@ def test_reviewers_are_drawn_by_changed_lines_never_the_author() -> None:
     assert choose_reviewers(weights, 5, author="x", seed="s", skip=["erin"]) and len(choose_reviewers(weights, 5, author="x", seed="s")) == 3
     heavy = [choose_reviewers({"a": 1000, "b": 1}, 1, author="x", seed=str(n))[0] for n in range(50)]
     assert heavy.count("a") > 40  # weighted by lines
+
+
+def test_an_owners_file_cannot_make_the_bot_do_unbounded_work() -> None:
+    """YAML anchors repeat a list for free: 2000 aliases of one 2000-name list would be 4 million names."""
+    names = ", ".join(f"u{n}" for n in range(2000))
+    bomb = f"aliases:\n  a0: &x [{names}]\n" + "".join(f"  a{n}: *x\n" for n in range(1, 2000))
+    with pytest.raises(OwnersError, match="OWNERS_ALIASES: the aliases name more than 5000 people in all"):
+        Owners.parse({"OWNERS": "approvers: [a0]\n"}, bomb)
+    with pytest.raises(OwnersError, match="api/OWNERS: larger than 256 KiB"):
+        Owners.parse({"api/OWNERS": "approvers: [alice]\n" + "#" * 300_000})
+    with pytest.raises(OwnersError, match="OWNERS: approvers names more than 5000 people"):
+        Owners.parse({"OWNERS": "approvers: [" + ", ".join(f"u{n}" for n in range(5001)) + "]\n"})
+
+
+@pytest.mark.parametrize("order", [("docs/a.md", "README.md"), ("README.md", "docs/a.md")])
+def test_files_without_approvers_do_not_change_what_the_root_files_need(order: tuple[str, ...]) -> None:
+    """docs/ stops the climb and names no approvers: its files fall back to review.approvers (or
+    write access) on their own line, and README.md still needs the root's approver, in any order."""
+    owners = Owners.parse({"OWNERS": "approvers: [lead]\n", "docs/OWNERS": "options: {no_parent_owners: true}\nreviewers: [x]\n"})
+    needed = requirements(owners, order, None)
+    assert [(r.path, r.approvers, r.files) for r in needed] == [
+        ("OWNERS", frozenset({"lead"}), ("README.md",)), ("docs/OWNERS", None, ("docs/a.md",))]
+    state = fold([comment(1, "rev", "/approve")], order, owners=owners)
+    assert [a.requirement.path for a in state.approvals if not a.done] == ["OWNERS"]  # rev has write, not lead
+    assert [r.approvers for r in requirements(owners, order, frozenset({"z"}))] == [frozenset({"lead"}), frozenset({"z"})]

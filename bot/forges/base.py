@@ -154,6 +154,9 @@ class PullRequest:
     head_repo: str | None = None  # "owner/name" of the head; differs from the base for forks
     html_url: str | None = None
     merge_commit_sha: str | None = None
+    # How many files it changes, as the platform counts them (None when not said: lists leave it out).
+    # GitHub lists at most 3000 of them, so a longer pull request's file list is not all of it.
+    changed_files: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +176,7 @@ class FileChange:
     path: str
     additions: int = 0
     deletions: int = 0
+    previous_path: str | None = None  # where a renamed file was: its old directory is changed too
 
 
 @dataclass(frozen=True, slots=True)

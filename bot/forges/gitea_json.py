@@ -169,6 +169,7 @@ def pull(data: dict[str, Any]) -> PullRequest:
         head_repo=head_repo.get("full_name") if isinstance(head_repo, dict) else None,
         html_url=data.get("html_url"),
         merge_commit_sha=data.get("merge_commit_sha") or None,
+        changed_files=data["changed_files"] if type(data.get("changed_files")) is int else None,
     )
 
 

@@ -23,7 +23,8 @@ class GiteaReviews:
 
     async def list_pull_changes(self, repo: str, number: int) -> list[FileChange]:
         items = await self._t.pages(f"{repo_path(repo)}/pulls/{number}/files")
-        return [FileChange(x["filename"], int(x.get("additions") or 0), int(x.get("deletions") or 0)) for x in items]
+        return [FileChange(x["filename"], int(x.get("additions") or 0), int(x.get("deletions") or 0),
+                           x.get("previous_filename") or None) for x in items]
 
     async def commit_tree(self, repo: str, sha: str) -> str:
         data = await self._t.get(f"{repo_path(repo)}/git/commits/{seg(sha)}", {"stat": "false", "files": "false"})

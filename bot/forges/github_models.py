@@ -86,7 +86,11 @@ def pull_from(d: Mapping[str, Any]) -> PullRequest:
         draft=bool(d.get("draft")), labels=_names(d.get("labels"), "name"),
         assignees=_names(d.get("assignees"), "login"),
         head_repo=(head.get("repo") or {}).get("full_name"), html_url=d.get("html_url"),
-        merge_commit_sha=d.get("merge_commit_sha"))
+        merge_commit_sha=d.get("merge_commit_sha"), changed_files=_count(d.get("changed_files")))
+
+
+def _count(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def comment_from(d: Mapping[str, Any]) -> Comment:

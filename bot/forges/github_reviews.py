@@ -33,7 +33,8 @@ class GitHubReviews:
 
     async def list_pull_changes(self, repo: str, number: int) -> list[FileChange]:
         items = await self._repo_list(repo, "/pulls/{number}/files{?per_page}", number=number)
-        return [FileChange(d["filename"], int(d.get("additions") or 0), int(d.get("deletions") or 0)) for d in items]
+        return [FileChange(d["filename"], int(d.get("additions") or 0), int(d.get("deletions") or 0),
+                           d.get("previous_filename") or None) for d in items]
 
     async def commit_tree(self, repo: str, sha: str) -> str:
         data = await self._repo("GET", repo, "/commits/{sha}", sha=sha)

@@ -24,13 +24,30 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from bot.forges.base import FileChange
+
 OWNERS = "OWNERS"
 ALIASES = "OWNERS_ALIASES"
 ROOT = ""  # the repository root, as a directory name
+# Each directory a pull request touches costs one read of its OWNERS file on the base (most are
+# not there). Anyone may open a pull request, so this bounds what one of them costs the bot.
+MAX_DIRECTORIES = 250
+# Bounds on what one file may make the bot do: its size, and the people one list or all the
+# aliases together may name (YAML anchors can repeat a list without making the file bigger).
+MAX_FILE_BYTES = 256 * 1024
+MAX_PEOPLE = 5000
 
 
 class OwnersError(ValueError):
     """An OWNERS or OWNERS_ALIASES file that cannot be read; the message names the file."""
+
+    hint = "Fix the file on `{base}`; nothing is approved until then."  # {base}: the base branch
+
+
+class TooManyDirectories(OwnersError):
+    """A pull request touching more directories than the bot reads OWNERS files for."""
+
+    hint = "Split the pull request; nothing is approved until then."
 
 
 @dataclass(frozen=True)
@@ -62,6 +79,8 @@ def _logins(value: object, where: str, key: str) -> list[str]:
         return []
     if not isinstance(value, list) or not all(isinstance(x, str | int) for x in value):
         raise OwnersError(f"{where}: {key} must be a list of logins")
+    if len(value) > MAX_PEOPLE:
+        raise OwnersError(f"{where}: {key} names more than {MAX_PEOPLE} people")
     return [str(x).strip().lstrip("@").lower() for x in value if str(x).strip()]
 
 
@@ -69,6 +88,7 @@ def parse_aliases(text: str | None) -> dict[str, frozenset[str]]:
     """OWNERS_ALIASES: alias name (lowercase) -> its people (lowercase)."""
     if not text:
         return {}
+    _bounded(ALIASES, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -78,11 +98,19 @@ def parse_aliases(text: str | None) -> dict[str, frozenset[str]]:
         return {}
     if not isinstance(aliases, dict):
         raise OwnersError(f"{ALIASES}: aliases must map names to lists of logins")
+    if sum(len(people) for people in aliases.values() if isinstance(people, list)) > MAX_PEOPLE:
+        raise OwnersError(f"{ALIASES}: the aliases name more than {MAX_PEOPLE} people in all")
     return {str(name).lower(): frozenset(_logins(people, ALIASES, str(name))) for name, people in aliases.items()}
+
+
+def _bounded(where: str, text: str) -> None:
+    if len(text) > MAX_FILE_BYTES:
+        raise OwnersError(f"{where}: larger than {MAX_FILE_BYTES // 1024} KiB")
 
 
 def parse_owners(directory: str, text: str, aliases: Mapping[str, frozenset[str]]) -> OwnersFile:
     where = posixpath.join(directory, OWNERS) if directory else OWNERS
+    _bounded(where, text)
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -104,6 +132,18 @@ def parse_owners(directory: str, text: str, aliases: Mapping[str, frozenset[str]
     return OwnersFile(directory, expand("approvers"), expand("reviewers"), bool(options.get("no_parent_owners")))
 
 
+def changed_paths(changes: Iterable[FileChange]) -> list[str]:
+    """Every path a change touches: a renamed file counts at its old path too, so moving a file
+    out of a directory needs that directory's approvers (the platforms list a rename once, under
+    its new name, with the old one beside it)."""
+    found: dict[str, None] = {}
+    for change in changes:
+        found[change.path] = None
+        if change.previous_path:
+            found[change.previous_path] = None
+    return list(found)
+
+
 def directories_of(paths: Iterable[str]) -> list[str]:
     """Every directory that may hold an OWNERS file for these paths, deepest first, root last."""
     found: dict[str, None] = {}
@@ -119,7 +159,10 @@ def directories_of(paths: Iterable[str]) -> list[str]:
 
 def owners_paths(changed: Iterable[str]) -> list[str]:
     """The OWNERS files to read for these changed files (most of which will not exist)."""
-    return [posixpath.join(d, OWNERS) if d else OWNERS for d in directories_of(changed)]
+    directories = directories_of(changed)
+    if len(directories) > MAX_DIRECTORIES:
+        raise TooManyDirectories(f"OWNERS files for {len(directories)} directories (at most {MAX_DIRECTORIES})")
+    return [posixpath.join(d, OWNERS) if d else OWNERS for d in directories]
 
 
 @dataclass(frozen=True)
@@ -175,16 +218,19 @@ def requirements(
 ) -> list[Requirement]:
     """Which approvals a change needs: one per nearest OWNERS file of its files.
 
-    A file no OWNERS file covers needs one of `fallback` (`review.approvers`; None: anyone with
-    write access), shared by all such files and named after the root OWNERS file.
+    A file no OWNERS file with approvers covers needs one of `fallback` (`review.approvers`; None:
+    anyone with write access). Such files are named after the OWNERS file where the climb stopped
+    (one with `no_parent_owners` and no approvers, or the topmost one), else the root's: never
+    after a file that has approvers, whose requirement they would otherwise widen or narrow.
     """
     by_path: dict[str, tuple[frozenset[str] | None, list[str]]] = {}
     for path in changed:
         nearest, approvers = owners.approvers_of(path)
-        key, who = (nearest, approvers) if nearest is not None else (OWNERS, fallback)
-        entry = by_path.setdefault(key, (who, []))
-        if entry[0] is not None and who is not None and entry[0] != who:
-            # The same nearest file with different parents cannot happen; keep the wider set.
-            by_path[key] = (entry[0] | who, entry[1])
-        by_path[key][1].append(path)
+        who: frozenset[str] | None = approvers
+        if nearest is not None:
+            key = nearest
+        else:
+            chain = owners.chain(path)
+            key, who = (chain[-1].path if chain else OWNERS), fallback
+        by_path.setdefault(key, (who, []))[1].append(path)
     return [Requirement(path, who, tuple(files)) for path, (who, files) in sorted(by_path.items())]

@@ -56,12 +56,15 @@ class Readiness:
     conflicts: bool = False  # the platform says it cannot merge
     failing: tuple[str, ...] = ()  # required checks failed
     waiting: tuple[str, ...] = ()  # required checks pending or not reported
+    unlisted: int = 0  # changed files the platform would not list (GitHub lists 3000): their OWNERS are unknown
 
 
 def missing(state: ReviewState, ready: Readiness) -> list[str]:
     lines = []
     if ready.draft:
         lines.append("is a draft")
+    if ready.unlisted:
+        lines.append(f"changed files the platform does not list: {ready.unlisted} (their OWNERS are unknown)")
     lines += state.missing()
     if ready.blocked:
         lines.append("blocked by open dependencies")

@@ -49,6 +49,9 @@ class FakeForge:
         self.state = State()
         self.ops = Ops(self)
         self.faults = Faults()
+        # GitHub lists at most 3000 files of a pull request ("Responses include a maximum of 3000
+        # files", REST: list pull requests files); a test may lower it rather than push 3000 files.
+        self.github_listed_files = 3000
         self.rate = RateLimiter(self, rate_limit)
         self.requests: list[LoggedRequest] = []
         self.deliveries: list[webhooks.Delivery] = []

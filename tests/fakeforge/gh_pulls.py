@@ -98,7 +98,8 @@ def pull_files(ctx: Ctx) -> Resp:
     repo = ctx.repo()
     issue = ctx.issue(repo, "number", pulls=True)
     base, head = ctx.ops.pull_range(repo, issue)
-    return ctx.paged(repo.git.diff(base, head), lambda c: ghjson.diff_entry(ctx.forge, repo, head, c))
+    files = repo.git.diff(base, head, renames=True)[:ctx.forge.github_listed_files]
+    return ctx.paged(files, lambda c: ghjson.diff_entry(ctx.forge, repo, head, c))
 
 
 @routes.get(R + "/pulls/{number}/commits")

@@ -227,13 +227,16 @@ def commit(f: FakeForge, repo: Repo, info: CommitInfo, files: list[FileChange] |
 
 def diff_entry(f: FakeForge, repo: Repo, ref: str, c: FileChange) -> dict[str, Any]:
     base = f"{api(f)}/repos/{repo.full_name}"
-    return {
+    entry = {
         "sha": c.blob_sha, "filename": c.path, "status": c.status, "additions": c.additions,
         "deletions": c.deletions, "changes": c.additions + c.deletions,
         "blob_url": f"{f.base_url}/{repo.full_name}/blob/{ref}/{c.path}",
         "raw_url": f"{f.base_url}/{repo.full_name}/raw/{ref}/{c.path}",
         "contents_url": f"{base}/contents/{c.path}?ref={ref}",
     }
+    if c.previous_path:  # GitHub names the old path of a rename only
+        entry["previous_filename"] = c.previous_path
+    return entry
 
 
 def protection(f: FakeForge, repo: Repo, branch: str, p: Protection) -> dict[str, Any]:

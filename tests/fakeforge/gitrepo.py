@@ -35,11 +35,12 @@ class CommitInfo:
 
 @dataclass
 class FileChange:
-    status: str  # added | removed | modified
+    status: str  # added | removed | modified | renamed (only from diff(renames=True))
     path: str
     additions: int = 0
     deletions: int = 0
     blob_sha: str = ZERO_SHA
+    previous_path: str = ""  # a rename's old path
 
 
 @dataclass
@@ -268,24 +269,38 @@ class GitRepo:
         code, _ = self.run_bytes("merge-base", "--is-ancestor", a, b, ok=(0, 1))
         return code == 0
 
-    def diff(self, a: str | None, b: str) -> list[FileChange]:
+    def diff(self, a: str | None, b: str, *, renames: bool = False) -> list[FileChange]:
+        """The files changed from `a` to `b`. With `renames`, a moved file is one "renamed" entry
+        with its old path (as both platforms' pull request file lists show it: git diff -M)."""
         base = a or self.run("hash-object", "-t", "tree", "/dev/null")
-        status = self.run_bytes("diff-tree", "-r", "-z", "--no-renames", "--raw", base, b)[1]
-        counts = self.run_bytes("diff-tree", "-r", "-z", "--no-renames", "--numstat", base, b)[1]
+        detect = "-M" if renames else "--no-renames"
+        status = self.run_bytes("diff-tree", "-r", "-z", detect, "--raw", base, b)[1].decode().split("\0")
+        counts = self.run_bytes("diff-tree", "-r", "-z", detect, "--numstat", base, b)[1].decode().split("\0")
         numbers: dict[str, tuple[int, int]] = {}
-        for item in counts.decode().split("\0"):
+        i = 0
+        while i < len(counts):
+            item = counts[i]
             if item.count("\t") == 2:
                 plus, minus, path = item.split("\t")
+                if not path:  # a rename: "plus\tminus\t", then the old and the new path
+                    path, i = counts[i + 2], i + 2
                 numbers[path] = (int(plus) if plus.isdigit() else 0, int(minus) if minus.isdigit() else 0)
-        fields = status.decode().split("\0")
+            i += 1
         changes = []
-        for meta, path in zip(fields[0::2], fields[1::2]):
+        i = 0
+        while i + 1 < len(status):
+            meta, path = status[i], status[i + 1]
+            i += 2
             if not meta.startswith(":"):
                 continue
             _, _, _, new_sha, letter = meta[1:].split(" ")
-            kind = {"A": "added", "D": "removed"}.get(letter[0], "modified")
+            previous = ""
+            if letter[0] in "RC":
+                previous, path = path, status[i]
+                i += 1
+            kind = {"A": "added", "D": "removed", "R": "renamed", "C": "added"}.get(letter[0], "modified")
             add, rem = numbers.get(path, (0, 0))
-            changes.append(FileChange(kind, path, add, rem, new_sha))
+            changes.append(FileChange(kind, path, add, rem, new_sha, previous if letter[0] == "R" else ""))
         return changes
 
     def pushed_commits(self, shas: list[str]) -> list[PushedCommit]:

@@ -108,7 +108,7 @@ def edit_pull(ctx: Ctx) -> Resp:
 def pull_files(ctx: Ctx) -> Resp:
     repo = ctx.repo()
     base, head = ctx.ops.pull_range(repo, ctx.issue(repo, "index", pulls=True))
-    return ctx.paged(repo.git.diff(base, head), lambda c: gtjson.changed_file(ctx.forge, repo, head, c))
+    return ctx.paged(repo.git.diff(base, head, renames=True), lambda c: gtjson.changed_file(ctx.forge, repo, head, c))
 
 
 @routes.get(R + "/pulls/{index}/commits")

@@ -199,7 +199,7 @@ def _file_status(status: str) -> str:
 
 def changed_file(f: FakeForge, repo: Repo, ref: str, c: FileChange) -> dict[str, Any]:
     return {
-        "filename": c.path, "previous_filename": "", "status": _file_status(c.status),
+        "filename": c.path, "previous_filename": c.previous_path, "status": _file_status(c.status),
         "additions": c.additions, "deletions": c.deletions, "changes": c.additions + c.deletions,
         "html_url": f"{f.base_url}/{repo.full_name}/src/commit/{ref}/{c.path}",
         "contents_url": f"{api(f)}/repos/{repo.full_name}/contents/{c.path}?ref={ref}",

@@ -357,7 +357,7 @@ class Ops:
         git = repo.git
         base_sha = self.pull_base_sha(repo, issue)
         mb = git.merge_base(base_sha, pull.head_sha)
-        files = git.diff(mb, pull.head_sha) if mb else []
+        files = git.diff(mb, pull.head_sha, renames=True) if mb else []
         mergeable: bool | None = None
         if issue.state == "open":
             mergeable = git.merge_tree(base_sha, pull.head_sha) is not None

@@ -173,6 +173,8 @@ class PullRequest:
     merged_by: str | None = None
     merge_commit_sha: str | None = None
     maintainer_can_modify: bool = True
+    # The head's repository was deleted (a fork gone): both platforms answer its `head.repo` null.
+    head_repo_deleted: bool = False
     reviews: list[Review] = field(default_factory=list)
     # Requested reviewers: login -> (id of Gitea's REQUEST_REVIEW review, when asked).
     review_requests: dict[str, tuple[int, float]] = field(default_factory=dict)

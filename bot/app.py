@@ -17,12 +17,14 @@ from bot.api import routes
 from bot.dispatch import Processor
 from bot.forges.provider import Forges
 from bot.inbox import Inbox, RetryPolicy
+from bot.mcp_http import PATH as MCP_PATH
 from bot.metrics import Metrics
 from bot.permissions import PermissionCache
 from bot.pressure import IntakePressure
 from bot.router import Router
 from bot.scheduler import Scheduler
 from bot.store import Store
+from bot.toolbox import Toolbox
 from bot.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
 from config.settings import Settings
 
@@ -42,6 +44,9 @@ BUILTIN_HANDLERS = (
     "handlers.help",
 )
 
+# MCP tools (bot/toolbox.py), `package.module:toolbox`; a feature adds its module here.
+BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox",)
+
 
 def load_router(module_path: str) -> Router:
     """Import `package.module:attribute` (or a module exporting `router`) and return its Router."""
@@ -56,6 +61,18 @@ def load_router(module_path: str) -> Router:
 def build_router(settings: Settings, modules: Iterable[str] = BUILTIN_HANDLERS) -> Router:
     """One Router holding every built-in handler module's registrations and any extra ones."""
     return Router().include(*(load_router(m) for m in (*modules, *settings.extra_handlers)))
+
+
+def build_toolbox(modules: Iterable[str] = BUILTIN_TOOLBOXES) -> Toolbox:
+    """One Toolbox holding every built-in module's MCP tools."""
+    toolbox = Toolbox()
+    for module_path in modules:
+        module_name, _, attribute = module_path.partition(":")
+        found = getattr(importlib.import_module(module_name), attribute or "toolbox")
+        if not isinstance(found, Toolbox):
+            raise TypeError(f"{module_path} is not a forgebot Toolbox")
+        toolbox.include(found)
+    return toolbox
 
 
 def build_services(
@@ -121,8 +138,11 @@ class ForgebotApp:
             )
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
+        from bot.mcp_http import MCPEndpoint
+        from handlers.agents import agent_login
         from handlers.agents import routes as agent_routes
 
+        self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
         self.http = Starlette(routes=[*routes(self), *agent_routes(self)], lifespan=self._lifespan)
 
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
@@ -142,6 +162,9 @@ class ForgebotApp:
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
+            if scope["path"].rstrip("/") == MCP_PATH:
+                await self.mcp(scope, receive, send)
+                return
         await self.http(scope, receive, send)
 
     @contextlib.asynccontextmanager
@@ -155,11 +178,13 @@ class ForgebotApp:
     async def start(self) -> None:
         await self.store.start()
         await self.inbox.start()
+        await self.mcp.start()
         self.scheduler.start()
         logger.info("forgebot started", extra={"workers": self.settings.workers, "jobs": len(self.scheduler.jobs)})
 
     async def stop(self) -> None:
         self.scheduler.stop()
+        await self.mcp.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
         await self.forges.aclose()
         await self.store.stop()

@@ -12,6 +12,9 @@ a webhook went.
 
 Requests on one connection are handled one at a time, in order; a pipelined request waits (its
 bytes are parsed and queued, and reading pauses) until the one before it has been answered.
+An ASGI answer sent in one piece is written in one piece, with its length; one the app sends in
+parts (`more_body`: server-sent events, MCP's Streamable HTTP) goes out part by part, chunked.
+An app waiting for `http.disconnect` is woken when the client goes.
 """
 
 from __future__ import annotations
@@ -93,6 +96,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.keep_alive_seconds = float(getattr(config, "timeout_keep_alive", 5))
         self.last_active = 0.0
         self.idle_timer: asyncio.TimerHandle | None = None
+        # Set when the client goes: what an app waiting for `http.disconnect` waits on.
+        self.disconnected = asyncio.Event()
+        # Cleared while the transport's write buffer is full (streamed responses wait on it).
+        self.writable = asyncio.Event()
+        self.writable.set()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -108,8 +116,16 @@ class HTTPProtocol(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
         self.closing = True
+        self.disconnected.set()
+        self.writable.set()  # a writer waiting for room learns that the client is gone
         if self.idle_timer is not None:
             self.idle_timer.cancel()
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when idle, else after the answer in progress."""
@@ -222,8 +238,12 @@ class HTTPProtocol(asyncio.Protocol):
         close = not request.keep_alive or self.closing
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(response_bytes(status, body, headers, close=close, head=request.method == b"HEAD"))
-            if close:
-                self.transport.close()
+        self._done(request, close)
+
+    def _done(self, request: Request, close: bool) -> None:
+        """The answer to `request` is written: close, or go on with the next request."""
+        if close and self.transport is not None and not self.transport.is_closing():
+            self.transport.close()
         self.server_state.total_requests += 1
         self.busy = False
         if close:
@@ -259,27 +279,108 @@ class HTTPProtocol(asyncio.Protocol):
         sent_body = False
         started: dict[str, Any] = {}
         chunks: list[bytes] = []
+        stream: Stream | None = None
 
         async def receive() -> dict[str, Any]:
             nonlocal sent_body
             if not sent_body:
                 sent_body = True
                 return {"type": "http.request", "body": body, "more_body": False}
-            while not self.closing:  # nothing more will come; wait for the client to go
-                await asyncio.sleep(1.0)
+            await self.disconnected.wait()  # nothing more will come; wait for the client to go
             return {"type": "http.disconnect"}
 
         async def send(message: dict[str, Any]) -> None:
+            nonlocal stream
             if message["type"] == "http.response.start":
                 started.update(message)
-            elif message["type"] == "http.response.body":
-                chunks.append(message.get("body", b""))
+                return
+            if message["type"] != "http.response.body":
+                return
+            data, more = message.get("body", b""), message.get("more_body", False)
+            if stream is None and not more:
+                chunks.append(data)  # the whole answer is known: written in one piece once the app returns
+                return
+            if stream is None:  # the app streams: send what there is now, and each part as it comes
+                stream = Stream(self, request, int(started["status"]), self._headers(started))
+                data = b"".join((*chunks, data))
+            await stream.write(data)
+            if not more:
+                stream.end()
 
         try:
             await self.app(scope, receive, send)
-            status = int(started["status"])
-            headers = [(n.lower(), v) for n, v in started.get("headers", []) if n.lower() not in (b"content-length", b"connection")]
-        except Exception:
+            if stream is None:
+                status, headers = int(started["status"]), self._headers(started)
+        except Exception as exc:
+            if stream is not None:  # part of the answer is out: all that is left is to cut the connection
+                if not isinstance(exc, ClientGone):
+                    logger.exception("streamed response failed", extra={"path": scope["path"]})
+                stream.abort()
+                return
             logger.exception("request failed", extra={"path": scope["path"]})
             status, headers, chunks = 500, [(b"content-type", b"text/plain")], [b"Internal Server Error"]
+        if stream is not None:
+            stream.end()  # an app that returned without saying the body was over
+            return
         self._write(request, status, b"".join(chunks), [*self.server_state.default_headers, *headers])
+
+    def _headers(self, started: dict[str, Any]) -> list[tuple[bytes, bytes]]:
+        """The app's headers, less those the protocol writes itself."""
+        return [(n.lower(), v) for n, v in started.get("headers", []) if n.lower() not in (b"content-length", b"connection", b"transfer-encoding")]
+
+
+class ClientGone(OSError):
+    """The client went away while a response was streamed to it."""
+
+
+class Stream:
+    """A response whose body the app sends in parts: each part is written when it is sent, with
+    chunked transfer encoding (HTTP/1.0: until the connection closes). Writing waits while the
+    transport's buffer is full, so a slow reader holds the app back rather than the memory growing."""
+
+    def __init__(self, protocol: HTTPProtocol, request: Request, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+        self.protocol = protocol
+        self.request = request
+        self.chunked = request.http_version != "1.0"
+        self.head = request.method == b"HEAD"
+        self.close = not request.keep_alive or protocol.closing or not self.chunked
+        self.ended = False
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))]
+        for name, value in [*protocol.server_state.default_headers, *headers]:
+            lines += [name, b": ", value, b"\r\n"]
+        if self.chunked and not self.head:
+            lines.append(b"transfer-encoding: chunked\r\n")
+        if self.close:
+            lines.append(b"connection: close\r\n")
+        lines.append(b"\r\n")
+        self._send(b"".join(lines))
+
+    def _send(self, data: bytes) -> None:
+        transport = self.protocol.transport
+        if transport is None or transport.is_closing():
+            raise ClientGone("the client closed the connection")
+        transport.write(data)
+
+    async def write(self, data: bytes) -> None:
+        if self.ended:
+            return
+        await self.protocol.writable.wait()
+        if not data or self.head:
+            return
+        self._send(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+
+    def end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.chunked and not self.head:
+            try:
+                self._send(b"0\r\n\r\n")
+            except ClientGone:
+                pass
+        self.protocol._done(self.request, self.close)
+
+    def abort(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.protocol._done(self.request, close=True)

@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, common)
     from bot.cli_doctor import add_commands as add_doctor_commands
     add_doctor_commands(sub, common)
+    from bot.cli_mcp import add_commands as add_mcp_commands
+    add_mcp_commands(sub, common)
     return parser
 
 

@@ -23,6 +23,7 @@ from bot.permissions import PermissionCache
 from bot.pressure import IntakePressure
 from bot.router import Router
 from bot.scheduler import Scheduler
+from bot.status.sections import StatusSections
 from bot.store import Store
 from bot.toolbox import Toolbox
 from bot.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
@@ -46,6 +47,8 @@ BUILTIN_HANDLERS = (
 
 # MCP tools (bot/toolbox.py), `package.module:toolbox`; a feature adds its module here.
 BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox",)
+# Status page sections (bot/status/sections.py), `package.module:sections`; a feature adds its module here.
+BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections")
 
 
 def load_router(module_path: str) -> Router:
@@ -63,16 +66,23 @@ def build_router(settings: Settings, modules: Iterable[str] = BUILTIN_HANDLERS) 
     return Router().include(*(load_router(m) for m in (*modules, *settings.extra_handlers)))
 
 
+def _load(module_path: str, kind: type[Any]) -> Any:
+    """`package.module:attribute`, checked to be a `kind`."""
+    module_name, _, attribute = module_path.partition(":")
+    found = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(found, kind):
+        raise TypeError(f"{module_path} is not a forgebot {kind.__name__}")
+    return found
+
+
 def build_toolbox(modules: Iterable[str] = BUILTIN_TOOLBOXES) -> Toolbox:
     """One Toolbox holding every built-in module's MCP tools."""
-    toolbox = Toolbox()
-    for module_path in modules:
-        module_name, _, attribute = module_path.partition(":")
-        found = getattr(importlib.import_module(module_name), attribute or "toolbox")
-        if not isinstance(found, Toolbox):
-            raise TypeError(f"{module_path} is not a forgebot Toolbox")
-        toolbox.include(found)
-    return toolbox
+    return Toolbox().include(*(_load(m, Toolbox) for m in modules))
+
+
+def build_status_sections(modules: Iterable[str] = BUILTIN_STATUS_SECTIONS) -> StatusSections:
+    """Every built-in module's status page sections."""
+    return StatusSections().include(*(_load(m, StatusSections) for m in modules))
 
 
 def build_services(
@@ -139,11 +149,13 @@ class ForgebotApp:
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
         from bot.mcp_http import MCPEndpoint
+        from bot.status.routes import routes as status_routes
         from handlers.agents import agent_login
         from handlers.agents import routes as agent_routes
 
         self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
-        self.http = Starlette(routes=[*routes(self), *agent_routes(self)], lifespan=self._lifespan)
+        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *status_routes(self, build_status_sections())],
+                              lifespan=self._lifespan)
 
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
         """Commit the delivery, then call `stored` with its row id (None when it was stored

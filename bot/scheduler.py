@@ -35,6 +35,8 @@ class Scheduler:
         self.make_context = make_context
         self.runs = runs
         self._scheduler: AsyncIOScheduler | None = None
+        # This replica's last run of each job: (finished at, outcome, seconds), for the status page.
+        self.last_runs: dict[str, tuple[float, str, float]] = {}
 
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -58,6 +60,12 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
 
+    def next_run(self, name: str) -> float | None:
+        """When the job runs next (epoch seconds), if the scheduler runs."""
+        job = self._scheduler.get_job(name) if self._scheduler is not None else None
+        when = getattr(job, "next_run_time", None)
+        return when.timestamp() if when is not None else None
+
     @property
     def running(self) -> bool:
         return self._scheduler is not None and self._scheduler.running
@@ -75,5 +83,7 @@ class Scheduler:
             outcome = "ok"
         if self.runs is not None:
             self.runs.labels(name, outcome).inc()
-        logger.debug("scheduled job ran", extra={"job": name, "seconds": round(time.perf_counter() - started, 3)})
+        seconds = time.perf_counter() - started
+        self.last_runs[name] = (time.time(), outcome, seconds)
+        logger.debug("scheduled job ran", extra={"job": name, "seconds": round(seconds, 3)})
         return outcome == "ok"

@@ -14,18 +14,6 @@ from tests.test_agents_api import agents
 
 pytestmark = pytest.mark.anyio
 
-PRIVATE = "acme/vault"
-
-
-@pytest.fixture
-def private_repo(world: World) -> str:
-    """acme/vault, private: the bot administers it, alice writes, bob reads, mallory has nothing."""
-    world.fake.create_repo(PRIVATE, private=True)
-    world.fake.set_permission(PRIVATE, BOT, "admin")
-    world.fake.set_permission(PRIVATE, "alice", "write")
-    world.fake.set_permission(PRIVATE, "bob", "read")
-    return PRIVATE
-
 
 def forge_writes(world: World) -> list[str]:
     return [f"{r.method} {r.path}" for r in world.fake.requests if r.method != "GET"]

@@ -25,8 +25,8 @@ from bot.app import ForgebotApp
 from bot.forges.provider import Forges
 from bot.server import HTTPProtocol
 from handlers.agent_ops import NO_REPOSITORY
-from tests.conftest import BOT, REPO, SECRET, World
-from tests.test_agents_access import PRIVATE, forge_writes, private_repo  # noqa: F401  (a fixture)
+from tests.conftest import BOT, PRIVATE, REPO, SECRET, World
+from tests.test_agents_access import forge_writes
 
 pytestmark = pytest.mark.anyio
 

@@ -144,6 +144,11 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
     return [issue_summary(i) for i in ready]
 
 
+async def ready(ctx: Context, forge: Forge, repo: str, login: str, label: str | None = None) -> list[dict[str, Any]]:
+    """The ready list as an operation of `login` (who may read the repository sees all of it)."""
+    return await ready_issues(ctx, forge, repo, label)
+
+
 def claim_json(claim: claims.Claim) -> dict[str, Any]:
     return {"number": claim.number, "holder": claim.holder, "claimed_at": claim.claimed_at,
             "expires_at": claim.expires_at, "expires": when(claim.expires_at)}

@@ -94,7 +94,7 @@ def routes(app: ForgebotApp) -> list[Route]:
         return handle
 
     async def ready(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Any:
-        return await ready_issues(ctx, forge, repo, request.query_params.get("label"))
+        return await agent_ops.ready(ctx, forge, repo, login, request.query_params.get("label"))
 
     async def claims(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Any:
         return await agent_ops.list_claims(ctx, forge, repo, login)

@@ -30,7 +30,7 @@ async def test_a_login_without_access_to_a_private_repository_gets_404_from_ever
         unknown = NO_REPOSITORY.format(repo="acme/nothing", login="mallory")
         assert (await call("GET", "mallory", "acme/nothing", "ready")).json() == {"error": unknown}
         hidden = {"error": NO_REPOSITORY.format(repo=private_repo, login="mallory")}
-        for method, path in (("GET", "ready"), ("GET", "claims"), ("POST", f"issues/{free}/claim"),
+        for method, path in (("GET", "ready"), ("GET", "claims"), ("GET", f"issues/{held}"), ("POST", f"issues/{free}/claim"),
                              ("POST", f"issues/{held}/extend"), ("POST", f"issues/{held}/release"),
                              ("POST", f"issues/{held}/claim")):
             answer = await call(method, "mallory", private_repo, path, json={"duration": "2h"} if method == "POST" else None)
@@ -38,6 +38,7 @@ async def test_a_login_without_access_to_a_private_repository_gets_404_from_ever
             assert "Secret plans" not in answer.text and "alice" not in answer.text
 
         assert forge_writes(world) == []  # no assignment asked for, no label, no comment
+
         assert world.state(private_repo).issue(free).assignees == []
         assert await app.store.run(claims.active_claim, world.platform, private_repo, free) is None
         still = await app.store.run(claims.active_claim, world.platform, private_repo, held)

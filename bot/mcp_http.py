@@ -9,7 +9,7 @@ reaches them, and this one trusts only a bearer token, which a rebound browser p
 
 from __future__ import annotations
 
-import contextlib
+import asyncio
 import json
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -36,7 +36,8 @@ class MCPEndpoint:
         self.make_context = make_context
         self.login_of = login_of
         self._manager: StreamableHTTPSessionManager | None = None
-        self._running = contextlib.AsyncExitStack()
+        self._runner: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def start(self) -> None:
         from mcp.server.transport_security import TransportSecuritySettings
@@ -47,12 +48,31 @@ class MCPEndpoint:
             streamable_http_path=PATH, stateless_http=True,
             transport_security=TransportSecuritySettings(enable_dns_rebinding_protection=False),
         )
-        self._manager = server.session_manager
-        await self._running.enter_async_context(self._manager.run())
+        manager = server.session_manager
+        started = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+        # The manager's task group must be entered and left by one task; start and stop may run
+        # in different ones (uvicorn's lifespan does not, a test's event loop may), so it gets its own.
+        async def run() -> None:
+            async with manager.run():
+                started.set()
+                await self._stopping.wait()
+
+        self._runner = asyncio.get_running_loop().create_task(run(), name="mcp-session-manager")
+        waiting = asyncio.ensure_future(started.wait())
+        await asyncio.wait({waiting, self._runner}, return_when=asyncio.FIRST_COMPLETED)
+        if not started.is_set():
+            waiting.cancel()
+            self._runner.result()  # it failed to start: say why
+        self._manager = manager
 
     async def stop(self) -> None:
-        await self._running.aclose()
         self._manager = None
+        if self._runner is not None:
+            self._stopping.set()
+            await self._runner
+            self._runner = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         headers = dict(scope.get("headers") or [])

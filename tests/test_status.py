@@ -159,3 +159,19 @@ async def test_the_help_page_lists_every_command_from_its_metadata(world: World,
             assert spec.usage in shown and spec.description in shown
         who = "write access and up" if world.platform == "gitea" else "triage access and up"
         assert "/label NAME" in shown and who in shown
+
+
+async def test_a_section_the_forge_cannot_answer_says_so_and_the_rest_of_the_page_stands(world: World, bot_factory: Any) -> None:
+    async with status_site(world, bot_factory) as (app, http):
+        number = await world.actor("bob").open_issue(REPO, "Polish the widgets")
+        claimed = await http.post(f"/api/repos/{REPO}/issues/{number}/claim", headers={"authorization": "Bearer alice-token-0123456789"})
+        assert claimed.status_code == 200
+        path = "/repos/{owner}/{repo}/issues"
+        world.fake.faults.add("GET", path, status=500, times=None)
+        await sign_in(http)
+        page = await http.get("/status")
+        assert page.status_code == 200
+        shown = text(page.text)
+        ready = shown[shown.index("Ready to start"):shown.index("Blocked")]
+        assert "could not be read:" in ready
+        assert f"#{number} @alice" in shown  # the claims come from the bot's own records

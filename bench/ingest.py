@@ -10,7 +10,9 @@ BENCH_SECONDS (default 10) each, with wrk when installed (else a bounded asyncio
 - floor:    a bare ASGI app on the same uvicorn that only checks the HMAC.
 
 For forgebot it then checks the database: every 2xx is stored and nothing else, and reports
-how long the queue took to drain. Prints a table and the ratios; asserts nothing about time.
+how long the queue took to drain and the WAL's peak size (sampled every 10 ms) during each load
+and during the drain, against its bound (FORGEBOT_MAX_WAL_BYTES). Prints a table and the ratios;
+asserts nothing about time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -40,6 +43,7 @@ SECRET = "bench-secret-not-for-production"
 SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
 CONCURRENCY = (16, 64)
 TARGET_SIZE = 8 * 1024
+WAL_BOUND = 512 * 1024 * 1024  # FORGEBOT_MAX_WAL_BYTES's default, which the bench runs with
 
 
 @dataclass
@@ -52,6 +56,39 @@ class Row:
     ok: int
     non2xx: int
     note: str = ""
+    wal_peak: int | None = None
+
+
+class WalWatch:
+    """Samples the size of a database's WAL file on a thread; `take()` is the peak since the last."""
+
+    def __init__(self, database: Path) -> None:
+        self.wal = Path(f"{database}-wal")
+        self.peak = 0
+        self.overall = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(0.01):
+            try:
+                size = self.wal.stat().st_size
+            except FileNotFoundError:
+                continue
+            self.peak = max(self.peak, size)
+            self.overall = max(self.overall, size)
+
+    def __enter__(self) -> WalWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def take(self) -> int:
+        peak, self.peak = self.peak, 0
+        return peak
 
 
 def payload() -> bytes:
@@ -135,9 +172,13 @@ def load_python(port: int, body: bytes, signature: str, prefix: str, concurrency
     }
 
 
-def measure(name: str, port: int, body: bytes, body_file: Path, signature: str) -> list[tuple[Row, str, dict[str, int]]]:
+def measure(
+    name: str, port: int, body: bytes, body_file: Path, signature: str, wal: WalWatch | None = None
+) -> list[tuple[Row, str, dict[str, int]]]:
     rows = []
     for concurrency in CONCURRENCY:
+        if wal is not None:
+            wal.take()
         prefix = f"{name}-c{concurrency}-{int(time.time())}"
         if shutil.which("wrk"):
             raw = load_wrk(port, body_file, signature, prefix, concurrency)
@@ -149,6 +190,7 @@ def measure(name: str, port: int, body: bytes, body_file: Path, signature: str) 
             target=name, concurrency=concurrency, rps=raw["requests"] / seconds,
             p50_ms=raw["p50_us"] / 1000, p99_ms=raw["p99_us"] / 1000,
             ok=raw["requests"] - raw["non2xx"], non2xx=raw["non2xx"] + errors,
+            wal_peak=wal.take() if wal is not None else None,
         )
         rows.append((row, prefix, raw))
         print(f"  {name:9} c{concurrency:<3} {row.rps:8.0f} req/s  p50 {row.p50_ms:6.2f} ms  p99 {row.p99_ms:6.2f} ms", flush=True)
@@ -158,26 +200,30 @@ def measure(name: str, port: int, body: bytes, body_file: Path, signature: str) 
 # -- targets ----------------------------------------------------------------------------------
 
 
-def run_forgebot(body: bytes, body_file: Path, signature: str, tmp: Path) -> tuple[list[Row], list[str]]:
+def run_forgebot(body: bytes, body_file: Path, signature: str, tmp: Path) -> tuple[list[Row], list[str], int]:
     port = free_port()
     database = tmp / "forgebot.db"
     env = {**os.environ, "FORGEBOT_WEBHOOK_SECRETS": SECRET, "FORGEBOT_LOG_LEVEL": "warning", "FORGEBOT_DATABASE": str(database)}
     proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env, cwd=ROOT)
     notes = []
-    try:
-        wait_for_port(port, proc)
-        results = measure("forgebot", port, body, body_file, signature)
-        drain_started = time.monotonic()
-        depth = queue_depth(port)
-        while depth and time.monotonic() - drain_started < 300:
-            time.sleep(0.05)
+    wal = WalWatch(database)
+    with wal:
+        try:
+            wait_for_port(port, proc)
+            results = measure("forgebot", port, body, body_file, signature, wal)
+            drain_started = time.monotonic()
             depth = queue_depth(port)
-        drain = time.monotonic() - drain_started
-        notes.append(f"queue drained {drain:.1f} s after the load ended" + ("" if not depth else f" (still {depth} left)"))
-        exact = exactness_check(port, body, signature, database)
-        notes.append(exact)
-    finally:
-        stop(proc)
+            while depth and time.monotonic() - drain_started < 300:
+                time.sleep(0.05)
+                depth = queue_depth(port)
+            drain = time.monotonic() - drain_started
+            notes.append(f"queue drained {drain:.1f} s after the load ended" + ("" if not depth else f" (still {depth} left)")
+                         + f"; WAL peak while draining {wal.take() / 2**20:.0f} MiB")
+            exact = exactness_check(port, body, signature, database)
+            notes.append(exact)
+        finally:
+            stop(proc)
+    notes.append(f"WAL peak over the whole run {wal.overall / 2**20:.0f} MiB (bound {WAL_BOUND / 2**20:.0f} MiB)")
     conn = sqlite3.connect(database)
     for row, prefix, raw in results:
         stored = conn.execute("SELECT count(*) FROM deliveries WHERE delivery_id LIKE ?", (prefix + "-%",)).fetchone()[0]
@@ -189,7 +235,7 @@ def run_forgebot(body: bytes, body_file: Path, signature: str, tmp: Path) -> tup
     statuses = dict(conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status").fetchall())
     notes.append(f"final delivery states: {statuses}")
     conn.close()
-    return [r for r, _, _ in results], notes
+    return [r for r, _, _ in results], notes, wal.overall
 
 
 def queue_depth(port: int) -> int:
@@ -281,16 +327,17 @@ def main() -> int:
         tmp = Path(tmp_name)
         body_file = tmp / "body.json"
         body_file.write_bytes(body)
-        forgebot, notes = run_forgebot(body, body_file, signature, tmp)
+        forgebot, notes, wal_peak = run_forgebot(body, body_file, signature, tmp)
         probot, probot_note = run_probot(body, body_file, signature, tmp)
         floor = run_floor(body, body_file, signature)
 
     rows = forgebot + probot + floor
     print()
-    print("| target | conc | req/s | p50 ms | p99 ms | 2xx | non-2xx/errors | check |")
-    print("|---|---:|---:|---:|---:|---:|---:|---|")
+    print("| target | conc | req/s | p50 ms | p99 ms | 2xx | non-2xx/errors | WAL peak MiB | check |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for r in rows:
-        print(f"| {r.target} | {r.concurrency} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.ok} | {r.non2xx} | {r.note} |")
+        wal = "-" if r.wal_peak is None else f"{r.wal_peak / 2**20:.0f}"
+        print(f"| {r.target} | {r.concurrency} | {r.rps:.0f} | {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.ok} | {r.non2xx} | {wal} | {r.note} |")
     print()
     by = {(r.target, r.concurrency): r for r in rows}
     for c in CONCURRENCY:
@@ -306,6 +353,7 @@ def main() -> int:
     checks = [
         (f"p99 at c16 <= 10 ms: {fb16.p99_ms:.2f} ms", fb16.p99_ms <= 10),
         (f">= 0.5x floor at c16: {fb16.rps / by[('floor', 16)].rps:.2f}x", fb16.rps >= 0.5 * by[("floor", 16)].rps),
+        (f"WAL peak <= bound: {wal_peak / 2**20:.0f} MiB <= {WAL_BOUND / 2**20:.0f} MiB", wal_peak <= WAL_BOUND),
     ]
     if ("probot", 16) in by:
         ratio = fb16.rps / by[("probot", 16)].rps

@@ -62,8 +62,7 @@ def routes(app: ForgebotApp) -> list[Route]:
             problems.append("database not writable: no commit within 2 s (locked by another process?)")
         except Exception as exc:  # any failure to write means "not ready", with the reason
             problems.append(f"database not writable: {type(exc).__name__}: {exc}")
-        if not app.inbox.running:
-            problems.append("workers are not running")
+        problems.extend(app.inbox.problems)
         if not app.scheduler.running:
             problems.append("scheduler is not running")
         if problems:

@@ -17,6 +17,7 @@ from bot.api import routes
 from bot.dispatch import Processor
 from bot.forges.provider import Forges
 from bot.inbox import Inbox, RetryPolicy
+from bot.limits import ConnectionGuard, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
 from bot.mcp_http import PATH as MCP_PATH
 from bot.metrics import Metrics
 from bot.permissions import PermissionCache
@@ -35,6 +36,7 @@ BUILTIN_HANDLERS = (
     "handlers.meta",
     "handlers.housekeeping",
     "handlers.reconcile",
+    "handlers.review",  # before the commands: a review comment's status does not wait for its reaction
     "handlers.commands",
     "handlers.triggers",
     "handlers.claims",
@@ -42,6 +44,7 @@ BUILTIN_HANDLERS = (
     "handlers.labels",
     "handlers.state",
     "handlers.dependencies",
+    "handlers.review_commands",
     "handlers.help",
 )
 
@@ -111,6 +114,7 @@ class ForgebotApp:
         services: dict[str, Any] | None = None,
         forges: Forges | None = None,
         clock: Callable[[], float] = time.time,
+        pressure: IntakePressure | None = None,
     ) -> None:
         self.settings = settings
         services = {**build_services(settings, forges=forges, clock=clock), **(services or {})}
@@ -118,8 +122,8 @@ class ForgebotApp:
         self.metrics: Metrics = services["metrics"]
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
-        self.pressure = IntakePressure()
-        self.store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+        self.pressure = pressure if pressure is not None else IntakePressure()
+        self.store = Store(settings.database, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         self.processor = Processor(settings, self.store, self.router, clock, services)
         self.inbox = Inbox(
             self.store,
@@ -135,6 +139,13 @@ class ForgebotApp:
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         self.scheduler = Scheduler(
             self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs
+        )
+        open_files = open_file_limit()
+        self.limits = ServeLimits(
+            header_timeout=settings.header_timeout_seconds,
+            body_timeout=settings.body_timeout_seconds,
+            guard=ConnectionGuard(connection_cap(open_files, settings.max_connections), open_files),
+            budget=UnverifiedBudget(settings.max_unverified_bytes),
         )
         secrets = settings.secret_values()
         self.endpoints = {

@@ -40,6 +40,6 @@ def decode(stored: bytes, encoding: str | None) -> bytes:
         raise MalformedPayload(f"stored body has an unknown encoding {encoding!r}")
     try:
         body: bytes = lz4.block.decompress(stored)
-    except lz4.block.LZ4BlockError as exc:
+    except (lz4.block.LZ4BlockError, ValueError, MemoryError) as exc:  # ValueError: shorter than its header
         raise MalformedPayload(f"stored body does not decompress: {exc}") from None
     return body

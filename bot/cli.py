@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from bot import __version__, activity, deliveries
-from bot.events import MalformedPayload, normalize, parse_body
+from bot.events import MalformedPayload, read_event
 from bot.forges.base import ForgeError
 from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings, unknown_variables
 
@@ -105,11 +105,32 @@ def _print_report(event: Any, report: Any) -> None:
 # -- commands ---------------------------------------------------------------------------------
 
 
+def _check_database(settings: Settings) -> None:
+    """Open (and migrate) the database before serving: a path that cannot be written is one line
+    and exit 2 here, rather than a traceback from the server's startup."""
+    import sqlite3
+
+    from bot.store import Store
+
+    store = Store(settings.database)
+    try:
+        store.open()
+    except OSError as exc:
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(settings.database) else ""
+        reason = "a file is in the way of its directory" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
+        _fail(f"cannot open the database {settings.database}: {reason}{where}")
+    except sqlite3.Error as exc:
+        _fail(f"cannot open the database {settings.database}: {exc}")
+    finally:
+        store.close()
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from bot import logs
     from bot.app import ForgebotApp
+    from bot.limits import map_large_buffers_apart, raise_open_file_limit
 
     settings = _settings(args, host=args.host, port=args.port, database=args.database)
     try:
@@ -123,12 +144,19 @@ def cmd_serve(args: argparse.Namespace) -> int:
             " (or set FORGEBOT_WEBHOOK_SECRETS)",
             file=sys.stderr,
         )
+    _check_database(settings)
+    open_files = raise_open_file_limit()
+    map_large_buffers_apart()
     app = ForgebotApp(settings)
     try:
         app.forges.build_configured()  # a bad key fails now, not on every delivery
     except SettingsError as exc:
         _invalid(exc)
-    print(f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database}", file=sys.stderr)
+    print(
+        f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database},"
+        f" up to {app.limits.guard.cap} connections (open-file limit {open_files})",
+        file=sys.stderr,
+    )
     from bot.server import HTTPProtocol
 
     config = uvicorn.Config(
@@ -177,16 +205,20 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     store = _store(settings)
-    rows = store.run_sync(deliveries.find, args.delivery_id, args.platform)
-    store.close()
-    if not rows:
-        raise UsageError(f"no delivery {args.delivery_id!r} is stored")
-    if len(rows) > 1:
-        raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
-    row = rows[0]
+    try:
+        rows = store.run_sync(deliveries.find, args.delivery_id, args.platform)
+        if not rows:
+            raise UsageError(f"no delivery {args.delivery_id!r} is stored")
+        if len(rows) > 1:
+            raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
+        row = rows[0]
+        # As the admin API's replay does: a rate limit's patience now counts from this replay.
+        store.run_sync(deliveries.mark_replayed, row.id, time.time())
+    finally:
+        store.close()
     try:
         event = decode(row)
-    except MalformedPayload as exc:
+    except MalformedPayload as exc:  # whatever the payload holds: one line
         print(f"forgebot: cannot replay {row.delivery_id}: {exc}", file=sys.stderr)
         return EXIT_FAILED
 
@@ -210,9 +242,10 @@ def cmd_receive(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot read {args.file}: {exc.strerror}") from None
     try:
-        payload = parse_body(body, "application/json")
         event_type = args.event if args.platform == "gitea" else None
-        event = normalize(args.platform, args.event, payload, delivery_id=f"local-{int(time.time())}", event_type=event_type)
+        event = read_event(
+            args.platform, args.event, body, "application/json", delivery_id=f"local-{int(time.time())}", event_type=event_type
+        )
     except MalformedPayload as exc:
         raise UsageError(f"{args.file}: {exc}") from None
     try:
@@ -309,7 +342,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(sub, common)
     from bot.cli_doctor import add_commands as add_doctor_commands
     add_doctor_commands(sub, common)
+    from bot.cli_review import add_commands as add_review_commands
+
+    add_review_commands(sub, common)
     from bot.cli_mcp import add_commands as add_mcp_commands
+
     add_mcp_commands(sub, common)
     return parser
 

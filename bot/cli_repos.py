@@ -73,6 +73,7 @@ def _print_run(run: Any, as_json_output: bool) -> None:
         print(json.dumps({
             "platform": run.platform, "repo": run.repo, "outcome": run.outcome, "summary": summary(run.changes),
             "changes": [as_json(c) for c in run.changes], "errors": run.errors, "unknown": run.unknown,
+            "notes": run.notes,
         }, indent=2))
         return
     if run.outcome == "no-config":
@@ -83,6 +84,8 @@ def _print_run(run: Any, as_json_output: bool) -> None:
         print(diff(run.changes))
     for note in run.unknown:
         print(f"? not compared: {note}")
+    for note in run.notes:
+        print(f"= left as it is: {note}")
     for error in run.errors:
         print(f"! {error}", file=sys.stderr)
 

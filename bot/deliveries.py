@@ -187,6 +187,12 @@ def by_row_id(conn: sqlite3.Connection, row_id: int) -> DeliveryRow | None:
 
 
 @single_statement
+def mark_replayed(conn: sqlite3.Connection, row_id: int, now: float) -> None:
+    """Note that a delivery was replayed now (`forgebot replay`, which runs it in its own process)."""
+    conn.execute("UPDATE deliveries SET replayed_at = ? WHERE id = ?", (now, row_id))
+
+
+@single_statement
 def requeue(conn: sqlite3.Connection, row_id: int, now: float) -> None:
     """Give a delivery a fresh set of attempts (replay)."""
     conn.execute(
@@ -196,10 +202,15 @@ def requeue(conn: sqlite3.Connection, row_id: int, now: float) -> None:
     )
 
 
+# Dead letters and deliveries waiting for a retry. Written exactly as the WHERE of the
+# `deliveries_failed` index (migration 7), so that the listing reads that index alone.
+FAILED = "status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL)"
+
+
 @single_statement
 def listing(conn: sqlite3.Connection, failed_only: bool, limit: int) -> list[DeliveryRow]:
     """Newest first; `failed_only` keeps dead letters and deliveries waiting for a retry."""
-    where = "WHERE status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL)" if failed_only else ""
+    where = f"WHERE {FAILED}" if failed_only else ""
     rows = conn.execute(f"SELECT {_COLUMNS} FROM deliveries {where} ORDER BY id DESC LIMIT ?", (limit,))
     return [DeliveryRow.from_row(row) for row in rows]
 

@@ -16,10 +16,14 @@ nowhere else:
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import unquote_to_bytes
+
+from bot.payloads import Fields
+# Re-exported: they used to live here, and callers that need only these import them from here.
+from bot.payloads import MalformedPayload as MalformedPayload
+from bot.payloads import form_payload as form_payload
+from bot.payloads import parse_body as parse_body
 
 GITHUB = "github"
 GITEA = "gitea"
@@ -42,10 +46,6 @@ GITEA_ACTIONS = {"synchronized": "synchronize", "label_updated": "labels_changed
 GITHUB_PUSH_MAX_COMMITS = 2048
 GITHUB_PUSH_MAX_FILES = 3000
 GITEA_PUSH_MAX_COMMITS = 5
-
-
-class MalformedPayload(ValueError):
-    """The body is not a payload the normalizer can read."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,201 +171,208 @@ class Event:
         return None
 
 
-def form_payload(body: bytes) -> bytes | None:
-    """The `payload` field of a form body, as GitHub and Gitea send it (content type
-    application/x-www-form-urlencoded, `payload=<percent-encoded UTF-8 JSON>`): the exact JSON
-    bytes, as signed. None when there is no such field."""
-    for pair in body.split(b"&"):
-        name, _, value = pair.partition(b"=")
-        if name == b"payload":
-            return unquote_to_bytes(value.replace(b"+", b" "))
-    return None
-
-
-def parse_body(body: bytes, content_type: str) -> dict[str, Any]:
-    """Decode a stored body (JSON, or form-encoded `payload=`) into a dict."""
-    try:
-        if content_type == "application/x-www-form-urlencoded":
-            payload = form_payload(body)
-            if payload is None:
-                raise MalformedPayload("form body has no payload field")
-            data = json.loads(payload)
-        else:
-            data = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise MalformedPayload(f"body is not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise MalformedPayload("payload is not a JSON object")
-    return data
-
-
 def normalize(
     platform: str, event: str, payload: dict[str, Any], *, delivery_id: str = "", event_type: str | None = None
 ) -> Event:
-    """Build the neutral Event from one platform's payload."""
+    """Build the neutral Event from one platform's payload: every field it reads has the type the
+    Event declares, or MalformedPayload says which one does not."""
     try:
         if platform == GITEA:
-            return _normalize_gitea(event, event_type, payload, delivery_id)
-        return _normalize_github(event, payload, delivery_id)
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            return _normalize_gitea(event, event_type, Fields(payload), delivery_id)
+        return _normalize_github(event, Fields(payload), delivery_id)
+    except MalformedPayload as exc:
+        raise MalformedPayload(f"{event} payload: {exc}") from None
+    except (KeyError, TypeError, ValueError, AttributeError, ArithmeticError) as exc:
         raise MalformedPayload(f"{event} payload is missing or has a malformed field: {exc!r}") from None
+
+
+# An error message longer than this is cut: it goes into one log line and one database column.
+MAX_REASON = 300
+
+
+def read_event(
+    platform: str, event: str, body: bytes, content_type: str, *, delivery_id: str = "", event_type: str | None = None
+) -> Event:
+    """The Event a delivery's body holds.
+
+    Whatever the body holds, the only exception is MalformedPayload, with a one-line reason:
+    this is the one place where a payload's content can fail, and its callers (the inbox's
+    loader, `forgebot replay`, `forgebot receive`) make that a dead letter or a one-line error.
+    The checks in `parse_body` and the normalizer name what is wrong; the last clause is the net
+    for whatever they did not foresee, since one payload must never stop the inbox.
+    """
+    try:
+        return normalize(platform, event, parse_body(body, content_type), delivery_id=delivery_id, event_type=event_type)
+    except MalformedPayload as exc:
+        reason = str(exc)
+    except Exception as exc:  # see the docstring
+        reason = f"{event} payload could not be read: {type(exc).__name__}: {exc}"
+    reason = " ".join(reason.split())
+    raise MalformedPayload(reason if len(reason) <= MAX_REASON else reason[: MAX_REASON - 3] + "...")
 
 
 # -- shared pieces ----------------------------------------------------------------------------
 
 
-def _login(user: Any) -> str | None:
-    if not isinstance(user, dict):
+def _login(user: Fields | None) -> str | None:
+    if user is None:
         return None
-    return user.get("login") or user.get("username") or None
+    return user.string("login") or user.string("username") or None
 
 
-def _user(user: Any) -> User | None:
+def _user(user: Fields | None) -> User | None:
     login = _login(user)
-    return User(login, user.get("id")) if login else None
+    return User(login, user.integer("id")) if user is not None and login else None
 
 
-def _repo(data: Any) -> Repo | None:
-    if not isinstance(data, dict):
+def _repo(data: Fields | None) -> Repo | None:
+    if data is None:
         return None
-    owner = _login(data.get("owner"))
-    name = data.get("name")
+    owner = _login(data.object("owner"))
+    name = data.string("name")
     if not owner or not name:
-        owner, _, name = str(data.get("full_name", "")).partition("/")
+        owner, _, name = data.text("full_name").partition("/")
     if not owner or not name:
         return None
     return Repo(
         owner=owner,
         name=name,
-        default_branch=data.get("default_branch") or data.get("master_branch"),
-        clone_url=data.get("clone_url"),
-        html_url=data.get("html_url"),
-        private=data.get("private"),
+        default_branch=data.string("default_branch") or data.string("master_branch"),
+        clone_url=data.string("clone_url"),
+        html_url=data.string("html_url"),
+        private=data.flag("private"),
     )
 
 
-def _names(items: Any, key: str) -> tuple[str, ...]:
-    if not items:
-        return ()
-    return tuple(item[key] if isinstance(item, dict) else str(item) for item in items)
-
-
-def _issue(data: dict[str, Any], *, is_pull: bool, number: Any = None) -> Issue:
-    assignees = _names(data.get("assignees"), "login")
-    if not assignees and isinstance(data.get("assignee"), dict):
-        assignees = (data["assignee"]["login"],)
-    head = data.get("head") or {}
-    base = data.get("base") or {}
+def _issue(data: Fields, *, is_pull: bool, number: int | None = None) -> Issue:
+    """`number`: the payload's top-level number, for an object that lacks its own."""
+    assignees = data.names("assignees", "login")
+    assignee = data.object("assignee")
+    if not assignees and assignee is not None:
+        assignees = (assignee.required_string("login"),)
+    head = data.object("head") or Fields({}, data.where("head"))
+    base = data.object("base") or Fields({}, data.where("base"))
+    number = data.integer("number") if data.has("number") else number
+    if number is None:
+        raise MalformedPayload(f"{data.where('number')} is missing")
     return Issue(
-        number=int(data["number"] if "number" in data else number),
-        title=data.get("title") or "",
-        body=data.get("body") or "",
-        state=data.get("state") or "open",
-        author=_login(data.get("user")),
-        labels=_names(data.get("labels"), "name"),
+        number=number,
+        title=data.text("title"),
+        body=data.text("body"),
+        state=data.string("state") or "open",
+        author=_login(data.object("user")),
+        labels=data.names("labels", "name"),
         assignees=assignees,
         is_pull=is_pull,
-        html_url=data.get("html_url"),
-        head_ref=head.get("ref"),
-        head_sha=head.get("sha"),
-        base_ref=base.get("ref"),
-        base_sha=base.get("sha"),
-        merged=data.get("merged") if is_pull else None,
-        draft=data.get("draft") if is_pull else None,
+        html_url=data.string("html_url"),
+        head_ref=head.string("ref"),
+        head_sha=head.string("sha"),
+        base_ref=base.string("ref"),
+        base_sha=base.string("sha"),
+        merged=data.flag("merged") if is_pull else None,
+        draft=data.flag("draft") if is_pull else None,
     )
 
 
-def _comment(data: Any, changes: Any) -> Comment | None:
-    if not isinstance(data, dict):
+def _comment(data: Fields | None, changes: Fields | None) -> Comment | None:
+    if data is None:
         return None
-    previous = None
-    if isinstance(changes, dict) and isinstance(changes.get("body"), dict):
-        previous = changes["body"].get("from")
+    previous_body = changes.object("body") if changes is not None else None
     return Comment(
-        id=int(data["id"]),
-        body=data.get("body") or "",
-        author=_login(data.get("user")),
-        html_url=data.get("html_url"),
-        previous_body=previous,
+        id=data.required_integer("id"),
+        body=data.text("body"),
+        author=_login(data.object("user")),
+        html_url=data.string("html_url"),
+        previous_body=previous_body.string("from") if previous_body is not None else None,
     )
 
 
-def _push(payload: dict[str, Any], platform: str) -> Push:
+def _push(payload: Fields, platform: str) -> Push:
     commits = tuple(
         Commit(
-            sha=c.get("id") or c.get("sha") or "",
-            message=c.get("message") or "",
-            added=tuple(c.get("added") or ()),
-            removed=tuple(c.get("removed") or ()),
-            modified=tuple(c.get("modified") or ()),
+            sha=c.string("id") or c.string("sha") or "",
+            message=c.text("message"),
+            added=c.strings("added"),
+            removed=c.strings("removed"),
+            modified=c.strings("modified"),
         )
-        for c in payload.get("commits") or ()
+        for c in payload.objects("commits")
     )
     if platform == GITHUB:
         truncated = len(commits) >= GITHUB_PUSH_MAX_COMMITS or any(
             len(c.added) + len(c.removed) + len(c.modified) >= GITHUB_PUSH_MAX_FILES for c in commits
         )
     else:
-        total = payload.get("total_commits")
-        truncated = total > len(commits) if isinstance(total, int) else len(commits) >= GITEA_PUSH_MAX_COMMITS
-    before, after = payload.get("before") or "", payload.get("after") or ""
-    return Push(ref=payload["ref"], before=before, after=after, commits=commits, truncated=truncated)
+        total = payload.integer("total_commits")
+        truncated = total > len(commits) if total is not None else len(commits) >= GITEA_PUSH_MAX_COMMITS
+    return Push(
+        ref=payload.required_string("ref"),
+        before=payload.text("before"),
+        after=payload.text("after"),
+        commits=commits,
+        truncated=truncated,
+    )
 
 
-def _common(platform: str, name: str, action: str | None, payload: dict[str, Any], delivery_id: str) -> dict[str, Any]:
-    installation = payload.get("installation")
+def _common(platform: str, name: str, action: str | None, payload: Fields, delivery_id: str) -> dict[str, Any]:
+    installation = payload.object("installation")
     return {
         "platform": platform,
         "name": name,
         "action": action,
         "delivery_id": delivery_id,
-        "repo": _repo(payload.get("repository")),
-        "sender": _user(payload.get("sender")),
-        "installation_id": installation.get("id") if isinstance(installation, dict) else None,
-        "payload": payload,
+        "repo": _repo(payload.object("repository")),
+        "sender": _user(payload.object("sender")),
+        "installation_id": installation.integer("id") if installation is not None else None,
+        "payload": payload.data,
     }
+
+
+def _ref(payload: Fields, fields: dict[str, Any]) -> None:
+    """create/delete: the short ref name and its type."""
+    fields["ref"] = payload.required_string("ref")
+    fields["ref_type"] = payload.string("ref_type")
 
 
 # -- GitHub -----------------------------------------------------------------------------------
 
 
-def _normalize_github(event: str, payload: dict[str, Any], delivery_id: str) -> Event:
-    action = payload.get("action")
+def _normalize_github(event: str, payload: Fields, delivery_id: str) -> Event:
+    action = payload.string("action")
     fields = _common(GITHUB, event, action, payload, delivery_id)
     if event == "pull_request" or event == "pull_request_review":
-        fields["issue"] = _issue(payload["pull_request"], is_pull=True)
-    elif isinstance(payload.get("issue"), dict):
-        fields["issue"] = _issue(payload["issue"], is_pull=isinstance(payload["issue"].get("pull_request"), dict))
+        fields["issue"] = _issue(payload.required_object("pull_request"), is_pull=True)
+    elif (issue := payload.object("issue")) is not None:
+        fields["issue"] = _issue(issue, is_pull=issue.object("pull_request") is not None)
     if event == "issue_comment":
-        fields["comment"] = _comment(payload.get("comment"), payload.get("changes"))
-    if event == "pull_request_review" and isinstance(payload.get("review"), dict):
-        review = payload["review"]
+        fields["comment"] = _comment(payload.object("comment"), payload.object("changes"))
+    if event == "pull_request_review" and (review := payload.object("review")) is not None:
         fields["review"] = Review(
-            state=str(review.get("state", "")).lower(),
-            body=review.get("body") or "",
-            author=_login(review.get("user")),
-            commit_sha=review.get("commit_id"),
+            state=review.text("state").lower(),
+            body=review.text("body"),
+            author=_login(review.object("user")),
+            commit_sha=review.string("commit_id"),
         )
-    if isinstance(payload.get("label"), dict) and event in ("issues", "pull_request"):
-        fields["label"] = payload["label"]["name"]
+    if event in ("issues", "pull_request") and (label := payload.object("label")) is not None:
+        fields["label"] = label.required_string("name")
     if event == "push":
         fields["push"] = _push(payload, GITHUB)
     if event in ("create", "delete"):
-        fields["ref"] = payload["ref"]
-        fields["ref_type"] = payload.get("ref_type")
+        _ref(payload, fields)
     return Event(**fields)
 
 
 # -- Gitea / Forgejo --------------------------------------------------------------------------
 
 
-def _normalize_gitea(event: str, event_type: str | None, payload: dict[str, Any], delivery_id: str) -> Event:
+def _normalize_gitea(event: str, event_type: str | None, payload: Fields, delivery_id: str) -> Event:
     kind = event_type or event
-    action = payload.get("action")
+    action = payload.string("action")
     review_state = GITEA_REVIEW_STATES.get(kind) if action == "reviewed" else None
+    issue, comment = payload.object("issue"), payload.object("comment")
     if review_state is not None:
         name, action = "pull_request_review", "submitted"
-    elif isinstance(payload.get("issue"), dict) and isinstance(payload.get("comment"), dict):
+    elif issue is not None and comment is not None:
         # Conversation comments, on issues and PRs alike (older Gitea typed the latter
         # `pull_request_comment`, which newer Gitea uses for review comments).
         name = "issue_comment"
@@ -375,29 +382,28 @@ def _normalize_gitea(event: str, event_type: str | None, payload: dict[str, Any]
         name = "issues"
     else:
         name = event
-    action = GITEA_ACTIONS.get(action, action) if isinstance(action, str) else None
+    action = GITEA_ACTIONS.get(action, action) if action is not None else None
 
     fields = _common(GITEA, name, action, payload, delivery_id)
-    if isinstance(payload.get("pull_request"), dict) and name != "issue_comment":
+    pull = payload.object("pull_request") if name != "issue_comment" else None
+    if pull is not None:
         # Trimmed Gitea payloads may leave the number only at the top level.
-        fields["issue"] = _issue(payload["pull_request"], is_pull=True, number=payload.get("number"))
-    elif isinstance(payload.get("issue"), dict):
-        issue = payload["issue"]
-        is_pull = bool(payload.get("is_pull")) or isinstance(issue.get("pull_request"), dict)
+        fields["issue"] = _issue(pull, is_pull=True, number=payload.integer("number"))
+    elif issue is not None:
+        is_pull = bool(payload.flag("is_pull")) or issue.object("pull_request") is not None
         fields["issue"] = _issue(issue, is_pull=is_pull)
     if name == "issue_comment":
-        fields["comment"] = _comment(payload.get("comment"), payload.get("changes"))
+        fields["comment"] = _comment(comment, payload.object("changes"))
     if review_state is not None:
-        review = payload.get("review") or {}
+        review = payload.object("review") or Fields({}, "review")
         fields["review"] = Review(
             state=review_state,
-            body=review.get("content") or "",
-            author=_login(payload.get("sender")),
-            commit_sha=payload.get("commit_id") or None,
+            body=review.text("content"),
+            author=_login(payload.object("sender")),
+            commit_sha=payload.string("commit_id") or None,
         )
     if name == "push":
         fields["push"] = _push(payload, GITEA)
     if name in ("create", "delete"):
-        fields["ref"] = payload["ref"]
-        fields["ref_type"] = payload.get("ref_type")
+        _ref(payload, fields)
     return Event(**fields)

@@ -15,6 +15,11 @@ after it was received, or last replayed. A `RateLimited` without a time counts a
 failure.
 
 A restart resumes every pending or running row, since the sorter starts from the beginning.
+
+No payload can stop the inbox: decoding turns anything wrong with a body into a dead letter
+(`decode`), and a handler's `when` test that raises is that delivery's failed attempt, like an
+exception in the handler itself. Should the sorter or a worker die anyway, of a bug, it is
+logged and started again, and `problems` (hence /readyz) says so until it is back.
 """
 
 from __future__ import annotations
@@ -29,16 +34,18 @@ from typing import Any
 
 from bot import deliveries
 from bot.deliveries import DeliveryRow
-from bot.events import Event, MalformedPayload, normalize, parse_body
+from bot.events import Event, MalformedPayload, read_event
 from bot.forges.base import RateLimited
 from bot.forges.common import backoff_delay
 from bot.metrics import Metrics
 from bot.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
 from bot.store import Store
+from bot.supervision import Supervisor
 
 logger = logging.getLogger(__name__)
 
 STORE_RETRY_SECONDS = 5.0
+RESTART_SECONDS = 1.0  # how long a sorter or worker that died stays down before it starts again
 
 # What `select` found for an event (its handlers), kept with the delivery and handed back to
 # `process`, so that the handlers' `when` tests run once per delivery. Opaque to the inbox.
@@ -53,6 +60,7 @@ class _Item:
     event: Event | None
     malformed: str | None = None
     selection: Selection | None = None  # None: not selected yet
+    unselectable: Exception | None = None  # what `select` raised: its next attempt fails with it
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +76,9 @@ class RetryPolicy:
 
 
 def decode(row: DeliveryRow) -> Event:
-    payload = parse_body(row.original_body(), row.content_type)
-    return normalize(row.platform, row.event, payload, delivery_id=row.delivery_id, event_type=row.event_type)
+    """The Event a stored delivery holds; MalformedPayload, and nothing else, when it holds none."""
+    body = row.original_body()
+    return read_event(row.platform, row.event, body, row.content_type, delivery_id=row.delivery_id, event_type=row.event_type)
 
 
 class Inbox:
@@ -86,6 +95,7 @@ class Inbox:
         clock: Callable[[], float] = time.time,
         window: int | None = None,
         pressure: IntakePressure | None = None,
+        restart_seconds: float = RESTART_SECONDS,
     ) -> None:
         self.store = store
         self.process = process
@@ -111,6 +121,7 @@ class Inbox:
         self._last_stored = 0
         self._stopping = False
         self._turns = asyncio.Lock()
+        self._supervisor = Supervisor(logger, restart_seconds)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -118,9 +129,15 @@ class Inbox:
         # Resume whatever a previous run left pending or running.
         self._last_stored = max(self._last_stored, await self.store.run(deliveries.last_open_id))
         self._wake.set()
-        self._tasks.append(asyncio.create_task(self._sort(), name="inbox-sorter"))
+        # Nothing a delivery holds should make these loops die (see `decode` and `_step`): if
+        # a bug does, they are started again rather than leave deliveries stored and never run.
+        def stopping() -> bool:
+            return self._stopping
+
+        keep = self._supervisor.keep_running
+        self._tasks.append(asyncio.create_task(keep("inbox sorter", self._sort, stopping), name="inbox-sorter"))
         for n in range(self.workers):
-            self._tasks.append(asyncio.create_task(self._work(), name=f"inbox-worker-{n}"))
+            self._tasks.append(asyncio.create_task(keep(f"inbox worker {n}", self._work, stopping), name=f"inbox-worker-{n}"))
 
     async def stop(self, grace: float) -> None:
         """Stop taking work; give running handlers `grace` seconds; leave the rest pending."""
@@ -140,8 +157,16 @@ class Inbox:
         self._tasks.clear()
 
     @property
+    def problems(self) -> list[str]:
+        """Why the inbox is not processing deliveries (for /readyz); empty while it is."""
+        found = [f"{name} died ({why}); restarting" for name, why in self._supervisor.down.items()]
+        if not self._tasks or any(t.done() for t in self._tasks):
+            found.append("workers are not running")
+        return found
+
+    @property
     def running(self) -> bool:
-        return bool(self._tasks) and all(not t.done() for t in self._tasks)
+        return not self.problems
 
     @property
     def depth(self) -> int:
@@ -213,7 +238,7 @@ class Inbox:
         self._last_stored = max(self._last_stored, row.id)
         try:
             item = _Item(row, decode(row))
-        except MalformedPayload as exc:
+        except MalformedPayload as exc:  # the only exception `decode` raises, whatever the payload
             item = _Item(row, None, str(exc))
         row.body = b""  # decoded; no need to hold the bytes as well
         subject = (item.event.subject if item.event else None) or f"delivery:{row.id}"
@@ -230,36 +255,47 @@ class Inbox:
     async def _work(self) -> None:
         while not self._stopping:
             subject = await self._ready.get()
-            queue = self._subjects[subject]
-            wait = (queue[0].row.next_attempt_at or 0.0) - self.clock()
-            if wait > 0:
-                self._park(subject, wait)
-                continue
-            if self.pressure.busy:
-                await self._background_turn()
-            task = asyncio.current_task()
-            assert task is not None
-            self._busy.add(task)
             try:
-                finished = await self._step(queue)
-            except Exception:  # the store itself failed (disk full...): keep the work, try later
-                logger.exception("could not record a delivery's outcome; retrying", extra={"subject": subject})
-                self._park(subject, STORE_RETRY_SECONDS)
-                continue
-            finally:
-                self._busy.discard(task)
-            for _ in range(finished):
-                done = queue.popleft()
-                self._queued.pop(done.row.id, None)
-                self._in_memory -= 1
-            if finished:
-                self._room.set()
-            if not queue:
-                del self._subjects[subject]
-            elif finished:
-                self._ready.put_nowait(subject)
-            else:
-                self._park(subject, (queue[0].row.next_attempt_at or 0.0) - self.clock())
+                await self._take(subject)
+            except Exception:
+                # The worker dies (and is started again); the subject it held must not die
+                # with it, or its deliveries would wait for ever: it is taken up again later.
+                if subject in self._subjects and subject not in self._timers:
+                    self._park(subject, self._supervisor.restart_seconds)
+                raise
+
+    async def _take(self, subject: str) -> None:
+        """Work on one subject, then hand it back: ready again, parked until its retry, or done."""
+        queue = self._subjects[subject]
+        wait = (queue[0].row.next_attempt_at or 0.0) - self.clock()
+        if wait > 0:
+            self._park(subject, wait)
+            return
+        if self.pressure.busy:
+            await self._background_turn()
+        task = asyncio.current_task()
+        assert task is not None
+        self._busy.add(task)
+        try:
+            finished = await self._step(queue)
+        except Exception:  # the store itself failed (disk full...): keep the work, try later
+            logger.exception("could not record a delivery's outcome; retrying", extra={"subject": subject})
+            self._park(subject, STORE_RETRY_SECONDS)
+            return
+        finally:
+            self._busy.discard(task)
+        for _ in range(finished):
+            done = queue.popleft()
+            self._queued.pop(done.row.id, None)
+            self._in_memory -= 1
+        if finished:
+            self._room.set()
+        if not queue:
+            del self._subjects[subject]
+        elif finished:
+            self._ready.put_nowait(subject)
+        else:
+            self._park(subject, (queue[0].row.next_attempt_at or 0.0) - self.clock())
 
     async def _step(self, queue: deque[_Item]) -> int:
         """Work on the head of one subject's queue; return how many deliveries it finished.
@@ -271,9 +307,12 @@ class Inbox:
         for item in queue:
             if item.event is None or item.row.attempts or len(unwanted) == 256:
                 break
-            if item.selection is None:
-                item.selection = self.select(item.event)
-            if item.selection:
+            if item.selection is None and item.unselectable is None:
+                try:
+                    item.selection = self.select(item.event)
+                except Exception as exc:  # a handler's `when` test failed: this delivery's failure, not ours
+                    item.unselectable = exc
+            if item.unselectable is not None or item.selection:
                 break
             unwanted.append(item)
         if unwanted:
@@ -316,6 +355,11 @@ class Inbox:
 
         repo = event.repo.full_name if event.repo else None
         row.attempts = await self.store.run(deliveries.start_attempt, row.id, event.action, repo, event.subject)
+        if item.unselectable is not None:
+            # A failed attempt like any other. The next one runs the `when` tests again
+            # (`process` selects when given no selection).
+            failure, item.unselectable = item.unselectable, None
+            return await self._failed(row, event, failure)
         started = time.perf_counter()
         try:
             async with asyncio.timeout(self.handler_timeout):

@@ -157,6 +157,9 @@ async def run_commands(
     seen: dict[str, int] = {}
     for command in commands:
         spec, problem = resolve(ctx.router.find_command, command)
+        if spec is not None and spec.active is not None and not spec.active(config):
+            spec = None  # turned off by this repository's config: another bot's word, unless asked by name
+            problem = f"/{command.args[0]} is not set up in this repository" if command.name == NAMESPACE else None
         if spec is None and not problem:
             continue  # someone else's /word
         # A comment's command runs once, however often its delivery comes (Gitea replays get new ids).
@@ -204,6 +207,8 @@ async def check_allowed(
     Comment commands, label triggers and the agent API all pass through here.
     """
     options = config.commands.get(spec.name)
+    if spec.active is not None and not spec.active(config):
+        raise Refused(Refusal.TURNED_OFF, f"/{spec.name} is not set up in this repository")
     if options is not None and not options.enabled:
         raise Refused(Refusal.TURNED_OFF, f"/{spec.name} is turned off in this repository")
     if (is_pull and not spec.on_pulls) or (not is_pull and not spec.on_issues):

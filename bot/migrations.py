@@ -164,4 +164,15 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         ALTER TABLE deliveries ADD COLUMN replayed_at REAL;
         """,
     ),
+    (
+        7,
+        """
+        -- The failed deliveries (`forgebot deliveries --failed`): dead letters and those waiting
+        -- for a retry. `deliveries_open` holds every pending row, so during a backlog listing the
+        -- failed ones through it read the whole backlog. This index holds only the failed rows;
+        -- its WHERE is the listing's, term for term, which is what lets SQLite use it.
+        CREATE INDEX deliveries_failed ON deliveries (id)
+            WHERE status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL);
+        """,
+    ),
 )

@@ -26,6 +26,18 @@ CommandHandler = Callable[..., Awaitable[Any]]
 JobFunc = Callable[..., Awaitable[None]]
 
 
+class WhenFailed(Exception):
+    """A handler's `when` test raised: the delivery's failure, recorded and retried like a handler's."""
+
+
+def _test(handler: Handler, when: Predicate, event: Event) -> bool:
+    try:
+        return when(event)
+    except Exception as exc:
+        name = f"{handler.__module__}.{handler.__qualname__}"
+        raise WhenFailed(f"the when test of {name} raised {type(exc).__name__}: {exc}") from exc
+
+
 class Level(Ordered):
     """Who may run a command, from least to most privileged."""
 
@@ -49,16 +61,23 @@ class CommandSpec:
     aliases: tuple[str, ...] = ()
     on_pulls: bool = True
     on_issues: bool = True
+    # Whether the repository's config turns the command on (None: always). Where it is off, the
+    # word is left to other bots, as an unknown /word is.
+    active: Callable[[Any], bool] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class JobSpec:
-    """A scheduled job; `every` is seconds, or a function of the settings giving seconds."""
+    """A scheduled job; `every` is seconds, or a function of the settings giving seconds.
+
+    `first` is how many seconds after start it first runs; None: one interval after start.
+    """
 
     name: str
     func: JobFunc
     every: float | Callable[[Any], float]
     jitter: float = 0.0
+    first: float | None = None
 
     def interval(self, settings: Any) -> float:
         return float(self.every(settings) if callable(self.every) else self.every)
@@ -97,9 +116,12 @@ class Router:
         aliases: Iterable[str] = (),
         on_pulls: bool = True,
         on_issues: bool = True,
+        active: Callable[[Any], bool] | None = None,
     ) -> Callable[[CommandHandler], CommandHandler]:
         def register(handler: CommandHandler) -> CommandHandler:
-            self._add_command(CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues))
+            self._add_command(
+                CommandSpec(name.lower(), handler, usage, description, level, tuple(aliases), on_pulls, on_issues, active)
+            )
             return handler
 
         return register
@@ -110,11 +132,13 @@ class Router:
                 raise ValueError(f"command /{word} is registered twice")
             self._commands[word] = spec
 
-    def job(self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0) -> Callable[[JobFunc], JobFunc]:
+    def job(
+        self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0, first: float | None = None
+    ) -> Callable[[JobFunc], JobFunc]:
         def register(func: JobFunc) -> JobFunc:
             if name in self._jobs:
                 raise ValueError(f"job {name!r} is registered twice")
-            self._jobs[name] = JobSpec(name, func, every, jitter)
+            self._jobs[name] = JobSpec(name, func, every, jitter, first)
             return func
 
         return register
@@ -135,10 +159,11 @@ class Router:
     # -- lookup ----------------------------------------------------------------------------
 
     def handlers_for(self, event: Event) -> list[Handler]:
+        """The handlers registered for `event` whose `when` test takes it; WhenFailed if a test raised."""
         found = list(self._handlers.get((event.name, None), ()))
         if event.action is not None:
             found.extend(self._handlers.get((event.name, event.action), ()))
-        return [handler for handler, when in found if when is None or when(event)]
+        return [handler for handler, when in found if when is None or _test(handler, when, event)]
 
     def find_command(self, name: str) -> CommandSpec | None:
         return self._commands.get(name.lower())

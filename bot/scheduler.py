@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterable
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -40,7 +40,11 @@ class Scheduler:
 
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
+        now = datetime.now(UTC)
         for job in self.jobs.values():
+            # APScheduler's default first run is one interval after start; a job that says
+            # otherwise runs `first` seconds after start, then on its interval.
+            first = {} if job.first is None else {"next_run_time": now + timedelta(seconds=job.first)}
             scheduler.add_job(
                 self.run_job,
                 "interval",
@@ -51,6 +55,7 @@ class Scheduler:
                 coalesce=True,
                 max_instances=1,
                 misfire_grace_time=None,
+                **first,
             )
         scheduler.start()
         self._scheduler = scheduler
@@ -60,11 +65,12 @@ class Scheduler:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
 
-    def next_run(self, name: str) -> float | None:
-        """When the job runs next (epoch seconds), if the scheduler runs."""
+    def next_run_in(self, name: str) -> float | None:
+        """Seconds until job `name` runs next; None when it is not scheduled."""
         job = self._scheduler.get_job(name) if self._scheduler is not None else None
-        when = getattr(job, "next_run_time", None)
-        return when.timestamp() if when is not None else None
+        if job is None or job.next_run_time is None:
+            return None
+        return float((job.next_run_time - datetime.now(UTC)).total_seconds())
 
     @property
     def running(self) -> bool:

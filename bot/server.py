@@ -12,9 +12,15 @@ a webhook went.
 
 Requests on one connection are handled one at a time, in order; a pipelined request waits (its
 bytes are parsed and queued, and reading pauses) until the one before it has been answered.
+
+Every connection is bounded (bot/limits.py): each phase of a request has a deadline (idle
+keep-alive, headers, body), watched by one timer per connection; a body is counted against the
+budget of unverified bytes from its headers on, and one that is too large or does not fit is
+refused as soon as its headers say so, without reading it.
+
 An ASGI answer sent in one piece is written in one piece, with its length; one the app sends in
-parts (`more_body`: server-sent events, MCP's Streamable HTTP) goes out part by part, chunked.
-An app waiting for `http.disconnect` is woken when the client goes.
+parts (server-sent events, MCP's Streamable HTTP) goes out part by part as it is sent, chunked
+(bot/asgi_bridge.py). An app waiting for `http.disconnect` is woken when the client goes.
 """
 
 from __future__ import annotations
@@ -22,7 +28,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import urllib.parse
 from collections import deque
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -30,13 +35,27 @@ from typing import Any
 
 import httptools
 
-from bot.webhooks import METHOD_NOT_ALLOWED, WebhookEndpoint, error_body
+from bot.asgi_bridge import ClientGone, Header, call_asgi
+from bot.limits import ServeLimits
+from bot.webhooks import METHOD_NOT_ALLOWED, Rejected, WebhookEndpoint, error_body
 
 logger = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_OTHER_BODY = 1024 * 1024  # for requests to the API and operations endpoints
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
+RETRY_AFTER = [(b"retry-after", b"5")]
+# After refusing a body it has not read, the server stops writing and reads and drops what the
+# client is still sending for up to this long, so that the client reads the answer rather than
+# a reset (closing a socket with unread bytes resets it).
+LINGER_SECONDS = 2.0
+
+# Phases of a connection; each but ANSWERING has a deadline.
+IDLE, HEADERS, BODY, ANSWERING = range(4)
+
+
+class _Refused(Exception):
+    """Raised from a parser callback to stop parsing a request that has been refused."""
 
 
 @dataclass
@@ -44,15 +63,24 @@ class Request:
     method: bytes = b""
     url: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
-    body: list[bytes] = field(default_factory=list)
+    # The body: its first chunk as it came (most bodies arrive in one), or a buffer once a
+    # second chunk arrives, made at the declared length when there is one.
+    first: bytes = b""
+    buffer: bytearray | None = None
+    declared: int | None = None
     size: int = 0
+    held: int = 0  # bytes of the unverified-body budget this request holds until answered
+    macs: list[Any] | None = None  # HMACs of a webhook body over its chunks so far, one per secret
+    refusal: tuple[Rejected, list[tuple[bytes, bytes]]] | None = None
     keep_alive: bool = True
     http_version: str = "1.1"
     endpoint: WebhookEndpoint | None = None
     path: str = ""
     header_map: dict[bytes, bytes] = field(default_factory=dict)
-    too_large: bool = False
     started: float = 0.0
+
+    def body(self) -> bytes | bytearray:
+        return self.first if self.buffer is None else self.buffer
 
 
 def response_bytes(status: int, body: bytes, headers: list[tuple[bytes, bytes]], *, close: bool, head: bool = False) -> bytes:
@@ -81,6 +109,8 @@ class HTTPProtocol(asyncio.Protocol):
         self.app = config.loaded_app
         # The ForgebotApp under any wrapper uvicorn put around it (none in forgebot's own config).
         self.endpoints: dict[str, WebhookEndpoint] = getattr(config.app, "endpoints", {})
+        limits = getattr(config.app, "limits", None)
+        self.limits: ServeLimits = limits if isinstance(limits, ServeLimits) else ServeLimits()
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport | None = None
         self.client: tuple[str, int] | None = None
@@ -90,12 +120,21 @@ class HTTPProtocol(asyncio.Protocol):
         self.queue: deque[Request] = deque()
         self.busy = False
         self.closing = False
-        # Idle keep-alive connections close after uvicorn's `timeout_keep_alive` (5 s by default).
-        # One timer per connection checks the time of the last activity when it fires, rather
-        # than a timer cancelled and set again for every request.
-        self.keep_alive_seconds = float(getattr(config, "timeout_keep_alive", 5))
-        self.last_active = 0.0
-        self.idle_timer: asyncio.TimerHandle | None = None
+        self.admitted = False
+        self.refusing = False  # a refusal was sent: what the client still sends is dropped
+        # Each phase has a deadline: idle keep-alive connections close after uvicorn's
+        # `timeout_keep_alive` (5 s by default), headers and bodies must arrive within their
+        # timeouts. One timer per connection looks at the deadline of the current phase when it
+        # fires (at least every `tick`), rather than a timer cancelled and set again per request.
+        self.timeouts = {
+            IDLE: float(getattr(config, "timeout_keep_alive", 5)),
+            HEADERS: self.limits.header_timeout,
+            BODY: self.limits.body_timeout,
+        }
+        self.tick = min(self.timeouts.values())
+        self.phase = IDLE
+        self.phase_started = 0.0
+        self.timer: asyncio.TimerHandle | None = None
         # Set when the client goes: what an app waiting for `http.disconnect` waits on.
         self.disconnected = asyncio.Event()
         # Cleared while the transport's write buffer is full (streamed responses wait on it).
@@ -106,20 +145,32 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]  # uvloop's transports are not asyncio.Transport subclasses
+        if not self.limits.guard.admit(self):
+            self.closing = True
+            transport.close()
+            return
+        self.admitted = True
         self.server_state.connections.add(self)
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
         self.client = (peer[0], peer[1]) if isinstance(peer, tuple) else None
         self.server = (local[0], local[1]) if isinstance(local, tuple) else None
-        self.last_active = self.loop.time()
-        self.idle_timer = self.loop.call_later(self.keep_alive_seconds, self._close_if_idle)
+        self.phase_started = self.loop.time()
+        self.timer = self.loop.call_later(self.tick, self._check_deadline)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.server_state.connections.discard(self)
         self.closing = True
         self.disconnected.set()
         self.writable.set()  # a writer waiting for room learns that the client is gone
-        if self.idle_timer is not None:
-            self.idle_timer.cancel()
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.admitted:
+            return
+        self.admitted = False
+        self.server_state.connections.discard(self)
+        self.limits.guard.leave(self)
+        self._release(self.current)
+        for request in self.queue:
+            self._release(request)
 
     def pause_writing(self) -> None:
         self.writable.clear()
@@ -133,14 +184,22 @@ class HTTPProtocol(asyncio.Protocol):
         if not self.busy and self.transport is not None:
             self.transport.close()
 
+    def evict(self) -> None:
+        """Closed to make room for a new connection (see ConnectionGuard)."""
+        self.closing = True
+        if self.transport is not None:
+            self.transport.close()
+
     def data_received(self, data: bytes) -> None:
-        self.last_active = self.loop.time()
+        if self.refusing:
+            return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "upgrades are not supported")
         except httptools.HttpParserError:
-            self._fail(400, "malformed HTTP request")
+            if not self.refusing:  # a refusal stops the parser on purpose and has answered
+                self._fail(400, "malformed HTTP request")
 
     def _fail(self, status: int, reason: str) -> None:
         """A request that cannot be parsed or read on: answer and close the connection."""
@@ -148,23 +207,43 @@ class HTTPProtocol(asyncio.Protocol):
             self.transport.write(response_bytes(status, error_body(reason), [(b"content-type", b"application/json")], close=True))
             self.transport.close()
 
-    def _close_if_idle(self) -> None:
-        self.idle_timer = None
+    def _enter(self, phase: int) -> None:
+        self.phase = phase
+        self.phase_started = self.loop.time()
+
+    def _check_deadline(self) -> None:
+        self.timer = None
         if self.transport is None or self.closing:
             return
-        idle_for = self.loop.time() - self.last_active
-        if idle_for >= self.keep_alive_seconds and not self.busy and not self.queue:
+        wait = self.tick
+        if not self.busy and not self.queue and not self.refusing:
+            left = self.phase_started + self.timeouts.get(self.phase, float("inf")) - self.loop.time()
+            if left <= 0:
+                self._expire()
+                return
+            wait = min(wait, left)
+        self.timer = self.loop.call_later(wait, self._check_deadline)
+
+    def _expire(self) -> None:
+        """The current phase ran out of time: an idle connection just closes, a request gets 408."""
+        assert self.transport is not None
+        if self.phase == IDLE:
             self.transport.close()
             return
-        # Active since the timer was set, or a request is still being answered: look again later.
-        wait = self.keep_alive_seconds - idle_for if idle_for < self.keep_alive_seconds else self.keep_alive_seconds
-        self.idle_timer = self.loop.call_later(wait, self._close_if_idle)
+        part = "headers" if self.phase == HEADERS else "body"
+        request = self.current
+        rejected = Rejected(408, "timeout", f"request {part} not received within {self.timeouts[self.phase]:g} s")
+        if request.endpoint is not None:
+            request.endpoint.observe(request.endpoint.platform or "unknown", "", "rejected:timeout", time.perf_counter() - request.started)
+        self._release(request)
+        self._fail(rejected.status, rejected.reason)
 
     # -- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self.current = Request(started=time.perf_counter())
         self.header_bytes = 0
+        self._enter(HEADERS)
 
     def on_url(self, url: bytes) -> None:
         self.current.url += url
@@ -178,29 +257,88 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         request = self.current
+        self.limits.guard.waiting.pop(self, None)  # a request is under way: not one to evict
+        self._enter(BODY)
         request.method = self.parser.get_method()
         request.http_version = self.parser.get_http_version()
         request.keep_alive = self.parser.should_keep_alive()
         request.path = httptools.parse_url(request.url).path.decode("latin-1").rstrip("/")
         request.header_map = headers = dict(request.headers)
         request.endpoint = self.endpoints.get(request.path) if request.method == b"POST" else None
-        if request.endpoint is not None:
-            declared = headers.get(b"content-length")
-            if declared is not None and declared.isdigit() and int(declared) > request.endpoint.max_body_bytes:
-                request.too_large = True
-        if b"expect" in headers and headers[b"expect"].lower() == b"100-continue" and not request.too_large and self.transport:
+        declared = headers.get(b"content-length")
+        if declared is not None and declared.isdigit():  # the parser refuses any other value
+            request.declared = int(declared)
+            # Refused before a byte of it is read: too large, or more than the budget has room for.
+            if request.declared and not self._hold(request, request.declared):
+                raise _Refused
+        if b"expect" in headers and headers[b"expect"].lower() == b"100-continue" and self.transport:
             self.transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
-    def on_body(self, body: bytes) -> None:
+    def on_body(self, chunk: bytes) -> None:
         request = self.current
-        request.size += len(body)
-        limit = request.endpoint.max_body_bytes if request.endpoint is not None else MAX_OTHER_BODY
-        if request.size > limit:
-            request.too_large = True
-        if not request.too_large:
-            request.body.append(body)
+        size = request.size + len(chunk)
+        if size > request.held and not self._hold(request, size):  # a chunked body, held as it comes
+            raise _Refused
+        if request.size == 0:
+            request.first = chunk
+        else:
+            if request.buffer is None:
+                request.buffer = self._start_buffer(request)
+            if request.declared is not None:
+                request.buffer[request.size:size] = chunk
+            else:
+                request.buffer += chunk
+            if request.macs is not None:
+                for mac in request.macs:
+                    mac.update(chunk)
+        request.size = size
+
+    def _start_buffer(self, request: Request) -> bytearray:
+        """The second chunk of a body: from now on it is copied into one buffer, and a webhook's
+        signature is computed as it arrives, so nothing is joined or read twice at the end."""
+        first = request.first
+        request.first = b""
+        if request.endpoint is not None:
+            request.macs = request.endpoint.start_macs(first)
+        if request.declared is None:
+            return bytearray(first)
+        buffer = bytearray(request.declared)  # zero pages, mapped as they are written
+        buffer[: len(first)] = first
+        return buffer
+
+    def _hold(self, request: Request, size: int) -> bool:
+        """Count `size` bytes of this body against the budget, or refuse the request now."""
+        endpoint = request.endpoint
+        limit = endpoint.max_body_bytes if endpoint is not None else MAX_OTHER_BODY
+        if size > limit:
+            rejected = endpoint.too_large() if endpoint is not None else Rejected(413, "too_large", "request body too large")
+            self._refuse(request, rejected, [])
+            return False
+        if not self.limits.budget.grow(request.held, size):
+            self._refuse(request, Rejected(503, "busy", "too many request bodies in flight; retry later"), RETRY_AFTER)
+            return False
+        request.held = size
+        return True
+
+    def _refuse(self, request: Request, rejected: Rejected, extra: list[tuple[bytes, bytes]]) -> None:
+        """Answer in turn without reading on, then close the connection (see LINGER_SECONDS)."""
+        request.refusal = (rejected, extra)
+        request.keep_alive = False
+        self.refusing = True
+        self._release(request)
+        if self.transport is not None:
+            self.transport.pause_reading()
+        self.queue.append(request)
+        self._next()
+
+    def _release(self, request: Request) -> None:
+        if request.held:
+            self.limits.budget.release(request.held)
+            request.held = 0
+        request.buffer, request.first, request.macs = None, b"", None
 
     def on_message_complete(self) -> None:
+        self.phase = ANSWERING
         self.queue.append(self.current)
         if len(self.queue) > 1 and self.transport is not None:
             self.transport.pause_reading()  # pipelined: hold the rest until these are answered
@@ -213,16 +351,16 @@ class HTTPProtocol(asyncio.Protocol):
             return
         request = self.queue.popleft()
         self.busy = True
-        if request.too_large:
-            request.keep_alive = False  # do not read on after a client sent too much
+        if request.refusal is not None:
+            rejected, extra = request.refusal
             if request.endpoint is not None:
-                endpoint = request.endpoint
-                endpoint.refuse(request.header_map, endpoint.too_large(), request.started, lambda s, b: self._respond(request, s, b))
+                request.endpoint.refuse(request.header_map, rejected, request.started, lambda s, b: self._respond(request, s, b, extra))
             else:
-                self._respond(request, 413, error_body("request body too large"))
+                self._respond(request, rejected.status, error_body(rejected.reason), extra)
         elif request.endpoint is not None:
-            body = request.body[0] if len(request.body) == 1 else b"".join(request.body)
-            request.endpoint.accept(request.header_map, body, lambda s, b: self._respond(request, s, b), request.started)
+            macs = request.macs
+            digests = [mac.digest() for mac in macs] if macs is not None else None
+            request.endpoint.accept(request.header_map, request.body(), lambda s, b: self._respond(request, s, b), request.started, digests)
         elif request.path in self.endpoints:
             self._respond(request, 405, METHOD_NOT_ALLOWED, [(b"allow", b"POST")])
         else:
@@ -242,95 +380,48 @@ class HTTPProtocol(asyncio.Protocol):
 
     def _done(self, request: Request, close: bool) -> None:
         """The answer to `request` is written: close, or go on with the next request."""
+        self._release(request)
         if close and self.transport is not None and not self.transport.is_closing():
-            self.transport.close()
+            self._close_after_answer()
         self.server_state.total_requests += 1
         self.busy = False
         if close:
             return
         if self.queue:
             self._next()
-        else:
-            if self.transport is not None:
-                self.transport.resume_reading()
-            self.last_active = self.loop.time()
+            return
+        if self.transport is not None:
+            self.transport.resume_reading()
+        if self.phase == ANSWERING:
+            self._enter(IDLE)
+        if self.phase != BODY:
+            self.limits.guard.waiting[self] = None  # waiting for a request again
+
+    def _close_after_answer(self) -> None:
+        assert self.transport is not None
+        if not self.refusing or not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        # The client may still be sending the body we refused: drop it for a moment (data_received
+        # ignores it) so that our answer is read before the connection goes.
+        self.transport.write_eof()
+        self.transport.resume_reading()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
 
     # -- everything else: the Starlette app over ASGI ----------------------------------------------
 
     async def _asgi(self, request: Request) -> None:
-        url = httptools.parse_url(request.url)
-        raw_path = url.path
-        scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": request.http_version,
-            "server": self.server,
-            "client": self.client,
-            "scheme": "http",
-            "method": request.method.decode("ascii"),
-            "root_path": "",
-            "path": urllib.parse.unquote(raw_path.decode("latin-1")),
-            "raw_path": raw_path,
-            "query_string": url.query or b"",
-            "headers": request.headers,
-            "state": self.app_state.copy(),
-        }
-        body = b"".join(request.body)
-        sent_body = False
-        started: dict[str, Any] = {}
-        chunks: list[bytes] = []
-        stream: Stream | None = None
+        def open_stream(status: int, headers: list[Header]) -> Stream:
+            return Stream(self, request, status, [*self.server_state.default_headers, *headers])
 
-        async def receive() -> dict[str, Any]:
-            nonlocal sent_body
-            if not sent_body:
-                sent_body = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            await self.disconnected.wait()  # nothing more will come; wait for the client to go
-            return {"type": "http.disconnect"}
-
-        async def send(message: dict[str, Any]) -> None:
-            nonlocal stream
-            if message["type"] == "http.response.start":
-                started.update(message)
-                return
-            if message["type"] != "http.response.body":
-                return
-            data, more = message.get("body", b""), message.get("more_body", False)
-            if stream is None and not more:
-                chunks.append(data)  # the whole answer is known: written in one piece once the app returns
-                return
-            if stream is None:  # the app streams: send what there is now, and each part as it comes
-                stream = Stream(self, request, int(started["status"]), self._headers(started))
-                data = b"".join((*chunks, data))
-            await stream.write(data)
-            if not more:
-                stream.end()
-
-        try:
-            await self.app(scope, receive, send)
-            if stream is None:
-                status, headers = int(started["status"]), self._headers(started)
-        except Exception as exc:
-            if stream is not None:  # part of the answer is out: all that is left is to cut the connection
-                if not isinstance(exc, ClientGone):
-                    logger.exception("streamed response failed", extra={"path": scope["path"]})
-                stream.abort()
-                return
-            logger.exception("request failed", extra={"path": scope["path"]})
-            status, headers, chunks = 500, [(b"content-type", b"text/plain")], [b"Internal Server Error"]
-        if stream is not None:
-            stream.end()  # an app that returned without saying the body was over
-            return
-        self._write(request, status, b"".join(chunks), [*self.server_state.default_headers, *headers])
-
-    def _headers(self, started: dict[str, Any]) -> list[tuple[bytes, bytes]]:
-        """The app's headers, less those the protocol writes itself."""
-        return [(n.lower(), v) for n, v in started.get("headers", []) if n.lower() not in (b"content-length", b"connection", b"transfer-encoding")]
-
-
-class ClientGone(OSError):
-    """The client went away while a response was streamed to it."""
+        answer = await call_asgi(
+            self.app, method=request.method, url=request.url, http_version=request.http_version, headers=request.headers,
+            body=bytes(request.body()), server=self.server, client=self.client, state=self.app_state.copy(),
+            disconnected=self.disconnected, open_stream=open_stream,
+        )
+        if answer is not None:
+            status, headers, body = answer
+            self._write(request, status, body, [*self.server_state.default_headers, *headers])
 
 
 class Stream:
@@ -338,7 +429,7 @@ class Stream:
     chunked transfer encoding (HTTP/1.0: until the connection closes). Writing waits while the
     transport's buffer is full, so a slow reader holds the app back rather than the memory growing."""
 
-    def __init__(self, protocol: HTTPProtocol, request: Request, status: int, headers: list[tuple[bytes, bytes]]) -> None:
+    def __init__(self, protocol: HTTPProtocol, request: Request, status: int, headers: list[Header]) -> None:
         self.protocol = protocol
         self.request = request
         self.chunked = request.http_version != "1.0"
@@ -346,7 +437,7 @@ class Stream:
         self.close = not request.keep_alive or protocol.closing or not self.chunked
         self.ended = False
         lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))]
-        for name, value in [*protocol.server_state.default_headers, *headers]:
+        for name, value in headers:
             lines += [name, b": ", value, b"\r\n"]
         if self.chunked and not self.head:
             lines.append(b"transfer-encoding: chunked\r\n")

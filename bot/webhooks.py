@@ -52,6 +52,8 @@ class Delivery:
 
 
 Headers = Mapping[bytes, bytes]
+# A body as the HTTP protocol holds it: one chunk, or the buffer a longer body was read into.
+Body = bytes | bytearray
 
 
 def detect_platform(headers: Headers) -> str:
@@ -68,11 +70,7 @@ def _header(headers: Headers, *names: bytes) -> str | None:
     return None
 
 
-def _matches(candidates: Sequence[bytes], expected_hex: str, secrets: Sequence[bytes]) -> bool:
-    try:
-        wanted = bytes.fromhex(expected_hex)
-    except ValueError:
-        return False
+def _matches(candidates: Sequence[Body], wanted: bytes, secrets: Sequence[bytes]) -> bool:
     for secret in secrets:
         for body in candidates:
             if hmac.compare_digest(hmac.digest(secret, body, "sha256"), wanted):
@@ -80,10 +78,8 @@ def _matches(candidates: Sequence[bytes], expected_hex: str, secrets: Sequence[b
     return False
 
 
-def verify_signature(platform: str, headers: Headers, body: bytes, secrets: Sequence[bytes]) -> None:
-    """Raise Rejected(401) unless the body is signed with one of `secrets`."""
-    if not secrets:
-        raise Rejected(401, "no_secret", "no webhook secret is configured; unsigned deliveries are refused")
+def _signed_digest(platform: str, headers: Headers) -> bytes | None:
+    """The digest the sender claims; Rejected(401) without one, None when it is not hex."""
     hex_signature = None
     if platform == GITEA:
         # Gitea/Forgejo send the bare hex digest; an unsigned hook sends the header empty.
@@ -93,15 +89,40 @@ def verify_signature(platform: str, headers: Headers, body: bytes, secrets: Sequ
         if prefixed is None or not prefixed.startswith("sha256=") or len(prefixed) == len("sha256="):
             raise Rejected(401, "signature_missing", "missing or empty signature header")
         hex_signature = prefixed[len("sha256="):]
-    candidates = [body]
-    if platform == GITEA and body.startswith(b"payload="):
-        # Gitea signs the JSON text, not the form encoding of it.
-        candidates.append(form_payload(body) or b"")
-    if not _matches(candidates, hex_signature, secrets):
-        raise Rejected(401, "signature_mismatch", "signature does not match any configured secret")
+    try:
+        return bytes.fromhex(hex_signature)
+    except ValueError:
+        return None
 
 
-def body_kind(content_type: str | None, body: bytes) -> str:
+def verify_signature(
+    platform: str, headers: Headers, body: Body, secrets: Sequence[bytes], digests: Sequence[bytes] | None = None
+) -> None:
+    """Raise Rejected(401) unless the body is signed with one of `secrets`.
+
+    `digests`, when given, are the body's HMAC-SHA256 under each secret, computed as it arrived
+    (bot/server.py), so a large body is not read a second time here.
+    """
+    if not secrets:
+        raise Rejected(401, "no_secret", "no webhook secret is configured; unsigned deliveries are refused")
+    wanted = _signed_digest(platform, headers)
+    if wanted is not None:
+        if digests is not None:
+            # Every digest is compared, in constant time each, whichever matches.
+            if sum(hmac.compare_digest(digest, wanted) for digest in digests):
+                return
+            candidates: list[Body] = []
+        else:
+            candidates = [body]
+        if platform == GITEA and body.startswith(b"payload="):
+            # Gitea signs the JSON text, not the form encoding of it.
+            candidates.append(form_payload(bytes(body)) or b"")
+        if _matches(candidates, wanted, secrets):
+            return
+    raise Rejected(401, "signature_mismatch", "signature does not match any configured secret")
+
+
+def body_kind(content_type: str | None, body: Body) -> str:
     """JSON or form, by declared type or, without one, by shape; Rejected(400) otherwise.
 
     Only the shape is checked here (an object in braces, or a `payload=` field): the full parse
@@ -123,7 +144,7 @@ def body_kind(content_type: str | None, body: bytes) -> str:
 
 
 def inspect_delivery(
-    route_platform: str | None, headers: Headers, body: bytes, secrets: Sequence[bytes]
+    route_platform: str | None, headers: Headers, body: Body, secrets: Sequence[bytes], digests: Sequence[bytes] | None = None
 ) -> Delivery:
     """Check one request and return the delivery to store, or raise Rejected."""
     platform = detect_platform(headers)
@@ -131,7 +152,7 @@ def inspect_delivery(
         if platform == GITEA:
             raise Rejected(400, "platform", "this is a Gitea/Forgejo delivery; send it to /webhooks/gitea")
         raise Rejected(400, "platform", "no Gitea/Forgejo event header; GitHub deliveries go to /webhooks/github")
-    verify_signature(platform, headers, body, secrets)
+    verify_signature(platform, headers, body, secrets, digests)
 
     if platform == GITEA:
         delivery_id = _header(headers, b"x-forgejo-delivery", b"x-gitea-delivery", b"x-github-delivery")
@@ -150,7 +171,8 @@ def inspect_delivery(
     if event_type is not None and not EVENT_NAME_RE.fullmatch(event_type):
         raise Rejected(400, "headers", "malformed event type header")
     kind = body_kind(_header(headers, b"content-type"), body)
-    return Delivery(platform, delivery_id, event, event_type or None, kind, body)
+    # Only now, signed, is a long body's buffer copied into the bytes that are stored.
+    return Delivery(platform, delivery_id, event, event_type or None, kind, body if isinstance(body, bytes) else bytes(body))
 
 
 # -- the endpoint -------------------------------------------------------------------------------
@@ -206,10 +228,15 @@ class WebhookEndpoint:
         self.observe(platform, "", "rejected:" + rejected.code, time.perf_counter() - started)
         respond(rejected.status, error_body(rejected.reason))
 
-    def accept(self, headers: Headers, body: bytes, respond: Respond, started: float) -> None:
-        """Check and store one POSTed delivery; `respond(status, json)` is called exactly once."""
+    def start_macs(self, first: bytes) -> list[Any]:
+        """HMACs under every secret, fed `first`, for a body that arrives in several chunks."""
+        return [hmac.new(secret, first, "sha256") for secret in self.secrets]
+
+    def accept(self, headers: Headers, body: Body, respond: Respond, started: float, digests: Sequence[bytes] | None = None) -> None:
+        """Check and store one POSTed delivery; `respond(status, json)` is called exactly once.
+        `digests`: see verify_signature."""
         try:
-            delivery = inspect_delivery(self.platform, headers, body, self.secrets)
+            delivery = inspect_delivery(self.platform, headers, body, self.secrets, digests)
         except Rejected as rejected:
             self.refuse(headers, rejected, started, respond)
             return

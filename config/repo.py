@@ -242,10 +242,38 @@ class WorktreeOptions(Strict):
     base: str | None = Field(None, description=RESERVED)
 
 
-class ReviewOptions(Strict):
-    """Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."""
+class ReviewLabels(Strict):
+    lgtm: str = "lgtm"
+    approved: str = "approved"
+    hold: str = "do-not-merge/hold"
 
-    required_approvals: int = Field(1, ge=0)
+
+class ReviewOptions(Strict):
+    """Pull-request review: setting this section (even `review: {}`) turns it on."""
+
+    approvers: tuple[str, ...] = Field(
+        (), description="who approves files no OWNERS file covers; empty: everyone with write access"
+    )
+    lgtm_level: Literal["read", "triage", "write", "maintain", "admin"] = Field(
+        "write", description="who may /lgtm (never the author)"
+    )
+    author_can_approve: bool = Field(False, description="the author's own /approve counts")
+    reviews_count: bool = Field(True, description="platform reviews count: Approve is /approve or /lgtm, Request changes cancels")
+    merge: Literal["off", "command", "auto"] = Field("off", description="command: /merge; auto: merge when ready")
+    merge_method: Literal["merge", "squash", "rebase", "rebase-merge", "fast-forward-only"] = Field(
+        "merge", description="rebase-merge and fast-forward-only are Gitea's"
+    )
+    delete_branch: bool = Field(False, description="delete the head branch after merging (same repository only)")
+    request_reviewers: int = Field(0, ge=0, le=10, description="ask this many reviewers from OWNERS when a pull request opens")
+    labels: ReviewLabels = Field(default_factory=ReviewLabels)
+
+    @field_validator("approvers")
+    @classmethod
+    def _approver_logins(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for login in value:
+            if not LOGIN_RE.match(login.lstrip("@")):
+                raise ValueError(f"{login!r} is not a user login")
+        return tuple(login.lstrip("@") for login in value)
 
 
 class CleanupOptions(Strict):
@@ -325,8 +353,13 @@ class RepoConfig(Strict):
 
 def reserved_settings(config: RepoConfig) -> list[str]:
     """What the file sets that is reserved for upcoming features (accepted, not acted on yet)."""
-    found = [name for name in ("review", "cleanup") if name in config.model_fields_set]
+    found = ["cleanup"] if "cleanup" in config.model_fields_set else []
     return found + (["worktrees.base"] if config.worktrees.base is not None else [])
+
+
+def review_enabled(config: RepoConfig) -> bool:
+    """Review acts only where the file has a `review` section."""
+    return "review" in config.model_fields_set
 
 
 def reserved_note(config: RepoConfig) -> str | None:

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     webhook_secret_file: Path = Path("var/webhook-secret")
     max_body_bytes: int = Field(25 * MiB, ge=1024)
+    max_unverified_bytes: int = Field(64 * MiB, ge=4096)
+    header_timeout_seconds: float = Field(10.0, gt=0)
+    body_timeout_seconds: float = Field(30.0, gt=0)
+    max_connections: int | None = Field(None, ge=1)
+    max_wal_bytes: int = Field(512 * MiB, ge=MiB)
 
     github_app_id: int | None = Field(None, ge=1)
     github_private_key_file: Path | None = None
@@ -213,6 +218,10 @@ class Settings(BaseSettings):
             raise ValueError(f"GITHUB_PRIVATE_KEY_FILE {key} does not exist or is not a file")
         if self.gitea_token is not None and self.gitea_url is None:
             raise ValueError("GITEA_TOKEN is set but GITEA_URL is not")
+        if self.max_unverified_bytes < 2 * self.max_body_bytes:
+            # Large bodies may hold half of the budget: below this a body of the largest
+            # accepted size could never be taken in.
+            raise ValueError("MAX_UNVERIFIED_BYTES must be at least twice MAX_BODY_BYTES")
         if self.retry_max_seconds < self.retry_base_seconds:
             raise ValueError("RETRY_MAX_SECONDS must be at least RETRY_BASE_SECONDS")
         return self

@@ -15,7 +15,7 @@ def render_help(commands: list[CommandSpec], config: RepoConfig, capabilities: C
     rows = []
     for spec in commands:
         options = config.commands.get(spec.name)
-        if options is not None and not options.enabled:
+        if (options is not None and not options.enabled) or (spec.active is not None and not spec.active(config)):
             continue
         where = "" if spec.on_issues and spec.on_pulls else (" (issues only)" if spec.on_issues else " (pull requests only)")
         who = Rule.of(spec, options).describe(capabilities)

@@ -18,7 +18,9 @@ logger = logging.getLogger(__name__)
 router = Router()
 
 
-@router.job("prune-deliveries", every=3600, jitter=300)
+# The first run comes soon after start: a service restarted more often than hourly would never
+# prune at all if it came one interval after.
+@router.job("prune-deliveries", every=3600, jitter=300, first=30)
 async def prune_deliveries(ctx: Context) -> None:
     # A chunk per transaction: after a flood, a day's worth of rows can come due at once, and
     # the webhooks arriving meanwhile must not wait for all of them to go.

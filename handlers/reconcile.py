@@ -58,7 +58,10 @@ def _status(run: RunSummary) -> CommitStatus:
     if run.outcome in ("blocked", "failed", "partial"):
         return CommitStatus(StatusState.FAILURE, STATUS_CONTEXT, f"{run.outcome}: {run.errors[0] if run.errors else ''}"[:140])
     verb = "applied" if run.mode == "apply" else "planned"
-    return CommitStatus(StatusState.SUCCESS, STATUS_CONTEXT, f"{summary(run.changes)} {verb}"[:140])
+    text = f"{summary(run.changes)} {verb}"
+    if run.notes:  # said once per run, where it is read, instead of failing as drift
+        text += f"; {run.notes[0]}" + (f" (+{len(run.notes) - 1} more)" if len(run.notes) > 1 else "")
+    return CommitStatus(StatusState.SUCCESS, STATUS_CONTEXT, text[:140])
 
 
 async def _set_status(forge: Forge, run: RunSummary) -> None:
@@ -127,6 +130,8 @@ async def plan_config_on_pull_request(event: Event, ctx: Context) -> None:
             details += f"\n**This would not be applied:** {run.errors[0]}\n"
         if run.unknown:
             details += "\nNot compared (unreadable): " + "; ".join(run.unknown) + "\n"
+        if run.notes:
+            details += "\nLeft as it is: " + "; ".join(run.notes) + "\n"
         if run.config is not None and (note := reserved_note(run.config)):
             details += f"\n{note[0].upper()}{note[1:]}.\n"
         body = PLAN_COMMENT.format(path=path, summary=summary(run.changes).capitalize(), base=issue.base_ref or repo.default_branch, details=details)

@@ -139,3 +139,21 @@ def test_repository_arguments_must_be_owner_and_name(repo: str, capsys: Any) -> 
             main([command, repo])
         assert caught.value.code == 2
         assert f"{repo!r} is not of the form owner/name" in capsys.readouterr().err
+
+
+async def test_plan_says_what_it_leaves_as_it_is(world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
+    config = "collaborators:\n  mallory: write\nbranches:\n  - name: main\n    protection: {enforce_admins: true}\n"
+    await world.actor("alice").push(REPO, "main", {".forgebot.yml": config})
+    async with world.fake.serve() as base:
+        _env(world, base, tmp_path, monkeypatch)
+        assert await _cli("apply", REPO, "--yes") == 0
+        capsys.readouterr()
+        assert await _cli("plan", REPO) == 0  # nothing to do: what is left is no drift
+        out = capsys.readouterr().out
+        assert await _cli("plan", REPO, "--json") == 0
+        notes = json.loads(capsys.readouterr().out)["notes"]
+    if world.platform == "github":
+        assert notes == ["collaborator mallory: invited as write, not yet accepted"]
+    else:
+        assert notes == ["branch main: enforce_admins is not supported by Gitea 1.22"]
+    assert f"= left as it is: {notes[0]}" in out and "no changes" in out

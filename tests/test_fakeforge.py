@@ -309,9 +309,21 @@ async def test_collaborator_permission_endpoint(forge: FakeForge, client: httpx.
     owner = (await client.get(f"{gt}/acme/permission", headers=auth(forge, "carol"))).json()
     assert owner["permission"] == "owner"
     put = await client.put(f"{gh}/mallory", headers=auth(forge, "carol"), json={"permission": "triage"})
-    assert put.status_code == 201 and forge.repo(REPO).collaborators["mallory"] == "triage"
+    # GitHub invites: 201 with the invitation, and mallory is no collaborator until she accepts.
+    assert put.status_code == 201 and put.json()["invitee"]["login"] == "mallory" and put.json()["permissions"] == "triage"
+    assert "mallory" not in forge.repo(REPO).collaborators
+    listed = (await client.get(gh, headers=auth(forge, "carol"))).json()
+    assert "mallory" not in [c["login"] for c in listed]
+    pending = (await client.get(url("github", f"/repos/{REPO}/invitations"), headers=auth(forge, "carol"))).json()
+    assert [(i["invitee"]["login"], i["permissions"]) for i in pending] == [("mallory", "triage")]
+    forge.actor("mallory").accept_invitation(REPO)
+    assert forge.repo(REPO).collaborators["mallory"] == "triage" and not forge.repo(REPO).invitations
     again = await client.put(f"{gh}/mallory", headers=auth(forge, "carol"), json={"permission": "push"})
     assert again.status_code == 204 and forge.repo(REPO).collaborators["mallory"] == "write"
+    # Gitea adds a collaborator at once.
+    forge.add_user("dave")
+    added = await client.put(f"{gt}/dave", headers=auth(forge, "carol"), json={"permission": "read"})
+    assert added.status_code == 204 and forge.repo(REPO).collaborators["dave"] == "read"
 
 
 @pytest.mark.anyio
@@ -797,7 +809,8 @@ async def test_module_serves_on_loopback(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     async with await anyio.open_process([sys.executable, "-m", "tests.fakeforge", "--port", str(port),
-                                         "--root", str(tmp_path)], cwd=Path(__file__).parents[1]) as proc:
+                                         "--root", str(tmp_path), "--gitea-version", "1.23"],
+                                        cwd=Path(__file__).parents[1]) as proc:
         try:
             assert proc.stdout is not None
             line = b""
@@ -813,6 +826,8 @@ async def test_module_serves_on_loopback(tmp_path: Path) -> None:
                     except httpx.ConnectError:
                         await anyio.sleep(0.05)
             assert r.json()["permissions"]["push"] is True
+            async with httpx.AsyncClient() as c:
+                assert (await c.get(f"http://127.0.0.1:{port}/api/v1/version")).json() == {"version": "1.23.0"}
         finally:
             proc.terminate()
             await proc.wait()

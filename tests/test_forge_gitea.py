@@ -568,11 +568,16 @@ async def test_aclose_leaves_the_callers_client_open(forge: FakeForge) -> None:
 # -- administration mappings ---------------------------------------------------------------------------
 
 
-async def test_protection_maps_onto_a_named_rule(forge: FakeForge) -> None:
+async def test_protection_maps_onto_a_named_rule(tmp_path: Path) -> None:
+    forge = FakeForge(tmp_path / "forge", clock=lambda: NOW, gitea_version="1.23")  # has block_admin_merge_override
+    forge.add_user("owner")
+    forge.create_repo(REPO, files={"README.md": "# widgets\n"})
     wanted = BranchProtection("main", required_approvals=2, dismiss_stale_approvals=True,
                               required_status_checks=("ci",), enforce_admins=True, allow_force_push=False,
                               push_allowlist=("alice",))
     async with gitea(forge) as client:
+        capabilities = await client.server_capabilities()
+        assert (capabilities.server, capabilities.protection_admin_enforcement) == ("Gitea 1.23", True)
         assert await client.get_protection(REPO, "main") is None
         assert await client.set_protection(REPO, wanted) == wanted
         assert await client.get_protection(REPO, "main") == wanted
@@ -591,6 +596,21 @@ async def test_a_new_rule_without_an_allowlist_lets_writers_push(forge: FakeForg
     assert created.push_allowlist is None
     assert calls(forge, "POST")[0].json == {"rule_name": "release/*", "required_approvals": 1,
                                             "enable_push": True, "enable_push_whitelist": False}
+
+
+async def test_gitea_1_22_protection_has_no_admin_enforcement_nor_force_push(forge: FakeForge) -> None:
+    async with gitea(forge) as client:
+        with pytest.raises(Unsupported, match=r"not supported by Gitea 1\.22: enforce_admins \(block_admin_merge_override\), "
+                                              r"allow_force_push \(enable_force_push\); the rest was applied"):
+            await client.set_protection(REPO, BranchProtection("main", required_approvals=1, enforce_admins=True,
+                                                               allow_force_push=True))
+        got = await client.get_protection(REPO, "main")
+    [create] = calls(forge, "POST", "/branch_protections")
+    assert "block_admin_merge_override" not in create.json and "enable_force_push" not in create.json
+    assert got is not None and (got.required_approvals, got.enforce_admins, got.allow_force_push) == (1, False, False)
+    answer = next(r.response for r in calls(forge, "GET", "/branch_protections/{name}") if r.status == 200)
+    assert not {"block_admin_merge_override", "enable_force_push", "priority"} & set(answer)
+    assert len(calls(forge, "GET", "/version")) == 1  # read once, remembered
 
 
 async def test_protection_fields_a_server_does_not_know_are_unsupported(forge: FakeForge) -> None:
@@ -674,3 +694,29 @@ async def test_list_repositories_keeps_those_the_token_administers(forge: FakeFo
         repos = await client.list_repositories()
     assert [r.full_name for r in repos] == ["acme/tools"]
     assert repos[0].permission == Permission.ADMIN
+
+
+@pytest.mark.parametrize("reported, label, force_push", [
+    ("1.22.0", "Gitea 1.22", False),
+    ("1.23.1", "Gitea 1.23", True),
+    ("1.26.0+dev-489-gc9a038bc4e", "Gitea 1.26", True),  # gitea.com, recorded
+    ("17.0.0-dev-576-994e539b55+gitea-1.22.0", "Forgejo 17.0 (Gitea 1.22 API)", False),  # Forgejo, recorded
+    ("10.0.1+gitea-1.22.0", "Forgejo 10.0 (Gitea 1.22 API)", False),
+    ("development", "Gitea (version 'development' not understood)", False),
+])
+def test_what_a_reported_version_can_do(reported: str, label: str, force_push: bool) -> None:
+    from bot.forges.gitea_version import capabilities_for, parse_version
+
+    capabilities = capabilities_for(parse_version(reported))
+    assert (capabilities.server, capabilities.protection_force_push, capabilities.protection_admin_enforcement) == (
+        label, force_push, force_push)
+    assert not capabilities.triage_level and not capabilities.collaborator_invitations
+
+
+async def test_a_server_that_will_not_say_its_version_is_taken_as_1_22(forge: FakeForge) -> None:
+    forge.faults.add("GET", "/version", status=404, times=None)
+    async with gitea(forge) as client:
+        capabilities = await client.server_capabilities()
+        await client.server_capabilities()
+    assert (capabilities.server, capabilities.protection_force_push) == ("Gitea (version unknown)", False)
+    assert len(calls(forge, "GET")) == 1  # remembered, not asked again

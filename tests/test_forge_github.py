@@ -581,8 +581,9 @@ async def test_permission_tells_all_six_levels_apart(world: World, level: str) -
 
 async def test_collaborators_are_granted_with_githubs_names(world: World) -> None:
     async with github(world) as gh:
-        await gh.add_collaborator(REPO, "carol", Permission.MAINTAIN)
-        await gh.add_collaborator(REPO, "carol", Permission.READ)
+        await gh.add_collaborator(REPO, "carol", Permission.MAINTAIN)  # invited (201)
+        world.forge.actor("carol").accept_invitation(REPO)
+        await gh.add_collaborator(REPO, "carol", Permission.READ)  # a collaborator now: 204, at once
         await world.fails(Invalid, gh.add_collaborator(REPO, "carol", Permission.NONE))
         found = {c.login: c.permission for c in await gh.list_collaborators(REPO)}
         await gh.remove_collaborator(REPO, "carol")

@@ -64,3 +64,33 @@ def test_every_secret_of_the_settings_is_masked(capsys: pytest.CaptureFixture[st
     err = capsys.readouterr().err
     assert not [secret for secret in shown if secret in err]
     assert err.count("***") == 2 * len(shown)
+
+
+def test_identical_lines_are_shown_once_per_window_with_the_count_held_back(capsys: pytest.CaptureFixture[str]) -> None:
+    import time
+
+    logs.configure(fmt="json", level="info", repeat_window=0.3)
+    store_log = logging.getLogger("bot.store")
+    for n in range(5000):  # a full disk: the same failure for every delivery
+        store_log.error("database commit failed", extra={"error": "database or disk is full", "delivery": f"d-{n}"})
+    store_log.info("something else")  # other lines are not held back
+    shown = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["message"] for line in shown] == ["database commit failed", "something else"]
+
+    time.sleep(0.35)  # the window is over: the next line logged brings out the count
+    store_log.warning("disk has room again")
+    shown = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [(line["message"], line.get("repeated")) for line in shown] == [
+        ("database commit failed", 4999), ("disk has room again", None)
+    ]
+    assert shown[0]["delivery"] == "d-4999"  # the last one held back, with its own fields
+
+
+def test_lines_held_back_come_out_when_logging_shuts_down(capsys: pytest.CaptureFixture[str]) -> None:
+    logs.configure(fmt="text", level="info")
+    for _ in range(3):
+        logging.getLogger("bot.server").warning("request refused")
+    for handler in logging.getLogger().handlers:
+        handler.close()
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and lines[1].endswith("request refused  repeated=2")

@@ -219,5 +219,55 @@ def test_a_webhook_as_the_platform_reads_it_back_is_no_drift(platform: str) -> N
     data = {"id": 1, "active": True, "events": HOOK_AS_READ[platform],
             "config": {"url": "https://ci.test/hook", "content_type": "json"}}
     hook = hook_from(data) if platform == "github" else gitea_json.hook(data)
+    from bot.forges.gitea_hooks import events_as_read
+
+    as_read = events_as_read if platform == "gitea" else (lambda events: tuple(sorted(set(events))))
+    seen = observed(hooks=(hook,), capabilities=GITHUB if platform == "github" else GITEA, hook_events=as_read)
     desired = RepoConfig.model_validate({"webhooks": [{"url": "https://ci.test/hook", "events": ["push", "issues", "pull_request"]}]})
-    assert plan(desired, observed(hooks=(hook,), capabilities=GITHUB if platform == "github" else GITEA)) == ()
+    assert plan(desired, seen) == ()
+    if platform == "gitea":  # a sub-event of a group the file also names is in the group
+        desired = RepoConfig.model_validate({"webhooks": [{"url": "https://ci.test/hook", "events": ["push", "issues", "issue_label", "pull_request", "pull_request_sync"]}]})
+        assert plan(desired, seen) == ()
+
+
+GITEA_1_22 = replace(GITEA, protection_force_push=False, protection_admin_enforcement=False, server="Gitea 1.22")
+
+
+@pytest.mark.parametrize(
+    "capabilities, have, changes, notes",
+    [
+        # Gitea 1.22 refuses force pushes and lets admins override, whatever the file says:
+        # asking for either on is a note, asking for it off is what the server does already.
+        (GITEA_1_22, BranchProtection("main", 1, enforce_admins=False, allow_force_push=False), (),
+         ["branch main: allow_force_push is not supported by Gitea 1.22",
+          "branch main: enforce_admins is not supported by Gitea 1.22"]),
+        (GITEA_1_22, None, (Change(C, "branch:main", None, BranchProtection("main", 1), "not protected yet"),),
+         ["branch main: allow_force_push is not supported by Gitea 1.22",
+          "branch main: enforce_admins is not supported by Gitea 1.22"]),
+        (GITHUB, BranchProtection("main", 1, enforce_admins=False, allow_force_push=False),
+         (Change(U, "branch:main", BranchProtection("main", 1, enforce_admins=False, allow_force_push=False),
+                 BranchProtection("main", 1, enforce_admins=True, allow_force_push=True), "enforce_admins, allow_force_push differ"),),
+         []),
+    ],
+)
+def test_protection_a_server_cannot_have_is_a_note_not_drift(capabilities: Capabilities, have: Any, changes: tuple[Change, ...], notes: list[str]) -> None:
+    from bot.gitops.plan import plan_notes
+
+    desired = RepoConfig.model_validate({"branches": [{"name": "main", "protection": {"required_approvals": 1, "enforce_admins": True, "allow_force_push": True}}]})
+    seen = observed(protections={"main": have}, capabilities=capabilities)
+    assert (plan(desired, seen), plan_notes(desired, seen)) == (changes, notes)
+
+
+def test_pending_invitations_are_noted_changed_or_withdrawn_never_sent_again() -> None:
+    from bot.forges.base import Invitation
+    from bot.gitops.plan import plan_notes
+
+    desired = RepoConfig.model_validate({"collaborators": {"alice": "write", "bob": "maintain"}, "policy": {"collaborators": "authoritative"}})
+    pending = (Invitation("alice", Permission.WRITE, 7), Invitation("bob", Permission.READ, 8), Invitation("eve", Permission.ADMIN, 9))
+    seen = observed(collaborators=(), invitations=pending)
+    assert plan(desired, seen) == (
+        Change(U, "collaborator:bob", pending[1], Collaborator("bob", Permission.MAINTAIN), "invitation read -> maintain"),
+        Change(D, "collaborator:eve", pending[2], None, "invited, not in the file (authoritative)"),
+    )
+    assert plan_notes(desired, seen) == ["collaborator alice: invited as write, not yet accepted",
+                                         "collaborator bob: invited as read, not yet accepted"]

@@ -33,11 +33,10 @@ async def private_repo_with_a_lapsed_reader(world: World) -> int:
 # -- 1. assignees --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("world", ["gitea"], indirect=True)  # GitHub drops whom it cannot assign; the next test covers both
 async def test_gitea_answers_500_for_an_assignee_it_cannot_assign_after_changing_the_others(world: World) -> None:
     """routers/api/v1/repo/issue.go EditIssue: any UpdateAssignees error but an unknown user is a 500,
     and UpdateAssignees has already removed the assignees not asked for."""
-    if world.platform != "gitea":
-        pytest.skip("GitHub drops whom it cannot assign; the next test covers both")
     number = await private_repo_with_a_lapsed_reader(world)
     world.fake.set_permission(SECRET_REPO, "bob", "write")
     await world.actor("alice").assign(SECRET_REPO, number, "bob")
@@ -63,9 +62,8 @@ async def test_an_assignment_the_platform_refuses_returns_the_assignees_it_kept(
 # -- 6. who may see permissions -----------------------------------------------------------------
 
 
+@pytest.mark.parametrize("world", ["github"], indirect=True)  # Gitea's rule (admins, or one's own) was already the emulator's
 async def test_github_shows_permissions_only_to_those_who_can_push(world: World) -> None:
-    if world.platform != "github":
-        pytest.skip("Gitea's rule (admins, or one's own) was already the emulator's")
     headers = {"Authorization": f"token {world.fake.token('bob')}"}  # bob can read acme/widgets
     answer = await world.http.get(f"/api/v3/repos/{REPO}/collaborators/alice/permission", headers=headers)
     assert answer.status_code == 403
@@ -108,9 +106,8 @@ async def test_a_status_for_a_commit_the_repository_lacks_is_not_found_after_one
     assert [r.status for r in posts] == [500 if world.platform == "gitea" else 422]
 
 
+@pytest.mark.parametrize("world", ["gitea"], indirect=True)  # GitHub's 5xx are retried: a repeated status supersedes its context's, harmlessly
 async def test_gitea_checks_a_status_answered_500_instead_of_posting_it_again(world: World) -> None:
-    if world.platform != "gitea":
-        pytest.skip("GitHub's 5xx are retried: a repeated status supersedes its context's, harmlessly")
     sha = world.state().git.branches()["main"]
     await world.client.set_status(REPO, sha, CommitStatus(StatusState.SUCCESS, "ci/test", "ok"))
     world.fake.requests.clear()

@@ -52,11 +52,10 @@ def label_actions(world: World, number: int) -> list[tuple[str, list[str]]]:
 # -- 2. Gitea label events ------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("world", ["gitea"], indirect=True)  # a Gitea behaviour
 async def test_gitea_sends_label_updated_for_every_label_call_and_label_cleared_only_for_clearing(world: World) -> None:
     """services/issue/label.go: AddLabels, RemoveLabel and ReplaceLabels notify whatever changed;
     ClearLabels is the one source of `label_cleared`."""
-    if world.platform != "gitea":
-        pytest.skip("Gitea's label events")
     bug = await world.actor("alice").create_label(REPO, "bug")
     number = await world.actor("bob").open_issue(REPO, "Fix")
     world.fake.deliver_webhooks("gitea", target=_Sink(), secret=b"s")
@@ -73,9 +72,8 @@ async def test_gitea_sends_label_updated_for_every_label_call_and_label_cleared_
     ]
 
 
+@pytest.mark.parametrize("world", ["gitea"], indirect=True)  # a Gitea behaviour
 async def test_a_trigger_label_runs_once_among_gitea_label_events_that_change_nothing(world: World, bot_factory: Any) -> None:
-    if world.platform != "gitea":
-        pytest.skip("GitHub sends nothing for a label call that changes nothing")
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": TRIGGER_CONFIG})
     await world.actor("alice").create_label(REPO, "bot/claim")
     await world.actor("alice").create_label(REPO, "bug")
@@ -143,9 +141,8 @@ async def test_push_payloads_list_what_each_platform_lists(world: World) -> None
     assert [c["added"] for c in payload["commits"]][0] == (["f6.txt"] if world.platform == "gitea" else ["f0.txt"])
 
 
+@pytest.mark.parametrize("world", ["gitea"], indirect=True)  # a Gitea behaviour
 async def test_gitea_counts_ten_ancestors_for_a_push_that_makes_a_branch(world: World) -> None:
-    if world.platform != "gitea":
-        pytest.skip("GitHub lists the commits no other branch has")
     alice = world.actor("alice")
     await alice.push_commits(REPO, "main", [{f"f{n}.txt": str(n)} for n in range(12)])
     world.fake.deliver_webhooks("gitea", target=_Sink(), secret=b"s")

@@ -137,3 +137,31 @@ def test_a_prune_chunk_stops_where_every_row_is_recent(tmp_path: Any) -> None:
     store.close()
     assert first == (2, 2)  # both old rows went; more may follow
     assert second == (0, None)  # a chunk received entirely after the cut: nothing older follows
+
+
+@pytest.mark.anyio
+async def test_a_job_can_first_run_soon_after_start_then_on_its_interval(harness_factory: Any) -> None:
+    router = Router()
+    runs: list[str] = []
+
+    @router.job("hourly", every=3600, first=0.05)
+    async def hourly(ctx: Context) -> None:
+        runs.append("hourly")
+
+    async with harness_factory(router=router) as h:
+        with anyio.fail_after(30):
+            while not runs:
+                await asyncio.sleep(0.01)
+        after_the_first = h.app.scheduler.next_run_in("hourly")
+    assert runs == ["hourly"]
+    assert after_the_first is not None and 3500 < after_the_first <= 3600
+
+
+@pytest.mark.anyio
+async def test_pruning_first_runs_within_a_minute_of_start(harness_factory: Any) -> None:
+    """Not an hour after: a service restarted more often than that would never prune."""
+    from bot.app import load_router
+
+    async with harness_factory(router=load_router("handlers.housekeeping")) as h:
+        wait = h.app.scheduler.next_run_in("prune-deliveries")
+    assert wait is not None and 0 < wait <= 60

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import resource
 import signal
 import socket
 import sqlite3
@@ -29,7 +30,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
+def start(tmp_path: Path, port: int, open_files: tuple[int, int] | None = None, **env: str) -> subprocess.Popen[bytes]:
+    """`forgebot serve` on `port`; `open_files` is the (soft, hard) RLIMIT_NOFILE it starts with."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("FORGEBOT_")}
     full_env = {
         **clean,
@@ -39,10 +41,15 @@ def start(tmp_path: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
         **env,
     }
     log = tmp_path / f"serve-{port}-{time.monotonic_ns()}.log"
+
+    def limit_files() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, open_files)
+
     with log.open("wb") as stderr:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
-            cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr,
+            cwd=ROOT, env=full_env, stdout=subprocess.DEVNULL, stderr=stderr, preexec_fn=limit_files,
         )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -110,3 +110,12 @@ def test_a_secret_file_readable_by_others_is_refused(tmp_path: Path) -> None:
     secret.chmod(0o644)
     with pytest.raises(SettingsError, match="chmod 600"):
         ensure_webhook_secret(load_settings(overrides={"webhook_secret_file": secret}))
+
+
+def test_the_unverified_budget_must_hold_two_bodies_of_the_largest_size() -> None:
+    with pytest.raises(SettingsError) as raised:
+        load_settings(overrides={"max_body_bytes": 40 * 1024 * 1024})  # the 64 MiB default budget is too small now
+    assert raised.value.problems == ["MAX_UNVERIFIED_BYTES must be at least twice MAX_BODY_BYTES"]
+    fine = load_settings(overrides={"max_body_bytes": 40 * 1024 * 1024, "max_unverified_bytes": 80 * 1024 * 1024})
+    assert (fine.max_unverified_bytes, fine.header_timeout_seconds, fine.body_timeout_seconds) == (80 * 1024 * 1024, 10.0, 30.0)
+    assert fine.max_wal_bytes == 512 * 1024 * 1024 and fine.max_connections is None

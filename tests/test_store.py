@@ -251,3 +251,102 @@ async def test_with_full_durability_a_duplicate_is_not_answered_before_its_origi
         await store.stop()
     assert answered["original"][0] == 1 and answered["redelivery"][0] is None  # a duplicate
     assert answered["redelivery"][1] >= 1  # ...answered only once the original was on disk
+
+
+@pytest.mark.anyio
+async def test_the_wal_stays_under_its_bound_through_a_flood_that_never_pauses(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    bound = 16 * 1024 * 1024
+    store = Store(tmp_path / "db", max_wal_bytes=bound, checkpoint_interval=0.05)
+    wal = Path(f"{tmp_path / 'db'}-wal")
+    peak = 0
+    flooding = True
+
+    def watch() -> None:
+        nonlocal peak
+        while flooding:
+            peak = max(peak, wal.stat().st_size if wal.exists() else 0)
+            threading.Event().wait(0.002)
+
+    await store.start()
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    written, n, pruned_after = 0, 0, 0
+    try:
+        # Four times the bound of incompressible bodies, arriving without a pause, while earlier
+        # rows are finished (draining) and forgotten (pruning), as during a long flood.
+        while written < 4 * bound:
+            batch = [store.run(deliveries.insert, Delivery("github", f"w-{n + i}", "ping", None, "application/json",
+                                                            os.urandom(4000)), 1.0) for i in range(32)]
+            ids = await asyncio.gather(*batch)
+            await asyncio.gather(*(store.run(deliveries.finish, row_id, "done", 2.0) for row_id in ids[:16]))
+            _, after = await store.run(deliveries.prune_chunk, 3.0, 3.0, pruned_after, 16)
+            pruned_after = after or pruned_after
+            n += 32
+            written += 32 * 4000
+    finally:
+        flooding = False
+        watcher.join()
+        await store.stop()
+    assert store.wal_restarts >= 1
+    assert peak <= bound, f"the WAL reached {peak / 2**20:.1f} MiB, over its {bound / 2**20:.0f} MiB bound"
+    assert _count(tmp_path / "db") < n  # pruning went on meanwhile
+
+
+def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    old_umask = os.umask(0o022)  # the usual umask, which would give 0644
+    try:
+        store = Store(tmp_path / "db")
+        store.open()
+        store.run_sync(deliveries.insert, _delivery(1), 0.0)
+        modes = {name: stat.S_IMODE(os.stat(tmp_path / name).st_mode) for name in ("db", "db-wal", "db-shm")}
+        store.close()
+    finally:
+        os.umask(old_umask)
+    assert modes == {"db": 0o600, "db-wal": 0o600, "db-shm": 0o600}
+
+    (tmp_path / "old.db").touch(mode=0o644)  # made by an earlier version: tightened on open
+    os.chmod(tmp_path / "old.db", 0o644)
+    old = Store(tmp_path / "old.db")
+    old.open()
+    old.close()
+    assert stat.S_IMODE(os.stat(tmp_path / "old.db").st_mode) == 0o600
+
+
+@pytest.mark.anyio
+async def test_a_reader_keeping_the_wal_from_starting_over_makes_commits_wait_then_fail_not_the_disk_fill(tmp_path: Path) -> None:
+    import os
+
+    from bot.store import StoreFull
+
+    bound = 2 * 1024 * 1024
+    store = Store(tmp_path / "db", max_wal_bytes=bound, checkpoint_interval=0.05, busy_patience=0.5)
+    await store.start()
+    reader = sqlite3.connect(tmp_path / "db", isolation_level=None)
+    wal = Path(f"{tmp_path / 'db'}-wal")
+    try:
+        await store.run(deliveries.insert, _delivery(0), 0.0)
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM deliveries").fetchone()  # a snapshot the WAL must keep
+        failures: list[BaseException] = []
+        peak = 0
+        for n in range(1, 400):  # 4 MB of bodies, twice the bound
+            try:
+                await store.run(deliveries.insert, Delivery("github", f"r-{n}", "ping", None, "application/json",
+                                                            os.urandom(10_000)), 0.0)
+            except StoreFull as exc:
+                failures.append(exc)
+                break
+            peak = max(peak, wal.stat().st_size)
+        assert failures and peak <= bound  # refused (503 to a sender) rather than past the bound
+        reader.execute("COMMIT")  # the reader moves on: the WAL starts over and commits go on
+        assert await store.run(deliveries.insert, _delivery(10_000), 0.0) is not None
+        assert wal.stat().st_size <= bound
+    finally:
+        reader.close()
+        await store.stop()

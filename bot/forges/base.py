@@ -41,6 +41,8 @@ class MergeMethod(enum.StrEnum):
     MERGE = "merge"
     SQUASH = "squash"
     REBASE = "rebase"
+    REBASE_MERGE = "rebase-merge"  # Gitea only: rebase, then a merge commit
+    FAST_FORWARD = "fast-forward-only"  # Gitea only
 
 
 class StatusState(enum.StrEnum):
@@ -65,6 +67,11 @@ class Capabilities:
     conditional_requests: bool  # ETag/304 on GETs
     protection_push_allowlist: bool
     issue_dependencies: bool  # the platform tracks "blocked by" itself
+    # Branch protection settings a server may lack (Gitea before 1.23 has neither).
+    protection_force_push: bool = True  # allow_force_push can be turned on
+    protection_admin_enforcement: bool = True  # enforce_admins can be turned on
+    collaborator_invitations: bool = False  # adding someone invites them; they appear once they accept
+    server: str = ""  # who answers, for messages: "GitHub", "Gitea 1.22"
 
 
 # -- models -------------------------------------------------------------------------------------
@@ -154,6 +161,16 @@ class Review:
     body: str
     author: str | None
     commit_sha: str | None = None
+    submitted_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    """One file a pull request changes, and how many lines."""
+
+    path: str
+    additions: int = 0
+    deletions: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -223,6 +240,15 @@ class Milestone:
 class Collaborator:
     login: str
     permission: Permission
+
+
+@dataclass(frozen=True, slots=True)
+class Invitation:
+    """Someone asked to become a collaborator who has not accepted yet (GitHub)."""
+
+    login: str
+    permission: Permission
+    id: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,6 +375,10 @@ class Forge(Protocol):
     platform: str
     capabilities: Capabilities
 
+    # What this server can do; for Gitea it depends on the version, read once and remembered
+    # (then `capabilities` says the same).
+    async def server_capabilities(self) -> Capabilities: ...
+
     # who and where
     async def whoami(self) -> User: ...
     async def list_repositories(self) -> list[Repo]: ...
@@ -395,6 +425,15 @@ class Forge(Protocol):
     ) -> Review: ...
     async def merge_pull(self, repo: str, number: int, method: MergeMethod, sha: str | None = None) -> str: ...
 
+    # review (bot/forges/github_reviews.py, gitea_reviews.py)
+    async def list_reviews(self, repo: str, number: int) -> list[Review]: ...
+    async def list_pull_changes(self, repo: str, number: int) -> list[FileChange]: ...
+    async def commit_tree(self, repo: str, sha: str) -> str: ...
+    # The latest state of each status context and (GitHub) check run of a commit, by name.
+    async def commit_checks(self, repo: str, sha: str) -> dict[str, StatusState]: ...
+    async def request_reviewers(self, repo: str, number: int, logins: Sequence[str]) -> None: ...
+    async def remove_requested_reviewers(self, repo: str, number: int, logins: Sequence[str]) -> None: ...
+
     # branches, refs, protection
     # `committed_at` is filled when `with_dates` asks for it, or when the listing has it for free.
     async def list_branches(self, repo: str, *, with_dates: bool = False) -> list[Branch]: ...
@@ -422,8 +461,16 @@ class Forge(Protocol):
     async def list_collaborators(self, repo: str) -> list[Collaborator]: ...
     async def add_collaborator(self, repo: str, login: str, permission: Permission) -> None: ...
     async def remove_collaborator(self, repo: str, login: str) -> None: ...
+    # Pending invitations: GitHub's add_collaborator invites someone not yet a collaborator; Gitea
+    # adds at once, so it never has any (and cannot update or delete one).
+    async def list_invitations(self, repo: str) -> list[Invitation]: ...
+    async def update_invitation(self, repo: str, invitation_id: int, permission: Permission) -> None: ...
+    async def delete_invitation(self, repo: str, invitation_id: int) -> None: ...
 
     # webhooks
+    # The events a hook made with `events` reads back as, in the form list_hooks gives (Gitea keeps
+    # switches, not the list, and names some of them differently): what comparing hooks needs.
+    def hook_events(self, events: Sequence[str]) -> tuple[str, ...]: ...
     async def list_hooks(self, repo: str) -> list[Hook]: ...
     async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook: ...
     async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook: ...

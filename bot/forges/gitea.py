@@ -33,6 +33,7 @@ from bot.forges.base import (
     Issue,
     MergeMethod,
     NotFound,
+    PermissionDenied,
     PullRequest,
     Repo,
     Review,
@@ -45,23 +46,14 @@ from bot.forges.gitea_admin import GiteaAdmin
 from bot.forges.gitea_diagnose import GiteaDiagnostics
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
+from bot.forges.gitea_reviews import GiteaReviews
+from bot.forges.gitea_version import GITEA, ServerVersion, capabilities_for, parse_version
 
-CAPABILITIES = Capabilities(
-    triage_level=False,  # Gitea has read/write/admin only
-    maintain_level=False,
-    compare_ahead_behind=False,  # compare answers only commits and total_commits
-    branch_commit_dates=True,  # each listed branch carries commit.timestamp
-    app_installations=False,
-    conditional_requests=False,
-    protection_push_allowlist=True,  # enable_push_whitelist + push_whitelist_usernames
-    # 1.22 does have /issues/{index}/dependencies and /blocks, but the protocol has no dependency
-    # operation, so the bot cannot use them: claiming the capability would promise nothing.
-    issue_dependencies=False,
-)
+CAPABILITIES = GITEA  # until the server's version is read (server_capabilities)
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, GiteaReviews):
     platform = PLATFORM
     capabilities = CAPABILITIES
 
@@ -80,9 +72,24 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics):
         self._t = GiteaTransport(base_url=base_url, token=token, http=http, clock=clock, sleep=sleep,
                                  max_wait=max_wait, retries=retries, write_interval=write_interval)
         GiteaLabels.__init__(self)
+        self.version: ServerVersion | None = None
+        self._version_lock = asyncio.Lock()
 
     async def aclose(self) -> None:
         """Nothing to close: the http client belongs to the caller."""
+
+    async def server_capabilities(self) -> Capabilities:
+        """GET /version once; what that version can do becomes `capabilities`. A server that will
+        not say (404, 403) is taken as the oldest this client knows; an outage is raised, not kept."""
+        async with self._version_lock:
+            if self.version is None:
+                try:
+                    reported = (await self._t.get("/version") or {}).get("version")
+                except (NotFound, PermissionDenied):
+                    reported = None
+                self.version = parse_version(reported)
+                self.capabilities = capabilities_for(self.version)
+        return self.capabilities
 
     # -- who and where -------------------------------------------------------------------
     async def whoami(self) -> User:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from bot.forges import gitea_hooks
 from bot.forges import gitea_json as gj
 from bot.forges.base import (
     BranchProtection,
+    Capabilities,
     Collaborator,
     Hook,
     Invalid,
+    Invitation,
     Milestone,
     Permission,
     PermissionDenied,
@@ -25,6 +28,7 @@ CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: Gitea 
 
 class GiteaAdmin:
     _t: GiteaTransport
+    server_capabilities: Callable[[], Awaitable[Capabilities]]
 
     # -- branch protection: rules are named; the protocol's branch is the rule name ----------
     async def get_protection(self, repo: str, branch: str) -> BranchProtection | None:
@@ -35,15 +39,16 @@ class GiteaAdmin:
     async def set_protection(self, repo: str, protection: BranchProtection) -> BranchProtection:
         """PATCH the rule if it exists, else create it; fields left None are not touched."""
         rule = f"{repo_path(repo)}/branch_protections/{seg(protection.branch)}"
+        capabilities = await self.server_capabilities()
         if await self._t.get_or_none(rule) is None:
             reply = await self._t.request("POST", f"{repo_path(repo)}/branch_protections",
-                                          json=gj.protection_body(protection, creating=True),
+                                          json=gj.protection_body(protection, capabilities, creating=True),
                                           recover=lambda: self._t.get_or_none(rule))
         else:
-            reply = await self._t.request("PATCH", rule, json=gj.protection_body(protection, creating=False))
+            reply = await self._t.request("PATCH", rule, json=gj.protection_body(protection, capabilities, creating=False))
         gaps = gj.protection_gaps(protection, reply.data)
         if gaps:
-            raise Unsupported(message=f"this Gitea does not support {', '.join(gaps)}; the rest was applied",
+            raise Unsupported(message=f"not supported by {capabilities.server}: {', '.join(gaps)}; the rest was applied",
                               platform=PLATFORM)
         return gj.protection(reply.data, protection.branch)
 
@@ -120,7 +125,20 @@ class GiteaAdmin:
     async def remove_collaborator(self, repo: str, login: str) -> None:
         await self._t.request("DELETE", f"{repo_path(repo)}/collaborators/{seg(login)}")
 
+    # Gitea adds a collaborator at once (PUT answers 204 and they are listed): nothing is pending.
+    async def list_invitations(self, repo: str) -> list[Invitation]:
+        return []
+
+    async def update_invitation(self, repo: str, invitation_id: int, permission: Permission) -> None:
+        raise Unsupported(message="Gitea has no repository invitations", platform=PLATFORM)
+
+    async def delete_invitation(self, repo: str, invitation_id: int) -> None:
+        raise Unsupported(message="Gitea has no repository invitations", platform=PLATFORM)
+
     # -- webhooks ------------------------------------------------------------------------
+    def hook_events(self, events: Sequence[str]) -> tuple[str, ...]:
+        return gitea_hooks.events_as_read(events)
+
     async def list_hooks(self, repo: str) -> list[Hook]:
         return [gj.hook(x) for x in await self._t.pages(f"{repo_path(repo)}/hooks")]
 

@@ -11,6 +11,7 @@ from typing import Any
 from bot.forges.base import (
     Branch,
     BranchProtection,
+    Capabilities,
     Comment,
     Comparison,
     Hook,
@@ -26,6 +27,7 @@ from bot.forges.base import (
     ReviewEvent,
     User,
 )
+from bot.forges import gitea_hooks
 from bot.forges.common import normalize_color, parse_time
 
 # GET /collaborators/{login}/permission answers none|read|write|admin|owner.
@@ -60,22 +62,6 @@ REVIEW_STATE = {
     "COMMENT": "commented",
     "PENDING": "pending",
     "REQUEST_REVIEW": "pending",
-}
-
-# Gitea's API takes event groups and does not know "*": a hook asking for everything is sent this
-# list ("issues" and "pull_request" switch on all their sub-events, comments and reviews included).
-ALL_EVENTS = ("create", "delete", "fork", "push", "issues", "issue_comment", "pull_request",
-              "pull_request_review", "wiki", "repository", "release", "package")
-# What a hook that has every group on reports back (Gitea lists sub-events by their own names).
-ALL_EVENTS_SEEN = frozenset({"create", "delete", "fork", "push", "issues", "issue_comment",
-                             "pull_request", "wiki", "repository", "release"})
-# A group asked for comes back as itself and each of its sub-events ("pull_request" also as the
-# three kinds of review); reading a hook folds them again, so that it reads as it was written.
-EVENT_GROUPS = {
-    "pull_request": ("pull_request_assign", "pull_request_label", "pull_request_milestone",
-                     "pull_request_comment", "pull_request_review_approved", "pull_request_review_rejected",
-                     "pull_request_review_comment", "pull_request_sync", "pull_request_review_request"),
-    "issues": ("issue_assign", "issue_label", "issue_milestone", "issue_comment"),
 }
 
 # RepoSettings field -> Gitea's EditRepoOption / Repository name.
@@ -200,7 +186,7 @@ def head_matches(data: dict[str, Any], owner: str | None, branch: str) -> bool:
 def review(data: dict[str, Any]) -> Review:
     state = "dismissed" if data.get("dismissed") else REVIEW_STATE.get(data.get("state") or "", "pending")
     return Review(id=data.get("id"), state=state, body=data.get("body") or "", author=login(data.get("user")),
-                  commit_sha=data.get("commit_id") or None)
+                  commit_sha=data.get("commit_id") or None, submitted_at=parse_time(data.get("submitted_at")))
 
 
 def branch(data: dict[str, Any]) -> Branch:
@@ -230,8 +216,9 @@ def settings_body(changes: RepoSettings) -> dict[str, Any]:
 #   enforce_admins           <-> block_admin_merge_override (admins may not "merge anyway")
 #   allow_force_push         <-> enable_force_push
 #   push_allowlist           <-> enable_push + enable_push_whitelist + push_whitelist_usernames
-# block_admin_merge_override and enable_force_push are newer than the 1.22 swagger; a 1.22 server
-# ignores them and never echoes them back, which `protection_gaps` reports.
+# block_admin_merge_override and enable_force_push came with Gitea 1.23: they are sent only to a
+# server whose version has them (a 1.22 server would drop them unread), and a server that does not
+# echo them back did not take them, which `protection_gaps` reports.
 
 
 def protection(data: dict[str, Any], branch_name: str) -> BranchProtection:
@@ -254,8 +241,9 @@ def protection(data: dict[str, Any], branch_name: str) -> BranchProtection:
     )
 
 
-def protection_body(p: BranchProtection, *, creating: bool) -> dict[str, Any]:
-    """CreateBranchProtectionOption / EditBranchProtectionOption; None fields are left alone."""
+def protection_body(p: BranchProtection, capabilities: Capabilities, *, creating: bool) -> dict[str, Any]:
+    """CreateBranchProtectionOption / EditBranchProtectionOption; None fields are left alone, and
+    so are fields the server's version does not have."""
     body: dict[str, Any] = {"rule_name": p.branch} if creating else {}
     if p.required_approvals is not None:
         body["required_approvals"] = p.required_approvals
@@ -264,9 +252,9 @@ def protection_body(p: BranchProtection, *, creating: bool) -> dict[str, Any]:
     if p.required_status_checks is not None:
         body["enable_status_check"] = bool(p.required_status_checks)
         body["status_check_contexts"] = list(p.required_status_checks)
-    if p.enforce_admins is not None:
+    if p.enforce_admins is not None and capabilities.protection_admin_enforcement:
         body["block_admin_merge_override"] = p.enforce_admins
-    if p.allow_force_push is not None:
+    if p.allow_force_push is not None and capabilities.protection_force_push:
         body["enable_force_push"] = p.allow_force_push
     if p.push_allowlist is not None:
         body.update(enable_push=True, enable_push_whitelist=True,
@@ -323,12 +311,8 @@ def milestone_body(m: Milestone) -> dict[str, Any]:
 
 def hook(data: dict[str, Any]) -> Hook:
     config = data.get("config") or {}
-    events = tuple(data.get("events") or ())
-    if ALL_EVENTS_SEEN <= set(events):
-        events = ("*",)
-    for group, members in EVENT_GROUPS.items():
-        if group in events and set(members) <= set(events):
-            events = tuple(e for e in events if e not in members)
+    # Gitea lists every switch a hook has on; written back the shortest way (see gitea_hooks).
+    events = gitea_hooks.as_written(gitea_hooks.switches_read(data.get("events") or ()))
     return Hook(url=config.get("url") or "", events=events, active=bool(data.get("active")),
                 content_type=config.get("content_type") or "json", id=data.get("id"))
 
@@ -341,7 +325,7 @@ def hook_body(h: Hook, secret: str | None, *, creating: bool) -> dict[str, Any]:
         config["secret"] = secret  # left out on edit, Gitea keeps the current secret
     # An empty event list means "push only" to Gitea (as on GitHub); `active` defaults to false,
     # so it is always sent.
-    events = list(ALL_EVENTS) if "*" in h.events else list(h.events)
+    events = list(gitea_hooks.ALL_EVENTS) if "*" in h.events else list(h.events)
     body: dict[str, Any] = {"config": config, "events": events, "active": h.active}
     if creating:
         body["type"] = "gitea"

@@ -22,16 +22,19 @@ import httpx
 
 from bot.forges.base import (
     REACTIONS, Branch, BranchProtection, Capabilities, Collaborator, Comment, Comparison, Conflict,
-    CommitStatus, FileContent, Hook, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
+    CommitStatus, FileContent, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
     Permission, PermissionDenied, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
     Unsupported, User, split_repo,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
 from bot.forges.github_diagnose import GitHubDiagnostics
+from bot.forges.github_hooks import GitHubHooks
+from bot.forges.github_invitations import GitHubInvitations
+from bot.forges.github_reviews import GitHubReviews
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
-    GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, hook_body, hook_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
+    GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
 )
 
 T = TypeVar("T")
@@ -41,12 +44,12 @@ R = "/repos/{owner}/{repo}"
 CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: GitHub shows permissions only to "
                           "tokens with push access, so give forgebot write access to {repo}")
 
-class GitHubForge(IssueStateMixin, GitHubDiagnostics):
+class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubHooks, GitHubReviews):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
         app_installations=True, conditional_requests=True, protection_push_allowlist=True,
-        issue_dependencies=True,
+        issue_dependencies=True, collaborator_invitations=True, server="GitHub",
     )
     page_size: int | None = 100  # per_page on listings (GitHub's maximum); None sends none
 
@@ -86,6 +89,9 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics):
 
     async def aclose(self) -> None:
         """The http client belongs to the caller; there is nothing of ours to close."""
+
+    async def server_capabilities(self) -> Capabilities:
+        return self.capabilities  # the same for every repository and every day
 
     # -- the request path -----------------------------------------------------------------
     def _secrets(self) -> list[str]:
@@ -357,6 +363,8 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics):
         return review_from(await self._repo("POST", repo, "/pulls/{number}/reviews", number=number, data=data))
 
     async def merge_pull(self, repo: str, number: int, method: MergeMethod, sha: str | None = None) -> str:
+        if method not in (MergeMethod.MERGE, MergeMethod.SQUASH, MergeMethod.REBASE):
+            raise Unsupported(f"GitHub has no {method.value} merge; use merge, squash or rebase", platform=PLATFORM)
         data: dict[str, Any] = {"merge_method": method.value}
         if sha:
             data["sha"] = sha
@@ -466,6 +474,8 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics):
         return [Collaborator(login=d["login"], permission=user_level(d)) for d in items]
 
     async def add_collaborator(self, repo: str, login: str, permission: Permission) -> None:
+        """An existing collaborator gets the level at once (204); anyone else is invited (201) and
+        is listed only once they accept (see list_invitations)."""
         if permission not in GRANTS:
             raise Invalid(f"cannot grant {permission.label}; remove the collaborator instead", platform=PLATFORM)
         await self._repo("PUT", repo, "/collaborators/{username}", username=login,
@@ -473,20 +483,6 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics):
 
     async def remove_collaborator(self, repo: str, login: str) -> None:
         await self._repo("DELETE", repo, "/collaborators/{username}", username=login)
-
-    # -- webhooks -------------------------------------------------------------------------
-    async def list_hooks(self, repo: str) -> list[Hook]:
-        return [hook_from(d) for d in await self._repo_list(repo, "/hooks{?per_page}")]
-
-    async def create_hook(self, repo: str, hook: Hook, secret: str | None = None) -> Hook:
-        return hook_from(await self._repo("POST", repo, "/hooks", data={"name": "web", **hook_body(hook, secret)}))
-
-    async def update_hook(self, repo: str, hook_id: int, hook: Hook, secret: str | None = None) -> Hook:
-        return hook_from(await self._repo("PATCH", repo, "/hooks/{hook_id}", hook_id=hook_id,
-                                          data=hook_body(hook, secret), retry_safe=True))
-
-    async def delete_hook(self, repo: str, hook_id: int) -> None:
-        await self._repo("DELETE", repo, "/hooks/{hook_id}", hook_id=hook_id)
 
     # -- commit statuses ------------------------------------------------------------------
     async def set_status(self, repo: str, sha: str, status: CommitStatus) -> None:

@@ -96,7 +96,8 @@ def comment_from(d: Mapping[str, Any]) -> Comment:
 
 def review_from(d: Mapping[str, Any]) -> Review:
     return Review(id=d.get("id"), state=str(d.get("state") or "pending").lower(), body=d.get("body") or "",
-                  author=_login(d.get("user")), commit_sha=d.get("commit_id"))
+                  author=_login(d.get("user")), commit_sha=d.get("commit_id"),
+                  submitted_at=parse_time(d.get("submitted_at")))
 
 
 def _enabled(d: Mapping[str, Any], key: str) -> bool | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 
-from bot.forges.base import Forge, ForgeError, RepoSettings
+from bot.forges.base import Forge, ForgeError, Invitation, RepoSettings
 from bot.gitops.plan import Change, ChangeKind
 
 C, U, R, D = ChangeKind.CREATE, ChangeKind.UPDATE, ChangeKind.RENAME, ChangeKind.DELETE
@@ -53,7 +53,12 @@ async def _milestone(forge: Forge, repo: str, change: Change, secret: Secret) ->
 
 
 async def _collaborator(forge: Forge, repo: str, change: Change, secret: Secret) -> None:
-    if change.kind is D:
+    if isinstance(change.current, Invitation):  # not accepted yet: the invitation is what changes
+        if change.kind is D:
+            await forge.delete_invitation(repo, change.current.id)
+        else:
+            await forge.update_invitation(repo, change.current.id, change.wanted.permission)
+    elif change.kind is D:
         await forge.remove_collaborator(repo, change.current.login)
     else:
         await forge.add_collaborator(repo, change.wanted.login, change.wanted.permission)

@@ -26,6 +26,7 @@ async def observe(
 ) -> tuple[Observed, list[str]]:
     """What the platform has for each section the file sets; also the sections left unknown."""
     unknown: list[str] = []
+    capabilities = await forge.server_capabilities()  # Gitea: what its version can do
 
     async def listing(section: str, read: Callable[[], Awaitable[list[T]]]) -> tuple[T, ...] | None:
         found = await _known(read, unknown, section)
@@ -38,6 +39,9 @@ async def observe(
     collaborators = (
         await listing("collaborators", lambda: forge.list_collaborators(repo)) if desired.collaborators is not None else None
     )
+    invitations = None
+    if desired.collaborators is not None and capabilities.collaborator_invitations:
+        invitations = await listing("collaborator invitations", lambda: forge.list_invitations(repo))
     hooks = await listing("webhooks", lambda: forge.list_hooks(repo)) if desired.webhooks is not None else None
     protections: dict[str, BranchProtection | None] = {}
     protected: tuple[str, ...] | None = None
@@ -53,7 +57,7 @@ async def observe(
         protected = tuple(b.name for b in branches if b.protected) if branches is not None else None
     return (
         Observed(
-            capabilities=forge.capabilities,
+            capabilities=capabilities,
             labels=labels,
             settings=settings,
             topics=topics,
@@ -61,7 +65,9 @@ async def observe(
             protections=protections,
             milestones=milestones,
             collaborators=collaborators,
+            invitations=invitations or (),
             hooks=hooks,
+            hook_events=forge.hook_events,
             bot_login=bot_login,
             own_hook=own_hook,
         ),

@@ -19,6 +19,7 @@ from bot.forges.base import (
     Capabilities,
     Collaborator,
     Hook,
+    Invitation,
     Label,
     Milestone,
     Permission,
@@ -71,7 +72,10 @@ class Observed:
     protections: dict[str, BranchProtection | None] = field(default_factory=dict)  # for branches the file names
     milestones: tuple[Milestone, ...] | None = None
     collaborators: tuple[Collaborator, ...] | None = None
+    invitations: tuple[Invitation, ...] = ()  # GitHub: asked, not yet accepted
     hooks: tuple[Hook, ...] | None = None
+    # The events a hook asked for reads back as on this platform (Forge.hook_events).
+    hook_events: Callable[[tuple[str, ...]], tuple[str, ...]] = lambda events: tuple(sorted(set(events)))
     bot_login: str | None = None
     own_hook: Callable[[str], bool] = lambda url: False
 
@@ -160,15 +164,27 @@ def plan_topics(desired: RepoConfig, observed: Observed) -> list[Change]:
 # -- branch protection ----------------------------------------------------------------------------
 
 
-def _protection(branch: str, spec: Any, base: BranchProtection | None) -> BranchProtection:
-    values = {f.name: getattr(spec, f.name) for f in fields(BranchProtection) if f.name != "branch" and getattr(spec, f.name) is not None}
+# Protection settings some servers lack -> the capability that says the server has it. Asking
+# for them off is what such a server does anyway; asking for them on is not supported there.
+PROTECTION_CAPABILITIES = {"allow_force_push": "protection_force_push", "enforce_admins": "protection_admin_enforcement"}
+
+
+def unsupported_protection(spec: Any, capabilities: Capabilities) -> list[str]:
+    """The settings the file turns on that this server cannot have."""
+    return [name for name, capability in PROTECTION_CAPABILITIES.items()
+            if getattr(spec, name) and not getattr(capabilities, capability)]
+
+
+def _protection(branch: str, spec: Any, base: BranchProtection | None, skip: list[str]) -> BranchProtection:
+    values = {f.name: getattr(spec, f.name) for f in fields(BranchProtection)
+              if f.name != "branch" and f.name not in skip and getattr(spec, f.name) is not None}
     return replace(base or BranchProtection(branch), **values)
 
 
-def _protection_differs(spec: Any, have: BranchProtection) -> list[str]:
+def _protection_differs(spec: Any, have: BranchProtection, skip: list[str]) -> list[str]:
     differs = []
     for f in fields(BranchProtection):
-        if f.name == "branch":
+        if f.name == "branch" or f.name in skip:
             continue
         want, got = getattr(spec, f.name), getattr(have, f.name)
         if want is None or got is None:
@@ -195,10 +211,12 @@ def plan_branches(desired: RepoConfig, observed: Observed) -> list[Change]:
         if spec.protection is None:
             if have is not None:
                 changes.append(Change(ChangeKind.DELETE, target, have, None, "the file says unprotected"))
-        elif have is None:
-            changes.append(Change(ChangeKind.CREATE, target, None, _protection(spec.name, spec.protection, None), "not protected yet"))
-        elif differs := _protection_differs(spec.protection, have):
-            changes.append(Change(ChangeKind.UPDATE, target, have, _protection(spec.name, spec.protection, have), f"{', '.join(differs)} differ"))
+            continue
+        skip = unsupported_protection(spec.protection, observed.capabilities)  # a note, not drift
+        if have is None:
+            changes.append(Change(ChangeKind.CREATE, target, None, _protection(spec.name, spec.protection, None, skip), "not protected yet"))
+        elif differs := _protection_differs(spec.protection, have, skip):
+            changes.append(Change(ChangeKind.UPDATE, target, have, _protection(spec.name, spec.protection, have, skip), f"{', '.join(differs)} differ"))
     if policy.mode is Mode.AUTHORITATIVE and observed.protected_branches is not None:
         for branch in observed.protected_branches:
             if branch not in listed and not _protected(branch, policy):
@@ -255,6 +273,7 @@ def plan_collaborators(desired: RepoConfig, observed: Observed) -> list[Change]:
         return []
     policy = desired.policy.collaborators
     have = {c.login.lower(): c for c in observed.collaborators}
+    invited = {i.login.lower(): i for i in observed.invitations}
     bot = (observed.bot_login or "").lower()
     changes = []
     for login, level in desired.collaborators.items():
@@ -262,7 +281,13 @@ def plan_collaborators(desired: RepoConfig, observed: Observed) -> list[Change]:
             continue
         wanted = Collaborator(login, effective_level(Permission.parse(level.value), observed.capabilities))
         current = have.get(login.lower())
-        if current is None:
+        pending = invited.get(login.lower())
+        if current is None and pending is not None:
+            # Invited already: asking again would only send them another notification.
+            if pending.permission != wanted.permission:
+                why = f"invitation {pending.permission.label} -> {wanted.permission.label}"
+                changes.append(Change(ChangeKind.UPDATE, f"collaborator:{login}", pending, wanted, why))
+        elif current is None:
             changes.append(Change(ChangeKind.CREATE, f"collaborator:{login}", None, wanted, f"give {wanted.permission.label}"))
         elif current.permission != wanted.permission:
             changes.append(Change(ChangeKind.UPDATE, f"collaborator:{login}", current, wanted, f"{current.permission.label} -> {wanted.permission.label}"))
@@ -272,6 +297,10 @@ def plan_collaborators(desired: RepoConfig, observed: Observed) -> list[Change]:
             key = collaborator.login.lower()
             if key not in listed and key != bot and not _protected(collaborator.login, policy):
                 changes.append(Change(ChangeKind.DELETE, f"collaborator:{collaborator.login}", collaborator, None, "not in the file (authoritative)"))
+        for invitation in observed.invitations:
+            key = invitation.login.lower()
+            if key not in listed and key not in have and key != bot and not _protected(invitation.login, policy):
+                changes.append(Change(ChangeKind.DELETE, f"collaborator:{invitation.login}", invitation, None, "invited, not in the file (authoritative)"))
     return changes
 
 
@@ -292,7 +321,10 @@ def plan_webhooks(desired: RepoConfig, observed: Observed) -> list[Change]:
         if current is None:
             changes.append(Change(ChangeKind.CREATE, f"webhook:{spec.url}", None, wanted, "in the file, not on the platform"))
             continue
-        differs = [n for n, v in (("events", wanted.events), ("active", wanted.active), ("content_type", wanted.content_type)) if v != (tuple(sorted(current.events)) if n == "events" else getattr(current, n))]
+        # Events are compared as the platform will read them back, not as written.
+        events_differ = observed.hook_events(wanted.events) != tuple(sorted(current.events))
+        differs = [n for n, d in (("events", events_differ), ("active", wanted.active != current.active),
+                                  ("content_type", wanted.content_type != current.content_type)) if d]
         if differs:
             changes.append(Change(ChangeKind.UPDATE, f"webhook:{spec.url}", current, replace(wanted, id=current.id), f"{', '.join(differs)} differ"))
     if policy.mode is Mode.AUTHORITATIVE:
@@ -301,6 +333,26 @@ def plan_webhooks(desired: RepoConfig, observed: Observed) -> list[Change]:
             if hook.url not in listed and not observed.own_hook(hook.url) and not _protected(hook.url, policy):
                 changes.append(Change(ChangeKind.DELETE, f"webhook:{hook.url}", hook, None, "not in the file (authoritative)"))
     return changes
+
+
+# -- notes: what the plan leaves as it is on purpose --------------------------------------------------
+
+
+def plan_notes(desired: RepoConfig, observed: Observed) -> list[str]:
+    """Things the file asks for that are not drift: settings this server cannot have, and
+    people invited who have not accepted yet. Said in the plan and the status, never applied."""
+    notes = []
+    for spec in desired.branches or ():
+        if spec.protection is not None and spec.name in observed.protections and not _protected(spec.name, desired.policy.branches):
+            for name in unsupported_protection(spec.protection, observed.capabilities):
+                notes.append(f"branch {spec.name}: {name} is not supported by {observed.capabilities.server or 'this server'}")
+    if desired.collaborators is not None and observed.collaborators is not None:
+        have = {c.login.lower() for c in observed.collaborators}
+        wanted = {login.lower() for login in desired.collaborators}
+        for invitation in observed.invitations:
+            if invitation.login.lower() in wanted and invitation.login.lower() not in have:
+                notes.append(f"collaborator {invitation.login}: invited as {invitation.permission.label}, not yet accepted")
+    return notes
 
 
 # -- the whole plan -------------------------------------------------------------------------------

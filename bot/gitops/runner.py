@@ -13,7 +13,7 @@ from bot.forges.base import Forge, ForgeError, NotFound, PermissionDenied
 from bot.gitops import records
 from bot.gitops.apply import MissingSecret, Result, apply
 from bot.gitops.observe import observe
-from bot.gitops.plan import Change, deletion_limit, plan
+from bot.gitops.plan import Change, deletion_limit, plan, plan_notes
 from bot.gitops.render import as_json, summary
 from bot.store import Store
 from config.loader import ConfigError, Loaded, load
@@ -36,6 +36,7 @@ class RunSummary:
     results: list[Result] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # not drift: unsupported here, invited and not accepted
     config: RepoConfig | None = None
     config_path: str | None = None
 
@@ -162,6 +163,7 @@ async def reconcile(
         await _record(store, run, started, clock)
         return run
     run.changes = plan(loaded.config, observed)
+    run.notes = plan_notes(loaded.config, observed)
     blocked = deletion_limit(run.changes, loaded.config.policy.max_deletions)
     if not run.changes:
         run.outcome = "clean"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from bot import deliveries
@@ -39,7 +40,8 @@ async def jobs_section(ctx: Context, engine: Any) -> Table:
     rows: list[tuple[Cell, ...]] = []
     for name, job in sorted(scheduler.jobs.items()):
         last = scheduler.last_runs.get(name)
-        upcoming = scheduler.next_run(name)
+        wait = scheduler.next_run_in(name)
+        upcoming = time.time() + wait if wait is not None else None
         rows.append((
             name, f"every {int(job.interval(ctx.settings))} s",
             f"{when(last[0])}: {last[1]} in {last[2]:.2f} s" if last else "not yet on this replica",

@@ -247,3 +247,14 @@ class Actor:
                          target_url, description)
         r.statuses.append(s)
         return s.id
+
+    # -- invitations (GitHub) ---------------------------------------------------------------
+    def accept_invitation(self, repo_name: str) -> None:
+        """Accepts this user's pending invitation to `repo_name`: they become a collaborator."""
+        from .gh_invitations import accept
+
+        repo = self.forge.repo(repo_name)
+        inv = next((i for i in repo.invitations.values() if i.invitee.casefold() == self.login.casefold()), None)
+        if inv is None:
+            raise ApiError(404, f"{self.login} has no invitation to {repo_name}")
+        accept(repo, inv)

@@ -14,7 +14,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives import serialization
 
-from . import githttp, webhooks
+from . import githttp, gt_version, webhooks
 from .actors import Actor
 from .auth import Bucket, RateLimiter
 from .faults import Faults
@@ -34,13 +34,15 @@ class FakeForge:
     `root` holds the bare repositories (created on first use); `clock` drives timestamps, token
     expiry, JWT checks and rate-limit windows. `api_events`: True delivers the webhooks an API
     call causes before the call answers, "queue" keeps them for `await forge.flush()`, False
-    drops them.
+    drops them. `gitea_version` ("1.22" by default, or e.g. "1.23") decides which fields the Gitea
+    dialect knows (see gt_version).
     """
 
     def __init__(self, root: str | Path, clock: Callable[[], float] = time.time, *,
                  base_url: str = "http://fakeforge", api_events: bool | str = True,
-                 rate_limit: int = 5000) -> None:
+                 rate_limit: int = 5000, gitea_version: str = gt_version.DEFAULT) -> None:
         self.root = Path(root)
+        self.gitea_version = gt_version.normalized(gitea_version)  # what GET /api/v1/version says
         self.clock = clock
         self.base_url = base_url
         self.api_events = api_events

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import ghjson, hooktests
+from . import gh_invitations, ghjson, hooktests
 from .common import ApiError, iso, node_id, validation_failed
 from .server import Ctx, Resp, Routes
 from .state import Hook, Repo
@@ -74,20 +74,11 @@ def add_collaborator(ctx: Ctx) -> Resp:
     grant = ctx.body().get("permission") or "push"
     if grant not in _GRANTS:
         raise validation_failed("Repository", "invalid", "permission")
-    existing = repo.collaborators.get(user.login)
-    repo.collaborators[user.login] = _GRANTS[grant]
-    if existing not in (None, "none"):
-        return Resp(204)
-    # The emulator accepts invitations at once; GitHub answers 201 with the invitation.
-    invitation_id = ctx.forge.state.new_id()
-    return Resp(201, {
-        "id": invitation_id, "node_id": node_id("RepositoryInvitation", invitation_id),
-        "repository": ghjson.repository(ctx.forge, repo), "invitee": ghjson.user(ctx.forge, user.login),
-        "inviter": ghjson.user(ctx.forge, ctx.login), "permissions": _SHOWN[_GRANTS[grant]],
-        "created_at": iso(ctx.ops.now()), "expired": False,
-        "url": f"{ghjson.api(ctx.forge)}/user/repository_invitations/{invitation_id}",
-        "html_url": f"{ctx.forge.base_url}/{repo.full_name}/invitations",
-    })
+    existing = next((lvl for who, lvl in repo.collaborators.items() if who.casefold() == user.login.casefold()), None)
+    if existing in (None, "none"):
+        return gh_invitations.invite(ctx, repo, user.login, _GRANTS[grant])  # 201: not a collaborator yet
+    repo.collaborators[user.login] = _GRANTS[grant]  # an existing collaborator: 204, at once
+    return Resp(204)
 
 
 @routes.delete(R + "/collaborators/{login}")
@@ -106,6 +97,14 @@ def list_hooks(ctx: Ctx) -> Resp:
     return ctx.paged(sorted(repo.hooks.values(), key=lambda h: h.id), lambda h: ghjson.hook(ctx.forge, repo, h))
 
 
+def _refuse_a_second_hook(repo: Repo, url: str, hook_id: int | None = None) -> None:
+    """GitHub keeps one hook per URL and repository (422 "Hook already exists on this repository",
+    a `custom` error on the Hook resource, on create and on an update to a taken URL; quoted in
+    OnToology/OnToology#68 and square/kochiku#20)."""
+    if any(h.id != hook_id and h.config.get("url") == url for h in repo.hooks.values()):
+        raise validation_failed("Hook", "custom", message="Hook already exists on this repository")
+
+
 @routes.post(R + "/hooks")
 def create_hook(ctx: Ctx) -> Resp:
     repo = ctx.repo("admin")
@@ -113,6 +112,7 @@ def create_hook(ctx: Ctx) -> Resp:
     config = dict(body.get("config") or {})
     if not config.get("url"):
         raise validation_failed("Hook", "custom", message="Config must contain url")
+    _refuse_a_second_hook(repo, str(config["url"]))
     h = Hook(ctx.forge.state.new_id(), "web", config, list(body.get("events") or ["push"]),
              bool(body.get("active", True)), now, now)
     repo.hooks[h.id] = h
@@ -131,6 +131,8 @@ def update_hook(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
     h, body = ctx.by_id(repo.hooks, "hook_id"), ctx.body()
     if "config" in body:
+        if body["config"].get("url") is not None:
+            _refuse_a_second_hook(repo, str(body["config"]["url"]), h.id)
         h.config = {**h.config, **body["config"]}
     if "events" in body:
         h.events = list(body["events"])

@@ -1,4 +1,4 @@
-"""The Gitea 1.22 dialect (under /api/v1): errors, paging with X-Total-Count, no rate limits."""
+"""The Gitea dialect (under /api/v1; 1.22 unless the forge is given another version, see gt_version): errors, paging with X-Total-Count, no rate limits."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ if TYPE_CHECKING:
     from .faults import Fault
     from .forge import FakeForge
 
-VERSION = "1.22.0"
 MAX_RESPONSE_ITEMS = 50
 DEFAULT_PAGING_NUM = 30
 _GO_TYPES = {"string": "string", "integer": "int64", "boolean": "bool", "array": "[]string", "object": "struct"}
@@ -20,8 +19,8 @@ _JSON_KINDS = {str: "string", bool: "bool", int: "number", float: "number", list
 
 
 def routes() -> list[Route]:
-    from . import gt_admin, gt_comments, gt_issues, gt_protect, gt_pulls, gt_repo
-    modules = (gt_repo, gt_protect, gt_issues, gt_comments, gt_pulls, gt_admin)
+    from . import gt_admin, gt_comments, gt_hooks, gt_issues, gt_protect, gt_pulls, gt_repo, gt_review_requests
+    modules = (gt_repo, gt_protect, gt_issues, gt_comments, gt_pulls, gt_admin, gt_hooks, gt_review_requests)
     return [route for module in modules for route in module.routes.items]
 
 

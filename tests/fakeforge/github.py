@@ -20,8 +20,8 @@ _UNCOUNTED = {"/rate_limit"}
 
 
 def routes() -> list[Route]:
-    from . import gh_admin, gh_checks, gh_comments, gh_issues, gh_pulls, gh_repo
-    modules = (gh_repo, gh_issues, gh_comments, gh_pulls, gh_checks, gh_admin)
+    from . import gh_admin, gh_checks, gh_comments, gh_invitations, gh_issues, gh_pulls, gh_repo, gh_review_requests
+    modules = (gh_repo, gh_issues, gh_comments, gh_pulls, gh_checks, gh_admin, gh_invitations, gh_review_requests)
     return [route for module in modules for route in module.routes.items]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
 from dataclasses import dataclass, field
@@ -83,14 +84,43 @@ def _ident_env(author: Ident, committer: Ident) -> dict[str, str]:
     }
 
 
+PURE_COMMANDS = frozenset({"log", "merge-base", "diff-tree", "merge-tree", "rev-list"})
+FULL_SHA_RE = re.compile(r"^\^?[0-9a-f]{40}$")
+
+
+def _immutable(args: tuple[str, ...]) -> bool:
+    """A read-only command whose every revision is a full SHA (options and `--` aside)."""
+    if not args or args[0] not in PURE_COMMANDS:
+        return False
+    revisions = [a for a in args[1:] if not a.startswith("-")]
+    return bool(revisions) and all(FULL_SHA_RE.match(a) for a in revisions)
+
+
 class GitRepo:
     def __init__(self, path: Path, home: Path) -> None:
         self.path = path
         self.home = home
         self.env = git_env(home)
+        # Answers of read-only commands about commits named by full SHA: objects never change, so
+        # these are remembered (a review derivation reads the same pull request's numbers often).
+        self._answers: dict[tuple[str, ...], tuple[int, bytes]] = {}
 
     # -- running git ---------------------------------------------------------------------
     def run_bytes(
+        self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
+        ok: tuple[int, ...] = (0,),
+    ) -> tuple[int, bytes]:
+        key = args if input is None and env is None and _immutable(args) else None
+        if key is not None and key in self._answers:
+            code, out = self._answers[key]
+            if code in ok:
+                return code, out
+        code, out = self._run_bytes(*args, input=input, env=env, ok=ok)
+        if key is not None and len(self._answers) < 100_000:
+            self._answers[key] = (code, out)
+        return code, out
+
+    def _run_bytes(
         self, *args: str, input: bytes | None = None, env: dict[str, str] | None = None,
         ok: tuple[int, ...] = (0,),
     ) -> tuple[int, bytes]:

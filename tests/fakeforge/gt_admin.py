@@ -1,20 +1,18 @@
-"""Gitea routes: collaborators, permissions, hooks, the caller, repository search, server info."""
+"""Gitea routes: collaborators, permissions, the caller, repository search, server info."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from . import gtjson, hooktests
+from . import gtjson
 from .common import ApiError
-from .gitea import DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS, VERSION
+from .gitea import DEFAULT_PAGING_NUM, MAX_RESPONSE_ITEMS
 from .server import Ctx, Resp, Routes
-from .state import Hook, Repo
+from .state import Repo
 
 routes = Routes()
 R = "/repos/{owner}/{repo}"
 _SHOWN = {"admin": "admin", "maintain": "write", "write": "write", "triage": "read", "read": "read", "none": "none"}
-_HOOK_TYPES = ("dingtalk", "discord", "gitea", "gogs", "msteams", "slack", "telegram", "feishu",
-               "wechatwork", "packagist")
 
 
 def _user(ctx: Ctx, login: str) -> Any:
@@ -73,71 +71,6 @@ def collaborator_permission(ctx: Ctx) -> Any:
     return {"permission": shown, "role_name": shown, "user": gtjson.user(ctx.forge, user.login)}
 
 
-# -- hooks ------------------------------------------------------------------------------------
-@routes.get(R + "/hooks")
-def list_hooks(ctx: Ctx) -> Resp:
-    repo = ctx.repo("admin")
-    return ctx.paged(sorted(repo.hooks.values(), key=lambda h: h.id), lambda h: gtjson.hook(ctx.forge, h))
-
-
-@routes.post(R + "/hooks")
-def create_hook(ctx: Ctx) -> Resp:
-    repo = ctx.repo("admin")
-    body, now = ctx.body(), ctx.ops.now()
-    config = {k: str(v) for k, v in (body.get("config") or {}).items()}
-    if body.get("type") not in _HOOK_TYPES:
-        raise ApiError(422, "Invalid hook type")
-    if not config.get("url"):
-        raise ApiError(422, "Missing config option: url")
-    if config.get("content_type") not in ("json", "form"):
-        raise ApiError(422, "Invalid content type")
-    h = Hook(ctx.forge.state.new_id(), body["type"], config, list(body.get("events") or ["push"]),
-             bool(body.get("active") or False), now, now, body.get("branch_filter") or "",
-             body.get("authorization_header") or "")
-    repo.hooks[h.id] = h
-    return Resp(201, gtjson.hook(ctx.forge, h))
-
-
-@routes.get(R + "/hooks/{id}")
-def get_hook(ctx: Ctx) -> Any:
-    repo = ctx.repo("admin")
-    return gtjson.hook(ctx.forge, ctx.by_id(repo.hooks, "id"))
-
-
-@routes.patch(R + "/hooks/{id}")
-def edit_hook(ctx: Ctx) -> Any:
-    repo = ctx.repo("admin")
-    h, body = ctx.by_id(repo.hooks, "id"), ctx.body()
-    if body.get("config") is not None:
-        h.config = {**h.config, **{k: str(v) for k, v in body["config"].items()}}
-    if body.get("events") is not None:
-        h.events = list(body["events"])
-    if body.get("active") is not None:
-        h.active = bool(body["active"])
-    if body.get("branch_filter") is not None:
-        h.branch_filter = body["branch_filter"]
-    h.updated_at = ctx.ops.now()
-    return gtjson.hook(ctx.forge, h)
-
-
-@routes.post(R + "/hooks/{id}/tests")
-async def test_hook(ctx: Ctx) -> Resp:
-    """A push of the branch's last commit to this hook alone; 204 even for an empty repository."""
-    repo = ctx.repo("admin")
-    h = ctx.by_id(repo.hooks, "id")
-    payload = hooktests.gitea_test_push(ctx.forge, repo, ctx.login, ctx.arg("ref"))
-    if payload is not None:
-        await hooktests.deliver(ctx.forge, "gitea", repo, h, "push", payload)
-    return Resp(204)
-
-
-@routes.delete(R + "/hooks/{id}")
-def delete_hook(ctx: Ctx) -> Resp:
-    repo = ctx.repo("admin")
-    del repo.hooks[ctx.by_id(repo.hooks, "id").id]
-    return Resp(204)
-
-
 # -- the caller and the server ----------------------------------------------------------------
 @routes.get("/user")
 def current_user(ctx: Ctx) -> Any:
@@ -172,7 +105,7 @@ def search_repos(ctx: Ctx) -> Resp:
 
 @routes.get("/version")
 def version(ctx: Ctx) -> Any:
-    return {"version": VERSION}
+    return {"version": ctx.forge.gitea_version}
 
 
 @routes.get("/settings/api")

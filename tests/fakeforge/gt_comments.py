@@ -31,8 +31,10 @@ def repo_comments(ctx: Ctx) -> Resp:
 def list_comments(ctx: Ctx) -> Any:
     repo = ctx.repo()
     issue = ctx.issue(repo, "index")
-    return [gtjson.comment(ctx.forge, repo, repo.comments[x]) for x in issue.comments
-            if _in_window(ctx, repo.comments[x])]
+    items = [gtjson.comment(ctx.forge, repo, repo.comments[x]) for x in issue.comments
+             if _in_window(ctx, repo.comments[x])]
+    # Not paged, but counted: ListIssueComments sets X-Total-Count (routers/api/v1/repo/issue_comment.go).
+    return Resp(200, items, ctx.dialect.total_headers(len(items)))
 
 
 @routes.post(R + "/issues/{index}/comments")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from . import gtjson
+from . import gt_version, gtjson
 from .common import ApiError
 from .server import Ctx, Resp, Routes
 from .state import Protection
@@ -30,7 +30,8 @@ _SHARED = {"enable_push": "enable_push", "enable_push_whitelist": "restrict_push
 
 
 # -- branch protection ------------------------------------------------------------------------
-def _apply(p: Protection, body: dict[str, Any]) -> None:
+def _apply(ctx: Ctx, p: Protection, body: dict[str, Any]) -> None:
+    body = gt_version.taken(ctx.forge.gitea_version, "BranchProtection", body)
     for key, attr in _SHARED.items():
         if body.get(key) is not None:
             setattr(p, attr, list(body[key]) if isinstance(body[key], list) else body[key])
@@ -67,7 +68,7 @@ def create_protection(ctx: Ctx) -> Resp:
     now = ctx.ops.now()
     # Go zero values: a rule created without enable_push forbids direct pushes.
     p = Protection(name, now, now, enable_push=False)
-    _apply(p, body)
+    _apply(ctx, p, body)
     repo.protections[name] = p
     return Resp(201, gtjson.protection(ctx.forge, repo, p))
 
@@ -82,7 +83,7 @@ def get_protection(ctx: Ctx) -> Any:
 def edit_protection(ctx: Ctx) -> Any:
     repo = ctx.repo("admin")
     p = _rule(ctx, repo)
-    _apply(p, ctx.body())
+    _apply(ctx, p, ctx.body())
     p.updated_at = ctx.ops.now()
     return gtjson.protection(ctx.forge, repo, p)
 

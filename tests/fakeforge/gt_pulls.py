@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import gtjson, pulljson
+from . import gt_version, gtjson, pulljson
 from .common import ApiError
 from .gt_issues import apply_writer_fields, check_new_assignees, edit_issue_or_pull
 from .server import Ctx, Resp, Routes
-from .state import Issue, Repo
+from .state import Issue, Repo, Review
 
 routes = Routes()
 R = "/repos/{owner}/{repo}"
@@ -41,7 +41,16 @@ def list_pulls(ctx: Ctx) -> Resp:
         items.sort(key=lambda i: (len(i.comments), i.number), reverse=sort == "mostcomment")
     else:
         items.sort(key=lambda i: i.number, reverse=True)
-    return ctx.paged(items, lambda i: pulljson.gitea(ctx.forge, repo, i, ctx.login))
+    return ctx.paged(items, lambda i: _listed(ctx, pulljson.gitea(ctx.forge, repo, i, ctx.login)))
+
+
+def _listed(ctx: Ctx, data: dict[str, Any]) -> dict[str, Any]:
+    """Newer Gitea lists pull requests without diff stats (ToAPIPullRequests: "the diff is quite
+    slow"; recorded from gitea.com 1.26); Forgejo v10, on the 1.22 API, still lists them. The cut
+    at 1.23 is a *choice*."""
+    if gt_version.parse(ctx.forge.gitea_version) < (1, 23, 0):
+        return data
+    return {k: v for k, v in data.items() if k not in ("additions", "deletions", "changed_files")}
 
 
 @routes.post(R + "/pulls")
@@ -156,6 +165,10 @@ def list_reviews(ctx: Ctx) -> Resp:
     issue = ctx.issue(repo, "index", pulls=True)
     assert issue.pull is not None
     items = [r for r in issue.pull.reviews if r.state != "PENDING" or r.user == ctx.login]
+    # Gitea keeps a review request as a review of its own type, listed with the others.
+    items += [Review(rid, login, "REQUEST_REVIEW", "", issue.pull.head_sha, at)
+              for login, (rid, at) in issue.pull.open_requests().items()]
+    items.sort(key=lambda r: r.id)
     return ctx.paged(items, lambda r: gtjson.review(ctx.forge, repo, issue.number, r))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import TYPE_CHECKING, Any
 
+from . import gt_version
 from .common import gitea_combined_state, iso, login_for_email, user_email
 from .state import Comment, Hook, Issue, Label, Milestone, Protection, Repo, Review
 
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 EPOCH = "1970-01-01T00:00:00Z"
 # Gitea's review state names for the shared review states.
 REVIEW_STATES = {"APPROVED": "APPROVED", "CHANGES_REQUESTED": "REQUEST_CHANGES",
-                 "COMMENTED": "COMMENT", "PENDING": "PENDING"}
+                 "COMMENTED": "COMMENT", "PENDING": "PENDING", "REQUEST_REVIEW": "REQUEST_REVIEW"}
 
 
 def api(f: FakeForge) -> str:
@@ -48,7 +49,7 @@ def permissions(f: FakeForge, repo: Repo, viewer: str | None) -> dict[str, bool]
 def repository(f: FakeForge, repo: Repo, viewer: str | None = None) -> dict[str, Any]:
     s = repo.settings
     issues = [i for i in repo.issues.values() if i.state == "open"]
-    return {
+    data = {
         "id": repo.id, "owner": user(f, repo.owner), "name": repo.name, "full_name": repo.full_name,
         "description": repo.description, "empty": False, "private": repo.private, "fork": False,
         "template": s["is_template"], "parent": None, "mirror": False, "size": 1, "language": "",
@@ -79,6 +80,11 @@ def repository(f: FakeForge, repo: Repo, viewer: str | None = None) -> dict[str,
         "object_format_name": "sha1", "mirror_updated": EPOCH, "repo_transfer": None,
         "topics": list(repo.topics), "licenses": [],
     }
+    if not s["has_issues"]:
+        # A nil pointer Go leaves out (omitempty): ToRepo sets it only with the issues unit on
+        # (recorded: Forgejo v10, a repository with issues off).
+        del data["internal_tracker"]
+    return gt_version.shown(f.gitea_version, "Repository", data)
 
 
 def label(f: FakeForge, repo: Repo, lb: Label) -> dict[str, Any]:
@@ -245,7 +251,7 @@ def protection(f: FakeForge, repo: Repo, p: Protection) -> dict[str, Any]:
         "block_admin_merge_override": p.enforce_admins, "priority": g.get("priority", 0),
         "created_at": iso(p.created_at), "updated_at": iso(p.updated_at),
     }
-    return data
+    return gt_version.shown(f.gitea_version, "BranchProtection", data)
 
 
 def hook(f: FakeForge, h: Hook) -> dict[str, Any]:

@@ -173,6 +173,13 @@ class PullRequest:
     merge_commit_sha: str | None = None
     maintainer_can_modify: bool = True
     reviews: list[Review] = field(default_factory=list)
+    # Requested reviewers: login -> (id of Gitea's REQUEST_REVIEW review, when asked).
+    review_requests: dict[str, tuple[int, float]] = field(default_factory=dict)
+
+    def open_requests(self) -> dict[str, tuple[int, float]]:
+        """Requests not answered yet: a review submitted after the request answers it (both platforms)."""
+        return {login: (rid, at) for login, (rid, at) in self.review_requests.items()
+                if not any(r.user == login and r.state != "PENDING" and r.id > rid for r in self.reviews)}
 
 
 @dataclass
@@ -244,6 +251,17 @@ class Protection:
 
 
 @dataclass
+class Invitation:
+    """GitHub: someone asked to collaborate who has not accepted yet (not a collaborator until then)."""
+
+    id: int
+    invitee: str
+    inviter: str
+    level: str
+    created_at: float
+
+
+@dataclass
 class Hook:
     id: int
     kind: str  # "web" on GitHub, the Gitea hook type ("gitea", "gogs", ...) on Gitea
@@ -308,6 +326,7 @@ class Repo:
     comments: dict[int, Comment] = field(default_factory=dict)  # by id
     milestones: dict[int, Milestone] = field(default_factory=dict)  # by id
     collaborators: dict[str, str] = field(default_factory=dict)  # login -> level
+    invitations: dict[int, Invitation] = field(default_factory=dict)  # GitHub, pending, by id
     protections: dict[str, Protection] = field(default_factory=dict)  # by rule name
     hooks: dict[int, Hook] = field(default_factory=dict)
     statuses: list[CommitStatus] = field(default_factory=list)

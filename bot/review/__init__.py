@@ -1,0 +1,1 @@
+"""Pull-request review: OWNERS files and the review state, pure (the handler is handlers/review.py)."""

@@ -49,9 +49,9 @@ BUILTIN_HANDLERS = (
 )
 
 # MCP tools (bot/toolbox.py), `package.module:toolbox`; a feature adds its module here.
-BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox",)
+BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox", "handlers.review_status:toolbox")
 # Status page sections (bot/status/sections.py), `package.module:sections`; a feature adds its module here.
-BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections")
+BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections", "handlers.review_status:sections")
 
 
 def load_router(module_path: str) -> Router:

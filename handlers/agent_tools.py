@@ -30,7 +30,7 @@ async def _perform(repo: str, platform: str | None, operation: Operation[Any]) -
         raise ToolError(failure.message) from None
 
 
-async def _act(repo: str, platform: str | None, action: Callable[..., Awaitable[Any]], *arguments: Any) -> Any:
+async def act(repo: str, platform: str | None, action: Callable[..., Awaitable[Any]], *arguments: Any) -> Any:
     """`action(ctx, forge, repo, login, *arguments)` as the caller, once it may read `repo`."""
 
     async def operation(ctx: Context, forge: Forge, repo: str, login: str) -> Any:
@@ -43,7 +43,7 @@ async def _act(repo: str, platform: str | None, action: Callable[..., Awaitable[
               description="Open issues of a repository (owner/name) that nobody holds and nothing blocks, oldest first. "
                           "`label` keeps only issues with that label.")
 async def list_ready_issues(repo: str, label: str | None = None, platform: str | None = None) -> list[dict[str, Any]]:
-    result: list[dict[str, Any]] = await _act(repo, platform, agent_ops.ready, label)
+    result: list[dict[str, Any]] = await act(repo, platform, agent_ops.ready, label)
     return result
 
 
@@ -51,7 +51,7 @@ async def list_ready_issues(repo: str, label: str | None = None, platform: str |
               description="An issue with its description, labels, assignees, what it depends on (open or closed), "
                           "whether that blocks it, and who holds it until when.")
 async def read_issue(repo: str, number: int, platform: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = await _act(repo, platform, agent_ops.read_issue, number)
+    result: dict[str, Any] = await act(repo, platform, agent_ops.read_issue, number)
     return result
 
 
@@ -77,19 +77,19 @@ async def my_claims(platform: str | None = None) -> list[dict[str, Any]]:
                           "repository's default when left out, never past its maximum). Claiming again renews. "
                           "Refused while someone else holds it or it is blocked.")
 async def claim_issue(repo: str, number: int, duration: str | None = None, platform: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = await _act(repo, platform, agent_ops.claim, number, duration)
+    result: dict[str, Any] = await act(repo, platform, agent_ops.claim, number, duration)
     return result
 
 
 @toolbox.tool("extend_claim", read_only=False, title="Extend your claim",
               description="Make your claim on an issue last `duration` from now.")
 async def extend_claim(repo: str, number: int, duration: str | None = None, platform: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = await _act(repo, platform, agent_ops.extend, number, duration)
+    result: dict[str, Any] = await act(repo, platform, agent_ops.extend, number, duration)
     return result
 
 
 @toolbox.tool("release_claim", read_only=False, title="Release your claim",
               description="Let go of an issue you hold: you are unassigned and the claim label goes.")
 async def release_claim(repo: str, number: int, platform: str | None = None) -> dict[str, Any]:
-    result: dict[str, Any] = await _act(repo, platform, agent_ops.release, number)
+    result: dict[str, Any] = await act(repo, platform, agent_ops.release, number)
     return result

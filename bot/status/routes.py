@@ -45,9 +45,10 @@ SECURITY_HEADERS = {
 
 @single_statement
 def known_repositories(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
-    """(platform, repo) the bot has state for: claims, dependencies or reconcile runs."""
+    """(platform, repo) the bot has state for: claims, dependencies, a config file or reconcile runs."""
     rows = conn.execute(
         "SELECT platform, repo FROM claims WHERE active = 1 UNION SELECT platform, repo FROM dependencies"
+        " UNION SELECT platform, lower(repo) FROM config_versions"
         " UNION SELECT platform, lower(repo) FROM reconcile_runs ORDER BY 1, 2 LIMIT ?", (limit,))
     return [(p, r) for p, r in rows]
 

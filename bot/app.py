@@ -200,8 +200,8 @@ class ForgebotApp:
 
     async def start(self) -> None:
         await self.store.start()
+        await self.mcp.start()  # before the inbox: this awaits, and the inbox starts its loops last as before
         await self.inbox.start()
-        await self.mcp.start()
         self.scheduler.start()
         logger.info("forgebot started", extra={"workers": self.settings.workers, "jobs": len(self.scheduler.jobs)})
 

@@ -75,6 +75,7 @@ def answers(url: str, cookie: str | None) -> int:
 def browse(base: str, profile: Path, shots: Path, issues: dict[str, int]) -> dict[str, Any]:
     """Everything the browser does, in one thread (Selenium blocks); returns what it saw."""
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.wait import WebDriverWait
 
     seen: dict[str, Any] = {}
     driver = browser(profile)
@@ -83,6 +84,9 @@ def browse(base: str, profile: Path, shots: Path, issues: dict[str, int]) -> dic
         seen["sign_in_url"] = driver.current_url
         driver.find_element(By.ID, "token").send_keys(VIEWER)
         driver.find_element(By.CSS_SELECTOR, "form.signin button").click()
+        # The click returns before the next page has loaded: wait for it (or for the form's error).
+        WebDriverWait(driver, 30).until(
+            lambda d: d.current_url == f"{base}/status" or d.find_elements(By.CSS_SELECTOR, "p.error"))
         seen["after_sign_in"] = driver.current_url
         body = driver.find_element(By.TAG_NAME, "body").text
         seen["body"] = body

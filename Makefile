@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test typecheck bench-ingest bench-reconcile bench-commands clean
+.PHONY: serve test typecheck bench-ingest bench-reconcile bench-commands bench-worktrees bench-cleanup clean
 
 # A .venv that cannot run (made by a Python since removed, or half made) is
 # rebuilt rather than trusted: the venv target then counts as always stale.
@@ -58,6 +58,12 @@ bench-reconcile: $(TEST_STAMP)
 
 bench-commands: $(TEST_STAMP)
 	$(BIN)/python -m bench.commands
+
+bench-worktrees: $(TEST_STAMP)
+	$(BIN)/python -m bench.worktrees
+
+bench-cleanup: $(TEST_STAMP)
+	$(BIN)/python -m bench.cleanup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

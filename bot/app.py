@@ -37,6 +37,7 @@ BUILTIN_HANDLERS = (
     "handlers.housekeeping",
     "handlers.reconcile",
     "handlers.review",  # before the commands: a review comment's status does not wait for its reaction
+    "handlers.cleanup",
     "handlers.commands",
     "handlers.triggers",
     "handlers.claims",
@@ -45,13 +46,15 @@ BUILTIN_HANDLERS = (
     "handlers.state",
     "handlers.dependencies",
     "handlers.review_commands",
+    "handlers.worktrees",
     "handlers.help",
 )
 
 # MCP tools (bot/toolbox.py), `package.module:toolbox`; a feature adds its module here.
-BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox", "handlers.review_status:toolbox")
+BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox", "handlers.review_status:toolbox", "handlers.worktree_tools:toolbox")
 # Status page sections (bot/status/sections.py), `package.module:sections`; a feature adds its module here.
-BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections", "handlers.review_status:sections")
+BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections", "handlers.worktree_tools:sections",
+                           "handlers.review_status:sections")
 
 
 def load_router(module_path: str) -> Router:
@@ -163,10 +166,11 @@ class ForgebotApp:
         from bot.status.routes import routes as status_routes
         from handlers.agents import agent_login
         from handlers.agents import routes as agent_routes
+        from handlers.worktrees_api import routes as worktree_routes
 
         self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
-        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *status_routes(self, build_status_sections())],
-                              lifespan=self._lifespan)
+        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *worktree_routes(self),
+                                      *status_routes(self, build_status_sections())], lifespan=self._lifespan)
 
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
         """Commit the delivery, then call `stored` with its row id (None when it was stored

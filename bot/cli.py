@@ -345,6 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_review import add_commands as add_review_commands
 
     add_review_commands(sub, common)
+    from bot.cli_worktrees import add_commands as add_worktree_commands
+
+    add_worktree_commands(sub, common)
+    from bot.cli_cleanup import add_commands as add_cleanup_commands
+
+    add_cleanup_commands(sub, common)
     from bot.cli_mcp import add_commands as add_mcp_commands
 
     add_mcp_commands(sub, common)

@@ -175,4 +175,87 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
             WHERE status IN ('pending', 'running', 'dead') AND (status = 'dead' OR last_error IS NOT NULL);
         """,
     ),
+    (
+        8,
+        """
+        -- One row per started issue: its branch and git worktree on the bot's host (handlers/worktrees.py).
+        -- `state`: creating (a /start is under way, or was interrupted), ready, kept (its removal
+        -- was due but it holds uncommitted work: `note` says why), removed.
+        CREATE TABLE worktrees (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            branch TEXT NOT NULL,
+            base TEXT NOT NULL,
+            sha TEXT NOT NULL DEFAULT '',
+            path TEXT NOT NULL,
+            holder TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('creating', 'ready', 'kept', 'removed')),
+            pull_number INTEGER,
+            note TEXT NOT NULL DEFAULT '',
+            answer_key TEXT NOT NULL DEFAULT '',  -- the marker of the comment that answers the start
+            created_at REAL NOT NULL,
+            updated_at REAL NOT NULL,
+            removed_at REAL
+        );
+        CREATE UNIQUE INDEX worktrees_one_live ON worktrees (platform, repo, number) WHERE state != 'removed';
+        CREATE UNIQUE INDEX worktrees_live_branch ON worktrees (platform, repo, branch) WHERE state != 'removed';
+        CREATE INDEX worktrees_by_issue ON worktrees (platform, repo, number);
+        """,
+    ),
+    (
+        9,
+        """
+        -- Stale-branch cleanup (bot/cleanup/). One row per branch forgebot has put on a repository's
+        -- dashboard. `state`: noticed (listed; deleted once `grace` has passed), deleting (the
+        -- archive-and-delete push was sent: a restart checks the forge to finish the row), deleted
+        -- (gone, archived to `tag` when it had commits the default branch lacks), restored.
+        -- `sha` is the head that was evaluated; a branch that moves is taken off, never deleted.
+        CREATE TABLE cleanup_branches (
+            id INTEGER PRIMARY KEY,
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            branch TEXT NOT NULL,
+            sha TEXT NOT NULL,
+            why TEXT NOT NULL DEFAULT '',
+            committer TEXT NOT NULL DEFAULT '',
+            committed_at REAL NOT NULL DEFAULT 0,
+            state TEXT NOT NULL CHECK (state IN ('noticed', 'deleting', 'deleted', 'restored')),
+            tag TEXT,
+            noticed_at REAL NOT NULL,
+            deleted_at REAL,
+            updated_at REAL NOT NULL
+        );
+        CREATE UNIQUE INDEX cleanup_branches_open ON cleanup_branches (platform, repo, branch)
+            WHERE state IN ('noticed', 'deleting');
+        CREATE INDEX cleanup_branches_by_repo ON cleanup_branches (platform, repo, state);
+
+        -- Closed pull requests as cleanup last read them (newest first, until the previous read), so a
+        -- run reads one page of pull requests, not all of them; `updated_at` is the watermark.
+        CREATE TABLE cleanup_pulls (
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            head_ref TEXT NOT NULL,
+            head_sha TEXT NOT NULL,
+            merged INTEGER NOT NULL,
+            author TEXT,
+            closed_at REAL,
+            updated_at REAL,
+            PRIMARY KEY (platform, repo, number)
+        );
+        CREATE INDEX cleanup_pulls_by_head ON cleanup_pulls (platform, repo, head_ref);
+
+        -- The "Stale branches" issue of each repository, and what it last said (edited only on change).
+        CREATE TABLE cleanup_dashboards (
+            platform TEXT NOT NULL,
+            repo TEXT NOT NULL,
+            number INTEGER NOT NULL,
+            body TEXT NOT NULL DEFAULT '',
+            updated_at REAL NOT NULL,
+            PRIMARY KEY (platform, repo)
+        );
+        """,
+    ),
 )

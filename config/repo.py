@@ -234,12 +234,64 @@ class DependencyOptions(Strict):
     label: str = "status/blocked"
 
 
-RESERVED = "Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."
+# Sections accepted and validated ahead of the features that will read them (none today: review,
+# worktrees and cleanup are all acted on). A file setting one gets a note in `config check` and the plan.
+RESERVED_SECTIONS: tuple[str, ...] = ()
+
+
+BRANCH_FIELDS_RE = re.compile(r"\{(\w*)\}")
+PREFIX_RE = re.compile(r"^(?:[A-Za-z0-9_][A-Za-z0-9._-]*/?)*$")  # "issue-", "fix/", "team/feat-"
+WORKTREE_CREATE_ON = Literal["claim", "assign"]
+WORKTREE_REMOVE_ON = Literal["merged", "closed", "released", "expired"]
 
 
 class WorktreeOptions(Strict):
-    branch_prefix: str = "issue-"
-    base: str | None = Field(None, description=RESERVED)
+    """Issue -> branch + git worktree on the bot's host (`/start`)."""
+
+    branch_prefix: str = Field("issue-", description="the prefix of issues no `prefixes` entry matches")
+    branch: str = Field("{prefix}{number}-{slug}", description="branch name template: {prefix}, {number}, {slug}")
+    prefixes: dict[str, str] = Field(default_factory=dict, description="label -> branch prefix, first match in this order")
+    base: str | None = Field(None, description="the branch work starts from (default: the repository's default branch)")
+    base_for: dict[str, str] = Field(default_factory=dict, description="label -> base branch")
+    create_on: tuple[WORKTREE_CREATE_ON, ...] = Field((), description="what else starts work: claim, assign")
+    remove_on: tuple[WORKTREE_REMOVE_ON, ...] = Field(
+        ("merged", "closed", "released", "expired"), description="what removes a worktree (never one with uncommitted work)")
+    max_per_repo: int = Field(20, ge=1, le=1000)
+    draft_pr: bool = Field(False, description="open a draft pull request with an empty first commit")
+
+    @field_validator("branch")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        used = set(BRANCH_FIELDS_RE.findall(value))
+        if not used <= {"prefix", "number", "slug"}:
+            raise ValueError("the branch template may use only {prefix}, {number} and {slug}")
+        if "number" not in used:
+            raise ValueError("the branch template must contain {number}")
+        if re.search(r"\.\.|@\{|[~^:?*\[\\\s]", value) or value.startswith(("-", "/")):
+            raise ValueError("the branch template has characters git refuses in branch names")
+        return value
+
+    @field_validator("branch_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if ".." in value or not PREFIX_RE.match(value) or len(value) > 60:
+            raise ValueError(f"{value!r} is not a branch prefix: letters, digits, '.', '_', '-', '/' (no '..')")
+        return value
+
+    @field_validator("prefixes")
+    @classmethod
+    def _prefixes(cls, value: dict[str, str]) -> dict[str, str]:
+        for prefix in value.values():
+            cls._prefix(prefix)
+        return value
+
+    @field_validator("base", "base_for")
+    @classmethod
+    def _bases(cls, value: str | dict[str, str] | None) -> str | dict[str, str] | None:
+        for name in ([value] if isinstance(value, str) else list((value or {}).values())):
+            if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._/-]{0,199}", name) or ".." in name or name.endswith((".lock", "/")):
+                raise ValueError(f"{name!r} is not a branch name")
+        return value
 
 
 class ReviewLabels(Strict):
@@ -276,17 +328,48 @@ class ReviewOptions(Strict):
         return tuple(login.lstrip("@") for login in value)
 
 
+class CleanupMode(enum.StrEnum):
+    REPORT = "report"  # the dashboard lists what is due; nothing is deleted
+    APPLY = "apply"  # also archive and delete what has been on the dashboard for `grace`
+
+
+class MergedPolicy(enum.StrEnum):
+    DELETE = "delete"  # delete (still archived first when a commit is not on the default branch)
+    ARCHIVE = "archive"  # always tag the head before deleting
+    KEEP = "keep"  # leave merged branches alone
+
+
+CLEANUP_PATTERN_RE = re.compile(r"^[A-Za-z0-9_.*?\[\]/-]{1,200}$")
+
+
 class CleanupOptions(Strict):
-    """Reserved for an upcoming feature: accepted and validated, but forgebot does not act on it yet."""
+    """Stale-branch cleanup: what counts as stale, how long the notice stands, how much one run may do."""
 
-    stale_after: str = "30d"
-    protect: tuple[str, ...] = ()
+    mode: CleanupMode = Field(CleanupMode.REPORT, description="report: dashboard only; apply: also delete what is due")
+    merged: MergedPolicy = Field(MergedPolicy.DELETE, description="branches whose work is in the default branch")
+    stale_after: str = Field("90d", description="without a commit for this long, a branch is stale")
+    closed_pr_after: str = Field("14d", description="the head of a pull request closed without merging, this long after")
+    grace: str = Field("7d", description="how long a branch stands on the dashboard before it is deleted")
+    max_per_run: int = Field(20, ge=1, le=500, description="deletions per run at most")
+    protect: tuple[str, ...] = Field((), description="branch name patterns (fnmatch) never touched")
+    notify: bool = Field(True, description="keep a 'Stale branches' dashboard issue and mention last committers")
 
-    @field_validator("stale_after")
+    @field_validator("stale_after", "closed_pr_after", "grace")
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @field_validator("protect")
+    @classmethod
+    def _patterns(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in value:
+            if not CLEANUP_PATTERN_RE.match(pattern):
+                raise ValueError(f"{pattern!r} is not a branch pattern (letters, digits, '._-/' and the wildcards *?[])")
+        return value
+
+    def seconds(self, name: str) -> float:
+        return parse_duration(getattr(self, name)).total_seconds()
 
 
 # -- the file -----------------------------------------------------------------------------------
@@ -353,8 +436,7 @@ class RepoConfig(Strict):
 
 def reserved_settings(config: RepoConfig) -> list[str]:
     """What the file sets that is reserved for upcoming features (accepted, not acted on yet)."""
-    found = ["cleanup"] if "cleanup" in config.model_fields_set else []
-    return found + (["worktrees.base"] if config.worktrees.base is not None else [])
+    return [name for name in RESERVED_SECTIONS if name in config.model_fields_set]
 
 
 def review_enabled(config: RepoConfig) -> bool:

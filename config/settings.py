@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 import secrets
 import stat
 from collections.abc import Mapping
@@ -107,6 +108,16 @@ class Settings(BaseSettings):
     viewer_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)  # sign in to /status (as does the admin token)
     mcp_read_only: bool = False  # /mcp and `forgebot mcp` list only the read-only tools
 
+    # Worktrees (handlers/worktrees.py): where mirrors and worktrees live, how many, how much disk to leave free.
+    git_root: Path = Path("var/git")
+    worktrees_max: int = Field(200, ge=0)
+    git_min_free: str = "1G"
+
+    # Stale-branch cleanup (handlers/cleanup.py): how often each repository is looked at, and the
+    # most a repository's run is delayed within that pass (spread by repository name).
+    cleanup_interval: str = "6h"
+    cleanup_jitter: str = "10m"
+
     def agent_logins(self) -> dict[str, str]:
         """token -> platform login, from AGENT_TOKENS."""
         if self.agent_tokens is None:
@@ -174,6 +185,20 @@ class Settings(BaseSettings):
     def reconcile_seconds(self) -> float:
         return parse_duration(self.reconcile_interval).total_seconds()
 
+    @field_validator("cleanup_interval", "cleanup_jitter")
+    @classmethod
+    def _cleanup_durations(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @property
+    def cleanup_seconds(self) -> float:
+        return max(60.0, parse_duration(self.cleanup_interval).total_seconds())
+
+    @property
+    def cleanup_jitter_seconds(self) -> float:
+        return parse_duration(self.cleanup_jitter).total_seconds()
+
     @field_validator("github_api_url", "gitea_url", "public_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
@@ -193,6 +218,15 @@ class Settings(BaseSettings):
             if not module or not attr:
                 raise ValueError(f"{item!r} is not of the form package.module:router")
         return value
+
+    @field_validator("git_min_free")
+    @classmethod
+    def _size(cls, value: str) -> str:
+        parse_size(value)
+        return value
+
+    def git_min_free_bytes(self) -> int:
+        return parse_size(self.git_min_free)
 
     @field_validator("agent_tokens")
     @classmethod
@@ -251,6 +285,17 @@ class Settings(BaseSettings):
                 values.append(token.get_secret_value())
         values.extend(self.agent_logins())
         return tuple(values)
+
+
+SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([KMGT]?)i?B?\s*$", re.IGNORECASE)
+
+
+def parse_size(text: str) -> int:
+    """'500M', '2G', '1048576' -> bytes (powers of 1024)."""
+    match = SIZE_RE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size; write it like 500M or 2G")
+    return int(float(match.group(1)) * 1024 ** " KMGT".index(match.group(2).upper() or " "))
 
 
 class SettingsError(Exception):

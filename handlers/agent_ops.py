@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bot import claims, dependencies
+from bot.worktrees import all_live as live_worktrees
 from bot.context import Context
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
 from bot.forges.provider import NotConfigured
@@ -132,6 +133,7 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
     """Open issues that are neither claimed nor blocked, oldest first."""
     config = await config_in_force(ctx, forge.platform, repo)
     claimed = {c.number for c in await ctx.store.run(claims.active_claims, forge.platform, repo)}
+    worktrees = {w.number: w for w in await ctx.store.run(live_worktrees, forge.platform, repo)}
     skip = {config.claims.label.lower(), config.dependencies.label.lower()}
     ready = []
     for issue in await forge.list_issues(repo, state="open", labels=[label] if label else ()):
@@ -141,7 +143,11 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
             continue
         ready.append(issue)
     ready.sort(key=lambda i: (i.created_at.timestamp() if i.created_at else 0.0, i.number))
-    return [issue_summary(i) for i in ready]
+    return [
+        {**issue_summary(i), "worktree": {"branch": worktrees[i.number].branch, "state": worktrees[i.number].state.value}
+         if i.number in worktrees else None}
+        for i in ready
+    ]
 
 
 async def ready(ctx: Context, forge: Forge, repo: str, login: str, label: str | None = None) -> list[dict[str, Any]]:

@@ -32,12 +32,12 @@ from bot.forges.base import Forge
 from bot.invoke import BadArguments
 from config.settings import Settings
 from handlers import agent_ops
-from handlers.agent_ops import NO_REPOSITORY, AgentFailure, ready_issues
+from handlers.agent_ops import NO_REPOSITORY, AgentFailure, allowed_config, ready_issues
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp
 
-__all__ = ["NO_REPOSITORY", "agent_login", "ready_issues", "routes"]
+__all__ = ["NO_REPOSITORY", "agent_endpoint", "agent_login", "allowed_config", "ready_issues", "routes"]
 
 
 def agent_login(settings: Settings, authorization: str) -> str | None:
@@ -71,27 +71,37 @@ async def _duration(request: Request) -> str | None:
     return str(value) if value is not None else None
 
 
-RepoWork = Callable[[Request, Context, Forge, str, str], Awaitable[Any]]
+Work = Callable[[Request, Context, Forge, str, str], Awaitable[Response]]
+
+
+def agent_endpoint(app: ForgebotApp, work: Work) -> Callable[[Request], Awaitable[Response]]:
+    """An agent API route on /api/repos/{owner}/{repo}/...: the bearer token's login, the platform,
+    the read check and failures as statuses, all from handlers/agent_ops.py (also for
+    handlers/worktrees_api.py)."""
+
+    async def handle(request: Request) -> Response:
+        login = agent_login(app.settings, request.headers.get("authorization", ""))
+        if login is None:
+            return _unauthorized()
+        repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+
+        async def operation(ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+            return await work(request, ctx, forge, repo, login)
+
+        try:
+            return await agent_ops.perform(app.processor.context(), login, request.query_params.get("platform"), repo, operation)
+        except AgentFailure as failure:
+            return _json_error(failure.status, failure.message)
+
+    return handle
 
 
 def routes(app: ForgebotApp) -> list[Route]:
-    def endpoint(work: RepoWork) -> Callable[[Request], Awaitable[Response]]:
-        async def handle(request: Request) -> Response:
-            login = agent_login(app.settings, request.headers.get("authorization", ""))
-            if login is None:
-                return _unauthorized()
-            repo = f"{request.path_params['owner']}/{request.path_params['repo']}"
+    def endpoint(work: Callable[[Request, Context, Forge, str, str], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
+        async def answer(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+            return JSONResponse(await work(request, ctx, forge, repo, login))
 
-            async def operation(ctx: Context, forge: Forge, repo: str, login: str) -> Any:
-                return await work(request, ctx, forge, repo, login)
-
-            try:
-                result = await agent_ops.perform(app.processor.context(), login, request.query_params.get("platform"), repo, operation)
-            except AgentFailure as failure:
-                return _json_error(failure.status, failure.message)
-            return JSONResponse(result)
-
-        return handle
+        return agent_endpoint(app, answer)
 
     async def ready(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Any:
         return await agent_ops.ready(ctx, forge, repo, login, request.query_params.get("label"))

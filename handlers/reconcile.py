@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from bot.comments import upsert_comment
 from bot.context import Context
@@ -159,6 +160,14 @@ async def reconcile_all(ctx: Context) -> None:
                 return
             drifted += run.outcome == "drift"
 
+    await each_repository(ctx, one)
+    metrics = ctx.services.get("metrics")
+    if metrics is not None:
+        metrics.drifted.set(drifted)
+
+
+async def each_repository(ctx: Context, work: Callable[[Forge, str], Awaitable[None]]) -> None:
+    """`work(forge, repo)` for every scheduled repository of every configured platform, together."""
     for platform in ctx.forges.configured:
         forge = ctx.forges.get(platform)
         try:
@@ -166,10 +175,7 @@ async def reconcile_all(ctx: Context) -> None:
         except ForgeError as exc:
             logger.error("cannot list repositories", extra={"platform": platform, "error": str(exc)})
             continue
-        await asyncio.gather(*(one(forge, repo) for repo in repos))
-    metrics = ctx.services.get("metrics")
-    if metrics is not None:
-        metrics.drifted.set(drifted)
+        await asyncio.gather(*(work(forge, repo) for repo in repos))
 
 
 async def scheduled_repositories(ctx: Context, forge: Forge) -> list[str]:

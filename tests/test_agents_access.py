@@ -32,7 +32,8 @@ async def test_a_login_without_access_to_a_private_repository_gets_404_from_ever
         hidden = {"error": NO_REPOSITORY.format(repo=private_repo, login="mallory")}
         for method, path in (("GET", "ready"), ("GET", "claims"), ("GET", f"issues/{held}"), ("POST", f"issues/{free}/claim"),
                              ("POST", f"issues/{held}/extend"), ("POST", f"issues/{held}/release"),
-                             ("POST", f"issues/{held}/claim")):
+                             ("POST", f"issues/{held}/claim"), ("POST", f"issues/{free}/start"),
+                             ("POST", f"issues/{held}/push"), ("GET", "worktrees")):
             answer = await call(method, "mallory", private_repo, path, json={"duration": "2h"} if method == "POST" else None)
             assert (answer.status_code, answer.json()) == (404, hidden), path
             assert "Secret plans" not in answer.text and "alice" not in answer.text

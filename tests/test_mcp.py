@@ -32,8 +32,8 @@ pytestmark = pytest.mark.anyio
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = ("alice", "bob", "mallory")
-READ_ONLY_TOOLS = ["list_claims", "list_ready_issues", "my_claims", "pull_request_review", "read_issue"]
-WRITING_TOOLS = ["claim_issue", "extend_claim", "release_claim"]
+READ_ONLY_TOOLS = ["list_claims", "list_ready_issues", "my_claims", "pull_request_review", "read_issue", "worktree_status"]
+WRITING_TOOLS = ["claim_issue", "extend_claim", "push_worktree", "release_claim", "start_work"]
 
 
 def token(login: str) -> str:

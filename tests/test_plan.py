@@ -87,21 +87,21 @@ CASES: list[tuple[str, dict[str, Any], Observed, tuple[Change, ...]]] = [
         {"branches": [{"name": "main", "protection": {"required_approvals": 1, "required_status_checks": ["b", "a"]}},
                       {"name": "dev", "protection": {"required_approvals": 2}}]},
         observed(protections={"main": None, "dev": BranchProtection("dev", required_approvals=2, enforce_admins=True)}),
-        (Change(C, "branch:main", None, BranchProtection("main", required_approvals=1, required_status_checks=("b", "a")), "not protected yet"),),
+        (Change(C, "branch_protection:main", None, BranchProtection("main", required_approvals=1, required_status_checks=("b", "a")), "not protected yet"),),
     ),
     (
         "protection update keeps unmanaged fields; status check order ignored",
         {"branches": [{"name": "main", "protection": {"required_approvals": 2, "required_status_checks": ["a", "b"]}}]},
         observed(protections={"main": BranchProtection("main", required_approvals=1, required_status_checks=("b", "a"), enforce_admins=True)}),
-        (Change(U, "branch:main", BranchProtection("main", 1, None, ("b", "a"), True), BranchProtection("main", 2, None, ("a", "b"), True), "required_approvals differ"),),
+        (Change(U, "branch_protection:main", BranchProtection("main", 1, None, ("b", "a"), True), BranchProtection("main", 2, None, ("a", "b"), True), "required_approvals differ"),),
     ),
     (
         "explicitly unprotected, and authoritative removes unlisted protection",
         {"branches": [{"name": "old", "protection": None}], "policy": {"branches": "authoritative"}},
         observed(protections={"old": BranchProtection("old", 1)}, protected_branches=("old", "release")),
         (
-            Change(D, "branch:old", BranchProtection("old", 1), None, "the file says unprotected"),
-            Change(D, "branch:release", None, None, "not in the file (authoritative)"),
+            Change(D, "branch_protection:old", BranchProtection("old", 1), None, "the file says unprotected"),
+            Change(D, "branch_protection:release", None, None, "not in the file (authoritative)"),
         ),
     ),
     (

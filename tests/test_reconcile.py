@@ -66,7 +66,7 @@ async def test_plan_apply_then_nothing_left_to_do(world: World, tmp_path: Path) 
             ("update", "topics"),
             ("create", "milestone:v1.0"),
             ("update", "collaborator:carol"),  # triage (read on Gitea) -> write
-            ("create", "branch:main"),
+            ("create", "branch_protection:main"),
         ]
         assert [l.name for l in world.state().labels.values()] == ["enhancement"]  # a plan changes nothing
 

@@ -23,7 +23,7 @@ def test_the_documented_example_is_valid_and_uses_every_section() -> None:
     data, lines = parse_yaml((ROOT / "config" / "examples" / "forgebot.yml").read_text(), "example")
     config = validate(data, lines, "example")
     unset = [name for name in RepoConfig.model_fields if name not in data]
-    assert unset == ["worktrees", "cleanup"]  # options of later features, with defaults
+    assert unset == []  # the example shows every section
     assert config.labels is not None and config.labels[1].rename_from == ("enhancement",)
 
 
@@ -179,9 +179,8 @@ def test_durations() -> None:
     ("text", "note"),
     [
         ("worktrees:\n  branch_prefix: task-\nclaims:\n  max_per_user: 2\n", None),
-        ("cleanup:\n  stale_after: 60d\n", "note: cleanup is reserved for upcoming features; accepted, but not acted on yet"),
-        # review is acted on now: only worktrees.base is still reserved
-        ("review: {}\nworktrees:\n  base: develop\n", "note: worktrees.base is reserved for upcoming features; accepted, but not acted on yet"),
+        ("cleanup:\n  stale_after: 60d\n", None),  # acted on since stale-branch cleanup
+        ("review: {}\nworktrees:\n  base: develop\n", None),  # acted on since review and worktrees
     ],
 )
 def test_settings_reserved_for_later_are_accepted_with_a_note(text: str, note: str | None) -> None:
@@ -191,6 +190,6 @@ def test_settings_reserved_for_later_are_accepted_with_a_note(text: str, note: s
 
 def test_the_schema_says_which_settings_are_not_acted_on_yet() -> None:
     defs = schema()["$defs"]
-    for described in (defs["CleanupOptions"], defs["WorktreeOptions"]["properties"]["base"]):
-        assert "does not act on it yet" in described["description"]
+    for described in defs.values():  # every section is acted on now: none says otherwise
+        assert "does not act on it yet" not in described.get("description", "")
     assert "does not act" not in defs["ReviewOptions"]["description"]  # review is acted on

@@ -9,7 +9,9 @@ Repositories are named "owner/name" strings throughout.
 
 from __future__ import annotations
 
+import base64
 import enum
+import urllib.parse
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -182,6 +184,20 @@ class Branch:
 
 
 @dataclass(frozen=True, slots=True)
+class PullRecord:
+    """What branch cleanup needs of a pull request: its head when it ended, and how it ended."""
+
+    number: int
+    state: str  # open | closed
+    head_ref: str
+    head_sha: str
+    merged: bool
+    author: str | None = None
+    closed_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Comparison:
     total_commits: int  # commits on head that base lacks
     ahead_by: int | None = None  # None where the platform does not say (Gitea)
@@ -310,6 +326,43 @@ class RateLimit:
     reset_at: float | None = None  # epoch seconds
 
 
+@dataclass(frozen=True)
+class GitAccess:
+    """What git needs to reach one repository on a forge: its URL and an Authorization header.
+
+    Handlers pass it from the forge to the git layer without looking inside; the header never
+    appears in its repr.
+    """
+
+    clone_url: str
+    auth_header: str = field(repr=False)
+
+    @property
+    def scheme(self) -> str:
+        return urllib.parse.urlsplit(self.clone_url).scheme
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """Every form the credential could take in text, for masking."""
+        value = self.auth_header.partition(":")[2].strip()
+        found = [value] if value else []
+        scheme, _, encoded = value.partition(" ")
+        if encoded:
+            found.append(encoded)
+        if scheme.lower() == "basic":
+            try:
+                found.append(base64.b64decode(encoded).decode().partition(":")[2])
+            except ValueError:
+                pass
+        return tuple(s for s in found if s)
+
+
+def basic_auth_header(user: str, token: str) -> str:
+    """An Authorization header line for git over HTTP: both platforms take a token as the password."""
+    encoded = base64.b64encode(f"{user}:{token}".encode()).decode()
+    return f"Authorization: Basic {encoded}"
+
+
 # -- errors -------------------------------------------------------------------------------------
 
 
@@ -410,6 +463,7 @@ class Forge(Protocol):
     async def get_issue(self, repo: str, number: int) -> Issue: ...
     async def list_issues(self, repo: str, *, state: str = "open", labels: Sequence[str] = ()) -> list[Issue]: ...
     async def edit_issue(self, repo: str, number: int, *, title: str | None = None, body: str | None = None) -> Issue: ...
+    async def set_milestone(self, repo: str, number: int, milestone_id: int | None) -> Issue: ...
     async def close_issue(self, repo: str, number: int) -> Issue: ...
     async def reopen_issue(self, repo: str, number: int) -> Issue: ...
 
@@ -420,6 +474,8 @@ class Forge(Protocol):
     async def get_pull(self, repo: str, number: int) -> PullRequest: ...
     async def list_pulls(self, repo: str, *, head: str | None = None, state: str = "open") -> list[PullRequest]: ...
     async def list_pull_files(self, repo: str, number: int) -> list[str]: ...
+    # `draft`: GitHub's draft flag; Gitea has none in its API and marks drafts by a "WIP:" title prefix.
+    async def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False) -> PullRequest: ...
     async def create_review(
         self, repo: str, number: int, event: ReviewEvent, body: str = "", commit_sha: str | None = None
     ) -> Review: ...
@@ -444,6 +500,19 @@ class Forge(Protocol):
     async def get_protection(self, repo: str, branch: str) -> BranchProtection | None: ...
     async def set_protection(self, repo: str, protection: BranchProtection) -> BranchProtection: ...
     async def remove_protection(self, repo: str, branch: str) -> None: ...
+
+    # branch cleanup: reads whose cost does not grow with the number of branches
+    # Names of protected branches (GitHub) or protection rule patterns (Gitea, globs).
+    async def protected_patterns(self, repo: str) -> tuple[str, ...]: ...
+    # Whether any ruleset could apply (GitHub); False where the platform has none (Gitea).
+    async def has_rulesets(self, repo: str) -> bool: ...
+    # Types of the ruleset rules in force on one branch (GitHub); () on Gitea.
+    async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]: ...
+    # Pull requests, most recently updated first: pages until one reaches back to `since`, at most `pages`.
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]: ...
+    # An issue of the bot's own (the "Stale branches" dashboard). Not sent twice after a lost
+    # answer: callers look for their marker first.
+    async def create_issue(self, repo: str, title: str, body: str) -> Issue: ...
 
     # repository settings and topics
     async def get_settings(self, repo: str) -> RepoSettings: ...
@@ -487,6 +556,9 @@ class Forge(Protocol):
     def server_time(self) -> float | None: ...  # the platform's clock: the last answer's Date header, epoch seconds
     async def inspect_credentials(self) -> Credentials: ...
     async def repo_access(self, repo: str) -> RepoAccess: ...
+
+    # git over HTTP: the clone URL and the header that authenticates git there (for bot/git only)
+    async def git_access(self, repo: str) -> GitAccess: ...
 
     # commit statuses
     async def set_status(self, repo: str, sha: str, status: CommitStatus) -> None: ...

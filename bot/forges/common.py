@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from bot.forges.base import Conflict, ForgeError, Invalid, Issue, NotFound, PermissionDenied, Unavailable
+from bot.forges.base import Conflict, ForgeError, Invalid, Issue, NotFound, PermissionDenied, PullRecord, Unavailable
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -39,6 +39,10 @@ class IssueStateMixin:
         if not changes:
             return await self.get_issue(repo, number)
         return await self._patch_issue(repo, number, changes)
+
+    async def set_milestone(self, repo: str, number: int, milestone_id: int | None) -> Issue:
+        """Both platforms take the milestone's id (GitHub's number) in the issue PATCH; None clears it."""
+        return await self._patch_issue(repo, number, {"milestone": milestone_id})
 
     async def close_issue(self, repo: str, number: int) -> Issue:
         return await self._patch_issue(repo, number, {"state": "closed"})
@@ -188,3 +192,21 @@ def http_date(value: str | None) -> float | None:
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return when.timestamp()
+
+
+def pull_record(data: dict[str, Any]) -> PullRecord:
+    """Either platform's pull request JSON, as branch cleanup needs it (GitHub's listing has no
+    `merged`, only `merged_at`; Gitea has both)."""
+    head = data.get("head") or {}
+    return PullRecord(
+        number=int(data["number"]), state=str(data.get("state") or ""), head_ref=str(head.get("ref") or ""),
+        head_sha=str(head.get("sha") or ""), merged=bool(data.get("merged") or data.get("merged_at")),
+        author=(data.get("user") or {}).get("login"), closed_at=parse_time(data.get("closed_at")),
+        updated_at=parse_time(data.get("updated_at")),
+    )
+
+
+def reached(records: list[PullRecord], since: datetime | None) -> bool:
+    """A newest-first listing has come back to what was read before."""
+    last = records[-1].updated_at if records else None
+    return since is not None and last is not None and last <= since

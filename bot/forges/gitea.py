@@ -29,6 +29,7 @@ from bot.forges.base import (
     Conflict,
     FileContent,
     ForgeError,
+    GitAccess,
     Invalid,
     Issue,
     MergeMethod,
@@ -39,10 +40,13 @@ from bot.forges.base import (
     Review,
     ReviewEvent,
     Unavailable,
+    Unsupported,
     User,
+    basic_auth_header,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
+from bot.forges.gitea_cleanup import GiteaCleanupReads
 from bot.forges.gitea_diagnose import GiteaDiagnostics
 from bot.forges.gitea_http import PLATFORM, GiteaTransport, ref_path, repo_path, seg
 from bot.forges.gitea_labels import GiteaLabels
@@ -53,7 +57,7 @@ CAPABILITIES = GITEA  # until the server's version is read (server_capabilities)
 ISSUE_STATES = ("open", "closed", "all")
 
 
-class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, GiteaReviews):
+class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, GiteaReviews, GiteaCleanupReads):
     platform = PLATFORM
     capabilities = CAPABILITIES
 
@@ -102,6 +106,14 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, Git
 
     async def get_repo(self, repo: str) -> Repo:
         return gj.repo(await self._t.get(repo_path(repo)))
+
+    async def git_access(self, repo: str) -> GitAccess:
+        """The clone URL, and the token as the Basic password (Gitea's git endpoint ignores the
+        user name when the password is a token: services/auth/basic.go)."""
+        found = await self.get_repo(repo)
+        if not found.clone_url:
+            raise Unsupported(f"{repo} has no clone URL", platform=PLATFORM)
+        return GitAccess(found.clone_url, basic_auth_header("forgebot", self._t.token))
 
     # -- files ---------------------------------------------------------------------------
     async def read_file(self, repo: str, path: str, ref: str | None = None) -> FileContent | None:
@@ -206,6 +218,19 @@ class GiteaForge(IssueStateMixin, GiteaLabels, GiteaAdmin, GiteaDiagnostics, Git
             owner, _, branch = head.rpartition(":")
             items = [x for x in items if gj.head_matches(x, owner or None, branch)]
         return [gj.pull(x) for x in items]
+
+    async def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False) -> PullRequest:
+        """Gitea 1.22's CreatePullRequestOption has no draft field: a title starting with one of
+        `[repository.pull-request] WORK_IN_PROGRESS_PREFIXES` ("WIP:", "[WIP]") makes a draft."""
+        if draft and not title.upper().startswith(("WIP:", "[WIP]")):
+            title = f"WIP: {title}"
+        data = {"title": title, "body": body, "head": head, "base": base}
+
+        async def existing() -> Any:  # a lost answer: the pull request may have been made
+            items = await self._t.pages(f"{repo_path(repo)}/pulls", {"state": "open"})
+            return next((x for x in items if gj.head_matches(x, None, head) and (x.get("base") or {}).get("ref") == base), None)
+
+        return gj.pull((await self._t.request("POST", f"{repo_path(repo)}/pulls", json=data, recover=existing)).data)
 
     async def list_pull_files(self, repo: str, number: int) -> list[str]:
         return [x["filename"] for x in await self._t.pages(f"{repo_path(repo)}/pulls/{number}/files")]

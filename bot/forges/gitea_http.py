@@ -237,6 +237,10 @@ class GiteaTransport:
     def _retry_after(self, resp: httpx.Response) -> float | None:
         return retry_after_seconds(resp.headers.get("retry-after"), self.clock())
 
+    @property
+    def token(self) -> str:
+        return self._token
+
     def _scrub(self, text: str) -> str:
         return text.replace(self._token, "***") if self._token else text
 

@@ -22,11 +22,12 @@ import httpx
 
 from bot.forges.base import (
     REACTIONS, Branch, BranchProtection, Capabilities, Collaborator, Comment, Comparison, Conflict,
-    CommitStatus, FileContent, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
-    Permission, PermissionDenied, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
-    Unsupported, User, split_repo,
+    CommitStatus, FileContent, GitAccess, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
+    Permission, PermissionDenied, PullRecord, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
+    Unsupported, User, basic_auth_header, split_repo,
 )
 from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
+from bot.forges import github_cleanup
 from bot.forges.github_auth import AppAuth
 from bot.forges.github_diagnose import GitHubDiagnostics
 from bot.forges.github_hooks import GitHubHooks
@@ -177,6 +178,15 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubH
             "POST", "/app/installations/{installation_id}/access_tokens", {"installation_id": installation_id},
             cred=self._jwt(), retry_safe=True, pace=False)
         return answer
+
+    async def git_access(self, repo: str) -> GitAccess:
+        """The clone URL, and the token (the App installation's for this repository) as Basic auth:
+        GitHub's git endpoint takes `x-access-token:<token>`."""
+        found = await self.get_repo(repo)
+        if not found.clone_url:
+            raise Unsupported(f"{repo} has no clone URL", platform=PLATFORM)
+        _, token = await self._credential(repo)
+        return GitAccess(found.clone_url, basic_auth_header("x-access-token", token))
 
     # -- who and where --------------------------------------------------------------------
     async def whoami(self) -> User:
@@ -351,6 +361,10 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubH
                                       state=None if state == "open" else state, head=head)
         return [pull_from(d) for d in items]
 
+    async def create_pull(self, repo: str, *, title: str, body: str, head: str, base: str, draft: bool = False) -> PullRequest:
+        data = {"title": title, "body": body, "head": head, "base": base, "draft": draft}
+        return pull_from(await self._repo("POST", repo, "/pulls", data=data))
+
     async def list_pull_files(self, repo: str, number: int) -> list[str]:
         items = await self._repo_list(repo, "/pulls/{number}/files{?per_page}", number=number)
         return [d["filename"] for d in items]
@@ -434,6 +448,22 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubH
         except NotFound as exc:
             if "not protected" not in exc.message.lower():
                 raise
+
+    # -- branch cleanup reads (bot/forges/github_cleanup.py) ------------------------------
+    async def protected_patterns(self, repo: str) -> tuple[str, ...]:
+        return await github_cleanup.protected_patterns(self, repo)
+
+    async def has_rulesets(self, repo: str) -> bool:
+        return await github_cleanup.has_rulesets(self, repo)
+
+    async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]:
+        return await github_cleanup.branch_rules(self, repo, branch)
+
+    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:
+        return await github_cleanup.recent_pulls(self, repo, state=state, since=since, pages=pages)
+
+    async def create_issue(self, repo: str, title: str, body: str) -> Issue:
+        return await github_cleanup.create_issue(self, repo, title, body)
 
     # -- repository settings and topics ---------------------------------------------------
     async def get_settings(self, repo: str) -> RepoSettings:

@@ -64,7 +64,7 @@ async def _collaborator(forge: Forge, repo: str, change: Change, secret: Secret)
         await forge.add_collaborator(repo, change.wanted.login, change.wanted.permission)
 
 
-async def _branch(forge: Forge, repo: str, change: Change, secret: Secret) -> None:
+async def _branch_protection(forge: Forge, repo: str, change: Change, secret: Secret) -> None:
     if change.kind is D:
         await forge.remove_protection(repo, change.name)
     else:
@@ -86,7 +86,7 @@ APPLIERS: Mapping[tuple[str, ChangeKind], Apply] = {
     ("topics", U): _topics,
     **{("milestone", kind): _milestone for kind in (C, U)},
     **{("collaborator", kind): _collaborator for kind in (C, U, D)},
-    **{("branch", kind): _branch for kind in (C, U, D)},
+    **{("branch_protection", kind): _branch_protection for kind in (C, U, D)},
     **{("webhook", kind): _webhook for kind in (C, U, D)},
 }
 

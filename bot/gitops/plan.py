@@ -38,7 +38,7 @@ class ChangeKind(enum.StrEnum):
 @dataclass(frozen=True)
 class Change:
     kind: ChangeKind
-    target: str  # "label:bug", "repository", "topics", "branch:main", "milestone:v1", "collaborator:alice", "webhook:URL"
+    target: str  # "label:bug", "repository", "topics", "branch_protection:main", "milestone:v1", "collaborator:alice", "webhook:URL"
     current: Any
     wanted: Any
     why: str
@@ -207,7 +207,7 @@ def plan_branches(desired: RepoConfig, observed: Observed) -> list[Change]:
         if _protected(spec.name, policy) or spec.name not in observed.protections:
             continue
         have = observed.protections[spec.name]
-        target = f"branch:{spec.name}"
+        target = f"branch_protection:{spec.name}"  # never "branch:": a branch deletion is another feature
         if spec.protection is None:
             if have is not None:
                 changes.append(Change(ChangeKind.DELETE, target, have, None, "the file says unprotected"))
@@ -220,7 +220,7 @@ def plan_branches(desired: RepoConfig, observed: Observed) -> list[Change]:
     if policy.mode is Mode.AUTHORITATIVE and observed.protected_branches is not None:
         for branch in observed.protected_branches:
             if branch not in listed and not _protected(branch, policy):
-                changes.append(Change(ChangeKind.DELETE, f"branch:{branch}", observed.protections.get(branch), None, "not in the file (authoritative)"))
+                changes.append(Change(ChangeKind.DELETE, f"branch_protection:{branch}", observed.protections.get(branch), None, "not in the file (authoritative)"))
     return changes
 
 

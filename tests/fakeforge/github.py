@@ -20,8 +20,8 @@ _UNCOUNTED = {"/rate_limit"}
 
 
 def routes() -> list[Route]:
-    from . import gh_admin, gh_checks, gh_comments, gh_invitations, gh_issues, gh_pulls, gh_repo, gh_review_requests
-    modules = (gh_repo, gh_issues, gh_comments, gh_pulls, gh_checks, gh_admin, gh_invitations, gh_review_requests)
+    from . import gh_admin, gh_checks, gh_comments, gh_invitations, gh_issues, gh_pulls, gh_repo, gh_review_requests, gh_rules
+    modules = (gh_repo, gh_issues, gh_comments, gh_pulls, gh_checks, gh_admin, gh_invitations, gh_review_requests, gh_rules)
     return [route for module in modules for route in module.routes.items]
 
 

@@ -331,6 +331,7 @@ class Repo:
     hooks: dict[int, Hook] = field(default_factory=dict)
     statuses: list[CommitStatus] = field(default_factory=list)
     check_runs: list[CheckRun] = field(default_factory=list)
+    rulesets: list[Any] = field(default_factory=list)  # gh_rules.Ruleset (GitHub only)
     next_number: int = 1
     next_milestone_number: int = 1
 

@@ -1,0 +1,116 @@
+"""Retiring worktrees: when one is due (`worktrees.remove_on`), removal that never loses work, and
+the check of each mirror's registered worktrees against the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import shutil
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from bot import claims
+from bot import worktrees as store
+from bot.context import Context
+from bot.forges.base import Forge
+from bot.git import worktrees as git_wt
+from bot.worktrees import State, Worktree
+from config.repo import RepoConfig
+from handlers.worktree_ops import mark, mirror_of
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Retired:
+    removed: bool
+    archived: list[str]
+    kept_because: str = ""
+
+
+async def retire(ctx: Context, forge: Forge, row: Worktree, reason: str, *, force: bool = False) -> Retired:
+    """Remove the worktree, unless it holds uncommitted changes (then keep it and say why, unless
+    `force`). Commits the forge lacks are pushed to an archive tag first, whatever `force` says."""
+    mirror = mirror_of(ctx, row.platform, row.repo)
+    path = Path(row.path)
+    async with mirror.locked():
+        seen = await git_wt.inspect(mirror, path)
+        if seen.dirty and not force:
+            listed = ", ".join(seen.dirty[:5]) + (" ..." if len(seen.dirty) > 5 else "")
+            why = f"kept: {reason}, but it has uncommitted changes ({listed}); `forgebot worktree remove --force` discards them"
+            if row.state is not State.KEPT or row.note != why:
+                await mark(ctx, row.id, State.KEPT, note=why)
+                await ctx.record("worktree.kept", platform=row.platform, repo=row.repo,
+                                 subject=f"{row.platform}:{row.repo}#{row.number}", why=reason, files=len(seen.dirty))
+            return Retired(False, [], why)
+        archived: list[str] = []
+        if mirror.exists():
+            access = await forge.git_access(row.repo)
+            await mirror.fetch(access)
+            tips = [t for t in (await mirror.resolve(f"refs/heads/{row.branch}"), seen.head) if t]
+            archived = await git_wt.archive_unpushed(mirror, access, row.branch, tips, dt.datetime.fromtimestamp(ctx.clock(), dt.UTC).date())
+            await git_wt.remove(mirror, path, row.branch, force=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+    note = f"removed: {reason}" + (f"; unpushed commits archived to {', '.join(archived)}" if archived else "")
+    await mark(ctx, row.id, State.REMOVED, note=note)
+    await ctx.record("worktree.removed", platform=row.platform, repo=row.repo, subject=f"{row.platform}:{row.repo}#{row.number}",
+                     why=reason, archived=archived, forced=force)
+    return Retired(True, archived)
+
+
+async def removal_due(ctx: Context, forge: Forge, row: Worktree, config: RepoConfig) -> str | None:
+    """Why this worktree should go now (per `worktrees.remove_on`), or None. Reads the platform."""
+    wanted = set(config.worktrees.remove_on)
+    if "merged" in wanted:
+        for pull in await forge.list_pulls(row.repo, head=row.branch, state="closed"):
+            if pull.merged and pull.head_ref == row.branch:
+                return f"pull request #{pull.number} was merged"
+    issue = await forge.get_issue(row.repo, row.number)
+    if "closed" in wanted and issue.state == "closed":
+        return "the issue was closed"
+    if {"released", "expired"} & wanted:
+        ended = await ctx.store.run(claim_end, row.platform, row.repo, row.number)
+        if ended == "expired" and "expired" in wanted:
+            return "the claim expired"
+        if ended is not None and ended != "expired" and "released" in wanted:
+            return "the claim was released"
+    return None
+
+
+def claim_end(conn: sqlite3.Connection, platform: str, repo: str, number: int) -> str | None:
+    """None while the issue is claimed (or was never claimed); else why its last claim ended."""
+    if claims.active_claim(conn, platform, repo, number) is not None:
+        return None
+    row = conn.execute("SELECT release_reason FROM claims WHERE platform = ? AND repo = ? AND number = ? ORDER BY id DESC LIMIT 1",
+                       (platform, repo.lower(), number)).fetchone()
+    return (row[0] or "released") if row else None
+
+
+async def check_mirrors(ctx: Context) -> list[str]:
+    """Prune each mirror's worktree registry and compare it with the store; returns what is odd.
+
+    A live row whose directory is gone is marked removed (nothing is left to save); a registered
+    worktree the store does not know is reported, never deleted: it may hold someone's work."""
+    problems = []
+    rows = await ctx.store.run(store.all_live)
+    for platform, repo in sorted({(r.platform, r.repo) for r in rows}):
+        mirror = mirror_of(ctx, platform, repo)
+        if not mirror.exists():
+            continue
+        async with mirror.locked():
+            await git_wt.prune(mirror)
+            registered = {r.path for r in await git_wt.registered(mirror)}
+        known = {Path(r.path) for r in rows if r.platform == platform and r.repo == repo}
+        for row in rows:
+            if row.platform == platform and row.repo == repo and row.state is not State.CREATING and not Path(row.path).exists():
+                await mark(ctx, row.id, State.REMOVED, note="removed: its directory was gone")
+                problems.append(f"{platform}:{repo}#{row.number}: the worktree directory was gone")
+        for path in sorted(registered - known):
+            problems.append(f"{platform}:{repo}: {path} is registered but not known to forgebot (left alone)")
+    for problem in problems:
+        logger.warning("worktree check", extra={"problem": problem})
+    return problems
+
+

@@ -1,0 +1,58 @@
+"""Worktrees for agents over HTTP, with the agent API's bearer tokens and rules (handlers/agents.py).
+
+  POST /api/repos/{owner}/{repo}/issues/{n}/start  {"base": "main"} (optional)
+       -> {"branch", "base", "sha", "path", "lease_until", "pull_request"}
+  POST /api/repos/{owner}/{repo}/issues/{n}/push   -> {"branch", "sha", "lease_until"}
+  GET  /api/repos/{owner}/{repo}/worktrees
+
+A start answers once its worktree is ready (an agent waits; the first use of a repository takes
+as long as its first fetch). Only the holder pushes, and only the worktree's own branch.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.context import Context
+from bot.forges.base import Forge
+from bot.invoke import BadArguments
+from handlers import worktree_agent_ops as ops
+
+if TYPE_CHECKING:
+    from bot.app import ForgebotApp
+
+
+async def _base(request: Request) -> str | None:
+    body = await request.body()
+    if not body:
+        return None
+    try:
+        value = json.loads(body).get("base")
+    except (ValueError, AttributeError):
+        raise BadArguments('the body must be a JSON object like {"base": "main"}') from None
+    return str(value) if value is not None else None
+
+
+def routes(app: ForgebotApp) -> list[Route]:
+    from handlers.agents import agent_endpoint
+
+    async def start(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        return JSONResponse(await ops.start(ctx, forge, repo, login, int(request.path_params["number"]), await _base(request)))
+
+    async def push(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        return JSONResponse(await ops.push(ctx, forge, repo, login, int(request.path_params["number"])))
+
+    async def listing(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        return JSONResponse(await ops.listing(ctx, forge, repo, login))
+
+    base = "/api/repos/{owner}/{repo}"
+    return [
+        Route(base + "/issues/{number:int}/start", agent_endpoint(app, start), methods=["POST"]),
+        Route(base + "/issues/{number:int}/push", agent_endpoint(app, push), methods=["POST"]),
+        Route(f"{base}/worktrees", agent_endpoint(app, listing)),
+    ]

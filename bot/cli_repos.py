@@ -22,7 +22,7 @@ from bot.forges.base import Invalid, split_repo
 from bot.gitops import records
 from bot.gitops.render import as_json, diff, plain, summary
 from config.loader import ConfigError, parse_yaml, validate
-from config.repo import RepoConfig, reserved_note, schema
+from config.repo import RepoConfig, schema
 
 EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
 
@@ -112,9 +112,6 @@ def cmd_config_check(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     note = f" (extends {config.extends}: not followed locally)" if config.extends else ""
     print(f"{args.file}: valid{note}")
-    reserved = reserved_note(config)
-    if reserved:
-        print(f"{args.file}: {reserved}")
     return EXIT_OK
 
 

@@ -15,8 +15,16 @@ from bot.store import single_statement
 
 IssueRef = tuple[str, int]
 
-DEPENDENCY_LINE_RE = re.compile(r"^\s{0,3}(?:depends\s+on|blocked\s+by)\s*:?\s+(.+)$", re.IGNORECASE | re.MULTILINE)
-REF_RE = re.compile(r"(?<![\w/])(?:(?P<repo>[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+))?#(?P<number>\d{1,9})\b")
+# One line each: `[^\S\n]` is whitespace but a line break. With `\s`, "Depends on" followed by
+# line breaks alone (anyone who can open an issue can write 65,000 of them) backtracked
+# quadratically, holding the event loop for about 100 s per read.
+DEPENDENCY_LINE_RE = re.compile(
+    r"^[^\S\n]{0,3}(?:depends[^\S\n]+on|blocked[^\S\n]+by)[^\S\n]*:?[^\S\n]+(.+)$", re.IGNORECASE | re.MULTILINE
+)
+# Owner and name as long as the platforms allow (GitHub 39 and 100, Gitea 40 and 100). Unbounded,
+# a run of name characters with no "/" in it was scanned to its end from every "." or "-"
+# in it: 16,000 dashes took 0.9 s, a whole line of an issue body far longer.
+REF_RE = re.compile(r"(?<![\w/])(?:(?P<repo>[A-Za-z0-9_.-]{1,40}/[A-Za-z0-9_.-]{1,100}))?#(?P<number>\d{1,9})\b")
 MAX_DEPENDENCIES = 50
 
 

@@ -2,7 +2,7 @@
 
 Nothing here is a secret check: a sender is unknown until its whole body has arrived and its
 signature matches. Until then it costs a file descriptor, a timer and the bytes of its body, and
-each of those is bounded here (README, "What is bounded"):
+each of those is bounded here (README, "Security notes"):
 
 - connections: at most `cap`, below the open-file limit, so that SQLite, git and the forge
   clients always have descriptors left. At the cap a new connection closes the one that has

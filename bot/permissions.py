@@ -52,18 +52,14 @@ class PermissionCache:
     async def can_read(self, forge: Forge, repo: str, login: str) -> bool:
         """Whether the platform would show `repo` to `login`.
 
-        Only the level counts, never that the permission endpoint answered: once the bot can read a
-        repository, both platforms answer that endpoint for any login ("none" for one without
-        access), and a public repository gives read to everyone. When the bot cannot tell, the
-        answer is no.
+        Only the level counts, never that the permission endpoint answered: a bot that may ask
+        (GitHub: push access; Gitea: repository admin) is answered for any login ("none" for one
+        without access), and a public repository gives read to everyone. When the bot may not ask,
+        the answer is no, and `level` has logged the one line saying what access to give it.
         """
         try:
             return await self.level(forge, repo, login) >= Permission.READ
-        except NotFound:
-            return False
-        except PermissionDenied:  # the operator should know why logins are refused
-            logger.warning("the platform will not tell the bot who can read this repository (GitHub tells only "
-                           "those with push access, Gitea only repository admins); taken as no access", extra={"repo": repo})
+        except (NotFound, PermissionDenied):
             return False
 
 

@@ -16,7 +16,9 @@ bytes are parsed and queued, and reading pauses) until the one before it has bee
 Every connection is bounded (bot/limits.py): each phase of a request has a deadline (idle
 keep-alive, headers, body), watched by one timer per connection; a body is counted against the
 budget of unverified bytes from its headers on, and one that is too large or does not fit is
-refused as soon as its headers say so, without reading it.
+refused as soon as its headers say so, without reading it. A request head is refused (431) as it
+passes 64 KiB or 100 fields, at most MAX_PIPELINED requests wait on one connection, and a client
+that does not read its answers is not read either.
 
 An ASGI answer sent in one piece is written in one piece, with its length; one the app sends in
 parts (server-sent events, MCP's Streamable HTTP) goes out part by part as it is sent, chunked
@@ -42,6 +44,14 @@ from bot.webhooks import METHOD_NOT_ALLOWED, Rejected, WebhookEndpoint, error_bo
 logger = logging.getLogger(__name__)
 
 MAX_HEADER_BYTES = 64 * 1024
+# More header fields than any platform sends (GitHub about 15, Gitea about 20) with room for
+# proxies; Apache's default LimitRequestFields. Each costs a tuple and two bytes objects.
+MAX_HEADERS = 100
+# Requests parsed ahead on one connection: all that one read (up to 256 KiB) holds is parsed at
+# once, 4,000 small pipelined requests taking 2 MB. Past this many waiting, the rest of what the
+# client sent is dropped and the connection closes after the ones taken in are answered; a client
+# that pipelines sends the rest again (RFC 9112, 9.3.2). Neither platform pipelines.
+MAX_PIPELINED = 16
 MAX_OTHER_BODY = 1024 * 1024  # for requests to the API and operations endpoints
 REASONS = {status.value: status.phrase.encode() for status in HTTPStatus}
 RETRY_AFTER = [(b"retry-after", b"5")]
@@ -56,6 +66,14 @@ IDLE, HEADERS, BODY, ANSWERING = range(4)
 
 class _Refused(Exception):
     """Raised from a parser callback to stop parsing a request that has been refused."""
+
+
+class _TooManyPipelined(Exception):
+    """Raised from a parser callback: MAX_PIPELINED requests already wait on this connection."""
+
+
+class _HeadTooLarge(Exception):
+    """Raised from a parser callback: the request line and headers pass MAX_HEADER(S|_BYTES)."""
 
 
 @dataclass
@@ -117,6 +135,12 @@ class HTTPProtocol(asyncio.Protocol):
         self.server: tuple[str, int] | None = None
         self.current = Request()
         self.header_bytes = 0
+        # Bytes received while the current request's head was incomplete, not counting the
+        # chunk it began in (None until that chunk is fed): httptools keeps a header value or URL
+        # in memory until it ends, so an endless one must be cut off here, not in on_header.
+        self.head_received: int | None = 0
+        self.writing_paused = False  # the client does not read its answers (see pause_writing)
+        self.paused_since = 0.0
         self.queue: deque[Request] = deque()
         self.busy = False
         self.closing = False
@@ -172,12 +196,6 @@ class HTTPProtocol(asyncio.Protocol):
         for request in self.queue:
             self._release(request)
 
-    def pause_writing(self) -> None:
-        self.writable.clear()
-
-    def resume_writing(self) -> None:
-        self.writable.set()
-
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close when idle, else after the answer in progress."""
         self.closing = True
@@ -197,15 +215,51 @@ class HTTPProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade:
             self._fail(400, "upgrades are not supported")
-        except httptools.HttpParserError:
-            if not self.refusing:  # a refusal stops the parser on purpose and has answered
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _HeadTooLarge):  # httptools raises from within the callback
+                self._fail(431, "request headers too large")
+            elif isinstance(exc.__context__, _TooManyPipelined):
+                self._stop_after_queue()
+            elif not self.refusing:  # a refusal stops the parser on purpose and has answered
                 self._fail(400, "malformed HTTP request")
+        else:
+            if self.phase == HEADERS:
+                self.head_received = 0 if self.head_received is None else self.head_received + len(data)
+                if self.head_received > MAX_HEADER_BYTES:
+                    self._fail(431, "request headers too large")
+
+    def pause_writing(self) -> None:
+        """The client has not read the answers buffered for it (past the transport's high-water
+        mark): read and answer nothing more until it does, or answers would pile up in memory."""
+        self.writing_paused = True
+        self.writable.clear()  # a streamed answer waits for room too
+        self.paused_since = self.loop.time()
+        if self.transport is not None:
+            self.transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        self.writable.set()
+        if self.transport is None or self.closing:
+            return
+        if self.queue:
+            self._next()
+        elif not self.busy and not self.refusing:
+            self.transport.resume_reading()
+
+    def _stop_after_queue(self) -> None:
+        """Answer the requests taken in, drop anything more, then close (see MAX_PIPELINED)."""
+        self.refusing = True
+        self.queue[-1].keep_alive = False
+        if self.transport is not None:
+            self.transport.pause_reading()
 
     def _fail(self, status: int, reason: str) -> None:
         """A request that cannot be parsed or read on: answer and close the connection."""
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(response_bytes(status, error_body(reason), [(b"content-type", b"application/json")], close=True))
-            self.transport.close()
+            self.refusing = True  # what the client still sends is dropped, so it reads this answer
+            self._close_after_answer()
 
     def _enter(self, phase: int) -> None:
         self.phase = phase
@@ -216,6 +270,9 @@ class HTTPProtocol(asyncio.Protocol):
         if self.transport is None or self.closing:
             return
         wait = self.tick
+        if self.writing_paused and self.loop.time() - self.paused_since > self.timeouts[BODY]:
+            self.transport.abort()  # it has not read its answers for as long as a body may take
+            return
         if not self.busy and not self.queue and not self.refusing:
             left = self.phase_started + self.timeouts.get(self.phase, float("inf")) - self.loop.time()
             if left <= 0:
@@ -241,8 +298,11 @@ class HTTPProtocol(asyncio.Protocol):
     # -- parser callbacks ---------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if len(self.queue) >= MAX_PIPELINED:
+            raise _TooManyPipelined
         self.current = Request(started=time.perf_counter())
         self.header_bytes = 0
+        self.head_received = None
         self._enter(HEADERS)
 
     def on_url(self, url: bytes) -> None:
@@ -251,8 +311,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self.header_bytes += len(name) + len(value)
-        if self.header_bytes > MAX_HEADER_BYTES:
-            raise httptools.HttpParserError("headers too large")
+        if self.header_bytes > MAX_HEADER_BYTES or len(self.current.headers) >= MAX_HEADERS:
+            raise _HeadTooLarge
         self.current.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
@@ -347,7 +407,7 @@ class HTTPProtocol(asyncio.Protocol):
     # -- handling ------------------------------------------------------------------------------
 
     def _next(self) -> None:
-        if self.busy or not self.queue:
+        if self.busy or not self.queue or self.writing_paused:
             return
         request = self.queue.popleft()
         self.busy = True
@@ -390,7 +450,7 @@ class HTTPProtocol(asyncio.Protocol):
         if self.queue:
             self._next()
             return
-        if self.transport is not None:
+        if self.transport is not None and not self.writing_paused:
             self.transport.resume_reading()
         if self.phase == ANSWERING:
             self._enter(IDLE)

@@ -234,9 +234,6 @@ class DependencyOptions(Strict):
     label: str = "status/blocked"
 
 
-# Sections accepted and validated ahead of the features that will read them (none today: review,
-# worktrees and cleanup are all acted on). A file setting one gets a note in `config check` and the plan.
-RESERVED_SECTIONS: tuple[str, ...] = ()
 
 
 BRANCH_FIELDS_RE = re.compile(r"\{(\w*)\}")
@@ -434,23 +431,10 @@ class RepoConfig(Strict):
         return items
 
 
-def reserved_settings(config: RepoConfig) -> list[str]:
-    """What the file sets that is reserved for upcoming features (accepted, not acted on yet)."""
-    return [name for name in RESERVED_SECTIONS if name in config.model_fields_set]
-
-
 def review_enabled(config: RepoConfig) -> bool:
     """Review acts only where the file has a `review` section."""
     return "review" in config.model_fields_set
 
-
-def reserved_note(config: RepoConfig) -> str | None:
-    """One line saying so, for `forgebot config check` and the plan on a pull request; None if nothing."""
-    names = reserved_settings(config)
-    if not names:
-        return None
-    listed = ", ".join(names)
-    return f"note: {listed} {'is' if len(names) == 1 else 'are'} reserved for upcoming features; accepted, but not acted on yet"
 
 
 def schema() -> dict[str, Any]:

@@ -41,6 +41,8 @@ QUOTABLE = frozenset({
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
     "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level", "mcp_read_only",
+    "git_root", "worktrees_max", "git_min_free", "cleanup_interval", "cleanup_jitter",
+    "header_timeout_seconds", "body_timeout_seconds", "max_connections", "max_unverified_bytes", "max_wal_bytes",
 })
 
 # FORGEBOT_ variables the project reads that are not settings: the hook secrets repository configs
@@ -209,6 +211,20 @@ class Settings(BaseSettings):
         if "@" in value.split("/", 3)[2]:
             raise ValueError("must not carry credentials; use the token setting instead")
         return value.rstrip("/")
+
+    @field_validator("github_token", "gitea_token", "admin_token")
+    @classmethod
+    def _header_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A token goes into an HTTP header. A line break in it (a file written with `echo` ends
+        with one, and so does an environment file made from it) made the HTTP client refuse every
+        request with an error quoting the header, token and all. Surrounding whitespace is
+        dropped; anything else but visible ASCII is refused, unquoted."""
+        if value is None:
+            return None
+        token = value.get_secret_value().strip()
+        if not token or not all("!" <= char <= "~" for char in token):
+            raise ValueError("must be visible ASCII characters, without spaces or line breaks (it is sent in an HTTP header)")
+        return SecretStr(token)
 
     @field_validator("extra_handlers")
     @classmethod

@@ -11,7 +11,7 @@ from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
 from bot.context import Context
 from bot.events import Event
-from bot.forges.base import Forge, ForgeError, Issue, NotFound, RateLimited
+from bot.forges.base import Forge, ForgeError, Issue, NotFound, RateLimited, Unavailable
 from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -69,11 +69,12 @@ async def open_dependencies(ctx: Context, forge: Forge, platform: str, repo: str
 async def assigned_by_platform(forge: Forge, repo: str, number: int, login: str) -> bool:
     """Whether `login` is assigned once the bot has asked for it, judged by the issue's state, not
     by an error code: GitHub drops whom it will not assign without a word, Gitea answers 500 (or
-    422) and may have changed the list half way. A rate limit or a missing issue propagates (the
-    delivery is tried again); so does a failure to read the issue back."""
+    422) and may have changed the list half way (its client reads the issue back then). A rate
+    limit, a missing issue or a platform that failed (Unavailable: it said nothing about who may
+    be assigned) propagates, and the delivery is tried again; so does a failure to read the issue back."""
     try:
         assignees = await forge.add_assignees(repo, number, [login])
-    except (RateLimited, NotFound):
+    except (RateLimited, NotFound, Unavailable):
         raise
     except ForgeError as exc:
         logger.info("assignment refused; reading the issue", extra={"repo": repo, "issue": number, "error": str(exc)})

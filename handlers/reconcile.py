@@ -14,7 +14,7 @@ from bot.gitops import records
 from bot.gitops.render import diff, summary
 from bot.gitops.runner import RunSummary, reconcile
 from bot.router import Router
-from config.repo import CONFIG_PATHS, reserved_note
+from config.repo import CONFIG_PATHS
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -133,8 +133,6 @@ async def plan_config_on_pull_request(event: Event, ctx: Context) -> None:
             details += "\nNot compared (unreadable): " + "; ".join(run.unknown) + "\n"
         if run.notes:
             details += "\nLeft as it is: " + "; ".join(run.notes) + "\n"
-        if run.config is not None and (note := reserved_note(run.config)):
-            details += f"\n{note[0].upper()}{note[1:]}.\n"
         body = PLAN_COMMENT.format(path=path, summary=summary(run.changes).capitalize(), base=issue.base_ref or repo.default_branch, details=details)
     bot = await ctx.forges.bot_login(forge.platform)
     await upsert_comment(forge, repo.full_name, issue.number, PLAN_KEY, body, bot)

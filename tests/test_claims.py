@@ -74,6 +74,29 @@ async def test_a_claim_whose_first_attempt_failed_midway_is_answered_as_claimed(
         assert world.label_names(number) == ["status/claimed"] and world.state().issue(number).assignees == ["alice"]
 
 
+async def test_a_platform_failing_to_assign_is_tried_again_not_taken_for_a_refusal(world: World, bot_factory: Any) -> None:
+    """A 502 on the assignment (after the client's own retries) says nothing about who may be
+    assigned: the delivery is tried again and the claim holds, never "would not assign"."""
+    from tests.conftest import db_rows, eventually
+
+    number = await world.actor("bob").open_issue(REPO, "Fix the widget")
+    if world.platform == "github":
+        method, route = "POST", "/repos/{owner}/{repo}/issues/{number}/assignees"
+    else:  # Gitea assigns through the issue's PATCH
+        method, route = "PATCH", "/repos/{owner}/{repo}/issues/{index}"
+    async with bot_factory(world) as app:
+        world.fake.faults.add(method, route, status=502, times=None)
+        await world.actor("alice").comment(REPO, number, "/claim")
+        await eventually(lambda: bool(db_rows(app, "SELECT 1 FROM deliveries WHERE last_error IS NOT NULL")))
+        world.fake.faults.clear()
+        await app.wait_idle()
+        [reply] = bot_comments(world, number)
+        assert "@alice claimed this until" in reply and "would not assign" not in reply
+        assert world.state().issue(number).assignees == ["alice"] and world.label_names(number) == ["status/claimed"]
+        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        assert held is not None and held.holder == "alice"
+
+
 async def test_a_claim_the_platform_will_not_assign_is_withdrawn(world: World, bot_factory: Any) -> None:
     """mallory could read the private repository when she asked and lost access before the bot
     got to it: GitHub drops her from the assignees without a word, Gitea answers 500."""

@@ -189,8 +189,8 @@ async def test_branches_of_live_worktrees_and_active_claims_are_never_touched(wo
         await branch(world, name)
     async with cleanup_world(world, tmp_path) as cw:
         p = world.platform
-        await cw.store.run(worktrees.reserve, p, REPO, 1, "issue-1-fix", "main", str(tmp_path / "wt1"), "alice", now, 20, 200)
-        row = await cw.store.run(worktrees.reserve, p, REPO, 2, "issue-2-old", "main", str(tmp_path / "wt2"), "alice", now, 20, 200)
+        await cw.store.run(worktrees.reserve, p, REPO, 1, "issue-1-fix", "main", str(tmp_path / "wt1"), "alice", now, 20, 200, "")
+        row = await cw.store.run(worktrees.reserve, p, REPO, 2, "issue-2-old", "main", str(tmp_path / "wt2"), "alice", now, 20, 200, "")
         await cw.store.run(worktrees.mark, row.worktree.id, worktrees.State.REMOVED, now)  # worktree gone, claim still held
         await cw.store.run(claims.claim, p, REPO, 2, "alice", now, now + 365 * DAY, 5)
         run = await cw.run("plan", now + 100 * DAY)

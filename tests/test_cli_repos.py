@@ -101,10 +101,6 @@ def test_config_check_and_schema(tmp_path: Path, capsys: Any) -> None:
     bad.write_text("labels:\n  - name: bug\n    colour: red\n")
     assert main(["config", "check", str(good)]) == 0
     assert capsys.readouterr().out.strip() == f"{good}: valid"
-    reserved = tmp_path / "reserved.yml"
-    reserved.write_text("review:\n  required_approvals: 2\n")
-    assert main(["config", "check", str(reserved)]) == 0  # accepted, with a note that nothing acts on it yet
-    assert capsys.readouterr().out.splitlines()[1].startswith(f"{reserved}: note: review is reserved for upcoming features")
     assert main(["config", "check", str(bad)]) == 1
     assert capsys.readouterr().out.strip() == f"{bad}:3: labels[0].colour: unknown key"
     binary = tmp_path / "binary.yml"

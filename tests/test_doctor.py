@@ -22,6 +22,11 @@ from tests.fakeforge import hooktests
 
 pytestmark = pytest.mark.anyio
 PUBLIC = "http://forgebot.test"
+# Who each platform shows other users' permissions to, which commands with a level need.
+CANNOT_SEE_LEVELS = {"github": "GitHub shows permissions only to tokens with push access",
+                     "gitea": "Gitea shows other users' permissions only to repository admins"}
+NO_REPOSITORIES_FIX = {"github": "give the token access to the repositories (or install the App on them)",
+                       "gitea": "grant the bot's user admin on the repositories (or list them in FORGEBOT_GITEA_REPOS)"}
 
 
 class Deployment:
@@ -31,13 +36,15 @@ class Deployment:
         self.world, self.app, self.http = world, app, http
         self.hook_id = 0
 
-    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time, **changes: Any) -> list[Finding]:
-        """Runs the doctor with forgebot's settings, or with `changes` to them (the doctor's alone)."""
+    async def doctor(self, *repos: str, fix: bool = False, clock: Any = time.time, unnamed: bool = False,
+                     **changes: Any) -> list[Finding]:
+        """Runs the doctor with forgebot's settings, or with `changes` to them (the doctor's alone), on
+        `repos`, REPO, or (`unnamed`) the repositories the doctor finds itself."""
         settings = self.app.settings.model_copy(update=changes)
         forges = Forges(settings, transport=httpx.ASGITransport(app=self.world.fake.app))
         try:
             return await Doctor(settings, forges, self.http, fix=fix, wait=0.0, clock=clock).run(
-                list(repos or [REPO]), [self.world.platform])
+                list(repos) if repos or unnamed else [REPO], [self.world.platform])
         finally:
             await forges.aclose()
 
@@ -113,8 +120,12 @@ async def test_no_webhook_is_found_and_fix_creates_it(world: World, deployment: 
         assert [f"FAIL  webhook: no webhook points at {PUBLIC}/webhooks/{world.platform}: forgebot hears nothing "
                 f"from this repository; run forgebot doctor with --fix"] == wrong(findings)
         assert writes_to_hooks(world) == [] and d.world.fake.repo(REPO).hooks == {}
+        world.fake.requests.clear()
         fixed = await d.doctor(fix=True)
         [hook] = d.world.fake.repo(REPO).hooks.values()
+        test = "pings" if world.platform == "github" else "tests"  # --fix writes the hook, then tests it: nothing else
+        assert [f"{r.method} {r.path}" for r in world.fake.requests if r.method != "GET"] == [
+            f"POST /repos/{REPO}/hooks", f"POST /repos/{REPO}/hooks/{hook.id}/{test}"]
         assert hook.config["url"] == f"{PUBLIC}/webhooks/{world.platform}"
         assert hook.config["content_type"] == "json" and hook.config["secret"] == SECRET and hook.active
         assert {"push", "issues", "issue_comment", "pull_request"} <= set(hook.events)
@@ -195,23 +206,60 @@ async def test_an_inactive_hook_and_a_hook_without_secret(world: World, deployme
 
 
 async def test_a_bot_with_too_little_access(world: World, deployment: Any) -> None:
+    grant = "grant the bot's user admin on the repository"
     async with deployment() as d:
         d.add_hook()
         world.fake.set_permission(REPO, BOT, "read")
         findings = await d.doctor()
-        needs = "triage" if world.platform == "github" else "write"
-        assert wrong(findings) == [
-            f"FAIL  permissions: the bot has read: answers to commands need {needs}, the forgebot/config status and "
-            "closing or reopening need write, reconciling needs admin; grant the bot's user admin on the repository"]
+        assert wrong(findings) == [f"FAIL  permissions: the bot has read: {CANNOT_SEE_LEVELS[world.platform]}, so "
+                                   "commands that need a level are refused; the forgebot/config status and closing or "
+                                   f"reopening need write, reconciling needs admin; {grant}"]
         assert "SKIP  webhook: not checked: the bot may not read this repository's webhooks (that needs admin)" in lines(findings)
         world.fake.set_permission(REPO, BOT, "write")
         findings = await d.doctor()
-        assert wrong(findings)[0].startswith("WARN  permissions: the bot has write: commands work, but reconciling")
+        if world.platform == "github":  # push access is enough to see who may run a command
+            assert wrong(findings)[0].startswith("WARN  permissions: the bot has write: commands work, but reconciling")
+        else:  # Gitea shows other users' levels to repository admins alone: write is not enough
+            assert wrong(findings)[0] == (f"FAIL  permissions: the bot has write: {CANNOT_SEE_LEVELS['gitea']}, so "
+                                          f"commands that need a level are refused; reconciling needs admin; {grant}")
         world.fake.set_permission(REPO, BOT, "none")
         world.fake.repo(REPO).private = True
         findings = await d.doctor()
         assert wrong(findings) == ["FAIL  permissions: no such repository, or the bot cannot see it; check the name, "
                                    "and grant the bot's user access"]
+
+
+@pytest.mark.parametrize("world", ["github"], indirect=True)  # Gitea has no triage level
+async def test_a_github_bot_with_triage_cannot_see_levels(world: World, deployment: Any, bot_factory: Any) -> None:
+    """What the doctor says agrees with what the bot does: with triage, GitHub refuses it the
+    permission reads that commands need, so /close by a triager is refused with the same reason."""
+    async with deployment() as d:
+        d.add_hook()
+        world.fake.set_permission(REPO, BOT, "triage")
+        findings = await d.doctor()
+    [line] = [x for x in wrong(findings) if "permissions" in x]
+    assert line.startswith(f"FAIL  permissions: the bot has triage: {CANNOT_SEE_LEVELS['github']}, so commands that "
+                           "need a level are refused")
+    number = await world.actor("alice").open_issue(REPO, "Fix")
+    async with bot_factory(world) as app:
+        await world.actor("bob").comment(REPO, number, "/close")  # bob has triage
+        await app.wait_idle()
+    state = world.state()
+    [reply] = [state.comments[c].body for c in state.issue(number).comments if state.comments[c].user == BOT]
+    assert f"give forgebot write access to {REPO}" in reply and state.issue(number).state == "open"
+
+
+async def test_credentials_that_reach_no_repository_are_not_all_well(world: World, deployment: Any) -> None:
+    """Without names the doctor checks the repositories forgebot acts on; none is a problem, not a pass."""
+    async with deployment() as d:
+        # GitHub: a token's repositories are those it collaborates on; Gitea: those it administers.
+        world.fake.set_permission(REPO, BOT, "none" if world.platform == "github" else "write")
+        findings = await d.doctor(unnamed=True)
+    reach = "reach no repository" if world.platform == "github" else "administer no repository"
+    assert [x for x in wrong(findings) if "repositories" in x] == [
+        f"WARN  repositories: the credentials {reach}, so forgebot acts on none and nothing was checked; "
+        f"{NO_REPOSITORIES_FIX[world.platform]}, or name them: forgebot doctor OWNER/REPO"]
+    assert exit_code(findings) == 1 and not render_text(findings).endswith("all is well")
 
 
 async def test_a_clock_off_from_the_forge(world: World, deployment: Any) -> None:
@@ -238,13 +286,22 @@ async def test_unknown_credentials(world: World, deployment: Any, tmp_path: Path
     assert line.endswith(f"check the FORGEBOT_{world.platform.upper()}_* settings")
 
 
+async def test_a_forge_that_fails_is_not_said_to_refuse_the_credentials(world: World, deployment: Any) -> None:
+    async with deployment() as d:
+        world.fake.faults.add("GET", "/user", status=502, times=None)
+        findings = await d.doctor(forge_max_wait_seconds=1)
+    [line] = wrong(findings)
+    assert line.startswith(f"FAIL  credentials: not checked: {world.platform}") and "502" in line and "refused" not in line
+    assert line.endswith(f"check the FORGEBOT_{world.platform.upper()}_* settings, and that the forge is up")
+
+
 async def test_host_checks_say_what_to_do(world: World, deployment: Any, tmp_path: Path) -> None:
     async with deployment() as d:
         d.add_hook()
         findings = await d.doctor()
         assert [f.check for f in findings if f.scope == "this host"] == ["database", "git root", "free space", "public url"]
         assert f"OK    public url: {PUBLIC} answers /healthz from this host" in lines(findings)
-        assert "(the default; this forgebot has no FORGEBOT_GIT_ROOT)" in next(f.message for f in findings if f.check == "git root")
+        assert next(f.message for f in findings if f.check == "git root").startswith(f"FORGEBOT_GIT_ROOT ({d.app.settings.git_root})")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "db").mkdir()  # a directory where the database file should be

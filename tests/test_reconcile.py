@@ -393,14 +393,6 @@ async def test_a_push_whose_commit_list_was_cut_reads_the_file_again(world: Worl
         assert [l.name for l in world.state().labels.values()] == ["bug"]
 
 
-async def test_the_plan_notes_settings_that_are_accepted_but_not_acted_on_yet(world: World, bot_factory: Any) -> None:
-    async with bot_factory(world) as app:
-        body, status = await _plan_pull_request(world, app, "later", "labels:\n  - name: bug\ncleanup:\n  stale_after: 60d\n")
-        plain, _ = await _plan_pull_request(world, app, "now", "labels:\n  - name: bug\n")
-    assert "Note: cleanup is reserved for upcoming features; accepted, but not acted on yet." in body
-    assert status.startswith("1 change") and "reserved" not in plain
-
-
 async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tmp_path: Path) -> None:
     from bot.gitops import records
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from config.loader import ANCHOR_REFUSED, MAX_EXTENDS_DEPTH, ConfigError, load, merge, parse_yaml, validate
-from config.repo import RepoConfig, parse_duration, reserved_note, schema
+from config.repo import RepoConfig, parse_duration, schema
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -175,21 +175,3 @@ def test_durations() -> None:
         parse_duration("soon")
 
 
-@pytest.mark.parametrize(
-    ("text", "note"),
-    [
-        ("worktrees:\n  branch_prefix: task-\nclaims:\n  max_per_user: 2\n", None),
-        ("cleanup:\n  stale_after: 60d\n", None),  # acted on since stale-branch cleanup
-        ("review: {}\nworktrees:\n  base: develop\n", None),  # acted on since review and worktrees
-    ],
-)
-def test_settings_reserved_for_later_are_accepted_with_a_note(text: str, note: str | None) -> None:
-    data, lines = parse_yaml(text, "x")
-    assert reserved_note(validate(data, lines, "x")) == note
-
-
-def test_the_schema_says_which_settings_are_not_acted_on_yet() -> None:
-    defs = schema()["$defs"]
-    for described in defs.values():  # every section is acted on now: none says otherwise
-        assert "does not act on it yet" not in described.get("description", "")
-    assert "does not act" not in defs["ReviewOptions"]["description"]  # review is acted on

@@ -97,3 +97,14 @@ def test_the_cli_warns_of_a_mistyped_variable_at_start(tmp_path: Path) -> None:
 def test_a_duration_past_any_range_is_one_line(monkeypatch: pytest.MonkeyPatch, variable: str) -> None:
     [problem] = refusal(monkeypatch, **{variable: "99999999999999w"})
     assert problem.startswith(f"{variable}: '99999999999999w' is longer than any duration can be")
+
+
+@pytest.mark.parametrize("variable", ["FORGEBOT_GITHUB_TOKEN", "FORGEBOT_GITEA_TOKEN", "FORGEBOT_ADMIN_TOKEN"])
+@pytest.mark.parametrize("token", [f"{PASSWORD}\nX-Injected: 1", f"{PASSWORD} two", f"{PASSWORD}\tX", "  \n"])
+def test_a_token_that_cannot_be_a_header_is_refused_without_quoting_it(variable: str, token: str) -> None:
+    env = {variable: token, "FORGEBOT_GITEA_URL": "https://gitea.example"}
+    result = run("deliveries", env=env)
+    assert result.returncode == 2 and PASSWORD not in result.stderr + result.stdout
+    assert result.stderr.splitlines() == [
+        f"forgebot: invalid setting: {variable}: must be visible ASCII characters, without spaces or line breaks"
+        " (it is sent in an HTTP header)"]

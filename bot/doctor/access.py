@@ -23,6 +23,12 @@ EVENTS: dict[str, str] = {
     "push": "applying .forgebot.yml when it changes, claims renewed by pushes",
 }
 _APP_LEVELS = ("none", "read", "write", "admin")
+# The bot's level from which each platform shows it other users' levels (GitHub's "Get repository
+# permissions for a user" needs push access; Gitea's GetRepoPermissions needs repository admin).
+SEES_LEVELS: dict[str, tuple[Permission, str]] = {
+    "github": (Permission.WRITE, "GitHub shows permissions only to tokens with push access"),
+    "gitea": (Permission.ADMIN, "Gitea shows other users' permissions only to repository admins"),
+}
 SKEW_WARN_SECONDS = 30
 # A GitHub App's JWT is issued 60 s in the past and expires 9 minutes later; GitHub refuses one whose
 # `iat` lies in its future or whose `exp` is more than 10 minutes ahead, so 60 s ahead breaks every JWT.
@@ -70,10 +76,13 @@ def judge_access(scope: str, access: RepoAccess, platform: str) -> list[Finding]
     grant = "grant the bot's user admin on the repository"
     if level < Permission.READ:
         return [fail(scope, "permissions", "the bot cannot read this repository", grant)]
-    if level < Permission.WRITE:
-        levels = "triage" if platform == "github" else "write"
-        return [fail(scope, "permissions", f"the bot has {level.label}: answers to commands need {levels}, "
-                     "the forgebot/config status and closing or reopening need write, reconciling needs admin", grant)]
+    # A command with a level asks the platform for the actor's level, which each platform shows
+    # only from a level of the bot's own (the forge clients' get_permission says the same).
+    sees_levels, who_sees = SEES_LEVELS[platform]
+    if level < sees_levels:
+        also = ("the forgebot/config status and closing or reopening need write, " if level < Permission.WRITE else "")
+        return [fail(scope, "permissions", f"the bot has {level.label}: {who_sees}, so commands that need a level "
+                     f"are refused; {also}reconciling needs admin", grant)]
     if level < Permission.ADMIN:
         return [warn(scope, "permissions", f"the bot has {level.label}: commands work, but reconciling settings, "
                      "protection, collaborators and webhooks, and checking this webhook, need admin", grant)]

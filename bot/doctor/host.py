@@ -57,10 +57,9 @@ def _can_create_in(folder: Path) -> bool:
         return False
 
 
-def check_git_root(path: Path, setting: str | None) -> list[Finding]:
-    """The folder forgebot keeps git work in: writable, with room. `setting` names where the path came
-    from, or is None when this forgebot has no FORGEBOT_GIT_ROOT and the default was checked."""
-    origin = f"FORGEBOT_GIT_ROOT ({path})" if setting else f"{path} (the default; this forgebot has no FORGEBOT_GIT_ROOT)"
+def check_git_root(path: Path) -> list[Finding]:
+    """FORGEBOT_GIT_ROOT, the folder forgebot keeps mirrors and worktrees in: writable, with room."""
+    origin = f"FORGEBOT_GIT_ROOT ({path})"
     existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent

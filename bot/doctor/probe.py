@@ -9,21 +9,25 @@ import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
 from bot import bodies
 from bot.doctor import access, hooks, host
-from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip
+from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip, warn
 from bot.events import form_payload
 from bot.forges.base import Forge, ForgeError, Hook, HookDelivery, NotFound, PermissionDenied
 from config.settings import Settings
 
-DEFAULT_GIT_ROOT = Path("var/git")
 POLL_SECONDS = 0.5
 REFUSED_REASONS = ("signature_mismatch", "signature_missing")
+# Without names the doctor checks the repositories forgebot acts on (Forge.list_repositories):
+# when there are none, what the credentials lack, and how to give it.
+NO_REPOSITORIES = {
+    "github": ("reach no repository", "give the token access to the repositories (or install the App on them)"),
+    "gitea": ("administer no repository", "grant the bot's user admin on the repositories (or list them in FORGEBOT_GITEA_REPOS)"),
+}
 
 
 @dataclass
@@ -47,8 +51,7 @@ class Doctor:
     # -- this host ------------------------------------------------------------------------
     def check_host(self) -> None:
         self.findings.append(host.check_database(self.settings.database))
-        configured = getattr(self.settings, "git_root", None)  # FORGEBOT_GIT_ROOT, where this forgebot has it
-        self.findings.extend(host.check_git_root(Path(configured or DEFAULT_GIT_ROOT), "set" if configured else None))
+        self.findings.extend(host.check_git_root(self.settings.git_root))
         if not self.secrets():
             path = self.settings.webhook_secret_file
             self.findings.append(fail(
@@ -76,8 +79,12 @@ class Doctor:
             creds = await forge.inspect_credentials()
         except ForgeError as exc:
             hint = " (GitHub refuses an App's JWT when this host's clock is off)" if "claim" in exc.message else ""
-            self.findings.append(fail(scope, "credentials", f"refused: {exc}{hint}",
-                                      f"check the FORGEBOT_{platform.upper()}_* settings"))
+            if isinstance(exc, PermissionDenied):  # 401/403: the forge answered, and said no
+                self.findings.append(fail(scope, "credentials", f"refused: {exc}{hint}",
+                                          f"check the FORGEBOT_{platform.upper()}_* settings"))
+            else:  # unreachable, failing or limited: nothing is known about the credentials yet
+                self.findings.append(fail(scope, "credentials", f"not checked: {exc}",
+                                          f"check the FORGEBOT_{platform.upper()}_* settings, and that the forge is up"))
             if forge.server_time is not None:  # even a refusal says what time it is there
                 self.findings.append(access.judge_clock(scope, self.clock(), forge.server_time, app))
             return
@@ -87,8 +94,10 @@ class Doctor:
             await self.check_app_hook(forge)
         if not repos:
             repos = await self.default_repos(platform, forge)
-            if not repos:
-                self.findings.append(skip(scope, "repositories", "none found to check", "name them: forgebot doctor OWNER/REPO"))
+            if not repos:  # forgebot acts on none of them either: not something to call well
+                reach, grant = NO_REPOSITORIES[platform]
+                self.findings.append(warn(scope, "repositories", f"the credentials {reach}, so forgebot acts on none "
+                                          "and nothing was checked", f"{grant}, or name them: forgebot doctor OWNER/REPO"))
         for repo in repos:
             try:
                 await self.check_repo(platform, forge, repo, creds.scopes, app)

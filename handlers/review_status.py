@@ -57,7 +57,7 @@ async def pull_request_review(repo: str, number: int, platform: str | None = Non
 async def review_section(ctx: Context, forge: Forge, repo: str) -> Table:
     columns = ("Pull request", "Author", "Still needs", "Approved by")
     if not review_enabled(await config_in_force(ctx, forge.platform, repo)):
-        return Table(columns, [], empty="review is off here (no `review` section)")
+        return Table(columns, [], empty="review is off here (no review section in .forgebot.yml)")
     pulls = await forge.list_pulls(repo)
     rows: list[tuple[Cell, ...]] = []
     for pull in pulls[:MAX_PULLS]:

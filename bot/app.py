@@ -18,12 +18,15 @@ from bot.dispatch import Processor
 from bot.forges.provider import Forges
 from bot.inbox import Inbox, RetryPolicy
 from bot.limits import ConnectionGuard, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
+from bot.mcp_http import PATH as MCP_PATH
 from bot.metrics import Metrics
 from bot.permissions import PermissionCache
 from bot.pressure import IntakePressure
 from bot.router import Router
 from bot.scheduler import Scheduler
+from bot.status.sections import StatusSections
 from bot.store import Store
+from bot.toolbox import Toolbox
 from bot.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
 from config.settings import Settings
 
@@ -47,6 +50,12 @@ BUILTIN_HANDLERS = (
     "handlers.help",
 )
 
+# MCP tools (bot/toolbox.py), `package.module:toolbox`; a feature adds its module here.
+BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox", "handlers.review_status:toolbox", "handlers.worktree_tools:toolbox")
+# Status page sections (bot/status/sections.py), `package.module:sections`; a feature adds its module here.
+BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections", "handlers.worktree_tools:sections",
+                           "handlers.review_status:sections")
+
 
 def load_router(module_path: str) -> Router:
     """Import `package.module:attribute` (or a module exporting `router`) and return its Router."""
@@ -61,6 +70,25 @@ def load_router(module_path: str) -> Router:
 def build_router(settings: Settings, modules: Iterable[str] = BUILTIN_HANDLERS) -> Router:
     """One Router holding every built-in handler module's registrations and any extra ones."""
     return Router().include(*(load_router(m) for m in (*modules, *settings.extra_handlers)))
+
+
+def _load(module_path: str, kind: type[Any]) -> Any:
+    """`package.module:attribute`, checked to be a `kind`."""
+    module_name, _, attribute = module_path.partition(":")
+    found = getattr(importlib.import_module(module_name), attribute)
+    if not isinstance(found, kind):
+        raise TypeError(f"{module_path} is not a forgebot {kind.__name__}")
+    return found
+
+
+def build_toolbox(modules: Iterable[str] = BUILTIN_TOOLBOXES) -> Toolbox:
+    """One Toolbox holding every built-in module's MCP tools."""
+    return Toolbox().include(*(_load(m, Toolbox) for m in modules))
+
+
+def build_status_sections(modules: Iterable[str] = BUILTIN_STATUS_SECTIONS) -> StatusSections:
+    """Every built-in module's status page sections."""
+    return StatusSections().include(*(_load(m, StatusSections) for m in modules))
 
 
 def build_services(
@@ -134,10 +162,15 @@ class ForgebotApp:
             )
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
+        from bot.mcp_http import MCPEndpoint
+        from bot.status.routes import routes as status_routes
+        from handlers.agents import agent_login
         from handlers.agents import routes as agent_routes
         from handlers.worktrees_api import routes as worktree_routes
 
-        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *worktree_routes(self)], lifespan=self._lifespan)
+        self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
+        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *worktree_routes(self),
+                                      *status_routes(self, build_status_sections())], lifespan=self._lifespan)
 
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
         """Commit the delivery, then call `stored` with its row id (None when it was stored
@@ -156,6 +189,9 @@ class ForgebotApp:
             if endpoint is not None:
                 await endpoint(scope, receive, send)
                 return
+            if scope["path"].rstrip("/") == MCP_PATH:
+                await self.mcp(scope, receive, send)
+                return
         await self.http(scope, receive, send)
 
     @contextlib.asynccontextmanager
@@ -168,12 +204,14 @@ class ForgebotApp:
 
     async def start(self) -> None:
         await self.store.start()
+        await self.mcp.start()  # before the inbox: this awaits, and the inbox starts its loops last as before
         await self.inbox.start()
         self.scheduler.start()
         logger.info("forgebot started", extra={"workers": self.settings.workers, "jobs": len(self.scheduler.jobs)})
 
     async def stop(self) -> None:
         self.scheduler.stop()
+        await self.mcp.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
         await self.forges.aclose()
         await self.store.stop()

@@ -351,6 +351,9 @@ def build_parser() -> argparse.ArgumentParser:
     from bot.cli_cleanup import add_commands as add_cleanup_commands
 
     add_cleanup_commands(sub, common)
+    from bot.cli_mcp import add_commands as add_mcp_commands
+
+    add_mcp_commands(sub, common)
     return parser
 
 

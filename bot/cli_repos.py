@@ -276,7 +276,7 @@ def cmd_ready(args: argparse.Namespace) -> int:
     from bot.app import build_router, build_services
     from bot.cli import _settings
     from bot.dispatch import Processor
-    from handlers.agents import ready_issues
+    from handlers.agent_ops import ready_issues
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)

@@ -35,6 +35,8 @@ class Scheduler:
         self.make_context = make_context
         self.runs = runs
         self._scheduler: AsyncIOScheduler | None = None
+        # This replica's last run of each job: (finished at, outcome, seconds), for the status page.
+        self.last_runs: dict[str, tuple[float, str, float]] = {}
 
     def start(self) -> None:
         scheduler = AsyncIOScheduler(timezone=UTC)
@@ -87,5 +89,7 @@ class Scheduler:
             outcome = "ok"
         if self.runs is not None:
             self.runs.labels(name, outcome).inc()
-        logger.debug("scheduled job ran", extra={"job": name, "seconds": round(time.perf_counter() - started, 3)})
+        seconds = time.perf_counter() - started
+        self.last_runs[name] = (time.time(), outcome, seconds)
+        logger.debug("scheduled job ran", extra={"job": name, "seconds": round(seconds, 3)})
         return outcome == "ok"

@@ -19,6 +19,10 @@ budget of unverified bytes from its headers on, and one that is too large or doe
 refused as soon as its headers say so, without reading it. A request head is refused (431) as it
 passes 64 KiB or 100 fields, at most MAX_PIPELINED requests wait on one connection, and a client
 that does not read its answers is not read either.
+
+An ASGI answer sent in one piece is written in one piece, with its length; one the app sends in
+parts (server-sent events, MCP's Streamable HTTP) goes out part by part as it is sent, chunked
+(bot/asgi_bridge.py). An app waiting for `http.disconnect` is woken when the client goes.
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from typing import Any
 
 import httptools
 
-from bot.asgi_bridge import call_asgi
+from bot.asgi_bridge import ClientGone, Header, call_asgi
 from bot.limits import ServeLimits
 from bot.webhooks import METHOD_NOT_ALLOWED, Rejected, WebhookEndpoint, error_body
 
@@ -155,6 +159,11 @@ class HTTPProtocol(asyncio.Protocol):
         self.phase = IDLE
         self.phase_started = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        # Set when the client goes: what an app waiting for `http.disconnect` waits on.
+        self.disconnected = asyncio.Event()
+        # Cleared while the transport's write buffer is full (streamed responses wait on it).
+        self.writable = asyncio.Event()
+        self.writable.set()
 
     # -- connection ---------------------------------------------------------------------------
 
@@ -174,6 +183,8 @@ class HTTPProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = True
+        self.disconnected.set()
+        self.writable.set()  # a writer waiting for room learns that the client is gone
         if self.timer is not None:
             self.timer.cancel()
         if not self.admitted:
@@ -221,12 +232,14 @@ class HTTPProtocol(asyncio.Protocol):
         """The client has not read the answers buffered for it (past the transport's high-water
         mark): read and answer nothing more until it does, or answers would pile up in memory."""
         self.writing_paused = True
+        self.writable.clear()  # a streamed answer waits for room too
         self.paused_since = self.loop.time()
         if self.transport is not None:
             self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self.writable.set()
         if self.transport is None or self.closing:
             return
         if self.queue:
@@ -420,12 +433,16 @@ class HTTPProtocol(asyncio.Protocol):
         self._write(request, status, body, headers)
 
     def _write(self, request: Request, status: int, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
-        self._release(request)
         close = not request.keep_alive or self.closing
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(response_bytes(status, body, headers, close=close, head=request.method == b"HEAD"))
-            if close:
-                self._close_after_answer()
+        self._done(request, close)
+
+    def _done(self, request: Request, close: bool) -> None:
+        """The answer to `request` is written: close, or go on with the next request."""
+        self._release(request)
+        if close and self.transport is not None and not self.transport.is_closing():
+            self._close_after_answer()
         self.server_state.total_requests += 1
         self.busy = False
         if close:
@@ -454,9 +471,67 @@ class HTTPProtocol(asyncio.Protocol):
     # -- everything else: the Starlette app over ASGI ----------------------------------------------
 
     async def _asgi(self, request: Request) -> None:
-        status, headers, body = await call_asgi(
+        def open_stream(status: int, headers: list[Header]) -> Stream:
+            return Stream(self, request, status, [*self.server_state.default_headers, *headers])
+
+        answer = await call_asgi(
             self.app, method=request.method, url=request.url, http_version=request.http_version, headers=request.headers,
             body=bytes(request.body()), server=self.server, client=self.client, state=self.app_state.copy(),
-            gone=lambda: self.closing,
+            disconnected=self.disconnected, open_stream=open_stream,
         )
-        self._write(request, status, body, [*self.server_state.default_headers, *headers])
+        if answer is not None:
+            status, headers, body = answer
+            self._write(request, status, body, [*self.server_state.default_headers, *headers])
+
+
+class Stream:
+    """A response whose body the app sends in parts: each part is written when it is sent, with
+    chunked transfer encoding (HTTP/1.0: until the connection closes). Writing waits while the
+    transport's buffer is full, so a slow reader holds the app back rather than the memory growing."""
+
+    def __init__(self, protocol: HTTPProtocol, request: Request, status: int, headers: list[Header]) -> None:
+        self.protocol = protocol
+        self.request = request
+        self.chunked = request.http_version != "1.0"
+        self.head = request.method == b"HEAD"
+        self.close = not request.keep_alive or protocol.closing or not self.chunked
+        self.ended = False
+        lines = [b"HTTP/1.1 %d %s\r\n" % (status, REASONS.get(status, b"Unknown"))]
+        for name, value in headers:
+            lines += [name, b": ", value, b"\r\n"]
+        if self.chunked and not self.head:
+            lines.append(b"transfer-encoding: chunked\r\n")
+        if self.close:
+            lines.append(b"connection: close\r\n")
+        lines.append(b"\r\n")
+        self._send(b"".join(lines))
+
+    def _send(self, data: bytes) -> None:
+        transport = self.protocol.transport
+        if transport is None or transport.is_closing():
+            raise ClientGone("the client closed the connection")
+        transport.write(data)
+
+    async def write(self, data: bytes) -> None:
+        if self.ended:
+            return
+        await self.protocol.writable.wait()
+        if not data or self.head:
+            return
+        self._send(b"%x\r\n%s\r\n" % (len(data), data) if self.chunked else data)
+
+    def end(self) -> None:
+        if self.ended:
+            return
+        self.ended = True
+        if self.chunked and not self.head:
+            try:
+                self._send(b"0\r\n\r\n")
+            except ClientGone:
+                pass
+        self.protocol._done(self.request, self.close)
+
+    def abort(self) -> None:
+        if not self.ended:
+            self.ended = True
+            self.protocol._done(self.request, close=True)

@@ -40,7 +40,7 @@ QUOTABLE = frozenset({
     "github_app_id", "github_private_key_file", "gitea_repos", "reconcile_interval", "delivery_retention",
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
-    "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level",
+    "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level", "mcp_read_only",
     "git_root", "worktrees_max", "git_min_free", "cleanup_interval", "cleanup_jitter",
     "header_timeout_seconds", "body_timeout_seconds", "max_connections", "max_unverified_bytes", "max_wal_bytes",
 })
@@ -107,6 +107,8 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     admin_token: SecretStr | None = None
     agent_tokens: SecretStr | None = None  # "login:token,login:token": bearer tokens of agents, each acting as that login
+    viewer_tokens: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)  # sign in to /status (as does the admin token)
+    mcp_read_only: bool = False  # /mcp and `forgebot mcp` list only the read-only tools
 
     # Worktrees (handlers/worktrees.py): where mirrors and worktrees live, how many, how much disk to leave free.
     git_root: Path = Path("var/git")
@@ -125,7 +127,7 @@ class Settings(BaseSettings):
         pairs = (item.strip().partition(":") for item in self.agent_tokens.get_secret_value().split(","))
         return {token.strip(): login.strip() for login, _, token in pairs if login.strip() and token.strip()}
 
-    @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", mode="before")
+    @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", "viewer_tokens", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:
         parts = _split_commas(value)
@@ -140,6 +142,13 @@ class Settings(BaseSettings):
     def _no_empty_secret(cls, value: list[SecretStr]) -> list[SecretStr]:
         if any(not s.get_secret_value() for s in value):
             raise ValueError("a webhook secret may not be empty")
+        return value
+
+    @field_validator("viewer_tokens")
+    @classmethod
+    def _long_enough(cls, value: list[SecretStr]) -> list[SecretStr]:
+        if any(len(s.get_secret_value()) < 16 for s in value):
+            raise ValueError("each viewer token must have at least 16 characters")
         return value
 
     @field_validator("log_level", "log_format", mode="before")
@@ -286,7 +295,7 @@ class Settings(BaseSettings):
 
     def secret_strings(self) -> tuple[str, ...]:
         """Every secret the settings hold, each agent token on its own: what logs must never show."""
-        values = [s.get_secret_value() for s in self.webhook_secrets]
+        values = [s.get_secret_value() for s in (*self.webhook_secrets, *self.viewer_tokens)]
         for token in (self.github_token, self.gitea_token, self.admin_token, self.agent_tokens):
             if token is not None:
                 values.append(token.get_secret_value())

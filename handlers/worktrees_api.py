@@ -18,23 +18,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot import worktrees as store
 from bot.context import Context
 from bot.forges.base import Forge
-from bot.invoke import BadArguments, CommandFailed
-from handlers.agents import allowed_config
-from handlers.worktree_ops import start_work
-from handlers.worktree_push import push_worktree
+from bot.invoke import BadArguments
+from handlers import worktree_agent_ops as ops
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp
-    from bot.worktrees import Worktree
-
-
-def _answer(row: Worktree, lease_until: float | None) -> dict[str, object]:
-    return {"branch": row.branch, "base": row.base, "sha": row.sha, "path": row.path, "state": row.state.value,
-            "lease_until": lease_until, "pull_request": row.pull_number, "number": row.number, "holder": row.holder,
-            "note": row.note}
 
 
 async def _base(request: Request) -> str | None:
@@ -52,34 +42,13 @@ def routes(app: ForgebotApp) -> list[Route]:
     from handlers.agents import agent_endpoint
 
     async def start(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
-        from bot import claims
-
-        number = int(request.path_params["number"])
-        config, issue = await allowed_config(ctx, forge, repo, number, login, "start")
-        started = await start_work(ctx, forge, repo, number, login, config, base=await _base(request), issue=issue, background=False)
-        held = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
-        return JSONResponse(_answer(started.worktree, held.expires_at if held else None))
+        return JSONResponse(await ops.start(ctx, forge, repo, login, int(request.path_params["number"]), await _base(request)))
 
     async def push(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
-        from bot.repoconfig import config_in_force
-
-        number = int(request.path_params["number"])
-        row = await ctx.store.run(store.live, forge.platform, repo, number)
-        if row is None:
-            raise CommandFailed("this issue has no worktree", "`POST .../start` it first.")
-        if row.holder.lower() != login.lower():
-            raise CommandFailed(f"the worktree is @{row.holder}'s; only they push it")
-        pushed = await push_worktree(ctx, forge, row, await config_in_force(ctx, forge.platform, repo))
-        return JSONResponse({"branch": pushed.branch, "sha": pushed.sha, "lease_until": pushed.lease_until})
+        return JSONResponse(await ops.push(ctx, forge, repo, login, int(request.path_params["number"])))
 
     async def listing(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
-        from bot.forges.base import NotFound, Permission
-        from handlers.common import permissions
-
-        if await permissions(ctx).level(forge, repo, login) < Permission.READ:  # what the forge would show them
-            raise NotFound(f"{repo} not found")
-        rows = await ctx.store.run(store.all_live, forge.platform, repo)
-        return JSONResponse([_answer(r, None) for r in rows])
+        return JSONResponse(await ops.listing(ctx, forge, repo, login))
 
     base = "/api/repos/{owner}/{repo}"
     return [

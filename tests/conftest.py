@@ -197,6 +197,19 @@ async def world(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
         yield World(request.param, fake, http)
 
 
+PRIVATE = "acme/vault"
+
+
+@pytest.fixture
+def private_repo(world: World) -> str:
+    """acme/vault, private: the bot administers it, alice writes, bob reads, mallory has nothing."""
+    world.fake.create_repo(PRIVATE, private=True)
+    world.fake.set_permission(PRIVATE, BOT, "admin")
+    world.fake.set_permission(PRIVATE, "alice", "write")
+    world.fake.set_permission(PRIVATE, "bob", "read")
+    return PRIVATE
+
+
 @pytest.fixture
 def bot_factory(tmp_path: Path) -> Callable[..., Any]:
     """`async with bot_factory(world, **settings) as app:` runs forgebot against the world's forge,

@@ -15,18 +15,6 @@ from tests.test_agents_api import agents
 
 pytestmark = pytest.mark.anyio
 
-PRIVATE = "acme/vault"
-
-
-@pytest.fixture
-def private_repo(world: World) -> str:
-    """acme/vault, private: the bot administers it, alice writes, bob reads, mallory has nothing."""
-    world.fake.create_repo(PRIVATE, private=True)
-    world.fake.set_permission(PRIVATE, BOT, "admin")
-    world.fake.set_permission(PRIVATE, "alice", "write")
-    world.fake.set_permission(PRIVATE, "bob", "read")
-    return PRIVATE
-
 
 def forge_writes(world: World) -> list[str]:
     return [f"{r.method} {r.path}" for r in world.fake.requests if r.method != "GET"]
@@ -43,7 +31,7 @@ async def test_a_login_without_access_to_a_private_repository_gets_404_from_ever
         unknown = NO_REPOSITORY.format(repo="acme/nothing", login="mallory")
         assert (await call("GET", "mallory", "acme/nothing", "ready")).json() == {"error": unknown}
         hidden = {"error": NO_REPOSITORY.format(repo=private_repo, login="mallory")}
-        for method, path in (("GET", "ready"), ("GET", "claims"), ("POST", f"issues/{free}/claim"),
+        for method, path in (("GET", "ready"), ("GET", "claims"), ("GET", f"issues/{held}"), ("POST", f"issues/{free}/claim"),
                              ("POST", f"issues/{held}/extend"), ("POST", f"issues/{held}/release"),
                              ("POST", f"issues/{held}/claim"), ("POST", f"issues/{free}/start"),
                              ("POST", f"issues/{held}/push"), ("GET", "worktrees")):
@@ -52,6 +40,7 @@ async def test_a_login_without_access_to_a_private_repository_gets_404_from_ever
             assert "Secret plans" not in answer.text and "alice" not in answer.text
 
         assert forge_writes(world) == []  # no assignment asked for, no label, no comment
+
         assert world.state(private_repo).issue(free).assignees == []
         assert await app.store.run(claims.active_claim, world.platform, private_repo, free) is None
         still = await app.store.run(claims.active_claim, world.platform, private_repo, held)

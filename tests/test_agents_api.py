@@ -101,3 +101,24 @@ async def test_a_claim_over_http_reads_the_issue_once(world: World, bot_factory:
         assert (await post("alice", f"issues/{number}/claim")).status_code == 200
         reads = [r for r in world.fake.requests if r.method == "GET" and (r.route or r.path).endswith(("/issues/{number}", "/issues/{index}"))]
         assert len(reads) == (2 if world.platform == "gitea" else 1)  # Gitea assigns by rewriting the issue's list
+
+
+async def test_an_issue_reads_with_its_dependencies_and_claim_and_a_login_lists_its_own_claims(
+        world: World, bot_factory: Any) -> None:
+    async with agents(world, bot_factory) as (app, call):
+        base = await world.actor("alice").open_issue(REPO, "Lay the foundation")
+        walls = await world.actor("alice").open_issue(REPO, "Build the walls", body=f"Depends on #{base}")
+        await app.wait_idle()
+        assert (await call("POST", "alice", REPO, f"issues/{base}/claim")).status_code == 200
+
+        read = (await call("GET", "bob", REPO, f"issues/{walls}")).json()
+        assert read["title"] == "Build the walls" and read["blocked"] is True and read["claim"] is None
+        assert [(d["repo"], d["number"], d["state"]) for d in read["depends_on"]] == [(REPO, base, "open")]
+        assert (await call("GET", "bob", REPO, f"issues/{base}")).json()["claim"]["holder"] == "alice"
+
+        headers = {"authorization": f"Bearer {token('alice')}"}
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
+            mine = await http.get("/api/claims/mine", headers=headers)
+            assert [(c["repo"], c["number"], c["holder"]) for c in mine.json()] == [(REPO, base, "alice")]
+            assert (await http.get("/api/claims/mine", headers={"authorization": f"Bearer {token('bob')}"})).json() == []
+            assert (await http.get("/api/claims/mine")).status_code == 401

@@ -52,7 +52,9 @@ class CountingAPI(gidgethub.httpx.GitHubAPI):
 
     def __init__(self, client: httpx.AsyncClient, requester: str, *, policy: RequestPolicy,
                  cache_size: int, base_url: str) -> None:
-        super().__init__(client, requester, cache=BoundedCache(cache_size), base_url=base_url)
+        # gidgethub types its client as httpx2's once httpx2 is installed (the mcp SDK brings it) and only
+        # calls request() on it, which httpx's client has alike.
+        super().__init__(client, requester, cache=BoundedCache(cache_size), base_url=base_url)  # type: ignore[arg-type]
         self._policy = policy
 
     async def call(self, method: str, url: str, url_vars: Mapping[str, Any], data: Any, *,

@@ -355,6 +355,12 @@ class ForgeApp:
                     out.append((b"content-type", b"application/json; charset=utf-8"))
                 await _send(send, resp.status, out, raw if resp.status not in (204, 304) else b"")
                 return
+        from .webpages import page
+
+        web = page(self.forge, scope["method"], urllib.parse.unquote(raw_path))
+        if web is not None:
+            await _send(send, *web)
+            return
         status, out, raw = await self.git({**scope, "path": urllib.parse.unquote(raw_path)}, body, headers)
         await _send(send, status, out, raw)
 

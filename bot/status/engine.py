@@ -1,0 +1,50 @@
+"""The status page's sections about the engine: the queue, failed deliveries, scheduled jobs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from bot import deliveries
+from bot.context import Context
+from bot.status.sections import Cell, StatusSections, Table, when
+
+sections = StatusSections()
+
+MAX_FAILURES_SHOWN = 20
+
+
+@sections.engine("queue", title="Queue", order=10)
+async def queue_section(ctx: Context, engine: Any) -> Table:
+    counts = await ctx.store.run(deliveries.counts)
+    rows: list[tuple[Cell, ...]] = [("waiting or running", str(engine.inbox.depth))]
+    rows += [(status, str(n)) for status, n in sorted(counts.items())]
+    return Table(("Deliveries", "Count"), rows)
+
+
+@sections.engine("failures", title="Recent failures and dead letters", order=20)
+async def failures_section(ctx: Context, engine: Any) -> Table:
+    failed = await ctx.store.run(deliveries.listing, True, MAX_FAILURES_SHOWN)
+    rows: list[tuple[Cell, ...]] = [
+        (row.delivery_id, row.platform, row.full_event, row.repo or "", row.status, str(row.attempts),
+         (row.last_error or "")[:200], f"forgebot replay {row.delivery_id} --platform {row.platform}")
+        for row in failed
+    ]
+    return Table(("Delivery", "Platform", "Event", "Repository", "Status", "Attempts", "Error", "Replay with"), rows,
+                 empty="no failed delivery")
+
+
+@sections.engine("jobs", title="Scheduled jobs", order=30)
+async def jobs_section(ctx: Context, engine: Any) -> Table:
+    scheduler = engine.scheduler
+    rows: list[tuple[Cell, ...]] = []
+    for name, job in sorted(scheduler.jobs.items()):
+        last = scheduler.last_runs.get(name)
+        wait = scheduler.next_run_in(name)
+        upcoming = time.time() + wait if wait is not None else None
+        rows.append((
+            name, f"every {int(job.interval(ctx.settings))} s",
+            f"{when(last[0])}: {last[1]} in {last[2]:.2f} s" if last else "not yet on this replica",
+            when(upcoming) if upcoming else "",
+        ))
+    return Table(("Job", "Interval", "Last run", "Next run"), rows, empty="no scheduled job")

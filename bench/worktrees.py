@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -229,6 +230,9 @@ def report(bench: Bench, r: dict[str, Any]) -> bool:
 
 
 def main() -> int:
+    # Warnings only: the MCP SDK, which the app starts, sets up INFO logging to the terminal when
+    # nothing has configured logging before it, and the table would drown in request lines.
+    logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory(prefix="forgebot-bench-worktrees-") as tmp:
         bench = Bench(Path(tmp))
         results = asyncio.run(bench.run())

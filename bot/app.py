@@ -54,7 +54,7 @@ BUILTIN_HANDLERS = (
 BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox", "handlers.review_status:toolbox", "handlers.worktree_tools:toolbox")
 # Status page sections (bot/status/sections.py), `package.module:sections`; a feature adds its module here.
 BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections", "handlers.worktree_tools:sections",
-                           "handlers.review_status:sections")
+                           "handlers.review_status:sections", "handlers.cleanup_status:sections")
 
 
 def load_router(module_path: str) -> Router:

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bot.cleanup.plan import Kind
+from bot.cleanup.runner import run_cleanup
 from bot.forges.base import BranchProtection
-from tests.conftest import REPO, World
+from bot.git.mirror import GitRoot
+from config.repo import CleanupOptions
+from tests.conftest import BOT, REPO, World
 from tests.fakeforge.gitrepo import Ident
 from tests.support.cleanup import DAY, branch, cleanup_world
 
@@ -418,3 +423,23 @@ async def test_a_branch_the_forge_refuses_to_delete_does_not_take_every_later_ru
         assert [(r.change.branch, r.outcome) for r in second.results] == [("old-1", "deleted")]
         assert [c.kind for c in second.changes if c.branch == "blocked"] == [Kind.WAIT]
         assert "blocked" in cw.branches()
+
+
+async def test_the_status_page_lists_the_branches_scheduled_for_cleanup(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    from tests.test_status import sign_in, status_site, text
+
+    await branch(world, "old-idea")
+    await branch(world, "keep-this")
+    later = time.time() + 100 * DAY  # both branches' last commits are 100 days old by then
+    async with world.fake.serve():
+        async with status_site(world, bot_factory, git_root=tmp_path / "git") as (app, http):
+            root = GitRoot(app.settings.git_root.resolve())
+            root.prepare()
+            await run_cleanup(world.client, app.store, root, REPO, CleanupOptions(protect=["keep-*"]), mode="report",
+                              bot_login=BOT, clock=lambda: later)
+            await sign_in(http)
+            shown = text((await http.get("/status")).text)
+    section = shown[shown.index("Branches scheduled for cleanup"):]
+    due = datetime.fromtimestamp(later + 7 * DAY, UTC).strftime("%Y-%m-%d")
+    assert "old-idea" in section and due in section  # listed now, due after the 7 days of grace
+    assert "keep-this" not in section

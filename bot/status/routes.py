@@ -45,11 +45,15 @@ SECURITY_HEADERS = {
 
 @single_statement
 def known_repositories(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
-    """(platform, repo) the bot has state for: claims, dependencies, a config file or reconcile runs."""
+    """(platform, repo) the bot has state for: claims, dependencies, a config file, reconcile runs,
+    worktrees or branches on a cleanup dashboard."""
     rows = conn.execute(
         "SELECT platform, repo FROM claims WHERE active = 1 UNION SELECT platform, repo FROM dependencies"
         " UNION SELECT platform, lower(repo) FROM config_versions"
-        " UNION SELECT platform, lower(repo) FROM reconcile_runs ORDER BY 1, 2 LIMIT ?", (limit,))
+        " UNION SELECT platform, lower(repo) FROM reconcile_runs"
+        " UNION SELECT platform, lower(repo) FROM worktrees WHERE state != 'removed'"
+        " UNION SELECT platform, lower(repo) FROM cleanup_branches WHERE state IN ('noticed', 'deleting')"
+        " ORDER BY 1, 2 LIMIT ?", (limit,))
     return [(p, r) for p, r in rows]
 
 

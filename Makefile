@@ -1,5 +1,6 @@
 # The two commands a fresh machine needs: `make serve` and `make test`.
-# Every target creates .venv on its own when it is missing or broken.
+# Every target creates .venv on its own when it is missing or broken (python3 -m venv .venv,
+# with the Python named by PYTHON).
 
 PYTHON ?= python3
 VENV := .venv

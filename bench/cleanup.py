@@ -37,7 +37,7 @@ from bot.cleanup.plan import Kind  # noqa: E402
 from bot.cleanup.runner import run_cleanup  # noqa: E402
 from bot.forges.base import Forge  # noqa: E402
 from bot.git.mirror import GitRoot  # noqa: E402
-from bot.store import Store  # noqa: E402
+from bot.storage.sqlite.engine import Store  # noqa: E402
 from config.repo import CleanupOptions  # noqa: E402
 from tests.fakeforge import FakeForge  # noqa: E402
 from tests.fakeforge.state import Protection  # noqa: E402

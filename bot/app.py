@@ -13,21 +13,21 @@ from typing import Any
 from starlette.applications import Starlette
 
 from bot import deliveries
-from bot.api import routes
-from bot.dispatch import Processor
+from bot.engine.dispatch import Processor
+from bot.engine.inbox import Inbox, RetryPolicy
+from bot.engine.metrics import Metrics
+from bot.engine.pressure import IntakePressure
+from bot.engine.router import Router
+from bot.engine.scheduler import Scheduler
+from bot.engine.toolbox import Toolbox
 from bot.forges.provider import Forges
-from bot.inbox import Inbox, RetryPolicy
-from bot.limits import ConnectionGuard, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
-from bot.mcp_http import PATH as MCP_PATH
-from bot.metrics import Metrics
+from bot.http.api import routes
+from bot.http.limits import ConnectionGuard, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
+from bot.http.mcp import PATH as MCP_PATH
+from bot.http.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
 from bot.permissions import PermissionCache
-from bot.pressure import IntakePressure
-from bot.router import Router
-from bot.scheduler import Scheduler
 from bot.status.sections import StatusSections
-from bot.store import Store
-from bot.toolbox import Toolbox
-from bot.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
+from bot.storage.sqlite.engine import Store
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -162,7 +162,7 @@ class ForgebotApp:
             )
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
-        from bot.mcp_http import MCPEndpoint
+        from bot.http.mcp import MCPEndpoint
         from bot.status.routes import routes as status_routes
         from handlers.agents import agent_login
         from handlers.agents import routes as agent_routes

@@ -11,7 +11,7 @@ import enum
 import sqlite3
 from dataclasses import dataclass, replace
 
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 
 class ClaimOutcome(enum.StrEnum):

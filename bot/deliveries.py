@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
-from bot import bodies
-from bot.store import batch, single_statement
-from bot.webhooks import GITEA, GITHUB, Delivery
+from bot.http.webhooks import GITEA, GITHUB, Delivery
+from bot.storage import bodies
+from bot.storage.sqlite.engine import batch, single_statement
 
 PENDING, RUNNING, DONE, IGNORED, DEAD = "pending", "running", "done", "ignored", "dead"
 

@@ -11,7 +11,7 @@ import re
 import sqlite3
 from collections import deque
 
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 IssueRef = tuple[str, int]
 

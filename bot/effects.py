@@ -6,7 +6,7 @@ import json
 import sqlite3
 from typing import Any
 
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 
 @single_statement

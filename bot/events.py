@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.payloads import Fields
+
 # Re-exported: they used to live here, and callers that need only these import them from here.
 from bot.payloads import MalformedPayload as MalformedPayload
 from bot.payloads import form_payload as form_payload

@@ -7,8 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from bot.engine.router import CommandSpec, Level
 from bot.forges.base import Capabilities, Forge, NotFound, Permission, PermissionDenied
-from bot.router import CommandSpec, Level
 from config.repo import CommandOptions
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import ForgeError
 from bot.gitops import records
 from bot.gitops.runner import load_config, remember_config

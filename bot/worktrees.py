@@ -10,7 +10,7 @@ import enum
 import sqlite3
 from dataclasses import dataclass
 
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 
 class State(enum.StrEnum):

@@ -14,12 +14,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from bot import claims, dependencies
-from bot.worktrees import all_live as live_worktrees
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import BadArguments, CommandFailed, Refusal, Refused, check_allowed
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
 from bot.forges.provider import NotConfigured
-from bot.invoke import BadArguments, CommandFailed, Refusal, Refused, check_allowed
 from bot.repoconfig import config_in_force
+from bot.worktrees import all_live as live_worktrees
 from config.repo import RepoConfig
 from handlers.claims import claim_issue, extend_claim, open_dependencies, release_claim
 from handlers.common import permissions, when

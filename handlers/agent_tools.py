@@ -11,9 +11,9 @@ from typing import Any
 
 from mcp.server.mcpserver.exceptions import ToolError
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.toolbox import Toolbox, caller
 from bot.forges.base import Forge
-from bot.toolbox import Toolbox, caller
 from handlers import agent_ops
 from handlers.agent_ops import AgentFailure, Operation
 

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import BadArguments
 from bot.forges.base import Forge
-from bot.invoke import BadArguments
 from config.settings import Settings
 from handlers import agent_ops
 from handlers.agent_ops import NO_REPOSITORY, AgentFailure, allowed_config, ready_issues

@@ -9,13 +9,13 @@ from dataclasses import dataclass
 from bot import claims, dependencies
 from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import BadArguments, CommandFailed, Invocation
+from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, RateLimited, Unavailable
-from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
-from bot.router import Level, Router
 from config.repo import ClaimOptions, RepoConfig, format_duration, parse_duration
 from handlers.common import ensure_label, ref, when
 

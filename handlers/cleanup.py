@@ -14,12 +14,12 @@ import logging
 
 from bot.cleanup import dashboard, records
 from bot.cleanup.runner import run_cleanup, summary
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Router
 from bot.events import Event
 from bot.forges.base import Forge
 from bot.git.mirror import GitRoot
 from bot.repoconfig import config_in_force
-from bot.router import Router
 from handlers.reconcile import each_repository
 
 logger = logging.getLogger(__name__)

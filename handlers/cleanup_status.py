@@ -4,7 +4,7 @@ listed, why, and when each is due (bot/cleanup records them; nothing here asks t
 from __future__ import annotations
 
 from bot.cleanup import records
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Forge
 from bot.repoconfig import config_in_force
 from bot.status.sections import Cell, StatusSections, Table, when

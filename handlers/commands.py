@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 
-from bot.commands import Command, new_commands, parse
 from bot.comments import is_bot_comment
-from bot.context import Context
+from bot.engine.commands import Command, new_commands, parse
+from bot.engine.context import Context
+from bot.engine.invoke import NAMESPACE, run_commands
+from bot.engine.router import Router
 from bot.events import Event
-from bot.invoke import NAMESPACE, run_commands
 from bot.repoconfig import config_in_force
-from bot.router import Router
 from handlers.common import permissions
 
 router = Router()

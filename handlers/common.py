@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Conflict, Forge, Label
 from bot.permissions import PermissionCache
 

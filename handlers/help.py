@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.engine.invoke import Invocation
+from bot.engine.router import CommandSpec, Level, Router
 from bot.forges.base import Capabilities
-from bot.invoke import Invocation
 from bot.permissions import Rule
-from bot.router import CommandSpec, Level, Router
 from config.repo import RepoConfig
 
 router = Router()

@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 
 from bot import deliveries
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Router
 from bot.gitops import records
-from bot.router import Router
 
 logger = logging.getLogger(__name__)
 router = Router()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+from bot.engine.invoke import CommandFailed, Invocation
+from bot.engine.router import Level, Router
 from bot.forges.base import NotFound
-from bot.invoke import CommandFailed, Invocation
 from bot.permissions import Rule
-from bot.router import Level, Router
 
 router = Router()
 

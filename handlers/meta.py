@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Router
 from bot.events import Event
-from bot.router import Router
 
 router = Router()
 

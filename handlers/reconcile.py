@@ -7,13 +7,13 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from bot.comments import upsert_comment
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Router
 from bot.events import Event
 from bot.forges.base import CommitStatus, Forge, ForgeError, StatusState
 from bot.gitops import records
 from bot.gitops.render import diff, summary
 from bot.gitops.runner import RunSummary, reconcile
-from bot.router import Router
 from config.repo import CONFIG_PATHS
 
 logger = logging.getLogger(__name__)

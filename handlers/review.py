@@ -17,10 +17,20 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from bot.comments import marker, with_marker
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import (
-    Comment, CommitStatus, Forge, ForgeError, Invalid, NotFound, Permission, PullRequest, Review, StatusState,
+    Comment,
+    CommitStatus,
+    Forge,
+    ForgeError,
+    Invalid,
+    NotFound,
+    Permission,
+    PullRequest,
+    Review,
+    StatusState,
 )
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
@@ -29,12 +39,16 @@ from bot.review.choose import choose_reviewers, reviewer_weights
 from bot.review.owners import ALIASES, OWNERS, OwnersError, changed_paths
 from bot.review.state import Facts, ReviewState, Rules, derive, people
 from bot.review.summary import STATUS_CONTEXT, Memo, Readiness
-from bot.router import Level, Router
 from config.repo import RepoConfig, review_enabled
 from handlers.common import ensure_label, permissions
 from handlers.review_merge import MergeRefused, merge_when_ready
 from handlers.review_reads import (
-    advance_memo, forget_owners, pull_and_changes, read_owners, remarks_of, required_checks,
+    advance_memo,
+    forget_owners,
+    pull_and_changes,
+    read_owners,
+    remarks_of,
+    required_checks,
 )
 
 logger = logging.getLogger(__name__)

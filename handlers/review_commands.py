@@ -8,15 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 
+from bot.engine.invoke import BadArguments, CommandFailed, Invocation
+from bot.engine.router import Level, Router
 from bot.forges.base import ForgeError, MergeMethod
-from bot.invoke import BadArguments, CommandFailed, Invocation
 from bot.review.owners import OwnersError, changed_paths, requirements
 from bot.review.state import may_approve
-from bot.router import Level, Router
 from config.repo import LOGIN_RE, review_enabled
 from handlers.review import BrokenOwners, derive_pull, rules_for
-from handlers.review_reads import pull_and_changes, read_owners
 from handlers.review_merge import MergeRefused, merge_when_ready
+from handlers.review_reads import pull_and_changes, read_owners
 
 router = Router()
 CANCEL = ("cancel",)

@@ -6,7 +6,7 @@ import hashlib
 import logging
 
 from bot.comments import post_once
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Conflict, Forge, Invalid, MergeMethod, NotFound, PermissionDenied, PullRequest, Unsupported
 from config.repo import RepoConfig
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from bot.comments import is_bot_comment
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Comment, FileChange, Forge, NotFound, PermissionDenied, PullRequest, Review
 from bot.forges.common import BoundedCache
 from bot.review.owners import ALIASES, Owners, owners_paths

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.toolbox import Toolbox
 from bot.forges.base import Forge
 from bot.repoconfig import config_in_force
 from bot.review import summary
 from bot.status.sections import Cell, Link, StatusSections, Table
-from bot.toolbox import Toolbox
 from config.repo import review_enabled
 from handlers.agent_ops import AgentFailure
 from handlers.agent_tools import act

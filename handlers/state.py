@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.invoke import CommandFailed, Invocation
-from bot.router import Level, Router
+from bot.engine.invoke import CommandFailed, Invocation
+from bot.engine.router import Level, Router
 
 router = Router()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot import claims, dependencies
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Forge
 from bot.gitops import records
 from bot.status.sections import Cell, Link, StatusSections, Table

@@ -7,12 +7,12 @@ import json
 import sqlite3
 
 from bot.comments import post_once
-from bot.commands import Command
-from bot.context import Context
+from bot.engine.commands import Command
+from bot.engine.context import Context
+from bot.engine.invoke import resolve, run_commands
+from bot.engine.router import Router
 from bot.events import Event
-from bot.invoke import resolve, run_commands
 from bot.repoconfig import config_in_force
-from bot.router import Router
 from config.repo import RepoConfig
 from handlers.common import permissions
 

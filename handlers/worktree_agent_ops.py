@@ -8,9 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 from bot import claims
 from bot import worktrees as store
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import CommandFailed
 from bot.forges.base import Forge
-from bot.invoke import CommandFailed
 from bot.repoconfig import config_in_force
 from handlers.agent_ops import allowed_config
 from handlers.worktree_ops import start_work

@@ -9,7 +9,7 @@ flag in its API, so its client puts "WIP:" before the title (Gitea's own draft m
 from __future__ import annotations
 
 from bot import worktrees as store
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Conflict, Forge, Invalid, Issue, NotFound
 from bot.git.mirror import Mirror
 from bot.worktrees import State, Worktree

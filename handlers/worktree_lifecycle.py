@@ -13,7 +13,7 @@ from pathlib import Path
 
 from bot import claims
 from bot import worktrees as store
-from bot.context import Context
+from bot.engine.context import Context
 from bot.forges.base import Forge
 from bot.git import worktrees as git_wt
 from bot.worktrees import State, Worktree

@@ -20,16 +20,16 @@ from pathlib import Path
 from typing import Any
 
 from bot import worktrees as store
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import BadArguments, CommandFailed
 from bot.forges.base import Conflict, Forge, ForgeError, GitAccess, Invalid, Issue
 from bot.git import worktrees as git_wt
 from bot.git.mirror import FORGE_HEADS, GitRoot, Mirror
 from bot.git.names import BadBranchName, check_branch_name, prefix_for, render, with_suffix
 from bot.git.runner import GitFailed
 from bot.worktrees import State, Worktree
-from handlers.worktree_drafts import empty_start_commit, open_draft
-from bot.invoke import BadArguments, CommandFailed
 from config.repo import RepoConfig
+from handlers.worktree_drafts import empty_start_commit, open_draft
 
 logger = logging.getLogger(__name__)
 

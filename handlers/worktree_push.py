@@ -6,12 +6,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bot import claims
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import CommandFailed
 from bot.forges.base import Forge
 from bot.git import worktrees as git_wt
 from bot.git.mirror import FORGE_HEADS
 from bot.git.runner import GitFailed
-from bot.invoke import CommandFailed
 from bot.worktrees import State, Worktree
 from config.repo import RepoConfig
 from handlers.worktree_ops import GIT_FAILED, mark, mirror_of

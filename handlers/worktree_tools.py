@@ -6,10 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 from bot import worktrees as store
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.toolbox import Toolbox
 from bot.forges.base import Forge
 from bot.status.sections import Cell, StatusSections, Table, when
-from bot.toolbox import Toolbox
 from handlers import worktree_agent_ops as ops
 from handlers.agent_tools import act
 

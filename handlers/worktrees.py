@@ -8,13 +8,13 @@ import logging
 from bot import claims
 from bot import worktrees as store
 from bot.comments import post_once, upsert_comment
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import CommandFailed, Invocation
+from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, NotFound
 from bot.git.runner import GitFailed
-from bot.invoke import CommandFailed, Invocation
 from bot.repoconfig import config_in_force
-from bot.router import Level, Router
 from bot.worktrees import State, Worktree
 from config.repo import RepoConfig
 from handlers.worktree_lifecycle import check_mirrors, removal_due, retire

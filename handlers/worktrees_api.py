@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.invoke import BadArguments
 from bot.forges.base import Forge
-from bot.invoke import BadArguments
 from handlers import worktree_agent_ops as ops
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from bot.app import ForgebotApp
-from bot.router import Router
+from bot.engine.router import Router
 from config.settings import Settings, load_settings
-
 from tests.reference import REFERENCE
+
 SECRET = "test-secret"
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from bot import activity
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 
 
 def _log(tmp_path: Path, n: int) -> Path:

@@ -6,8 +6,8 @@ import os
 
 import pytest
 
-from bot import bodies
 from bot.events import MalformedPayload
+from bot.storage import bodies
 from tests.conftest import PLATFORMS, REFERENCE
 
 

@@ -22,7 +22,7 @@ import anyio
 import pytest
 
 from bot import claims
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 from tests.conftest import BOT, REPO, SECRET, World
 from tests.fakeforge import webhooks as fake_webhooks
 from tests.fakeforge.server import LoggedRequest

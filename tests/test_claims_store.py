@@ -9,7 +9,7 @@ import pytest
 
 from bot import claims, dependencies
 from bot.claims import ClaimOutcome
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 
 
 @pytest.fixture

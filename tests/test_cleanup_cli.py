@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from tests.conftest import BOT, REPO, World, db_rows
 from tests.support.cleanup import branch
 from tests.support.worktrees import bot_on_served_forge, wait_for_comment

@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from bot import activity, deliveries
-from bot.cli import main
-from bot.store import Store
-from bot.webhooks import Delivery
+from bot.cli.main import main
+from bot.http.webhooks import Delivery
+from bot.storage.sqlite.engine import Store
 from tests.conftest import REFERENCE, World
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.cli import main
+from bot.cli.main import main
 from bot.forges.base import Label, Permission
 from tests.conftest import BOT, REPO, World
 
@@ -113,7 +113,7 @@ def test_config_check_and_schema(tmp_path: Path, capsys: Any) -> None:
 
 def test_drift_reads_the_scheduled_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
     from bot.gitops import records
-    from bot.store import Store
+    from bot.storage.sqlite.engine import Store
 
     store = Store(tmp_path / "d.db")
     plan = [{"kind": "create", "target": "label:bug", "why": "in the file, not on the platform"}]

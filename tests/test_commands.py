@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.commands import MAX_COMMANDS, Command, new_commands, parse
+from bot.engine.commands import MAX_COMMANDS, Command, new_commands, parse
 
 CASES = [
     ("plain", "/claim", [("claim", ())]),

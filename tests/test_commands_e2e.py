@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import db_rows, REPO, World
+from tests.conftest import REPO, World, db_rows
 from tests.test_claims import bot_comments, reactions
 
 pytestmark = pytest.mark.anyio

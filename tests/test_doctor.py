@@ -459,7 +459,7 @@ async def test_the_command_line(world: World, tmp_path: Path, monkeypatch: pytes
     import asyncio
     import json
 
-    from bot.cli import main
+    from bot.cli.main import main
 
     async def cli(*args: str) -> int:
         try:

@@ -22,8 +22,8 @@ from gidgethub.sansio import decipher_response
 
 from tests.fakeforge import FakeForge
 from tests.fakeforge.validate import gitea_definition_keys, response_validator
-
 from tests.reference import REFERENCE
+
 REPO = "acme/widgets"
 SECRET = b"It's a Secret to Everybody"
 START = 1_700_000_000.0

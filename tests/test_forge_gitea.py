@@ -34,8 +34,8 @@ from bot.forges.base import (
     Unavailable,
     Unsupported,
 )
-from bot.forges.gitea import GiteaForge
 from bot.forges.common import retry_after_seconds
+from bot.forges.gitea import GiteaForge
 from tests.fakeforge import FakeForge, LoggedRequest
 
 pytestmark = pytest.mark.anyio

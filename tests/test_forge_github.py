@@ -23,8 +23,23 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from gidgethub import BadRequest
 
 from bot.forges.base import (
-    BranchProtection, CommitStatus, Conflict, Forge, ForgeError, Hook, Invalid, Label, MergeMethod,
-    Milestone, NotFound, Permission, PermissionDenied, RateLimited, RepoSettings, ReviewEvent, StatusState,
+    BranchProtection,
+    CommitStatus,
+    Conflict,
+    Forge,
+    ForgeError,
+    Hook,
+    Invalid,
+    Label,
+    MergeMethod,
+    Milestone,
+    NotFound,
+    Permission,
+    PermissionDenied,
+    RateLimited,
+    RepoSettings,
+    ReviewEvent,
+    StatusState,
     Unavailable,
 )
 from bot.forges.github import GitHubForge

@@ -15,8 +15,8 @@ import pytest
 import uvicorn
 
 from bot.app import ForgebotApp
-from bot.router import Router
-from bot.server import MAX_HEADERS, MAX_PIPELINED, HTTPProtocol
+from bot.engine.router import Router
+from bot.http.server import MAX_HEADERS, MAX_PIPELINED, HTTPProtocol
 from tests.conftest import make_settings
 from tests.test_http_limits import answer_within, request_head, signed
 from tests.test_http_protocol import BODY, closed, stored

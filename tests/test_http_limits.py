@@ -14,9 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import gitea_headers, github_headers
+from tests.conftest import db_rows, gitea_headers, github_headers
 from tests.test_http_protocol import BODY, closed, raw_post, read_responses, serving, stored
-from tests.conftest import db_rows
 
 pytestmark = pytest.mark.anyio
 
@@ -164,7 +163,7 @@ async def test_a_body_arriving_in_pieces_is_taken_when_signed_and_refused_when_n
 async def test_at_the_connection_cap_the_longest_waiting_connection_makes_room(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.WARNING, logger="bot.limits")
+    caplog.set_level(logging.WARNING, logger="bot.http.limits")
     async with serving(tmp_path, {"max_connections": 8}) as (host, port, app):
         waiting = []
         for _ in range(8):  # eight clients that never finish their headers

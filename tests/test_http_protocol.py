@@ -16,8 +16,8 @@ import pytest
 import uvicorn
 
 from bot.app import ForgebotApp
-from bot.router import Router
-from bot.server import HTTPProtocol
+from bot.engine.router import Router
+from bot.http.server import HTTPProtocol
 from tests.conftest import db_rows, github_headers, make_settings
 
 pytestmark = pytest.mark.anyio

@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from bot.server import HTTPProtocol
+from bot.http.server import HTTPProtocol
 
 pytestmark = pytest.mark.anyio
 

@@ -15,10 +15,10 @@ import httpx
 import pytest
 
 from bot import deliveries
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Router
 from bot.events import Event
-from bot.router import Router
-from bot.webhooks import Delivery
+from bot.http.webhooks import Delivery
 from tests.conftest import PLATFORMS, REFERENCE, db_rows, eventually, read_metric
 
 COMMENTS = {p: json.loads((REFERENCE / f"{p}-webhooks" / "issue_comment.created.json").read_text()) for p in PLATFORMS}
@@ -173,7 +173,7 @@ async def test_a_hanging_handler_times_out_and_counts_as_a_failure(harness_facto
 
 @pytest.mark.anyio
 async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factory: Any, tmp_path: Any, platform: str) -> None:
-    from bot.store import Store
+    from bot.storage.sqlite.engine import Store
 
     store = Store(tmp_path / "forgebot.db")
     event_type = "issue_comment" if platform == "gitea" else None
@@ -357,7 +357,7 @@ async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: 
 
 @pytest.mark.anyio
 async def test_bodies_are_stored_compressed_and_reach_the_handler_intact(harness_factory: Any, platform: str) -> None:
-    from bot import bodies
+    from bot.storage import bodies
 
     recorder = Recorder()
     payload = comment(21, "Ship it " * 200, platform)
@@ -375,7 +375,7 @@ def _database_before_compression(path: Any, platform: str, rows: list[tuple[str,
     """A database as the releases before migration 4 left it, holding `rows` (id, raw body)."""
     import sqlite3
 
-    from bot.migrations import MIGRATIONS
+    from bot.storage.sqlite.migrations import MIGRATIONS
 
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
@@ -408,8 +408,8 @@ async def test_a_stored_body_that_does_not_decompress_is_dead_lettered_and_the_r
     import sqlite3
 
     _database_before_compression(tmp_path / "forgebot.db", platform, [])
-    from bot.migrations import MIGRATIONS
-    from bot.store import migrate
+    from bot.storage.sqlite.engine import migrate
+    from bot.storage.sqlite.migrations import MIGRATIONS
 
     conn = sqlite3.connect(tmp_path / "forgebot.db", isolation_level=None)
     assert migrate(conn) == [version for version, _ in MIGRATIONS[3:]]
@@ -457,7 +457,7 @@ async def test_the_sorter_survives_a_database_that_fails_for_a_while(
     I/O error) is tried again later; the deliveries stored meanwhile are still processed."""
     import sqlite3
 
-    from bot import inbox
+    from bot.engine import inbox
 
     real = deliveries.open_after
     failures = [sqlite3.OperationalError("database is locked")] * 2

@@ -21,9 +21,9 @@ def _restore_logging() -> object:
 
 def test_json_lines_carry_the_extra_fields(capsys: pytest.CaptureFixture[str]) -> None:
     logs.configure(fmt="json", level="info")
-    logging.getLogger("bot.inbox").info("delivery done", extra={"delivery": "d-1", "repo": "o/r", "issue": 4})
+    logging.getLogger("bot.engine.inbox").info("delivery done", extra={"delivery": "d-1", "repo": "o/r", "issue": 4})
     line = json.loads(capsys.readouterr().err.strip())
-    assert line["message"] == "delivery done" and line["level"] == "info" and line["logger"] == "bot.inbox"
+    assert line["message"] == "delivery done" and line["level"] == "info" and line["logger"] == "bot.engine.inbox"
     assert (line["delivery"], line["repo"], line["issue"]) == ("d-1", "o/r", 4)
 
 
@@ -70,7 +70,7 @@ def test_identical_lines_are_shown_once_per_window_with_the_count_held_back(caps
     import time
 
     logs.configure(fmt="json", level="info", repeat_window=0.3)
-    store_log = logging.getLogger("bot.store")
+    store_log = logging.getLogger("bot.storage.sqlite.engine")
     for n in range(5000):  # a full disk: the same failure for every delivery
         store_log.error("database commit failed", extra={"error": "database or disk is full", "delivery": f"d-{n}"})
     store_log.info("something else")  # other lines are not held back
@@ -89,7 +89,7 @@ def test_identical_lines_are_shown_once_per_window_with_the_count_held_back(caps
 def test_lines_held_back_come_out_when_logging_shuts_down(capsys: pytest.CaptureFixture[str]) -> None:
     logs.configure(fmt="text", level="info")
     for _ in range(3):
-        logging.getLogger("bot.server").warning("request refused")
+        logging.getLogger("bot.http.server").warning("request refused")
     for handler in logging.getLogger().handlers:
         handler.close()
     lines = capsys.readouterr().err.splitlines()

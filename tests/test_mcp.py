@@ -23,7 +23,7 @@ from mcp.client.streamable_http import streamable_http_client
 from bot import claims
 from bot.app import ForgebotApp
 from bot.forges.provider import Forges
-from bot.server import HTTPProtocol
+from bot.http.server import HTTPProtocol
 from handlers.agent_ops import NO_REPOSITORY
 from tests.conftest import BOT, PRIVATE, REPO, SECRET, World
 from tests.test_agents_access import forge_writes

@@ -21,12 +21,12 @@ import pytest
 
 from bot import deliveries
 from bot.app import ForgebotApp
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.pressure import IntakePressure
+from bot.engine.router import Router
 from bot.events import Event
-from bot.pressure import IntakePressure
-from bot.router import Router
-from bot.store import Store
-from bot.webhooks import Delivery
+from bot.http.webhooks import Delivery
+from bot.storage.sqlite.engine import Store
 from tests.conftest import PLATFORMS, eventually, make_settings, read_metric
 from tests.test_inbox import ADMIN, Recorder, comment, post, post_comment
 
@@ -181,7 +181,7 @@ async def test_a_sorter_that_dies_is_restarted_with_a_log_line_and_readyz_says_s
     """The sorter reads the gauge first, at start, so the failure is the sorter's."""
     recorder = Recorder()
     app = ForgebotApp(make_settings(tmp_path), router=recorder.router, pressure=BrokenGauge(failing=1))
-    caplog.set_level(logging.INFO, logger="bot.inbox")
+    caplog.set_level(logging.INFO, logger="bot.engine.inbox")
     await app.start()
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://forgebot.test") as client:
@@ -196,7 +196,7 @@ async def test_a_sorter_that_dies_is_restarted_with_a_log_line_and_readyz_says_s
     assert down.json()["problems"] == ["inbox sorter died (RuntimeError: gauge broke); restarting"]
     assert up.status_code == 200
     assert recorder.seen == [(3, "while it was down")]
-    messages = [r.getMessage() for r in caplog.records if r.name == "bot.inbox"]
+    messages = [r.getMessage() for r in caplog.records if r.name == "bot.engine.inbox"]
     assert "inbox sorter died; restarting it in 1s" in messages and "inbox sorter restarted" in messages
 
 

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from bot.bodies import decode as decode_body
 from bot.app import ForgebotApp
-from bot.router import Router
+from bot.engine.router import Router
+from bot.storage.bodies import decode as decode_body
 from tests.conftest import SECRET, make_settings, sign
 
 HEADER_NAMES = [

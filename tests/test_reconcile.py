@@ -6,14 +6,13 @@ import json
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from bot.forges.base import Label
 from bot.gitops.runner import reconcile
-from bot.store import Store
-import httpx
-
-from tests.conftest import db_rows, read_metric, BOT, REPO, World
+from bot.storage.sqlite.engine import Store
+from tests.conftest import BOT, REPO, World, db_rows, read_metric
 
 pytestmark = pytest.mark.anyio
 
@@ -218,7 +217,7 @@ async def test_the_schedule_reports_drift_and_repairs_in_apply_mode(world: World
 
 
 async def test_dump_writes_a_file_that_plans_to_nothing(world: World, tmp_path: Path) -> None:
-    from bot.cli_repos import dump_state
+    from bot.cli.repos import dump_state
 
     await world.actor("alice").create_label(REPO, "bug", "d73a4a", "Broken")
     await world.client.set_topics(REPO, ["python"])

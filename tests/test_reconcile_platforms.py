@@ -9,7 +9,7 @@ import pytest
 
 from bot.forges.base import Permission
 from bot.gitops.runner import reconcile
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 from tests.conftest import BOT, REPO, World
 
 pytestmark = pytest.mark.anyio

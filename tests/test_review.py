@@ -340,7 +340,7 @@ async def status_webhook(world: World, app: Any, sha: str, context: str, sender:
 
     import httpx
 
-    from tests.conftest import github_headers, gitea_headers
+    from tests.conftest import gitea_headers, github_headers
 
     body = json.dumps({"sha": sha, "state": "success", "context": context, "id": 1,
                        "repository": {"name": "widgets", "full_name": REPO, "owner": {"login": "acme"}},

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Level, Router
 from bot.events import Event
-from bot.router import Level, Router
 
 
 def _event(name: str, action: str | None) -> Event:

@@ -9,8 +9,8 @@ from typing import Any
 import anyio
 import pytest
 
-from bot.context import Context
-from bot.router import Router
+from bot.engine.context import Context
+from bot.engine.router import Router
 from tests.conftest import make_settings
 
 
@@ -64,8 +64,8 @@ def test_intervals_can_come_from_settings(tmp_path: Any) -> None:
 def test_old_deliveries_are_pruned_and_dead_letters_kept_longer(tmp_path: Any) -> None:
     from bot import deliveries
     from bot.app import load_router
-    from bot.store import Store
-    from bot.webhooks import Delivery
+    from bot.http.webhooks import Delivery
+    from bot.storage.sqlite.engine import Store
 
     day, now = 86400.0, 1_800_000_000.0
     store = Store(tmp_path / "db")
@@ -124,8 +124,8 @@ async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_rows(har
 
 def test_a_prune_chunk_stops_where_every_row_is_recent(tmp_path: Any) -> None:
     from bot import deliveries
-    from bot.store import Store
-    from bot.webhooks import Delivery
+    from bot.http.webhooks import Delivery
+    from bot.storage.sqlite.engine import Store
 
     day, now = 86400.0, 1_800_000_000.0
     store = Store(tmp_path / "db")

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from bot import deliveries
-from bot.migrations import MIGRATIONS
-from bot.store import Store, StoreClosed, batch, migrate
-from bot.webhooks import Delivery
+from bot.http.webhooks import Delivery
+from bot.storage.sqlite.engine import Store, StoreClosed, batch, migrate
+from bot.storage.sqlite.migrations import MIGRATIONS
 
 
 def _delivery(n: int, platform: str = "github") -> Delivery:
@@ -322,7 +322,7 @@ def test_the_database_and_its_wal_are_readable_by_their_owner_only(tmp_path: Pat
 async def test_a_reader_keeping_the_wal_from_starting_over_makes_commits_wait_then_fail_not_the_disk_fill(tmp_path: Path) -> None:
     import os
 
-    from bot.store import StoreFull
+    from bot.storage.sqlite.engine import StoreFull
 
     bound = 2 * 1024 * 1024
     store = Store(tmp_path / "db", max_wal_bytes=bound, checkpoint_interval=0.05, busy_patience=0.5)

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from bot.webhooks import GITEA, GITHUB, Rejected, detect_platform, inspect_delivery, verify_signature
+from bot.http.webhooks import GITEA, GITHUB, Rejected, detect_platform, inspect_delivery, verify_signature
 from tests.conftest import REFERENCE, SECRET, gitea_headers, github_headers, sign
 
 VECTORS = json.loads((REFERENCE / "signature-vectors.json").read_text())

@@ -22,7 +22,7 @@ from bot.cleanup import records
 from bot.cleanup.plan import Change, Kind
 from bot.forges.base import GitAccess
 from bot.git.mirror import FORGE_HEADS, FORGE_TAGS, Mirror
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from bot.cleanup import records
 from bot.cleanup.plan import LOGIN_RE, Change, Kind
 from bot.comments import marker, with_marker
 from bot.forges.base import Forge, Issue, NotFound
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 from config.repo import CleanupMode, CleanupOptions
 
 TITLE = "Stale branches"

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bot.forges.base import PullRecord
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 
 class RowState(enum.StrEnum):

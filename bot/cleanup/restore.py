@@ -18,7 +18,7 @@ from bot.forges.base import Forge
 from bot.git.mirror import FORGE_HEADS, FORGE_TAGS, GitRoot
 from bot.git.names import check_branch_name
 from bot.git.runner import GitFailed
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 
 
 @dataclass(frozen=True)

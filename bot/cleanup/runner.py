@@ -20,7 +20,7 @@ from bot.cleanup.apply import Outcome, Result, apply, settle_interrupted
 from bot.cleanup.plan import Change, Kind, Notice, Observed, actionable, due, plan
 from bot.forges.base import Forge, GitAccess
 from bot.git.mirror import GitRoot, Mirror
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 from config.repo import CleanupMode, CleanupOptions
 
 logger = logging.getLogger(__name__)

@@ -13,11 +13,11 @@ from typing import Any
 
 import httpx
 
-from bot import bodies
 from bot.doctor import access, hooks, host
 from bot.doctor.findings import WRONG, Finding, Level, fail, scope_of, skip, warn
 from bot.events import form_payload
 from bot.forges.base import Forge, ForgeError, Hook, HookDelivery, NotFound, PermissionDenied
+from bot.storage import bodies
 from config.settings import Settings
 
 POLL_SECONDS = 0.5

@@ -44,7 +44,7 @@ from bot.forges.base import (
     User,
     basic_auth_header,
 )
-from bot.forges.common import IssueStateMixin, Clock, Sleep
+from bot.forges.common import Clock, IssueStateMixin, Sleep
 from bot.forges.gitea_admin import GiteaAdmin
 from bot.forges.gitea_cleanup import GiteaCleanupReads
 from bot.forges.gitea_diagnose import GiteaDiagnostics

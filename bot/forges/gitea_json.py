@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
+from bot.forges import gitea_hooks
 from bot.forges.base import (
     Branch,
     BranchProtection,
@@ -27,7 +28,6 @@ from bot.forges.base import (
     ReviewEvent,
     User,
 )
-from bot.forges import gitea_hooks
 from bot.forges.common import normalize_color, parse_time
 
 # GET /collaborators/{login}/permission answers none|read|write|admin|owner.

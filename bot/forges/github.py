@@ -20,23 +20,65 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.forges.base import (
-    REACTIONS, Branch, BranchProtection, Capabilities, Collaborator, Comment, Comparison, Conflict,
-    CommitStatus, FileContent, GitAccess, Invalid, Issue, Label, MergeMethod, Milestone, NotFound,
-    Permission, PermissionDenied, PullRecord, PullRequest, RateLimit, Repo, RepoSettings, Review, ReviewEvent,
-    Unsupported, User, basic_auth_header, split_repo,
-)
-from bot.forges.common import IssueStateMixin, Clock, Sleep, parse_time
 from bot.forges import github_cleanup
+from bot.forges.base import (
+    REACTIONS,
+    Branch,
+    BranchProtection,
+    Capabilities,
+    Collaborator,
+    Comment,
+    CommitStatus,
+    Comparison,
+    Conflict,
+    FileContent,
+    GitAccess,
+    Invalid,
+    Issue,
+    Label,
+    MergeMethod,
+    Milestone,
+    NotFound,
+    Permission,
+    PermissionDenied,
+    PullRecord,
+    PullRequest,
+    RateLimit,
+    Repo,
+    RepoSettings,
+    Review,
+    ReviewEvent,
+    Unsupported,
+    User,
+    basic_auth_header,
+    split_repo,
+)
+from bot.forges.common import Clock, IssueStateMixin, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
 from bot.forges.github_diagnose import GitHubDiagnostics
 from bot.forges.github_hooks import GitHubHooks
 from bot.forges.github_invitations import GitHubInvitations
-from bot.forges.github_reviews import GitHubReviews
 from bot.forges.github_limits import PLATFORM, RETRY_SAFE_METHODS, CountingAPI, RequestPolicy
 from bot.forges.github_models import (
-    GRANTS, REVIEW_EVENTS, SETTINGS, comment_from, issue_from, label_from, level_named, milestone_body, milestone_from, protection_body, protection_from, pull_from, repo_from, review_from, settings_from, user_level, wire_color,
+    GRANTS,
+    REVIEW_EVENTS,
+    SETTINGS,
+    comment_from,
+    issue_from,
+    label_from,
+    level_named,
+    milestone_body,
+    milestone_from,
+    protection_body,
+    protection_from,
+    pull_from,
+    repo_from,
+    review_from,
+    settings_from,
+    user_level,
+    wire_color,
 )
+from bot.forges.github_reviews import GitHubReviews
 
 T = TypeVar("T")
 Credential = tuple[str, str]  # ("token" | "jwt", secret)

@@ -12,7 +12,6 @@ from bot.forges.base import Credentials, HookDelivery, RepoAccess, Unsupported
 from bot.forges.common import parse_time
 from bot.forges.github_models import level_from_flags
 
-
 PAGE = 50  # deliveries judged: the newest page
 
 

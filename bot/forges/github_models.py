@@ -6,8 +6,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from bot.forges.base import (
-    BranchProtection, Comment, Hook, Issue, Label, Milestone, Permission, PullRequest, Repo, RepoSettings,
-    Review, ReviewEvent,
+    BranchProtection,
+    Comment,
+    Hook,
+    Issue,
+    Label,
+    Milestone,
+    Permission,
+    PullRequest,
+    Repo,
+    RepoSettings,
+    Review,
+    ReviewEvent,
 )
 from bot.forges.common import parse_date, parse_time
 

@@ -15,7 +15,7 @@ from bot.gitops.apply import MissingSecret, Result, apply
 from bot.gitops.observe import observe
 from bot.gitops.plan import Change, deletion_limit, plan, plan_notes
 from bot.gitops.render import as_json, summary
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 from config.loader import ConfigError, Loaded, load
 from config.repo import CONFIG_PATHS, RepoConfig, hook_secret_name
 

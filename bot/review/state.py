@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from bot.commands import parse
+from bot.engine.commands import parse
 from bot.forges.base import Permission
 from bot.review.owners import Owners, Requirement, requirements
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 
 @single_statement

@@ -6,7 +6,7 @@ import time
 from typing import Any
 
 from bot import deliveries
-from bot.context import Context
+from bot.engine.context import Context
 from bot.status.sections import Cell, StatusSections, Table, when
 
 sections = StatusSections()

@@ -24,7 +24,7 @@ from bot.forges.base import ForgeError
 from bot.permissions import Rule
 from bot.status import session
 from bot.status.sections import Link, StatusSections, Table
-from bot.store import single_statement
+from bot.storage.sqlite.engine import single_statement
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.engine.context import Context
     from bot.forges.base import Forge
 
 

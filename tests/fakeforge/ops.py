@@ -8,7 +8,15 @@ from typing import TYPE_CHECKING, Any
 from .common import ApiError, iso, parse_iso, user_email
 from .gitrepo import ZERO_SHA, Ident
 from .state import (
-    Comment, Issue, Label, Milestone, PullRequest, Reaction, Repo, Review, level_at_least,
+    Comment,
+    Issue,
+    Label,
+    Milestone,
+    PullRequest,
+    Reaction,
+    Repo,
+    Review,
+    level_at_least,
 )
 
 if TYPE_CHECKING:

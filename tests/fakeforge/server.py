@@ -8,8 +8,8 @@ import inspect
 import json
 import re
 import urllib.parse
-from dataclasses import dataclass, field
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, TypeVar
 
 from . import validate

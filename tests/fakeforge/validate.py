@@ -20,6 +20,7 @@ from jsonschema import Draft4Validator
 from jsonschema.exceptions import ValidationError
 
 from tests.reference import REFERENCE
+
 GITHUB_SPEC = REFERENCE / "github-openapi.subset.json"
 GITEA_SPEC = REFERENCE / "gitea-swagger.json"
 

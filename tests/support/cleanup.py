@@ -12,7 +12,7 @@ from typing import Any
 
 from bot.cleanup.runner import CleanupRun, run_cleanup
 from bot.git.mirror import GitRoot
-from bot.store import Store
+from bot.storage.sqlite.engine import Store
 from config.repo import CleanupOptions
 from tests.conftest import BOT, REPO, World
 

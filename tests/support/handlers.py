@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from bot.context import Context
+from bot.engine.context import Context
+from bot.engine.router import Router
 from bot.events import Event
-from bot.router import Router
 
 recording = Router()
 failing = Router()

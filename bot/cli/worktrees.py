@@ -29,7 +29,7 @@ def _issue(text: str) -> IssueRef:
 
 def _platform_for(settings: Any, ref: IssueRef | None, requested: str | None) -> str:
     """--platform, else the platform whose URL the reference names, else the only one configured."""
-    from bot.cli_repos import _platform
+    from bot.cli.common import _platform
 
     if requested is None and ref is not None and ref.host is not None:
         gitea_host = urllib.parse.urlsplit(settings.gitea_url or "").netloc.lower()
@@ -44,9 +44,9 @@ def _platform_for(settings: Any, ref: IssueRef | None, requested: str | None) ->
 def _run(args: argparse.Namespace, platform: str | None, work: Callable[[Any, Any], Awaitable[Any]]) -> Any:
     """`work(ctx, forge)` with the bot's services, store and (when a platform is given) forge."""
     from bot.app import build_router, build_services
-    from bot.cli import _settings
-    from bot.dispatch import Processor
-    from bot.store import Store
+    from bot.cli.common import _settings
+    from bot.engine.dispatch import Processor
+    from bot.storage.sqlite.engine import Store
 
     settings = _settings(args)
 
@@ -90,8 +90,8 @@ def cmd_worktrees(args: argparse.Namespace) -> int:
 
 
 def cmd_start(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
-    from bot.invoke import CommandFailed
+    from bot.cli.common import _settings
+    from bot.engine.invoke import CommandFailed
     from bot.repoconfig import config_in_force
     from handlers.worktree_ops import start_work
     from handlers.worktrees import ready_text
@@ -133,7 +133,7 @@ def _find_row(ctx: Any, where: str) -> Awaitable[Any]:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from bot.invoke import CommandFailed
+    from bot.engine.invoke import CommandFailed
     from bot.repoconfig import config_in_force
     from handlers.worktree_push import push_worktree
 

@@ -15,8 +15,8 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import Counter
 
-from bot.context import Context
-from bot.router import JobSpec
+from bot.engine.context import Context
+from bot.engine.router import JobSpec
 
 logger = logging.getLogger(__name__)
 

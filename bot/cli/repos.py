@@ -18,54 +18,11 @@ from typing import Any
 
 import yaml
 
-from bot.forges.base import Invalid, split_repo
+from bot.cli.common import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, UsageError, _platform, _repo_name, _settings, _store, _with_forge
 from bot.gitops import records
 from bot.gitops.render import as_json, diff, plain, summary
 from config.loader import ConfigError, parse_yaml, validate
 from config.repo import RepoConfig, schema
-
-EXIT_OK, EXIT_FAILED, EXIT_CHANGES = 0, 1, 2
-
-
-def _repo_name(text: str) -> str:
-    try:
-        split_repo(text)
-    except Invalid as exc:
-        raise argparse.ArgumentTypeError(exc.message) from None
-    return text
-
-
-def _platform(settings: Any, requested: str | None) -> str:
-    from bot.cli import UsageError
-    from bot.forges.provider import Forges
-
-    configured = Forges(settings).configured
-    if requested:
-        if requested not in configured:
-            raise UsageError(f"no credentials for {requested}; set the FORGEBOT_{requested.upper()}_* settings")
-        return requested
-    if len(configured) == 1:
-        return configured[0]
-    if not configured:
-        raise UsageError("no forge is configured; set FORGEBOT_GITHUB_TOKEN (or an App) or FORGEBOT_GITEA_URL and _TOKEN")
-    raise UsageError("both GitHub and Gitea are configured; say which with --platform")
-
-
-async def _with_forge(settings: Any, platform: str, work: Any, services: dict[str, Any] | None = None) -> Any:
-    """Run `work(forge, store, bot_login)` with the services' forge for `platform`, then close them."""
-    from bot.app import build_services
-    from bot.store import Store
-
-    services = services if services is not None else build_services(settings)
-    forges = services["forges"]
-    store = Store(settings.database, synchronous=settings.sqlite_synchronous)
-    await store.start()
-    try:
-        forge = forges.get(platform)
-        return await work(forge, store, await forges.bot_login(platform))
-    finally:
-        await forges.aclose()
-        await store.stop()
 
 
 def _print_run(run: Any, as_json_output: bool) -> None:
@@ -94,7 +51,6 @@ def _print_run(run: Any, as_json_output: bool) -> None:
 
 
 def cmd_config_check(args: argparse.Namespace) -> int:
-    from bot.cli import UsageError
 
     try:
         text = args.file.read_bytes().decode()
@@ -121,7 +77,6 @@ def cmd_config_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
-    from bot.cli import _settings
     from bot.gitops.runner import reconcile
 
     settings = _settings(args)
@@ -138,7 +93,6 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from bot.cli import UsageError, _settings
     from bot.gitops.runner import reconcile
 
     settings = _settings(args)
@@ -211,7 +165,6 @@ async def dump_state(forge: Any, repo: str, bot: str | None, public_url: str | N
 
 def _check_writable(path: Path) -> None:
     """Refuse an output file that cannot be written before any platform call is made."""
-    from bot.cli import UsageError
 
     if path.is_dir():
         raise UsageError(f"cannot write {path}: it is a directory")
@@ -222,7 +175,6 @@ def _check_writable(path: Path) -> None:
 
 
 def cmd_dump(args: argparse.Namespace) -> int:
-    from bot.cli import UsageError, _settings
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)
@@ -248,7 +200,6 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 
 def cmd_drift(args: argparse.Namespace) -> int:
-    from bot.cli import _settings, _store
 
     store = _store(_settings(args))
     runs = store.run_sync(records.latest_runs, "schedule")
@@ -274,8 +225,7 @@ def cmd_drift(args: argparse.Namespace) -> int:
 
 def cmd_ready(args: argparse.Namespace) -> int:
     from bot.app import build_router, build_services
-    from bot.cli import _settings
-    from bot.dispatch import Processor
+    from bot.engine.dispatch import Processor
     from handlers.agent_ops import ready_issues
 
     settings = _settings(args)

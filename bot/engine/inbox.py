@@ -34,13 +34,13 @@ from typing import Any
 
 from bot import deliveries
 from bot.deliveries import DeliveryRow
+from bot.engine.metrics import Metrics
+from bot.engine.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
+from bot.engine.supervision import Supervisor
 from bot.events import Event, MalformedPayload, read_event
 from bot.forges.base import RateLimited
 from bot.forges.common import backoff_delay
-from bot.metrics import Metrics
-from bot.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
-from bot.store import Store
-from bot.supervision import Supervisor
+from bot.storage.sqlite.engine import Store
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from bot import __version__
 
 
 def cmd_doctor(args: argparse.Namespace) -> int:
-    from bot.cli import UsageError, _settings
+    from bot.cli.common import UsageError, _settings
     from bot.doctor.findings import exit_code, render_json, render_text
     from bot.forges.provider import Forges
 
@@ -46,7 +46,7 @@ async def _diagnose(settings: Any, repos: list[str], platforms: list[str], fix: 
 
 
 def add_commands(sub: Any, common: argparse.ArgumentParser) -> None:
-    from bot.cli_repos import _repo_name
+    from bot.cli.common import _repo_name
 
     doctor = sub.add_parser("doctor", parents=[common],
                             help="check credentials, permissions, webhooks, clock, database and git root")

@@ -11,10 +11,10 @@ from bot import activity, effects
 from bot.events import Event
 
 if TYPE_CHECKING:
+    from bot.engine.router import Router
     from bot.forges.base import Forge
     from bot.forges.provider import Forges
-    from bot.router import Router
-    from bot.store import Store
+    from bot.storage.sqlite.engine import Store
     from config.settings import Settings
 
 Clock = Callable[[], float]

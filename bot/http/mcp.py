@@ -15,12 +15,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from bot import __version__
-from bot.toolbox import Caller, Toolbox, acting_as, build_mcp_server, stop_acting
+from bot.engine.toolbox import Caller, Toolbox, acting_as, build_mcp_server, stop_acting
 
 if TYPE_CHECKING:
     from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 
-    from bot.context import Context
+    from bot.engine.context import Context
     from config.settings import Settings
 
 PATH = "/mcp"

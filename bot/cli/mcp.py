@@ -25,10 +25,10 @@ def _login(text: str) -> str:
 def cmd_mcp(args: argparse.Namespace) -> int:
     from bot import __version__, logs
     from bot.app import build_router, build_services, build_toolbox
-    from bot.cli import _settings
-    from bot.dispatch import Processor
-    from bot.store import Store
-    from bot.toolbox import Caller, acting_as, build_mcp_server
+    from bot.cli.common import _settings
+    from bot.engine.dispatch import Processor
+    from bot.engine.toolbox import Caller, acting_as, build_mcp_server
+    from bot.storage.sqlite.engine import Store
 
     settings = _settings(args)
     logs.configure(fmt=settings.log_format, level=settings.log_level, secrets=settings.secret_strings())

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from bot.comments import post_once
-from bot.commands import Command
+from bot.engine.commands import Command
+from bot.engine.router import CommandSpec
 from bot.forges.base import Forge, ForgeError, Permission, PermissionDenied
 from bot.permissions import PermissionCache, Rule
-from bot.router import CommandSpec
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.engine.context import Context
     from bot.events import Event
     from config.repo import RepoConfig
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from mcp.server.mcpserver import MCPServer
 
-    from bot.context import Context
+    from bot.engine.context import Context
 
 ToolFunc = Callable[..., Awaitable[Any]]
 

@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.migrations import MIGRATIONS
+from bot.storage.sqlite.migrations import MIGRATIONS
 
 logger = logging.getLogger(__name__)
 

@@ -8,16 +8,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot.context import Context
 from bot.deliveries import DONE, IGNORED, DeliveryRow
+from bot.engine.context import Context
 from bot.events import Event
 from bot.forges.provider import NotConfigured
 
 logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
-    from bot.router import Handler, Router
-    from bot.store import Store
+    from bot.engine.router import Handler, Router
+    from bot.storage.sqlite.engine import Store
     from config.settings import Settings
 
 

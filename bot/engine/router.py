@@ -16,7 +16,7 @@ from bot.events import Event
 from bot.types import Ordered
 
 if TYPE_CHECKING:
-    from bot.context import Context
+    from bot.engine.context import Context
 
 logger = logging.getLogger(__name__)
 

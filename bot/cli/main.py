@@ -9,68 +9,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from bot import __version__, activity, deliveries
+from bot.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _fail, _invalid, _settings, _store, _when
 from bot.events import MalformedPayload, read_event
 from bot.forges.base import ForgeError
-from config.settings import Settings, SettingsError, ensure_webhook_secret, load_settings, unknown_variables
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """The command cannot run as asked; the message says why in one line."""
-
-
-def _fail(message: str, code: int = EXIT_USAGE) -> NoReturn:
-    print(f"forgebot: {message}", file=sys.stderr)
-    raise SystemExit(code)
-
-
-# -- shared plumbing ------------------------------------------------------------------------
-
-
-def _invalid(exc: SettingsError) -> NoReturn:
-    for problem in exc.problems:
-        print(f"forgebot: invalid setting: {problem}", file=sys.stderr)
-    raise SystemExit(EXIT_USAGE)
-
-
-def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    for warning in unknown_variables(os.environ):
-        print(f"forgebot: warning: {warning}", file=sys.stderr)
-    try:
-        return load_settings(config_file=args.config, overrides=overrides)
-    except SettingsError as exc:
-        _invalid(exc)
-
-
-def _store(settings: Settings) -> Any:
-    from bot.store import Store
-
-    if not settings.database.exists():
-        raise UsageError(f"no database at {settings.database}; start `forgebot serve` first or set FORGEBOT_DATABASE")
-    store = Store(settings.database, synchronous=settings.sqlite_synchronous)
-    store.open()
-    return store
-
-
-def _when(epoch: float | None) -> str:
-    return datetime.fromtimestamp(epoch).strftime("%Y-%m-%d %H:%M:%S") if epoch else "-"
+from config.settings import Settings, SettingsError, ensure_webhook_secret
 
 
 async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any, Any], Any] | None = None) -> Any:
     """Run the handlers once for `event`, with the real store, router and forge clients."""
     from bot.app import build_router, build_services
-    from bot.dispatch import Processor
-    from bot.store import Store
+    from bot.engine.dispatch import Processor
+    from bot.storage.sqlite.engine import Store
 
     services = build_services(settings)
     store = Store(settings.database, synchronous=settings.sqlite_synchronous)
@@ -110,7 +66,7 @@ def _check_database(settings: Settings) -> None:
     and exit 2 here, rather than a traceback from the server's startup."""
     import sqlite3
 
-    from bot.store import Store
+    from bot.storage.sqlite.engine import Store
 
     store = Store(settings.database)
     try:
@@ -130,7 +86,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from bot import logs
     from bot.app import ForgebotApp
-    from bot.limits import map_large_buffers_apart, raise_open_file_limit
+    from bot.http.limits import map_large_buffers_apart, raise_open_file_limit
 
     settings = _settings(args, host=args.host, port=args.port, database=args.database)
     try:
@@ -157,7 +113,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f" up to {app.limits.guard.cap} connections (open-file limit {open_files})",
         file=sys.stderr,
     )
-    from bot.server import HTTPProtocol
+    from bot.http.server import HTTPProtocol
 
     config = uvicorn.Config(
         app,
@@ -177,7 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_deliveries(args: argparse.Namespace) -> int:
-    from bot.api import delivery_json
+    from bot.http.api import delivery_json
 
     store = _store(_settings(args))
     rows = store.run_sync(lambda conn: deliveries.listing(conn, args.failed, args.limit))
@@ -201,7 +157,7 @@ def cmd_deliveries(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    from bot.inbox import decode
+    from bot.engine.inbox import decode
 
     settings = _settings(args)
     store = _store(settings)
@@ -337,21 +293,21 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--repo", metavar="OWNER/REPO")
     tail.set_defaults(func=cmd_activity_list)
 
-    from bot.cli_repos import add_commands
+    from bot.cli.repos import add_commands
 
     add_commands(sub, common)
-    from bot.cli_doctor import add_commands as add_doctor_commands
+    from bot.cli.doctor import add_commands as add_doctor_commands
     add_doctor_commands(sub, common)
-    from bot.cli_review import add_commands as add_review_commands
+    from bot.cli.review import add_commands as add_review_commands
 
     add_review_commands(sub, common)
-    from bot.cli_worktrees import add_commands as add_worktree_commands
+    from bot.cli.worktrees import add_commands as add_worktree_commands
 
     add_worktree_commands(sub, common)
-    from bot.cli_cleanup import add_commands as add_cleanup_commands
+    from bot.cli.cleanup import add_commands as add_cleanup_commands
 
     add_cleanup_commands(sub, common)
-    from bot.cli_mcp import add_commands as add_mcp_commands
+    from bot.cli.mcp import add_commands as add_mcp_commands
 
     add_mcp_commands(sub, common)
     return parser
@@ -378,6 +334,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     # Import ourselves as `bot.cli` so exceptions raised by other modules match our handlers.
-    from bot.cli import main as _main
+    from bot.cli.main import main as _main
 
     raise SystemExit(_main())

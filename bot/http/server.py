@@ -37,9 +37,9 @@ from typing import Any
 
 import httptools
 
-from bot.asgi_bridge import ClientGone, Header, call_asgi
-from bot.limits import ServeLimits
-from bot.webhooks import METHOD_NOT_ALLOWED, Rejected, WebhookEndpoint, error_body
+from bot.http.asgi_bridge import ClientGone, Header, call_asgi
+from bot.http.limits import ServeLimits
+from bot.http.webhooks import METHOD_NOT_ALLOWED, Rejected, WebhookEndpoint, error_body
 
 logger = logging.getLogger(__name__)
 

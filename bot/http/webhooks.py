@@ -16,8 +16,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.engine.pressure import IntakePressure
 from bot.events import GITEA, GITHUB, form_payload
-from bot.pressure import IntakePressure
 
 logger = logging.getLogger(__name__)
 

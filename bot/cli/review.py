@@ -25,9 +25,8 @@ def _pull_ref(text: str) -> tuple[str, int]:
 
 def cmd_review_explain(args: argparse.Namespace) -> int:
     from bot.app import build_router, build_services
-    from bot.cli import UsageError, _settings
-    from bot.cli_repos import _platform, _with_forge
-    from bot.dispatch import Processor
+    from bot.cli.common import UsageError, _platform, _settings, _with_forge
+    from bot.engine.dispatch import Processor
     from bot.review import summary
     from handlers.review import BrokenOwners, derive_pull
 

@@ -15,8 +15,7 @@ import sys
 import time
 from typing import Any
 
-from bot.cli_repos import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, _platform, _repo_name, _with_forge
-
+from bot.cli.common import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, _platform, _repo_name, _with_forge
 
 
 def _config(found: Any) -> Any:
@@ -60,7 +59,7 @@ def print_plan(run: Any, as_json: bool) -> None:
 
 def _plan(args: argparse.Namespace, mode: str) -> Any:
     from bot.cleanup.runner import run_cleanup
-    from bot.cli import _settings
+    from bot.cli.common import _settings
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)
@@ -132,7 +131,7 @@ def _apply(args: argparse.Namespace) -> int:
 
 def cmd_cleanup_restore(args: argparse.Namespace) -> int:
     from bot.cleanup.restore import restore
-    from bot.cli import _settings
+    from bot.cli.common import _settings
 
     settings = _settings(args)
     platform = _platform(settings, args.platform)

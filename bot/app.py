@@ -27,7 +27,7 @@ from bot.http.mcp import PATH as MCP_PATH
 from bot.http.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
 from bot.permissions import PermissionCache
 from bot.status.sections import StatusSections
-from bot.storage.sqlite.engine import Store
+from bot.storage.open import open_storage
 from config.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -126,8 +126,9 @@ class ForgebotApp:
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.pressure = pressure if pressure is not None else IntakePressure()
-        self.store = Store(settings.database, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
-        self.processor = Processor(settings, self.store, self.router, clock, services)
+        self.storage = open_storage(settings)
+        self.store = self.storage.engine  # the SQLite engine, until the inbox and the API speak to `storage`
+        self.processor = Processor(settings, self.storage, self.router, clock, services)
         self.inbox = Inbox(
             self.store,
             self.processor,
@@ -203,7 +204,7 @@ class ForgebotApp:
             await self.stop()
 
     async def start(self) -> None:
-        await self.store.start()
+        await self.storage.start()
         await self.mcp.start()  # before the inbox: this awaits, and the inbox starts its loops last as before
         await self.inbox.start()
         self.scheduler.start()
@@ -214,12 +215,12 @@ class ForgebotApp:
         await self.mcp.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
         await self.forges.aclose()
-        await self.store.stop()
+        await self.storage.stop()
         logger.info("forgebot stopped")
 
     @property
     def ready(self) -> bool:
-        return self.store.healthy and self.inbox.running and self.scheduler.running
+        return self.storage.healthy and self.inbox.running and self.scheduler.running
 
     async def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait until every stored delivery is finished (tests and benchmarks)."""

@@ -36,7 +36,7 @@ CommaList = Annotated[list[str], NoDecode]
 # could carry a password) is named without its value: a setting added later stays unquoted until
 # someone decides it may be shown.
 QUOTABLE = frozenset({
-    "host", "port", "database", "sqlite_synchronous", "webhook_secret_file", "max_body_bytes",
+    "host", "port", "database", "database_pool_size", "replica_id", "sqlite_synchronous", "webhook_secret_file", "max_body_bytes",
     "github_app_id", "github_private_key_file", "gitea_repos", "reconcile_interval", "delivery_retention",
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
     database: Path = Path("var/forgebot.db")
+    # sqlite:///path (the default: `database`) or postgresql://... for several replicas (README,
+    # "When one machine is not enough"). A secret: a PostgreSQL URL may carry a password.
+    database_url: SecretStr | None = None
+    database_pool_size: int = Field(10, ge=2, le=200)  # PostgreSQL connections per replica, at most
+    replica_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
 
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)

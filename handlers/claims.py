@@ -57,7 +57,7 @@ def lease(options: ClaimOptions, requested: str | None) -> Lease:
 async def open_dependencies(ctx: Context, forge: Forge, platform: str, repo: str, number: int) -> list[str]:
     """References to the dependencies of an issue that are still open."""
     still_open = []
-    for dep_repo, dep_number, _ in await ctx.store.run(dependencies.of, platform, repo, number):
+    for dep_repo, dep_number, _ in await ctx.storage.engine.run(dependencies.of, platform, repo, number):
         try:
             if (await forge.get_issue(dep_repo, dep_number)).state == "open":
                 still_open.append(ref(dep_repo, dep_number, repo))
@@ -98,7 +98,7 @@ async def claim_issue(
         raise CommandFailed(f"it is blocked by {', '.join(blockers)}", "Claim it once they are closed, or `/undepend` them.")
     now = ctx.clock()
     request = ctx.event.delivery_id if ctx.event else None  # the agent API has no delivery: no retries either
-    result = await ctx.store.run(
+    result = await ctx.storage.engine.run(
         claims.claim, forge.platform, repo, number, login, now, now + chosen.seconds, options.max_per_user, request or None
     )
     if result.outcome is ClaimOutcome.HELD:
@@ -111,7 +111,7 @@ async def claim_issue(
     # The store decided; now make the platform say so (safe to repeat on a retry).
     assert result.claim is not None
     if not await assigned_by_platform(forge, repo, number, login):
-        await ctx.store.run(claims.withdraw, result.claim.id, ctx.clock(), "unassignable")
+        await ctx.storage.engine.run(claims.withdraw, result.claim.id, ctx.clock(), "unassignable")
         await ctx.record("claim.refused", actor=login, repo=repo, issue=number, why="not assignable")
         raise CommandFailed(UNASSIGNABLE.format(login=login), UNASSIGNABLE_HINT.format(login=login))
     label = await ensure_label(ctx, forge, repo, options.label)
@@ -131,19 +131,19 @@ async def release_claim(ctx: Context, forge: Forge, repo: str, number: int, conf
         await forge.remove_label(repo, number, config.claims.label)
     except NotFound:  # already gone
         pass
-    await ctx.store.run(claims.release, forge.platform, repo, number, ctx.clock(), reason)
+    await ctx.storage.engine.run(claims.release, forge.platform, repo, number, ctx.clock(), reason)
     await ctx.record(f"claim.released.{reason}", actor=holder.holder, repo=repo, issue=number)
 
 
 async def extend_claim(ctx: Context, forge: Forge, repo: str, number: int, login: str, config: RepoConfig, duration: str | None) -> str:
-    current = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
+    current = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
     if current is None:
         raise CommandFailed("nobody holds this issue", "`/claim` it instead.")
     if current.holder.lower() != login.lower():
         raise CommandFailed(f"only @{current.holder}, who holds it, can extend the claim")
     chosen = lease(config.claims, duration)
     until = ctx.clock() + chosen.seconds
-    await ctx.store.run(claims.extend, current.id, until)
+    await ctx.storage.engine.run(claims.extend, current.id, until)
     await ctx.record("claim.extended", actor=login, repo=repo, issue=number, until=until)
     return EXTENDED.format(holder=login, until=when(until), duration=chosen.text)
 
@@ -170,7 +170,7 @@ async def claim_command(inv: Invocation) -> str:
     on_pulls=False,
 )
 async def unclaim_command(inv: Invocation) -> None:
-    current = await inv.ctx.store.run(claims.active_claim, inv.forge.platform, inv.repo, inv.number)
+    current = await inv.ctx.storage.engine.run(claims.active_claim, inv.forge.platform, inv.repo, inv.number)
     if current is None:
         raise CommandFailed("nobody holds this issue")
     if current.holder.lower() != inv.actor.lower() and not await inv.may(platform_level(Level.TRIAGE, inv.forge.capabilities)):
@@ -195,7 +195,7 @@ async def extend_command(inv: Invocation) -> str:
 @router.job("expire-claims", every=60)
 async def expire_claims(ctx: Context) -> None:
     """Release every claim whose lease ran out: unassign, unlabel, say so once."""
-    for claim in await ctx.store.run(claims.expired, ctx.clock()):
+    for claim in await ctx.storage.engine.run(claims.expired, ctx.clock()):
         try:
             forge = ctx.forges.get(claim.platform)
             config = await config_in_force(ctx, claim.platform, claim.repo)
@@ -215,13 +215,13 @@ async def _renew(ctx: Context, event: Event, config: RepoConfig, numbers: set[in
     assert event.repo is not None
     repo = event.repo.full_name
     for number in sorted(numbers):
-        current = await ctx.store.run(claims.active_claim, event.platform, repo, number)
+        current = await ctx.storage.engine.run(claims.active_claim, event.platform, repo, number)
         if current is None or current.holder.lower() != login.lower():
             continue
         until = ctx.clock() + parse_duration(config.claims.default_duration).total_seconds()
         if until <= current.expires_at:
             continue
-        await ctx.store.run(claims.extend, current.id, until)
+        await ctx.storage.engine.run(claims.extend, current.id, until)
         await ctx.record("claim.renewed", actor=login, issue=number, until=until, by=why)
 
 

@@ -17,7 +17,7 @@ MAX_ROWS = 50
 
 @sections.repository("cleanup", title="Branches scheduled for cleanup", order=45)
 async def scheduled_branches(ctx: Context, forge: Forge, repo: str) -> Table:
-    listed = await ctx.store.run(records.open_rows, forge.platform, repo)
+    listed = await ctx.storage.engine.run(records.open_rows, forge.platform, repo)
     grace = parse_duration((await config_in_force(ctx, forge.platform, repo)).cleanup.grace).total_seconds()
     rows: list[tuple[Cell, ...]] = [
         (row.branch, row.sha[:7], row.why, row.committer, when(row.noticed_at),

@@ -29,14 +29,14 @@ async def prune_deliveries(ctx: Context) -> None:
     removed = 0
     after: int | None = 0
     while after is not None:
-        count, after = await ctx.store.run(deliveries.prune_chunk, now - keep, now - 4 * keep, after)
+        count, after = await ctx.storage.engine.run(deliveries.prune_chunk, now - keep, now - 4 * keep, after)
         removed += count
-    while await ctx.store.run(deliveries.prune_effects, now - 4 * keep):
+    while await ctx.storage.engine.run(deliveries.prune_effects, now - 4 * keep):
         pass
     runs = 0
     after = 0
     while after is not None:
-        count, after = await ctx.store.run(records.prune_runs_chunk, now - keep, after, deliveries.PRUNE_CHUNK)
+        count, after = await ctx.storage.engine.run(records.prune_runs_chunk, now - keep, after, deliveries.PRUNE_CHUNK)
         runs += count
     if removed or runs:
         logger.info("pruned %d deliveries and %d reconcile runs past their retention", removed, runs)

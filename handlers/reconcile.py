@@ -77,7 +77,7 @@ async def _set_status(forge: Forge, run: RunSummary) -> None:
 async def _run(ctx: Context, forge: Forge, repo: str, **kwargs: object) -> RunSummary:
     run = await reconcile(
         forge,
-        ctx.store,
+        ctx.storage.engine,
         repo,
         bot_login=await ctx.forges.bot_login(forge.platform),
         public_url=ctx.settings.public_url,
@@ -101,7 +101,7 @@ async def apply_config_on_push(event: Event, ctx: Context) -> None:
         await _set_status(forge, run)
         _retry_unread(run)
     # Repositories whose file extends a file this push changed follow it.
-    for dependent, path in await ctx.store.run(records.repos_extending, event.platform, repo.full_name):
+    for dependent, path in await ctx.storage.engine.run(records.repos_extending, event.platform, repo.full_name):
         if dependent.lower() != repo.full_name.lower() and _touched(event, {path}):
             _retry_unread(await _run(ctx, forge, dependent, trigger=f"extends:{repo.full_name}", mode="apply"))
 

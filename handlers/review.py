@@ -389,7 +389,7 @@ async def sweep_reviews(ctx: Context) -> None:
 
     for platform in ctx.forges.configured:
         forge = ctx.forges.get(platform)
-        for repo in await ctx.store.run(repos_with_review, platform):
+        for repo in await ctx.storage.engine.run(repos_with_review, platform):
             try:
                 for pull in await forge.list_pulls(repo):
                     await refresh(ctx, forge, repo, pull.number)

@@ -24,7 +24,7 @@ def issue_link(number: int, title: str | None = None, url: str | None = None) ->
 
 @sections.repository("claims", title="Claims", order=10)
 async def claims_section(ctx: Context, forge: Forge, repo: str) -> Table:
-    held = await ctx.store.run(claims.active_claims, forge.platform, repo)
+    held = await ctx.storage.engine.run(claims.active_claims, forge.platform, repo)
     rows: list[tuple[Cell, ...]] = [(f"#{c.number}", f"@{c.holder}", when(c.expires_at)) for c in held[:MAX_ROWS]]
     return Table(("Issue", "Holder", "Until"), rows, empty="nobody holds an issue")
 
@@ -42,7 +42,7 @@ async def ready_section(ctx: Context, forge: Forge, repo: str) -> Table:
 
 @sections.repository("blocked", title="Blocked", order=30)
 async def blocked_section(ctx: Context, forge: Forge, repo: str) -> Table:
-    with_dependencies = [n for r, n in await ctx.store.run(dependencies.issues_with_dependencies, forge.platform)
+    with_dependencies = [n for r, n in await ctx.storage.engine.run(dependencies.issues_with_dependencies, forge.platform)
                          if r == repo.lower()]
     if not with_dependencies:
         return Table(("Issue", "Waits for"), [], empty="no issue waits for another")
@@ -62,7 +62,7 @@ async def blocked_section(ctx: Context, forge: Forge, repo: str) -> Table:
 
 @sections.repository("reconcile", title="Last reconcile", order=40)
 async def reconcile_section(ctx: Context, forge: Forge, repo: str) -> Table:
-    runs = [r for r in await ctx.store.run(records.latest_runs) if r["platform"] == forge.platform and r["repo"].lower() == repo.lower()]
+    runs = [r for r in await ctx.storage.engine.run(records.latest_runs) if r["platform"] == forge.platform and r["repo"].lower() == repo.lower()]
     rows: list[tuple[Cell, ...]] = []
     for run in runs[:1]:
         drift = "; ".join(f"{c['kind']} {c['target']}" for c in run["plan"][:10]) if run["outcome"] in DRIFT_OUTCOMES else ""

@@ -50,7 +50,7 @@ async def _added_labels(event: Event, ctx: Context) -> list[str]:
         if remembered is not None:
             return [str(name) for name in remembered["added"]]
     current = list(event.issue.labels)
-    before = await ctx.store.run(_swap_labels, event.platform, event.repo.full_name, event.issue.number, current)
+    before = await ctx.storage.engine.run(_swap_labels, event.platform, event.repo.full_name, event.issue.number, current)
     if event.action == "labeled" and event.label:
         return [event.label]
     if event.action == "labels_changed":
@@ -84,7 +84,7 @@ async def run_label_triggers(event: Event, ctx: Context) -> None:
     now = list((await ctx.forge.get_issue(repo.full_name, issue.number)).labels)
     # A redelivered payload carries the set of its day; remember today's, or the next change on Gitea
     # would be compared with a stale set.
-    await ctx.store.run(_swap_labels, event.platform, repo.full_name, issue.number, now)
+    await ctx.storage.engine.run(_swap_labels, event.platform, repo.full_name, issue.number, now)
     on_issue = {name.lower() for name in now}
     for label, name in fired:
         if label.lower() not in on_issue:

@@ -30,13 +30,13 @@ async def start(ctx: Context, forge: Forge, repo: str, login: str, number: int, 
     """/start as `login`: claim, branch and worktree; answers once the worktree is ready."""
     config, issue = await allowed_config(ctx, forge, repo, number, login, "start")
     started = await start_work(ctx, forge, repo, number, login, config, base=base, issue=issue, background=False)
-    held = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
+    held = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
     return worktree_json(started.worktree, held.expires_at if held else None)
 
 
 async def push(ctx: Context, forge: Forge, repo: str, login: str, number: int) -> dict[str, Any]:
     """Push the issue's worktree branch with the bot's credentials; only its holder may."""
-    row = await ctx.store.run(store.live, forge.platform, repo, number)
+    row = await ctx.storage.engine.run(store.live, forge.platform, repo, number)
     if row is None:
         raise CommandFailed("this issue has no worktree", "Start it first.")
     if row.holder.lower() != login.lower():
@@ -47,12 +47,12 @@ async def push(ctx: Context, forge: Forge, repo: str, login: str, number: int) -
 
 async def status(ctx: Context, forge: Forge, repo: str, login: str, number: int) -> dict[str, Any]:
     """The issue's worktree: branch, base, commit, path on the bot's host, state, pull request, holder."""
-    row = await ctx.store.run(store.live, forge.platform, repo, number)
+    row = await ctx.storage.engine.run(store.live, forge.platform, repo, number)
     if row is None:
         raise CommandFailed("this issue has no worktree", "Start it first.")
-    held = await ctx.store.run(claims.active_claim, forge.platform, repo, number)
+    held = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
     return worktree_json(row, held.expires_at if held else None)
 
 
 async def listing(ctx: Context, forge: Forge, repo: str, login: str) -> list[dict[str, Any]]:
-    return [worktree_json(r, None) for r in await ctx.store.run(store.all_live, forge.platform, repo)]
+    return [worktree_json(r, None) for r in await ctx.storage.engine.run(store.all_live, forge.platform, repo)]

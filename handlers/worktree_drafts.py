@@ -53,8 +53,8 @@ async def open_draft(ctx: Context, forge: Forge, row: Worktree, issue: Issue) ->
         await forge.add_assignees(row.repo, number, [row.holder])
     except (Invalid, NotFound):  # Gitea refuses someone without access; the issue's claim already said so
         pass
-    await ctx.store.run(store.mark, row.id, row.state if row.state is not State.CREATING else State.READY, ctx.clock(), None, None, number)
-    done = await ctx.store.run(store.live, row.platform, row.repo, row.number)
+    await ctx.storage.engine.run(store.mark, row.id, row.state if row.state is not State.CREATING else State.READY, ctx.clock(), None, None, number)
+    done = await ctx.storage.engine.run(store.live, row.platform, row.repo, row.number)
     assert done is not None
     return done
 

@@ -85,7 +85,7 @@ async def removal_due(ctx: Context, forge: Forge, row: Worktree, config: RepoCon
     if "closed" in wanted and issue.state == "closed":
         return Due("the issue was closed", on_forge)
     if {"released", "expired"} & wanted:
-        ended = await ctx.store.run(claim_end, row.platform, row.repo, row.number)
+        ended = await ctx.storage.engine.run(claim_end, row.platform, row.repo, row.number)
         if ended == "expired" and "expired" in wanted:
             return Due("the claim expired", on_forge)
         if ended is not None and ended != "expired" and "released" in wanted:
@@ -108,7 +108,7 @@ async def check_mirrors(ctx: Context) -> list[str]:
     A live row whose directory is gone is marked removed (nothing is left to save); a registered
     worktree the store does not know is reported, never deleted: it may hold someone's work."""
     problems = []
-    rows = await ctx.store.run(store.all_live)
+    rows = await ctx.storage.engine.run(store.all_live)
     for platform, repo in sorted({(r.platform, r.repo) for r in rows}):
         mirror = mirror_of(ctx, platform, repo)
         if not mirror.exists():

@@ -106,7 +106,7 @@ async def start_on_assignment(event: Event, ctx: Context) -> None:
     if not create_on:
         return
     forge = ctx.forge
-    holder = await ctx.store.run(claims.active_claim, event.platform, repo, event.issue.number)
+    holder = await ctx.storage.engine.run(claims.active_claim, event.platform, repo, event.issue.number)
     assignee = (event.payload.get("assignee") or {}).get("login") or (event.issue.assignees[0] if event.issue.assignees else None)
     if "claim" in create_on and holder is not None and (assignee is None or holder.holder.lower() == assignee.lower()):
         login, claim = holder.holder, False
@@ -157,9 +157,9 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
     if event.issue.is_pull:
         if not event.issue.merged or not event.issue.head_ref:
             return
-        row = await ctx.store.run(store.by_branch, event.platform, repo, event.issue.head_ref)
+        row = await ctx.storage.engine.run(store.by_branch, event.platform, repo, event.issue.head_ref)
     else:
-        row = await ctx.store.run(store.live, event.platform, repo, event.issue.number)
+        row = await ctx.storage.engine.run(store.live, event.platform, repo, event.issue.number)
     if row is None:
         return
     await retire_if_due(ctx, ctx.forge, row, await config_in_force(ctx, event.platform, repo))
@@ -173,7 +173,7 @@ async def resume_starts(ctx: Context) -> None:
     if first_run:
         ctx.services["worktrees_checked"] = True
         await check_mirrors(ctx)
-    for row in await ctx.store.run(store.creating):
+    for row in await ctx.storage.engine.run(store.creating):
         if running_in_background(ctx, row.id) or (not first_run and ctx.clock() - row.updated_at < STALE_START):
             continue  # a delivery or a background task of this process is still on it
         try:
@@ -195,7 +195,7 @@ async def resume_starts(ctx: Context) -> None:
 @router.job("worktrees-sweep", every=300, jitter=30)
 async def sweep_worktrees(ctx: Context) -> None:
     """Heal lost webhooks: remove each worktree whose removal is due (per `worktrees.remove_on`)."""
-    for row in await ctx.store.run(store.all_live):
+    for row in await ctx.storage.engine.run(store.all_live):
         if row.state is State.CREATING:
             continue
         try:

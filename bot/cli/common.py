@@ -84,19 +84,19 @@ def _platform(settings: Any, requested: str | None) -> str:
 
 
 async def _with_forge(settings: Any, platform: str, work: Any, services: dict[str, Any] | None = None) -> Any:
-    """Run `work(forge, store, bot_login)` with the services' forge for `platform`, then close them."""
+    """Run `work(forge, storage, bot_login)` with the services' forge for `platform`, then close them."""
     from bot.app import build_services
-    from bot.storage.sqlite.engine import Store
+    from bot.storage.open import open_storage
 
     services = services if services is not None else build_services(settings)
     forges = services["forges"]
-    store = Store(settings.database, synchronous=settings.sqlite_synchronous)
-    await store.start()
+    storage = open_storage(settings)
+    await storage.start()
     try:
         forge = forges.get(platform)
-        return await work(forge, store, await forges.bot_login(platform))
+        return await work(forge, storage, await forges.bot_login(platform))
     finally:
         await forges.aclose()
-        await store.stop()
+        await storage.stop()
 
 

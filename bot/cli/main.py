@@ -26,10 +26,10 @@ async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any,
     """Run the handlers once for `event`, with the real store, router and forge clients."""
     from bot.app import build_router, build_services
     from bot.engine.dispatch import Processor
-    from bot.storage.sqlite.engine import Store
+    from bot.storage.open import open_storage
 
     services = build_services(settings)
-    store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+    store = open_storage(settings)
     await store.start()
     try:
         processor = Processor(settings, store, build_router(settings), services=services)

@@ -28,7 +28,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
     from bot.cli.common import _settings
     from bot.engine.dispatch import Processor
     from bot.engine.toolbox import Caller, acting_as, build_mcp_server
-    from bot.storage.sqlite.engine import Store
+    from bot.storage.open import open_storage
 
     settings = _settings(args)
     logs.configure(fmt=settings.log_format, level=settings.log_level, secrets=settings.secret_strings())
@@ -36,7 +36,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
 
     async def serve() -> None:
         services = build_services(settings)
-        store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+        store = open_storage(settings)
         await store.start()
         try:
             processor = Processor(settings, store, build_router(settings), services=services)

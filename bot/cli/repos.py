@@ -82,8 +82,8 @@ def cmd_plan(args: argparse.Namespace) -> int:
     settings = _settings(args)
     platform = _platform(settings, args.platform)
 
-    async def work(forge: Any, store: Any, bot: str) -> Any:
-        return await reconcile(forge, store, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
+    async def work(forge: Any, storage: Any, bot: str) -> Any:
+        return await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
 
     run = asyncio.run(_with_forge(settings, platform, work))
     _print_run(run, args.json)
@@ -98,8 +98,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     settings = _settings(args)
     platform = _platform(settings, args.platform)
 
-    async def work(forge: Any, store: Any, bot: str) -> Any:
-        shown = await reconcile(forge, store, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
+    async def work(forge: Any, storage: Any, bot: str) -> Any:
+        shown = await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
         _print_run(shown, False)
         if not shown.changes or shown.errors:
             return shown
@@ -110,7 +110,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 print("nothing applied")
                 shown.errors = ["not confirmed"]
                 return shown
-        applied = await reconcile(forge, store, args.repo, trigger="cli", mode="apply", bot_login=bot, public_url=settings.public_url)
+        applied = await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="apply", bot_login=bot, public_url=settings.public_url)
         if applied.changes != shown.changes:
             print("! the platform changed between the plan and the apply; what was applied:", file=sys.stderr)
             print(diff(applied.changes), file=sys.stderr)
@@ -181,7 +181,7 @@ def cmd_dump(args: argparse.Namespace) -> int:
     if args.output:
         _check_writable(args.output)
 
-    async def work(forge: Any, store: Any, bot: str) -> Any:
+    async def work(forge: Any, storage: Any, bot: str) -> Any:
         return await dump_state(forge, args.repo, bot, settings.public_url)
 
     state = asyncio.run(_with_forge(settings, platform, work))
@@ -232,8 +232,8 @@ def cmd_ready(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
     services = build_services(settings)
 
-    async def work(forge: Any, store: Any, bot: str) -> Any:
-        ctx = Processor(settings, store, build_router(settings), services=services).context()
+    async def work(forge: Any, storage: Any, bot: str) -> Any:
+        ctx = Processor(settings, storage, build_router(settings), services=services).context()
         return await ready_issues(ctx, forge, args.repo, args.label)
 
     print(json.dumps(asyncio.run(_with_forge(settings, platform, work, services)), indent=2))

@@ -35,8 +35,8 @@ def cmd_review_explain(args: argparse.Namespace) -> int:
     services = build_services(settings)
     repo, number = args.pull
 
-    async def work(forge: Any, store: Any, bot: str) -> Any:
-        ctx = Processor(settings, store, build_router(settings), services=services).context()
+    async def work(forge: Any, storage: Any, bot: str) -> Any:
+        ctx = Processor(settings, storage, build_router(settings), services=services).context()
         return await derive_pull(ctx, forge, repo, number)
 
     try:

@@ -46,13 +46,13 @@ def _run(args: argparse.Namespace, platform: str | None, work: Callable[[Any, An
     from bot.app import build_router, build_services
     from bot.cli.common import _settings
     from bot.engine.dispatch import Processor
-    from bot.storage.sqlite.engine import Store
+    from bot.storage.open import open_storage
 
     settings = _settings(args)
 
     async def main() -> Any:
         services = build_services(settings)
-        store = Store(settings.database, synchronous=settings.sqlite_synchronous)
+        store = open_storage(settings)
         await store.start()
         try:
             ctx = Processor(settings, store, build_router(settings), services=services).context()
@@ -74,7 +74,7 @@ def cmd_worktrees(args: argparse.Namespace) -> int:
     from bot import worktrees as store
 
     async def work(ctx: Any, _forge: Any) -> Any:
-        return await ctx.store.run(store.all_live, args.platform, args.repo)
+        return await ctx.storage.engine.run(store.all_live, args.platform, args.repo)
 
     rows = _run(args, None, work)
     if args.json:
@@ -124,7 +124,7 @@ def _find_row(ctx: Any, where: str) -> Awaitable[Any]:
     async def find() -> Any:
         path = Path(where).resolve()
         for candidate in (path, *path.parents):
-            row = await ctx.store.run(store.by_path, str(candidate))
+            row = await ctx.storage.engine.run(store.by_path, str(candidate))
             if row is not None:
                 return row
         return None
@@ -169,7 +169,7 @@ def cmd_worktree_remove(args: argparse.Namespace) -> int:
         except ValueError:
             row = await _find_row(ctx, target)
         else:
-            rows = [r for r in await ctx.store.run(store.all_live, None, ref.repo) if r.number == ref.number]
+            rows = [r for r in await ctx.storage.engine.run(store.all_live, None, ref.repo) if r.number == ref.number]
             row = rows[0] if len(rows) == 1 else None
         if row is None:
             return f"no worktree for {target} (`forgebot worktrees` lists them)"

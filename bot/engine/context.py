@@ -1,4 +1,4 @@
-"""What a handler or job receives besides the event: the store, settings, clock, record keeping."""
+"""What a handler or job receives besides the event: storage, settings, clock, record keeping."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from bot.engine.router import Router
     from bot.forges.base import Forge
     from bot.forges.provider import Forges
-    from bot.storage.sqlite.engine import Store
+    from bot.storage.base import Storage
     from config.settings import Settings
 
 Clock = Callable[[], float]
@@ -22,14 +22,15 @@ Clock = Callable[[], float]
 
 @dataclass
 class Context:
-    """Dependencies of one handler run or job run. Handlers reach everything through it.
+    """Dependencies of one handler run or job run. Handlers reach everything through it;
+    the database through `storage` (bot/storage/base.py).
 
     `event` is None for scheduled jobs. `services` holds what later layers add (forge clients,
     the repository config loader) under fixed names.
     """
 
     settings: Settings
-    store: Store
+    storage: Storage
     router: Router
     event: Event | None = None
     clock: Clock = time.time
@@ -73,19 +74,19 @@ class Context:
             actor=actor,
             delivery_id=(event.delivery_id or None) if event else None,
         )
-        await self.store.run(activity.append, entry, self.clock())
+        await self.storage.engine.run(activity.append, entry, self.clock())
         self.recorded.append(entry)
 
     async def already_done(self, key: str) -> bool:
         """True when an effect with this idempotency key was recorded before."""
-        return bool(await self.store.run(effects.seen, key))
+        return bool(await self.storage.engine.run(effects.seen, key))
 
     async def done_detail(self, key: str) -> dict[str, Any] | None:
         """What was recorded with an effect's key, or None when it has not happened."""
-        found = await self.store.run(effects.detail, key)
+        found = await self.storage.engine.run(effects.detail, key)
         return found if isinstance(found, dict) else None
 
     async def mark_done(self, key: str, **detail: Any) -> bool:
         """Record an effect's idempotency key; False when it was already there."""
         delivery = self.event.delivery_id if self.event else None
-        return bool(await self.store.run(effects.record, key, delivery or None, self.clock(), detail))
+        return bool(await self.storage.engine.run(effects.record, key, delivery or None, self.clock(), detail))

@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.engine.router import Handler, Router
-    from bot.storage.sqlite.engine import Store
+    from bot.storage.base import Storage
     from config.settings import Settings
 
 
@@ -32,13 +32,13 @@ class Report:
 @dataclass
 class Processor:
     settings: Settings
-    store: Store
+    storage: Storage
     router: Router
     clock: Callable[[], float] = time.time
     services: dict[str, Any] = field(default_factory=dict)
 
     def context(self, event: Event | None = None) -> Context:
-        return Context(self.settings, self.store, self.router, event, self.clock, self.services)
+        return Context(self.settings, self.storage, self.router, event, self.clock, self.services)
 
     def select(self, event: Event) -> list[Handler]:
         """The handlers that take `event`; their `when` tests run here, once per delivery."""

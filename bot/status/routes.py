@@ -176,7 +176,7 @@ class StatusPage:
         ctx = self.app.processor.context()
         configured = ctx.forges.configured
         repositories = []
-        for platform, repo in await ctx.store.run(known_repositories, MAX_REPOSITORIES):
+        for platform, repo in await ctx.storage.engine.run(known_repositories, MAX_REPOSITORIES):
             if platform not in configured:
                 continue
             forge = ctx.forges.get(platform)

@@ -1,0 +1,54 @@
+"""Storage: what the engine and the handlers see of the database, whichever database it is.
+
+Each attribute is one kind of data behind its own interface (bot/storage/<kind>.py), implemented
+once for SQLite (bot/storage/sqlite/) and once for PostgreSQL (bot/storage/postgres/). Every method
+is a coroutine, and each one is atomic: a decision that reads and then writes (a claim against
+its cap, the next link of the activity chain) is one transaction of the implementation's own.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class Storage:
+    """The database of one forgebot process. Made by `bot.storage.open.open_storage`; started
+    and stopped by whoever made it (the app's lifespan, a CLI command)."""
+
+    backend: str  # "sqlite" or "postgresql"
+    # Who this process is among the replicas sharing the database (FORGEBOT_REPLICA_ID, or
+    # host name and process id): what leases and the status page name.
+    replica: str
+    # The implementation's own engine. Outside bot/storage/ only code not yet moved onto an
+    # interface reaches it (SQLite's `engine.run(job, ...)`).
+    engine: Any
+
+    # The kinds of data (their interfaces are in bot/storage/<kind>.py)
+    deliveries: Any
+    claims: Any
+    effects: Any
+    activity: Any
+    dependencies: Any
+    configs: Any  # config versions and reconcile runs
+    labels: Any  # label sets last seen per issue (label triggers)
+    worktrees: Any
+    cleanup: Any
+    review: Any
+    leases: Any  # named leases with an expiry: the scheduler's leader, the worktree host
+
+    async def start(self) -> None:
+        """Connect and apply the migrations not yet applied."""
+        raise NotImplementedError
+
+    async def stop(self) -> None:
+        """Finish what is under way, then disconnect."""
+        raise NotImplementedError
+
+    @property
+    def healthy(self) -> bool:
+        """Taking work: connected, and its own threads or pool alive."""
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        """Where the database is, for logs (never a password)."""
+        raise NotImplementedError

@@ -5,11 +5,16 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.forges.base import Invalid, split_repo
 from config.settings import Settings, SettingsError, load_settings, unknown_variables
+
+if TYPE_CHECKING:
+    from bot.storage.base import Storage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # `plan` and its kin exit 2 for a plan that is not empty, as `terraform plan -detailed-exitcode`.
@@ -100,3 +105,19 @@ async def _with_forge(settings: Any, platform: str, work: Any, services: dict[st
         await storage.stop()
 
 
+
+
+@asynccontextmanager
+async def opened_storage(settings: Settings) -> AsyncIterator[Storage]:
+    """The database the settings name, started for one command and stopped after it. A SQLite
+    file must exist already: the commands that read it never make an empty one."""
+    from bot.storage.open import open_storage
+
+    storage = open_storage(settings)
+    if storage.backend == "sqlite" and not settings.database.exists():
+        raise UsageError(f"no database at {settings.database}; start `forgebot serve` first or set FORGEBOT_DATABASE")
+    await storage.start()
+    try:
+        yield storage
+    finally:
+        await storage.stop()

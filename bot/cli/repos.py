@@ -18,7 +18,17 @@ from typing import Any
 
 import yaml
 
-from bot.cli.common import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, UsageError, _platform, _repo_name, _settings, _with_forge, opened_storage
+from bot.cli.common import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    _platform,
+    _repo_name,
+    _settings,
+    _with_forge,
+    opened_storage,
+)
 from bot.gitops.render import as_json, diff, plain, summary
 from config.loader import ConfigError, parse_yaml, validate
 from config.repo import RepoConfig, schema

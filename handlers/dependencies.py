@@ -7,12 +7,12 @@ import logging
 from collections.abc import Mapping
 
 from bot.comments import post_once, upsert_comment
-from bot.issue_dependencies import IssueRef, body_dependencies, parse_refs
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed, Invocation
 from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission, PermissionDenied
+from bot.issue_dependencies import IssueRef, body_dependencies, parse_refs
 from bot.permissions import PermissionCache, platform_level
 from bot.repoconfig import config_in_force
 from handlers.common import ensure_label, permissions, ref

@@ -3,7 +3,9 @@
 `save_config` reads the newest version before it inserts (to skip a repeat); replicas reading
 one repository's file at once take a transaction-scoped advisory lock per repository, so a
 repeat is never stored twice and a version's id order is the order they were saved in (what
-"newest" means). Runs are plain inserts; pruning deletes a chunk per statement.
+"newest" means). Runs are plain inserts; pruning deletes a chunk per statement, each its own
+short transaction, so no long transaction holds autovacuum back from reusing the dead rows' space
+and the table's size follows the retention period.
 """
 
 from __future__ import annotations

@@ -8,7 +8,12 @@ its cap, the next link of the activity chain) is one transaction of the implemen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.storage.activity import Activity
+    from bot.storage.claims import Claims
+    from bot.storage.effects import Effects
 
 
 class Storage:
@@ -25,9 +30,9 @@ class Storage:
 
     # The kinds of data (their interfaces are in bot/storage/<kind>.py)
     deliveries: Any
-    claims: Any
-    effects: Any
-    activity: Any
+    claims: Claims
+    effects: Effects
+    activity: Activity
     dependencies: Any
     configs: Any  # config versions and reconcile runs
     labels: Any  # label sets last seen per issue (label triggers)

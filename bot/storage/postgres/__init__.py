@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
+from bot.storage.postgres.activity import PostgresActivity
+from bot.storage.postgres.claims import PostgresClaims
+from bot.storage.postgres.effects import PostgresEffects
 from bot.storage.postgres.engine import PostgresEngine
 
 if TYPE_CHECKING:
@@ -22,6 +25,9 @@ class PostgresStorage(Storage):
         self.replica = replica
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
+        self.claims = PostgresClaims(self.engine)
+        self.effects = PostgresEffects(self.engine)
+        self.activity = PostgresActivity(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
+from bot.storage.sqlite.activity import SqliteActivity
+from bot.storage.sqlite.claims import SqliteClaims
+from bot.storage.sqlite.effects import SqliteEffects
 from bot.storage.sqlite.engine import Store
 
 if TYPE_CHECKING:
@@ -24,6 +27,9 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.claims = SqliteClaims(self.engine)
+        self.effects = SqliteEffects(self.engine)
+        self.activity = SqliteActivity(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

@@ -77,7 +77,7 @@ async def _set_status(forge: Forge, run: RunSummary) -> None:
 async def _run(ctx: Context, forge: Forge, repo: str, **kwargs: object) -> RunSummary:
     run = await reconcile(
         forge,
-        ctx.storage.engine,
+        ctx.storage,
         repo,
         bot_login=await ctx.forges.bot_login(forge.platform),
         public_url=ctx.settings.public_url,

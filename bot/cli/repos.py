@@ -83,7 +83,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
 
     async def work(forge: Any, storage: Any, bot: str) -> Any:
-        return await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
+        return await reconcile(forge, storage, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
 
     run = asyncio.run(_with_forge(settings, platform, work))
     _print_run(run, args.json)
@@ -99,7 +99,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
 
     async def work(forge: Any, storage: Any, bot: str) -> Any:
-        shown = await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
+        shown = await reconcile(forge, storage, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
         _print_run(shown, False)
         if not shown.changes or shown.errors:
             return shown
@@ -110,7 +110,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 print("nothing applied")
                 shown.errors = ["not confirmed"]
                 return shown
-        applied = await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="apply", bot_login=bot, public_url=settings.public_url)
+        applied = await reconcile(forge, storage, args.repo, trigger="cli", mode="apply", bot_login=bot, public_url=settings.public_url)
         if applied.changes != shown.changes:
             print("! the platform changed between the plan and the apply; what was applied:", file=sys.stderr)
             print(diff(applied.changes), file=sys.stderr)

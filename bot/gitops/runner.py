@@ -8,13 +8,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bot import activity
 from bot.forges.base import Forge, ForgeError, NotFound, PermissionDenied
 from bot.gitops import records
 from bot.gitops.apply import MissingSecret, Result, apply
 from bot.gitops.observe import observe
 from bot.gitops.plan import Change, deletion_limit, plan, plan_notes
 from bot.gitops.render import as_json, summary
+from bot.storage.activity import Entry
+from bot.storage.base import Storage
 from bot.storage.sqlite.engine import Store
 from config.loader import ConfigError, Loaded, load
 from config.repo import CONFIG_PATHS, RepoConfig, hook_secret_name
@@ -116,7 +117,7 @@ async def remember_config(
 
 async def reconcile(
     forge: Forge,
-    store: Store,
+    storage: Storage,
     repo: str,
     *,
     trigger: str,
@@ -131,6 +132,7 @@ async def reconcile(
     """Never raises for the repository's own problems: they are in the summary and the records."""
     import os
 
+    store = storage.engine  # what is not behind an interface yet
     started = clock()
     run = RunSummary(forge.platform, repo, trigger, mode, "failed", commit)
     try:
@@ -139,17 +141,17 @@ async def reconcile(
         run.outcome, run.errors = "invalid", [str(p) for p in exc.problems]
         if mode != "plan":  # a pull request's file is not the one in force
             await remember_config(store, forge.platform, repo, exc, commit=commit, now=clock())
-        await _record(store, run, started, clock)
+        await _record(storage, run, started, clock)
         return run
     except ForgeError as exc:
         run.errors = [f"reading the config: {exc}"]
-        await _record(store, run, started, clock)
+        await _record(storage, run, started, clock)
         return run
     if loaded is None:
         run.outcome = "no-config"
         if mode != "plan":
             await remember_config(store, forge.platform, repo, None, commit=commit, now=clock())
-        await _record(store, run, started, clock)  # else a deleted file's last drift would stay the latest run
+        await _record(storage, run, started, clock)  # else a deleted file's last drift would stay the latest run
         return run
     run.config, run.config_path = loaded.config, loaded.sources[0].partition(":")[2]
     if mode == "auto":
@@ -160,7 +162,7 @@ async def reconcile(
         observed, run.unknown = await observe(forge, repo, loaded.config, bot_login=bot_login, own_hook=own_hook_matcher(public_url))
     except ForgeError as exc:
         run.errors = [f"reading the platform: {exc}"]
-        await _record(store, run, started, clock)
+        await _record(storage, run, started, clock)
         return run
     run.changes = plan(loaded.config, observed)
     run.notes = plan_notes(loaded.config, observed)
@@ -176,7 +178,7 @@ async def reconcile(
         failed = [r for r in run.results if not r.ok]
         run.errors = [f"{r.change.target}: {r.error}" for r in failed]
         run.outcome = "applied" if not failed else ("failed" if len(failed) == len(run.results) else "partial")
-    await _record(store, run, started, clock)
+    await _record(storage, run, started, clock)
     return run
 
 
@@ -185,10 +187,10 @@ async def reconcile(
 QUIET_OUTCOMES = frozenset({"clean", "no-config"})
 
 
-async def _record(store: Store, run: RunSummary, started: float, clock: Callable[[], float]) -> None:
+async def _record(storage: Storage, run: RunSummary, started: float, clock: Callable[[], float]) -> None:
     finished = clock()
     results = [{"target": r.change.target, "kind": r.change.kind.value, "ok": r.ok, "error": r.error} for r in run.results]
-    await store.run(
+    await storage.engine.run(
         records.save_run, run.platform, run.repo, run.trigger, run.commit, run.mode, run.outcome,
         [as_json(c) for c in run.changes], results, run.errors, started, finished,
     )
@@ -197,10 +199,10 @@ async def _record(store: Store, run: RunSummary, started: float, clock: Callable
     log("reconcile %s: %s", run.outcome, said, extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})
     if run.outcome in QUIET_OUTCOMES:
         return  # nothing happened: the run is in reconcile_runs; the activity log, never pruned, keeps what the bot did
-    entry = activity.Entry(
+    entry = Entry(
         kind=f"reconcile.{run.outcome}",
         detail={"trigger": run.trigger, "mode": run.mode, "commit": run.commit, "plan": summary(run.changes), "errors": run.errors[:20]},
         platform=run.platform,
         repo=run.repo,
     )
-    await store.run(activity.append, entry, finished)
+    await storage.activity.append(entry, finished)

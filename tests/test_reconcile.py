@@ -313,18 +313,16 @@ async def test_deleting_the_file_puts_the_defaults_back_in_force(world: World, b
 
 
 async def test_a_scheduled_run_without_the_file_records_the_defaults_once(world: World, tmp_path: Path) -> None:
-    from bot.gitops import records
-
     await world.actor("alice").push(REPO, "main", {".gitea/forgebot.yml": "claims:\n  max_per_user: 1\n"})
     store = await _store(tmp_path)
     try:
         await _reconcile(world, store, "auto")
         await world.actor("alice").push(REPO, "main", {".gitea/forgebot.yml": None})  # no webhook reaches the bot
         assert (await _reconcile(world, store, "plan")).outcome == "no-config"
-        assert (await store.engine.run(records.last_valid_config, world.platform, REPO))[0] == {"claims": {"max_per_user": 1}}  # a plan records nothing
+        assert (await store.configs.last_valid_config(world.platform, REPO))[0] == {"claims": {"max_per_user": 1}}  # a plan records nothing
         for _ in range(2):
             assert (await _reconcile(world, store, "auto")).outcome == "no-config"
-        in_force = await store.engine.run(records.last_valid_config, world.platform, REPO)
+        in_force = await store.configs.last_valid_config(world.platform, REPO)
         versions = await store.engine.run(lambda conn: conn.execute("SELECT count(*) FROM config_versions").fetchone()[0])
     finally:
         await store.stop()
@@ -404,8 +402,6 @@ async def test_a_cleanup_section_is_acted_on_not_noted_as_reserved(world: World,
 
 
 async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tmp_path: Path) -> None:
-    from bot.gitops import records
-
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: wanted\n"})
     store = await _store(tmp_path)
     try:
@@ -413,7 +409,7 @@ async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tm
         assert (await reconcile(world.client, store, REPO, **schedule)).outcome == "drift"
         await world.actor("alice").push(REPO, "main", {".forgebot.yml": None})
         assert (await reconcile(world.client, store, REPO, **schedule)).outcome == "no-config"
-        latest = await store.engine.run(records.latest_runs, "schedule")
+        latest = await store.configs.latest_runs("schedule")
     finally:
         await store.stop()
     assert [(run["repo"], run["outcome"]) for run in latest] == [(REPO, "no-config")]  # `forgebot drift` shows nothing

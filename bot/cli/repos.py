@@ -18,8 +18,17 @@ from typing import Any
 
 import yaml
 
-from bot.cli.common import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, UsageError, _platform, _repo_name, _settings, _store, _with_forge
-from bot.gitops import records
+from bot.cli.common import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    _platform,
+    _repo_name,
+    _settings,
+    _with_forge,
+    opened_storage,
+)
 from bot.gitops.render import as_json, diff, plain, summary
 from config.loader import ConfigError, parse_yaml, validate
 from config.repo import RepoConfig, schema
@@ -201,8 +210,11 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
 
-    store = _store(_settings(args))
-    runs = store.run_sync(records.latest_runs, "schedule")
+    async def scheduled_runs() -> list[dict[str, Any]]:
+        async with opened_storage(_settings(args)) as storage:
+            return await storage.configs.latest_runs("schedule")
+
+    runs = asyncio.run(scheduled_runs())
     drifted = [r for r in runs if r["outcome"] in ("drift", "blocked", "partial", "failed", "invalid")]
     if args.json:
         print(json.dumps(drifted, indent=2))

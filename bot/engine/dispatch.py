@@ -5,11 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.deliveries import DONE, IGNORED, DeliveryRow
 from bot.engine.context import Context
+from bot.engine.services import Services
 from bot.events import Event
 from bot.forges.provider import NotConfigured
 
@@ -34,11 +35,11 @@ class Processor:
     settings: Settings
     storage: Storage
     router: Router
+    services: Services
     clock: Callable[[], float] = time.time
-    services: dict[str, Any] = field(default_factory=dict)
 
     def context(self, event: Event | None = None) -> Context:
-        return Context(self.settings, self.storage, self.router, event, self.clock, self.services)
+        return Context(self.settings, self.storage, self.router, self.services, event, self.clock)
 
     def select(self, event: Event) -> list[Handler]:
         """The handlers that take `event`; their `when` tests run here, once per delivery."""

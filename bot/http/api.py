@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -14,9 +14,7 @@ from starlette.routing import Route
 
 from bot import activity, deliveries
 from bot.deliveries import DeliveryRow
-
-if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+from bot.http.parts import AppParts
 
 
 def _beat(conn: Any, now: float) -> None:
@@ -39,7 +37,7 @@ def delivery_json(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def routes(app: ForgebotApp) -> list[Route]:
+def routes(app: AppParts) -> list[Route]:
     def admin_denied(request: Request) -> Response | None:
         token = app.settings.admin_token
         if token is None:

@@ -27,7 +27,7 @@ from bot.status.sections import Link, StatusSections, Table
 from bot.storage.sqlite.engine import single_statement
 
 if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+    from bot.http.parts import AppParts
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ def known_repositories(conn: sqlite3.Connection, limit: int) -> list[tuple[str, 
 
 
 class StatusPage:
-    def __init__(self, app: ForgebotApp, sections: StatusSections) -> None:
+    def __init__(self, app: AppParts, sections: StatusSections) -> None:
         self.app = app
         self.sections = sections
         self.templates = Environment(loader=PackageLoader("bot.status", "templates"), autoescape=select_autoescape(["html"]))
@@ -219,7 +219,7 @@ class StatusPage:
         return rows
 
 
-def routes(app: ForgebotApp, sections: StatusSections) -> list[Route]:
+def routes(app: AppParts, sections: StatusSections) -> list[Route]:
     page = StatusPage(app, sections)
     return [
         Route("/status", page.status),

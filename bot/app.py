@@ -212,7 +212,7 @@ class ForgebotApp:
         self.scheduler.stop()
         await self.mcp.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
-        await self.services.aclose()
+        await self.forges.aclose()
         await self.storage.stop()
         logger.info("forgebot stopped")
 

@@ -8,11 +8,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from bot import activity, effects
-from bot.engine.router import Router
-from bot.engine.services import Services
 from bot.events import Event
 
 if TYPE_CHECKING:
+    from bot.engine.router import Router
+    from bot.engine.services import Services
     from bot.forges.base import Forge
     from bot.forges.provider import Forges
     from bot.storage.base import Storage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.requests import Request
@@ -14,7 +14,9 @@ from starlette.routing import Route
 
 from bot import activity, deliveries
 from bot.deliveries import DeliveryRow
-from bot.http.parts import AppParts
+
+if TYPE_CHECKING:
+    from bot.http.parts import AppParts
 
 
 def _beat(conn: Any, now: float) -> None:

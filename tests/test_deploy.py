@@ -212,6 +212,54 @@ def test_the_compose_schema_would_catch_a_mistake() -> None:
         jsonschema.validators.validator_for(schema)(schema).validate(services)
 
 
+def test_a_database_url_without_its_password_connects_with_pgpassword(
+    postgres_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the compose file relies on: the URL names no password and libpq, inside forgebot's
+    psycopg pool, takes it from PGPASSWORD. The server is made to ask this role for a password."""
+    import asyncio
+
+    import psycopg
+
+    from bot.storage.open import open_storage
+    from tests.conftest import make_settings
+
+    role, password = f"pgpass_{os.getpid()}", "correct horse battery"
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE {role} OWNER {role}")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        before = hba.read_text()
+        hba.write_text(f"local all {role} scram-sha-256\n{before}")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        parts = urlsplit(postgres_server.url(role))
+        url = parts._replace(netloc=f"{role}@{parts.netloc.rpartition('@')[2]}").geturl()
+        settings = make_settings(tmp_path, database_url=url)
+
+        async def start_and_stop() -> str:
+            storage = open_storage(settings)
+            await storage.start()  # migrates the empty database
+            try:
+                return storage.describe()
+            finally:
+                await storage.stop()
+
+        monkeypatch.delenv("PGPASSWORD", raising=False)
+        monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(url).close()  # the server does ask for it
+        monkeypatch.setenv("PGPASSWORD", password)
+        described = asyncio.run(start_and_stop())
+        assert described.startswith("postgresql") and password not in described
+        with psycopg.connect(postgres_server.admin_url.replace("/postgres?", f"/{role}?", 1)) as conn:
+            assert conn.execute("SELECT count(*) FROM leases").fetchone() == (0,)  # the schema is there
+    finally:
+        hba.write_text(before)
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
+
+
 # -- systemd -----------------------------------------------------------------------------------
 
 

@@ -1,5 +1,6 @@
 """The layout's rules, read from the source with `ast`: no import circle among bot/, handlers/
-and config/, and config/ stays pure (ARCHITECTURE.md: it imports nothing from bot/ or handlers/).
+and config/; config/ stays pure (ARCHITECTURE.md: it imports nothing from bot/ or handlers/); and
+the engine in bot/ imports no handler module at module level.
 
 A module-level import is one that runs when the module is imported, or that mypy follows: those
 under `if TYPE_CHECKING:` count too, since a circle of types is still a circle a reader has to
@@ -122,6 +123,15 @@ def test_config_imports_nothing_from_bot_or_handlers() -> None:
     leaks = {module: sorted(t for t in targets if not t.startswith("config"))
              for module, targets in graph.items() if module.startswith("config")}
     assert graph.keys() >= {"config.settings", "config.repo", "config.loader"}
+    assert not {m: t for m, t in leaks.items() if t}, leaks
+
+
+def test_the_engine_imports_no_handler_at_module_level() -> None:
+    """bot/ runs handlers without knowing them: bot/app.py names handler modules as strings
+    (BUILTIN_HANDLERS, BUILTIN_ROUTES...), and a CLI command imports its handler when it runs."""
+    graph = import_graph(ROOT)
+    leaks = {module: sorted(t for t in targets if t.startswith("handlers"))
+             for module, targets in graph.items() if module.startswith("bot")}
     assert not {m: t for m, t in leaks.items() if t}, leaks
 
 

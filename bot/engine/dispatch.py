@@ -10,7 +10,6 @@ from typing import TYPE_CHECKING
 
 from bot.deliveries import DONE, IGNORED, DeliveryRow
 from bot.engine.context import Context
-from bot.engine.services import Services
 from bot.events import Event
 from bot.forges.provider import NotConfigured
 
@@ -18,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.engine.router import Handler, Router
+    from bot.engine.services import Services
     from bot.storage.base import Storage
     from config.settings import Settings
 

@@ -168,9 +168,9 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
 async def resume_starts(ctx: Context) -> None:
     """Complete starts a kill, a timeout or a lost background task interrupted (state `creating`).
     The first run of a process also prunes and checks each mirror's registered worktrees."""
-    first_run = not ctx.services.get("worktrees_checked")  # just started: nothing of this process is under way
+    first_run = not ctx.services.worktrees_checked  # just started: nothing of this process is under way
     if first_run:
-        ctx.services["worktrees_checked"] = True
+        ctx.services.worktrees_checked = True
         await check_mirrors(ctx)
     for row in await ctx.storage.engine.run(store.creating):
         if running_in_background(ctx, row.id) or (not first_run and ctx.clock() - row.updated_at < STALE_START):

@@ -16,7 +16,7 @@ from bot import deliveries
 from bot.deliveries import DeliveryRow
 
 if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+    from bot.http.parts import AppParts
 
 
 def _beat(conn: Any, now: float) -> None:
@@ -39,7 +39,7 @@ def delivery_json(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def routes(app: ForgebotApp) -> list[Route]:
+def routes(app: AppParts) -> list[Route]:
     def admin_denied(request: Request) -> Response | None:
         token = app.settings.admin_token
         if token is None:

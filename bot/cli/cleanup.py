@@ -66,7 +66,7 @@ def _plan(args: argparse.Namespace, mode: str) -> Any:
 
     async def work(forge: Any, storage: Any, bot: str | None) -> Any:
         config = await _load(forge, args.repo)
-        return await run_cleanup(forge, storage.engine, _root(settings), args.repo, config, mode=mode, bot_login=bot)
+        return await run_cleanup(forge, storage, _root(settings), args.repo, config, mode=mode, bot_login=bot)
 
     return asyncio.run(_with_forge(settings, platform, work))
 
@@ -137,7 +137,7 @@ def cmd_cleanup_restore(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
 
     async def work(forge: Any, storage: Any, _bot: str | None) -> Any:
-        return await restore(forge, storage.engine, _root(settings), args.repo, args.branch)
+        return await restore(forge, storage, _root(settings), args.repo, args.branch)
 
     restored = asyncio.run(_with_forge(settings, platform, work))
     if not restored.ok:

@@ -8,7 +8,11 @@ its cap, the next link of the activity chain) is one transaction of the implemen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.storage.cleanup import Cleanup
+    from bot.storage.worktrees import Worktrees
 
 
 class Storage:
@@ -31,8 +35,8 @@ class Storage:
     dependencies: Any
     configs: Any  # config versions and reconcile runs
     labels: Any  # label sets last seen per issue (label triggers)
-    worktrees: Any
-    cleanup: Any
+    worktrees: Worktrees
+    cleanup: Cleanup
     review: Any
     leases: Any  # named leases with an expiry: the scheduler's leader, the worktree host
 

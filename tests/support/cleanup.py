@@ -1,5 +1,5 @@
 """Helpers for cleanup tests: the emulator served on loopback (the mirror fetches and pushes over
-git smart HTTP), forgebot's store and git root, and runs at chosen times."""
+git smart HTTP), forgebot's storage (SQLite unless told otherwise) and git root, and runs at chosen times."""
 
 from __future__ import annotations
 
@@ -12,9 +12,10 @@ from typing import Any
 
 from bot.cleanup.runner import CleanupRun, run_cleanup
 from bot.git.mirror import GitRoot
-from bot.storage.sqlite.engine import Store
+from bot.storage.base import Storage
+from bot.storage.open import open_storage
 from config.repo import CleanupOptions
-from tests.conftest import BOT, REPO, World
+from tests.conftest import BOT, REPO, World, make_settings
 
 DAY = 86400.0
 
@@ -22,13 +23,13 @@ DAY = 86400.0
 @dataclass
 class Cleanup:
     world: World
-    store: Store
+    storage: Storage
     root: GitRoot
     base_url: str
 
     async def run(self, how: str, at: float, **options: Any) -> CleanupRun:
         config = CleanupOptions.model_validate(options)
-        return await run_cleanup(self.world.client, self.store, self.root, REPO, config, mode=how, bot_login=BOT,
+        return await run_cleanup(self.world.client, self.storage, self.root, REPO, config, mode=how, bot_login=BOT,
                                  clock=lambda: at)
 
     def branches(self) -> dict[str, str]:
@@ -48,16 +49,17 @@ class Cleanup:
 
 
 @asynccontextmanager
-async def cleanup_world(world: World, tmp_path: Path) -> AsyncIterator[Cleanup]:
+async def cleanup_world(world: World, tmp_path: Path, **database: Any) -> AsyncIterator[Cleanup]:
+    """`database`: settings overrides naming the database (the `database_settings` fixture's)."""
     root = GitRoot((tmp_path / "git").resolve())
     root.prepare()
-    store = Store(tmp_path / "bot.db")
-    await store.start()
+    storage = open_storage(make_settings(tmp_path, **database))
+    await storage.start()
     try:
         async with world.fake.serve() as base_url:
-            yield Cleanup(world, store, root, base_url)
+            yield Cleanup(world, storage, root, base_url)
     finally:
-        await store.stop()
+        await storage.stop()
 
 
 async def branch(world: World, name: str, *files: str, login: str = "alice", from_ref: str | None = None) -> str:

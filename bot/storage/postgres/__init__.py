@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
+from bot.storage.postgres.cleanup import PostgresCleanup
 from bot.storage.postgres.engine import PostgresEngine
+from bot.storage.postgres.worktrees import PostgresWorktrees
 
 if TYPE_CHECKING:
     from bot.storage.url import DatabaseUrl
@@ -22,6 +24,8 @@ class PostgresStorage(Storage):
         self.replica = replica
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
+        self.worktrees = PostgresWorktrees(self.engine)
+        self.cleanup = PostgresCleanup(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

@@ -10,7 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
+from bot.storage.sqlite.cleanup import SqliteCleanup
 from bot.storage.sqlite.engine import Store
+from bot.storage.sqlite.worktrees import SqliteWorktrees
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -24,6 +26,8 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.worktrees = SqliteWorktrees(self.engine)
+        self.cleanup = SqliteCleanup(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

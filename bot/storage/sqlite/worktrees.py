@@ -30,6 +30,7 @@ def branches_in_use(conn: sqlite3.Connection, platform: str, repo: str) -> set[s
     return {r[0] for r in conn.execute("SELECT branch FROM worktrees WHERE platform = ? AND repo = ?", (platform, repo.lower()))}
 
 
+@single_statement  # reads only: no savepoint needed
 def over_limit(conn: sqlite3.Connection, platform: str, repo: str, max_per_repo: int, max_total: int) -> str:
     (in_repo,) = conn.execute("SELECT count(*) FROM worktrees WHERE state != 'removed' AND platform = ? AND repo = ?",
                               (platform, repo.lower())).fetchone()

@@ -210,3 +210,10 @@ async def test_postgres_one_issue_started_at_three_replicas_at_once_gets_one_row
     ids = {r.worktree.id for r in results if r.worktree is not None}
     assert len(ids) == 1 and all(r.worktree is not None for r in results)
     assert len(await replicas[2].worktrees.all_live()) == 1
+
+
+async def test_postgres_one_branch_asked_for_by_several_issues_at_several_replicas_goes_to_one(replicas: list[Storage]) -> None:
+    results = await asyncio.gather(*(reserve(replicas[n % 3], n, "shared-name") for n in range(1, 10)))
+    made = [r.worktree for r in results if r.worktree is not None]
+    assert len(made) == 1 and made[0].branch == "shared-name"
+    assert {r.refused for r in results if r.worktree is None} == {"branch shared-name belongs to another issue"}

@@ -8,7 +8,10 @@ its cap, the next link of the activity chain) is one transaction of the implemen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.storage.deliveries import Deliveries
 
 
 class Storage:
@@ -24,7 +27,7 @@ class Storage:
     engine: Any
 
     # The kinds of data (their interfaces are in bot/storage/<kind>.py)
-    deliveries: Any
+    deliveries: Deliveries
     claims: Any
     effects: Any
     activity: Any

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
+from bot.storage.postgres.deliveries import PostgresDeliveries
 from bot.storage.postgres.engine import PostgresEngine
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ class PostgresStorage(Storage):
         self.replica = replica
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
+        self.deliveries: PostgresDeliveries = PostgresDeliveries(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

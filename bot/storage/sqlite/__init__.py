@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
+from bot.storage.sqlite.deliveries import SqliteDeliveries
 from bot.storage.sqlite.engine import Store
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.deliveries = SqliteDeliveries(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

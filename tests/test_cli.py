@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 
-from bot import activity, deliveries
+from bot import activity
+from bot.storage.sqlite import deliveries
 from bot.cli.main import main
 from bot.http.webhooks import Delivery
 from bot.storage.sqlite.engine import Store

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import deliveries
+from bot.storage.sqlite import deliveries
 from bot.engine.context import Context
 from bot.engine.router import Router
 from bot.events import Event

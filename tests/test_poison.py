@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import deliveries
+from bot.storage.sqlite import deliveries
 from bot.app import ForgebotApp
 from bot.engine.context import Context
 from bot.engine.pressure import IntakePressure

@@ -141,9 +141,11 @@ class Deliveries(Protocol):
 class LeasedDeliveries(Deliveries, Protocol):
     """What several replicas on one database add: leases (PostgreSQL)."""
 
-    async def lease(self, owner: str, now: float, until: float, capabilities: Collection[str]) -> DeliveryRow | None:
+    async def lease(
+        self, owner: str, now: float, until: float, capabilities: Collection[str] | None = None
+    ) -> DeliveryRow | None:
         """In one statement: take the oldest open delivery that is due, not leased by anyone (or
-        whose lease ended), whose `needs` is none or among `capabilities`, and with no earlier open
+        whose lease ended), whose `needs` is none or among `capabilities` (None: any), with no earlier open
         delivery of its subject; mark it running, leased by `owner` until `until`, and count the
         attempt. Rows other replicas are leasing at the same moment are skipped, not waited for.
         None when nothing is ready."""

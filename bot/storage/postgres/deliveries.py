@@ -59,7 +59,7 @@ WHERE id = (
     WHERE c.status IN ('pending', 'running')
       AND (c.next_attempt_at IS NULL OR c.next_attempt_at <= %(now)s)
       AND (c.lease_until IS NULL OR c.lease_until < %(now)s)
-      AND (c.needs IS NULL OR c.needs = ANY(%(capabilities)s::text[]))
+      AND (%(anything)s OR c.needs IS NULL OR c.needs = ANY(%(capabilities)s::text[]))
       AND NOT EXISTS (
           SELECT 1 FROM deliveries e
           WHERE e.subject = c.subject AND e.id < c.id AND e.status IN ('pending', 'running')
@@ -245,8 +245,12 @@ class PostgresDeliveries:
 
     # -- leases ----------------------------------------------------------------------------
 
-    async def lease(self, owner: str, now: float, until: float, capabilities: Collection[str]) -> DeliveryRow | None:
-        rows = await self._write(_LEASE, {"owner": owner, "now": now, "until": until, "capabilities": list(capabilities)})
+    async def lease(
+        self, owner: str, now: float, until: float, capabilities: Collection[str] | None = None
+    ) -> DeliveryRow | None:
+        params = {"owner": owner, "now": now, "until": until, "anything": capabilities is None,
+                  "capabilities": list(capabilities or ())}
+        rows = await self._write(_LEASE, params)
         return DeliveryRow.from_row(rows[0]) if rows else None
 
     async def renew(self, row_ids: Collection[int], owner: str, until: float) -> set[int]:

@@ -76,9 +76,11 @@ class Recorder:
 
 
 @pytest.mark.anyio
-async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any, platform: str) -> None:
+async def test_one_subject_in_order_many_subjects_at_once(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(delay=0.01)
-    async with harness_factory(router=recorder.router, workers=8) as h:
+    async with harness_factory(router=recorder.router, workers=8, **database_settings) as h:
         for n in range(12):
             for issue in (1, 2, 3):
                 assert (await post_comment(h, platform, issue, f"c{n}", f"{issue}-{n}")).status_code == 202
@@ -89,9 +91,11 @@ async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any, 
 
 
 @pytest.mark.anyio
-async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any, platform: str) -> None:
+async def test_failures_retry_with_backoff_then_succeed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(failures=2)
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         await post_comment(h, platform, 7, "hello", "flaky-1")
         await h.app.wait_idle()
         assert h.rows("SELECT status, attempts, last_error FROM deliveries") == [("done", 3, None)]
@@ -101,9 +105,11 @@ async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any, pl
 
 
 @pytest.mark.anyio
-async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_factory: Any, platform: str) -> None:
+async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(failures=1)
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         await post_comment(h, platform, 5, "first", "a")
         await post_comment(h, platform, 5, "second", "b")
         await h.app.wait_idle()
@@ -111,9 +117,11 @@ async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_f
 
 
 @pytest.mark.anyio
-async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: Any, platform: str) -> None:
+async def test_always_failing_is_dead_lettered_then_replayed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(always_fail=True)
-    async with harness_factory(router=recorder.router, max_attempts=3, admin_token="admin-t") as h:
+    async with harness_factory(router=recorder.router, max_attempts=3, admin_token="admin-t", **database_settings) as h:
         await post_comment(h, platform, 9, "doomed", "dead-1")
         await h.app.wait_idle()
         [(status, attempts, error)] = h.rows("SELECT status, attempts, last_error FROM deliveries")
@@ -132,10 +140,12 @@ async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: An
 
 
 @pytest.mark.anyio
-async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(harness_factory: Any, platform: str) -> None:
+async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(failures=1)
     settings = {"retry_base_seconds": 600, "retry_max_seconds": 600, "admin_token": "admin-t"}
-    async with harness_factory(router=recorder.router, **settings) as h:
+    async with harness_factory(router=recorder.router, **settings, **database_settings) as h:
         await post_comment(h, platform, 9, "again", "wait-1")
         await post_comment(h, platform, 9, "behind it", "wait-2")
         await eventually(lambda: h.rows("SELECT status, last_error FROM deliveries WHERE delivery_id = 'wait-1'")
@@ -150,9 +160,11 @@ async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(harness
 
 
 @pytest.mark.anyio
-async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_factory: Any, platform: str) -> None:
+async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder()
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         body = b'{"action": "created", "issue": {"title": "no number"}, "comment": {"id": 1}}'
         response = await post(h, platform, body, "bad-1")
         assert response.status_code == 202
@@ -163,9 +175,11 @@ async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_f
 
 
 @pytest.mark.anyio
-async def test_a_hanging_handler_times_out_and_counts_as_a_failure(harness_factory: Any, platform: str) -> None:
+async def test_a_hanging_handler_times_out_and_counts_as_a_failure(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(delay=5)
-    async with harness_factory(router=recorder.router, handler_timeout_seconds=0.05, max_attempts=1) as h:
+    async with harness_factory(router=recorder.router, handler_timeout_seconds=0.05, max_attempts=1, **database_settings) as h:
         await post_comment(h, platform, 3, "slow", "slow-1")
         await h.app.wait_idle()
         assert h.rows("SELECT status, last_error FROM deliveries") == [("dead", "handler timed out after 0.05s")]
@@ -192,9 +206,11 @@ async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factor
 
 
 @pytest.mark.anyio
-async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(harness_factory: Any, platform: str) -> None:
+async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(delay=0.3)
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         for n in range(3):
             await post_comment(h, platform, 4, f"m{n}", f"s-{n}")
         while recorder.running == 0:
@@ -207,8 +223,10 @@ async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending
 
 
 @pytest.mark.anyio
-async def test_events_without_handlers_are_ignored_not_failed(harness_factory: Any, platform: str) -> None:
-    async with harness_factory(router=Router()) as h:
+async def test_events_without_handlers_are_ignored_not_failed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
+    async with harness_factory(router=Router(), **database_settings) as h:
         await post_comment(h, platform, 1, "nobody listens", "i-1")
         await post(h, platform, {"action": "brand_new_action", "thing": {}}, "i-2", event="some_future_event")
         await h.app.wait_idle()
@@ -310,7 +328,9 @@ async def test_a_day_of_patience_with_a_rate_limit_counts_from_the_replay(world:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("escaped", [True, False], ids=["percent-encoded", "raw-utf8"])
-async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory: Any, platform: str, escaped: bool) -> None:
+async def test_form_encoded_deliveries_reach_the_handler_intact(
+    harness_factory: Any, platform: str, escaped: bool, database_settings: dict[str, Any]
+) -> None:
     from urllib.parse import quote_plus
 
     from tests.conftest import gitea_headers, github_headers
@@ -324,7 +344,7 @@ async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory:
         headers = gitea_headers(payload, "issue_comment", "issue_comment", "form-1")
     headers["content-type"] = "application/x-www-form-urlencoded"
     recorder = Recorder()
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         response = await h.client.post(f"/webhooks/{platform}", content=body, headers=headers)
         assert response.status_code == 202
         await h.app.wait_idle()
@@ -332,7 +352,7 @@ async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory:
 
 
 @pytest.mark.anyio
-async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: str) -> None:
+async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: str, database_settings: dict[str, Any]) -> None:
     tested: list[str] = []
     ran: list[str] = []
     router = Router()
@@ -347,7 +367,7 @@ async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: 
         assert event.comment is not None
         ran.append(event.comment.body)
 
-    async with harness_factory(router=router) as h:
+    async with harness_factory(router=router, **database_settings) as h:
         for n, body in enumerate(("chatter", "/claim", "more chatter", "/unclaim")):
             await post_comment(h, platform, 2, body, f"w-{n}")
         await h.app.wait_idle()
@@ -356,13 +376,15 @@ async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: 
 
 
 @pytest.mark.anyio
-async def test_bodies_are_stored_compressed_and_reach_the_handler_intact(harness_factory: Any, platform: str) -> None:
+async def test_bodies_are_stored_compressed_and_reach_the_handler_intact(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     from bot.storage import bodies
 
     recorder = Recorder()
     payload = comment(21, "Ship it " * 200, platform)
     sent = json.dumps(payload).encode()
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         assert (await post(h, platform, sent, "packed-1")).status_code == 202
         await h.app.wait_idle()
         [(stored, encoding, status)] = h.rows("SELECT body, body_encoding, status FROM deliveries")
@@ -392,7 +414,9 @@ def _database_before_compression(path: Any, platform: str, rows: list[tuple[str,
 
 
 @pytest.mark.anyio
-async def test_rows_stored_before_compression_are_migrated_and_processed(harness_factory: Any, tmp_path: Any, platform: str) -> None:
+async def test_rows_stored_before_compression_are_migrated_and_processed(
+    harness_factory: Any, tmp_path: Any, platform: str
+) -> None:
     _database_before_compression(tmp_path / "forgebot.db", platform, [("old-1", json.dumps(comment(5, "from before", platform)).encode())])
     recorder = Recorder()
     async with harness_factory(router=recorder.router) as h:

@@ -86,6 +86,7 @@ class LeasedInbox:
         self._hints = 0
         self._timers: set[asyncio.TimerHandle] = set()
         self._depth = 0
+        self._arrivals = 0  # deliveries this replica stored or requeued, ever
         self._stopping = False
         self._supervisor = Supervisor(logger, restart_seconds)
 
@@ -147,11 +148,14 @@ class LeasedInbox:
     def notify(self, row_id: int) -> None:
         """Called after this replica committed a new delivery."""
         self._depth += 1
+        self._arrivals += 1
         self._hint()
 
     async def requeue(self, row_id: int) -> None:
         """Replay a delivery now, with a fresh set of attempts."""
         await self.deliveries.requeue(row_id, self.clock())
+        self._depth += 1  # until the dispatcher counts again
+        self._arrivals += 1
         self._hint()
 
     def _hint(self) -> None:
@@ -177,13 +181,20 @@ class LeasedInbox:
                 task.add_done_callback(functools.partial(self._done, row.id))
                 continue
             self._slots.release()
-            self._depth = await self.deliveries.open_count()
+            await self._count()
             if self._hints == seen:  # nothing came in while we looked: wait for a hint or the poll
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
                     pass
+
+    async def _count(self) -> None:
+        """Count the open deliveries again. Those this replica stored or requeued while the count
+        ran may be missing from it: they are added, rather than have `depth` say 0 too early."""
+        arrivals = self._arrivals
+        count = await self.deliveries.open_count()
+        self._depth = max(count + self._arrivals - arrivals, len(self._held))
 
     async def _lease(self) -> DeliveryRow | None:
         now = self.clock()

@@ -19,6 +19,7 @@ from bot.engine.context import Context
 from bot.engine.router import Router
 from bot.events import Event
 from tests.conftest import Harness, eventually, make_settings
+from tests.storage.test_deliveries import comment as stored_comment
 from tests.test_inbox import comment, post
 
 pytestmark = pytest.mark.anyio
@@ -143,3 +144,40 @@ async def test_work_that_needs_the_worktree_host_is_handed_to_the_replica_that_h
     assert {name for _, name in ran} == {"host"}
     assert [body for body, _ in ran if body in ("w0", "w2", "w4")] == ["w0", "w2", "w4"]  # issue 3 in order
     assert sorted(rows) == [(f"w-{n}", "done", 1) for n in range(6)]  # a hand-over is not an attempt
+
+
+async def test_a_notify_wakes_the_replica_at_once_and_a_lost_listener_reconnects(tmp_path: Path, postgres_url: str) -> None:
+    import psycopg
+
+    from bot.storage.open import open_storage
+
+    seen: list[tuple[str, int, str]] = []
+    replica = Replica("listening", seen, delay=0)
+    app = make_app(tmp_path, postgres_url, "listening", replica.router)
+    inbox: Any = app.inbox
+    inbox.poll_seconds = 120  # only a NOTIFY can wake it within this test
+    other = open_storage(make_settings(tmp_path / "other", database_url=postgres_url, replica_id="other"))
+    await other.start()
+
+    def listeners() -> list[int]:
+        with psycopg.connect(postgres_url, autocommit=True) as conn:
+            return [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE query = 'LISTEN forgebot_inbox'")]
+
+    try:
+        async with running(app):
+            await eventually(lambda: len(listeners()) == 1)
+            await asyncio.sleep(0.2)  # the dispatcher has looked once and now waits
+            await other.deliveries.insert(stored_comment("n-1", 1, "1"), time.time())  # stored by another replica
+            await eventually(lambda: len(seen) == 1, timeout=5)
+
+            [pid] = listeners()
+            with psycopg.connect(postgres_url, autocommit=True) as conn:
+                conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+            await eventually(lambda: listeners() not in ([], [pid]), timeout=10)
+            await asyncio.sleep(0.2)
+            await other.deliveries.insert(stored_comment("n-2", 1, "2"), time.time())
+            await eventually(lambda: len(seen) == 2, timeout=5)
+            assert app.inbox.running
+    finally:
+        await other.stop()
+    assert [n for _, n, _ in seen] == [1, 2]

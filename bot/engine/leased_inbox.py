@@ -166,28 +166,38 @@ class LeasedInbox:
 
     async def _dispatch(self) -> None:
         while not self._stopping:
-            await self._slots.acquire()
             seen = self._hints
-            try:
-                row = await self._lease()
-            except Exception:
-                self._slots.release()
-                logger.exception("could not lease a delivery; retrying")
-                await asyncio.sleep(STORE_RETRY_SECONDS)
+            if await self._take_one():
                 continue
-            if row is not None:
-                task = asyncio.create_task(self._run(row), name=f"delivery-{row.id}")
-                self._held[row.id] = task
-                task.add_done_callback(functools.partial(self._done, row.id))
-                continue
-            self._slots.release()
-            await self._count()
             if self._hints == seen:  # nothing came in while we looked: wait for a hint or the poll
                 self._wake.clear()
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
                     pass
+
+    async def _take_one(self) -> bool:
+        """Once a worker is free, lease a delivery and start running it; False when none was ready."""
+        await self._slots.acquire()
+        started = False
+        try:
+            try:
+                row = await self._lease()
+            except Exception:
+                logger.exception("could not lease a delivery; retrying")
+                await asyncio.sleep(STORE_RETRY_SECONDS)
+                return True  # look again at once
+            if row is None:
+                await self._count()
+                return False
+            task = asyncio.create_task(self._run(row), name=f"delivery-{row.id}")
+            self._held[row.id] = task
+            task.add_done_callback(functools.partial(self._done, row.id))
+            started = True
+            return True
+        finally:
+            if not started:  # the slot goes back with the task's end otherwise (`_done`)
+                self._slots.release()
 
     async def _count(self) -> None:
         """Count the open deliveries again. Those this replica stored or requeued while the count

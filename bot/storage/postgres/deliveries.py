@@ -84,6 +84,14 @@ def describe(delivery: Delivery) -> tuple[str | None, str | None, str]:
     return event.action, repo, event.subject or f"delivery:{delivery.platform}:{delivery.delivery_id}"
 
 
+def _tell(then: Then, row_id: int | None, error: BaseException | None) -> None:
+    """Answer one caller; a callback that fails must not leave the others unanswered."""
+    try:
+        then(row_id, error)
+    except Exception:
+        logger.exception("a stored delivery's callback failed")
+
+
 class PostgresDeliveries:
     def __init__(self, engine: PostgresEngine) -> None:
         self._engine = engine
@@ -115,10 +123,10 @@ class PostgresDeliveries:
                     ids = await self.insert_many([(delivery, at) for delivery, at, _ in group])
                 except Exception as exc:  # each caller answers 503 with it: nothing was stored
                     for *_, then in group:
-                        then(None, exc)
+                        _tell(then, None, exc)
                 else:
                     for (*_, then), row_id in zip(group, ids, strict=True):
-                        then(row_id, None)
+                        _tell(then, row_id, None)
         finally:
             self._flushes -= 1
 

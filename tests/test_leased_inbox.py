@@ -139,7 +139,7 @@ async def test_work_that_needs_the_worktree_host_is_handed_to_the_replica_that_h
         for n in range(6):  # all sent to the replica without the worktree root
             assert (await post(Harness(apps[0], plain), "github", comment(3 + n % 2, f"w{n}"), f"w-{n}")).status_code == 202
         await eventually(lambda: len(ran) == 6, timeout=15)
-        await asyncio.sleep(0.5)
+        await apps[1].wait_idle()
         rows = [(r.delivery_id, r.status, r.attempts) for r in await apps[0].storage.deliveries.listing(False, 10)]
     assert {name for _, name in ran} == {"host"}
     assert [body for body, _ in ran if body in ("w0", "w2", "w4")] == ["w0", "w2", "w4"]  # issue 3 in order
@@ -181,3 +181,39 @@ async def test_a_notify_wakes_the_replica_at_once_and_a_lost_listener_reconnects
     finally:
         await other.stop()
     assert [n for _, n, _ in seen] == [1, 2]
+
+
+async def test_a_lease_is_renewed_while_a_slow_handler_runs_so_no_other_replica_takes_it(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    seen: list[tuple[str, int, str]] = []
+    slow, idle = Replica("slow", seen, delay=2.0), Replica("idle", seen, delay=0)
+    lease = 0.6  # a third of the handler's time: only renewal keeps it
+    apps = [make_app(tmp_path, postgres_url, r.name, r.router, delivery_lease_seconds=lease) for r in (slow, idle)]
+    async with running(apps[0]) as client:
+        assert (await post(Harness(apps[0], client), "github", comment(9, "1"), "slow-1")).status_code == 202
+        await eventually(lambda: len(apps[0].inbox._held) == 1)  # type: ignore[union-attr]
+        async with running(apps[1]):  # another replica, free, looking for work the whole time
+            await eventually(lambda: len(seen) == 1, timeout=10)
+            await asyncio.sleep(3 * lease)
+        [row] = await apps[0].storage.deliveries.find("slow-1")
+    assert seen == [("#9", 1, "slow")]
+    assert (row.status, row.attempts) == ("done", 1)
+
+
+async def test_a_handler_still_running_at_shutdown_gives_its_delivery_back_at_once(tmp_path: Path, postgres_url: str) -> None:
+    seen: list[tuple[str, int, str]] = []
+    hung = Replica("hung", seen)
+    hung.frozen.set()
+    app = make_app(tmp_path, postgres_url, "hung", hung.router, shutdown_grace_seconds=0.1, delivery_lease_seconds=600)
+    async with running(app) as client:
+        assert (await post(Harness(app, client), "github", comment(2, "1"), "hung-1")).status_code == 202
+        await eventually(lambda: hung.hanging == 1)
+    again = Replica("next", seen)
+    app = make_app(tmp_path, postgres_url, "next", again.router, delivery_lease_seconds=600)
+    async with running(app):  # long before the 10 minutes of the lease
+        await eventually(lambda: len(seen) == 1, timeout=10)
+        await app.wait_idle()
+        [row] = await app.storage.deliveries.find("hung-1")
+    assert seen == [("#2", 1, "next")]
+    assert (row.status, row.attempts) == ("done", 2)  # the interrupted attempt counted, as a crash does on SQLite

@@ -203,7 +203,11 @@ class LeasedInbox:
         """Count the open deliveries again. Those this replica stored or requeued while the count
         ran may be missing from it: they are added, rather than have `depth` say 0 too early."""
         arrivals = self._arrivals
-        count = await self.deliveries.open_count()
+        try:
+            count = await self.deliveries.open_count()
+        except Exception as exc:  # only the gauge waits for the next count
+            logger.warning("could not count the open deliveries (%s)", type(exc).__name__)
+            return
         self._depth = max(count + self._arrivals - arrivals, len(self._held))
 
     async def _lease(self) -> DeliveryRow | None:

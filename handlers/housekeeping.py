@@ -11,7 +11,6 @@ import logging
 
 from bot.engine.context import Context
 from bot.engine.router import Router
-from bot.gitops import records
 from bot.storage.deliveries import PRUNE_CHUNK
 from bot.storage.sqlite.deliveries import prune_effects
 
@@ -37,7 +36,7 @@ async def prune_deliveries(ctx: Context) -> None:
     runs = 0
     after = 0
     while after is not None:
-        count, after = await ctx.storage.engine.run(records.prune_runs_chunk, now - keep, after, PRUNE_CHUNK)
+        count, after = await ctx.storage.configs.prune_runs_chunk(now - keep, after, PRUNE_CHUNK)
         runs += count
     if removed or runs:
         logger.info("pruned %d deliveries and %d reconcile runs past their retention", removed, runs)

@@ -240,3 +240,12 @@ async def test_a_delivery_handed_over_waits_for_a_replica_with_what_it_needs(rep
     assert await one.deliveries.lease("one", NOW, NOW + 30, frozenset()) is None
     host = await two.deliveries.lease("two", NOW, NOW + 30, frozenset({"worktrees"}))
     assert (host.delivery_id, host.attempts) == ("w1", 1)  # the hand-over did not count an attempt
+
+
+async def test_a_large_delivery_is_stored_whole_with_its_subject(storage: Storage) -> None:
+    sent = comment("big-1", issue=12, text="x" * (2 * 1024 * 1024))  # decoded off the event loop on PostgreSQL
+    row_id = await storage.deliveries.insert(sent, NOW)
+    row = await storage.deliveries.by_row_id(row_id)
+    assert row is not None and row.original_body() == sent.body
+    if storage.backend == "postgresql":
+        assert row.subject is not None and row.subject.endswith("#12")

@@ -40,6 +40,8 @@ CHANNEL = "forgebot_inbox"
 # Deliveries per INSERT at most, and INSERTs under way at once from one replica's intake.
 MAX_BATCH = 256
 MAX_FLUSHES = 4
+# Bodies larger than this are compressed and decoded on a thread (webhook bodies go up to 25 MiB).
+LARGE_BODY = 256 * 1024
 
 _INSERT_COLUMNS = (
     "(platform, delivery_id, event, event_type, content_type, body, body_encoding, received_at, action, repo, subject)"
@@ -82,6 +84,13 @@ def describe(delivery: Delivery) -> tuple[str | None, str | None, str]:
     repo = event.repo.full_name if event.repo else None
     # An event of no issue, PR or ref depends on no other: a subject of its own.
     return event.action, repo, event.subject or f"delivery:{delivery.platform}:{delivery.delivery_id}"
+
+
+def _row(delivery: Delivery, received_at: float) -> tuple[object, ...]:
+    """The values of one delivery's row: its body as stored, and what its payload says."""
+    stored, encoding = bodies.encode(delivery.body)
+    return (delivery.platform, delivery.delivery_id, delivery.event, delivery.event_type,
+            delivery.content_type, stored, encoding, received_at, *describe(delivery))
 
 
 def _tell(then: Then, row_id: int | None, error: BaseException | None) -> None:
@@ -138,9 +147,10 @@ class PostgresDeliveries:
             return []
         params: list[object] = []
         for delivery, received_at in calls:
-            stored, encoding = bodies.encode(delivery.body)
-            params += (delivery.platform, delivery.delivery_id, delivery.event, delivery.event_type,
-                       delivery.content_type, stored, encoding, received_at, *describe(delivery))
+            if len(delivery.body) > LARGE_BODY:  # decoding megabytes would hold up the event loop
+                params += await asyncio.to_thread(_row, delivery, received_at)
+            else:
+                params += _row(delivery, received_at)
         values = ",".join(["(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"] * len(calls))
         async with self._engine.transaction() as conn:
             cursor = await conn.execute(

@@ -12,7 +12,6 @@ import logging
 from bot.engine.context import Context
 from bot.engine.router import Router
 from bot.storage.deliveries import PRUNE_CHUNK
-from bot.storage.sqlite.deliveries import prune_effects
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -31,7 +30,7 @@ async def prune_deliveries(ctx: Context) -> None:
     while after is not None:
         count, after = await ctx.storage.deliveries.prune_chunk(now - keep, now - 4 * keep, after)
         removed += count
-    while await ctx.storage.engine.run(prune_effects, now - 4 * keep):
+    while await ctx.storage.effects.prune(now - 4 * keep):
         pass
     runs = 0
     after = 0

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from bot import claims
 from bot import worktrees as store
 from bot.comments import post_once, upsert_comment
 from bot.engine.context import Context
@@ -106,7 +105,7 @@ async def start_on_assignment(event: Event, ctx: Context) -> None:
     if not create_on:
         return
     forge = ctx.forge
-    holder = await ctx.storage.engine.run(claims.active_claim, event.platform, repo, event.issue.number)
+    holder = await ctx.storage.claims.active_claim(event.platform, repo, event.issue.number)
     assignee = (event.payload.get("assignee") or {}).get("login") or (event.issue.assignees[0] if event.issue.assignees else None)
     if "claim" in create_on and holder is not None and (assignee is None or holder.holder.lower() == assignee.lower()):
         login, claim = holder.holder, False

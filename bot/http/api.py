@@ -12,7 +12,6 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import activity
 from bot.storage.deliveries import DeliveryRow
 
 if TYPE_CHECKING:
@@ -95,7 +94,7 @@ def routes(app: ForgebotApp) -> list[Route]:
         if (denied := admin_denied(request)) is not None:
             return denied
         repo = request.query_params.get("repo")
-        return JSONResponse(await app.store.run(lambda conn: activity.recent(conn, limit=100, repo=repo)))
+        return JSONResponse(await app.storage.activity.recent(limit=100, repo=repo))
 
     return [
         Route("/healthz", healthz),

@@ -14,6 +14,7 @@ from bot.events import GITEA, GITHUB
 from bot.http.webhooks import Delivery
 from bot.storage import bodies
 from bot.storage.deliveries import COLUMNS, DEAD, DONE, IGNORED, PRUNE_CHUNK, DeliveryRow, Then
+from bot.storage.sqlite import effects as effect_keys
 from bot.storage.sqlite.engine import batch, single_statement
 
 if TYPE_CHECKING:
@@ -229,23 +230,6 @@ def prune_chunk(
     return len(doomed), int(rows[-1][0])
 
 
-# Effect keys are the `effects` kind's; this job stays here only until that kind has its module.
-def prune_effects(conn: sqlite3.Connection, before: float, limit: int = PRUNE_CHUNK) -> int:
-    """Forget up to `limit` of the oldest effect keys, those older than `before`; how many went.
-
-    Keys are recorded in time order, so the old ones are a prefix of the table in rowid order:
-    looking at the first `limit` rows is enough, with no index on the time and no full scan.
-    """
-    old = [
-        rowid
-        for rowid, created_at in conn.execute("SELECT rowid, created_at FROM effects ORDER BY rowid LIMIT ?", (limit,))
-        if created_at < before
-    ]
-    if old:
-        conn.execute(f"DELETE FROM effects WHERE rowid IN ({','.join('?' * len(old))})", old)
-    return len(old)
-
-
 def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) -> int:
     """All of the pruning in one transaction (the CLI and tests; the service goes chunk by chunk)."""
     removed = 0
@@ -253,7 +237,7 @@ def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) 
     while after is not None:
         count, after = prune_chunk(conn, finished_before, dead_before, after)
         removed += count
-    while prune_effects(conn, dead_before):
+    while effect_keys.prune(conn, dead_before):
         pass
     return removed
 

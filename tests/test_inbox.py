@@ -43,6 +43,23 @@ async def post_comment(h: Any, platform: str, issue: int, body: str, delivery: s
     return await post(h, platform, comment(issue, body, platform), delivery)
 
 
+def execute(app: Any, sql: str, *params: Any) -> None:
+    """Write to a running app's database behind its back (`?` placeholders, either backend)."""
+    if app.storage.backend == "postgresql":
+        import psycopg
+
+        with psycopg.connect(app.settings.database_url.get_secret_value(), autocommit=True) as pg:
+            pg.execute(sql.replace("?", "%s"), params)
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(app.settings.database, isolation_level=None)
+    try:
+        conn.execute(sql, params)
+    finally:
+        conn.close()
+
+
 @pytest.fixture(params=PLATFORMS)
 def platform(request: pytest.FixtureRequest) -> str:
     return str(request.param)
@@ -234,7 +251,9 @@ async def test_events_without_handlers_are_ignored_not_failed(
 
 
 @pytest.mark.anyio
-async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any, platform: str) -> None:
+async def test_effect_keys_make_a_second_run_a_no_op(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     calls: list[str] = []
     router = Router()
 
@@ -246,7 +265,7 @@ async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any, platf
         calls.append(key)
         assert await ctx.mark_done(key, note="replied")
 
-    async with harness_factory(router=router) as h:
+    async with harness_factory(router=router, **database_settings) as h:
         await post_comment(h, platform, 1, "x", "e-1")
         await post_comment(h, platform, 1, "x", "e-2")  # same comment, new delivery
         await h.app.wait_idle()
@@ -454,17 +473,19 @@ async def test_a_stored_body_that_does_not_decompress_is_dead_lettered_and_the_r
 
 
 @pytest.mark.anyio
-async def test_a_delivery_after_pruning_took_every_old_one_is_still_processed(harness_factory: Any, platform: str) -> None:
+async def test_a_delivery_after_pruning_took_every_old_one_is_still_processed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     from bot.app import load_router
 
     recorder = Recorder()
     router = Router().include(load_router("handlers.housekeeping"), recorder.router)  # the module's own stays as it is
-    async with harness_factory(router=router) as h:
+    async with harness_factory(router=router, **database_settings) as h:
         for n in range(3):
             await post_comment(h, platform, 1, f"old {n}", f"old-{n}")
         await h.app.wait_idle()
         month_ago = time.time() - 30 * 86400
-        await h.app.store.run(lambda conn: conn.execute("UPDATE deliveries SET received_at = ?, finished_at = ?", (month_ago, month_ago)))
+        execute(h.app, "UPDATE deliveries SET received_at = ?, finished_at = ?", month_ago, month_ago)
         assert await h.app.scheduler.run_job("prune-deliveries") is True
         assert h.rows("SELECT delivery_id FROM deliveries") == [("old-2",)]  # the newest stays: ids only grow
         assert (await post_comment(h, platform, 2, "after the prune", "new-1")).status_code == 202

@@ -269,9 +269,10 @@ class LeasedInbox:
         except Exception as exc:  # a handler's `when` test failed: this delivery's failure
             await self._failed(row, event, exc)
             return
-        if not selection:
+        if not selection:  # ignored without counting an attempt, as on SQLite
             now = self.clock()
-            await self._record(row, self.deliveries.finish, row.id, IGNORED, now)
+            repo = event.repo.full_name if event.repo else None
+            await self._record(row, self.deliveries.finish_ignored, [(row.id, event.action, repo, event.subject)], now)
             self.metrics.processed.labels(row.platform, event.name, IGNORED).inc()
             self.metrics.lag_seconds.observe(max(0.0, now - row.received_at))
             return

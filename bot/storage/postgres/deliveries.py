@@ -238,8 +238,10 @@ class PostgresDeliveries:
     async def finish_ignored(self, described: list[tuple[int, str | None, str | None, str | None]], now: float) -> None:
         async with self._engine.transaction() as conn, conn.cursor() as cursor:
             await cursor.executemany(
+                # A leased delivery's attempt was counted by the lease: nothing ran, so it is taken back.
                 "UPDATE deliveries SET status = 'ignored', finished_at = %s, action = %s, repo = %s,"
-                " subject = coalesce(%s, subject), lease_owner = NULL, lease_until = NULL WHERE id = %s",
+                " subject = coalesce(%s, subject), attempts = attempts - (lease_owner IS NOT NULL)::int,"
+                " lease_owner = NULL, lease_until = NULL WHERE id = %s",
                 [(now, action, repo, subject, row_id) for row_id, action, repo, subject in described],
             )
 

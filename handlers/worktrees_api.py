@@ -12,8 +12,6 @@ as long as its first fetch). Only the holder pushes, and only the worktree's own
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -21,10 +19,9 @@ from starlette.routing import Route
 from bot.engine.context import Context
 from bot.engine.invoke import BadArguments
 from bot.forges.base import Forge
+from bot.http.parts import AppParts
 from handlers import worktree_agent_ops as ops
-
-if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+from handlers.agents import agent_endpoint
 
 
 async def _base(request: Request) -> str | None:
@@ -38,9 +35,7 @@ async def _base(request: Request) -> str | None:
     return str(value) if value is not None else None
 
 
-def routes(app: ForgebotApp) -> list[Route]:
-    from handlers.agents import agent_endpoint
-
+def routes(app: AppParts) -> list[Route]:
     async def start(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
         return JSONResponse(await ops.start(ctx, forge, repo, login, int(request.path_params["number"]), await _base(request)))
 

@@ -41,7 +41,7 @@ async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any,
             await on_store(store, report)
         return report
     finally:
-        await services["forges"].aclose()
+        await services.aclose()
         await store.stop()
 
 

@@ -12,6 +12,7 @@ from bot.storage.activity import Entry
 
 if TYPE_CHECKING:
     from bot.engine.router import Router
+    from bot.engine.services import Services
     from bot.forges.base import Forge
     from bot.forges.provider import Forges
     from bot.storage.base import Storage
@@ -25,21 +26,21 @@ class Context:
     """Dependencies of one handler run or job run. Handlers reach everything through it;
     the database through `storage` (bot/storage/base.py).
 
-    `event` is None for scheduled jobs. `services` holds what later layers add (forge clients,
-    the repository config loader) under fixed names.
+    `event` is None for scheduled jobs. `services` holds what the whole process shares: the
+    forge clients, metrics and caches (bot/engine/services.py).
     """
 
     settings: Settings
     storage: Storage
     router: Router
+    services: Services
     event: Event | None = None
     clock: Clock = time.time
-    services: dict[str, Any] = field(default_factory=dict)
     recorded: list[Entry] = field(default_factory=list)
 
     @property
     def forges(self) -> Forges:
-        return self.services["forges"]
+        return self.services.forges
 
     @property
     def forge(self) -> Forge:

@@ -33,7 +33,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from bot.engine.metrics import Metrics
 from bot.engine.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
@@ -109,6 +109,28 @@ def decode(row: DeliveryRow) -> Event:
     """The Event a stored delivery holds; MalformedPayload, and nothing else, when it holds none."""
     body = row.original_body()
     return read_event(row.platform, row.event, body, row.content_type, delivery_id=row.delivery_id, event_type=row.event_type)
+
+
+class DeliveryQueue(Protocol):
+    """What the app, the API and the status page use of an inbox: this module's `Inbox` on SQLite,
+    `LeasedInbox` (bot/engine/leased_inbox.py) on PostgreSQL."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+    def notify(self, row_id: int) -> None: ...
+
+    async def requeue(self, row_id: int) -> None: ...
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def problems(self) -> list[str]: ...
 
 
 class Inbox:

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from bot.storage.deliveries import DeliveryRow
 
 if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+    from bot.http.parts import AppParts
 
 
 def delivery_json(row: DeliveryRow) -> dict[str, Any]:
@@ -34,7 +34,7 @@ def delivery_json(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def routes(app: ForgebotApp) -> list[Route]:
+def routes(app: AppParts) -> list[Route]:
     def admin_denied(request: Request) -> Response | None:
         token = app.settings.admin_token
         if token is None:

@@ -303,15 +303,25 @@ async def test_a_replica_killed_in_the_middle_of_a_load_loses_nothing_and_double
     assert_each_comment_acted_on_once(world, load, per_issue=10)
 
 
-async def test_fifty_claims_at_three_replicas_at_once_give_one_holder(world: World, cluster: Any) -> None:
-    claimants = [f"agent{n:02}" for n in range(50)]
-    for login in claimants:
-        world.fake.add_user(login)
-        world.fake.set_permission(REPO, login, "write")
+async def write_together(c: Cluster, deliveries: list[fake_webhooks.Delivery]) -> None:
+    """One connection per delivery, round-robin over the replicas, all opened first and then
+    written at once, so the deliveries arrive together; each must be answered 202."""
+    targets = [c.live[n % len(c.live)] for n in range(len(deliveries))]
+    connections = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", r.port) for r in targets))
+    for (_, writer), delivery, replica in zip(connections, deliveries, targets):
+        writer.write(raw_request(delivery, replica.port))
+    await asyncio.gather(*(writer.drain() for _, writer in connections))
+    answers = await asyncio.gather(*(reader.read() for reader, _ in connections))
+    for _, writer in connections:
+        writer.close()
+    assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 202 Accepted"] * len(deliveries)
+
+
+def claim_deliveries(world: World, comments: list[tuple[Any, str]]) -> list[fake_webhooks.Delivery]:
+    """`/claim` comments (issue, login) made on the forge; the deliveries it would send for them."""
     repo = world.state()
-    issue = world.fake.ops.create_issue(repo, "bob", "Contended across replicas")
     world.fake.outbox.clear()
-    for login in claimants:
+    for issue, login in comments:
         world.fake.ops.add_comment(repo, issue, login, "/claim")
     changes = list(world.fake.outbox)
     world.fake.outbox.clear()
@@ -319,19 +329,21 @@ async def test_fifty_claims_at_three_replicas_at_once_give_one_holder(world: Wor
     world.fake.deliver_webhooks(world.platform, "http://127.0.0.1:9/unused", SECRET)
     deliveries = [d for change in changes for d in fake_webhooks.build(world.fake, world.fake.targets[world.platform], change)]
     world.fake.stop_webhooks()
-    assert len(deliveries) == 50
+    assert len(deliveries) == len(comments)
+    return deliveries
+
+
+async def test_fifty_claims_at_three_replicas_at_once_give_one_holder(world: World, cluster: Any) -> None:
+    claimants = [f"agent{n:02}" for n in range(50)]
+    for login in claimants:
+        world.fake.add_user(login)
+        world.fake.set_permission(REPO, login, "write")
+    issue = world.fake.ops.create_issue(world.state(), "bob", "Contended across replicas")
+    deliveries = claim_deliveries(world, [(issue, login) for login in claimants])
 
     with anyio.fail_after(240):
         async with cluster(3) as c:
-            targets = [c.live[n % 3] for n in range(50)]
-            connections = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", r.port) for r in targets))
-            for (_, writer), delivery, replica in zip(connections, deliveries, targets):
-                writer.write(raw_request(delivery, replica.port))
-            await asyncio.gather(*(writer.drain() for _, writer in connections))
-            answers = await asyncio.gather(*(reader.read() for reader, _ in connections))
-            for _, writer in connections:
-                writer.close()
-            assert [a.split(b"\r\n", 1)[0] for a in answers] == [b"HTTP/1.1 202 Accepted"] * 50
+            await write_together(c, deliveries)
             ids = [d.id for d in deliveries]
             await wait_for(lambda: finished(c, ids) == 50, 120, "fifty claims processed")
             active = c.rows("SELECT holder FROM claims WHERE active = 1 AND platform = %s AND repo = %s AND number = %s",
@@ -346,8 +358,33 @@ async def test_fifty_claims_at_three_replicas_at_once_give_one_holder(world: Wor
     assert len(replies) == 50 and len(granted) == 1  # one claim comment, 49 refusals naming the holder
     assert [row[0] for row in active] == [holder]
     assert statuses == [("done",)]
-    spread = Counter(call.replica for _, call in reactions_by_comment(c.forge.calls))
-    assert len(spread) == 3  # the claims were decided on all three replicas
+
+
+async def test_one_user_claiming_thirty_issues_at_three_replicas_at_once_gets_the_cap(world: World, cluster: Any) -> None:
+    """Claims of one user on different issues run side by side on different replicas (one issue's
+    deliveries run one at a time, whichever replica takes them): the per-user cap (3) still holds."""
+    world.fake.add_user("agent")
+    world.fake.set_permission(REPO, "agent", "write")
+    repo = world.state()
+    issues = [world.fake.ops.create_issue(repo, "bob", f"Task {n}") for n in range(30)]
+    deliveries = claim_deliveries(world, [(issue, "agent") for issue in issues])
+    world.fake.faults.add(status=None, latency=0.02, times=None)  # every replica's workers get busy
+
+    with anyio.fail_after(240):
+        async with cluster(3) as c:
+            await write_together(c, deliveries)
+            ids = [d.id for d in deliveries]
+            await wait_for(lambda: finished(c, ids) == 30, 120, "thirty claims processed")
+            active = c.rows("SELECT number FROM claims WHERE active = 1 AND platform = %s AND repo = %s AND holder = %s",
+                            world.platform, REPO, "agent")
+
+    assigned = [i.number for i in issues if world.state().issue(i.number).assignees == ["agent"]]
+    assert len(assigned) == 3 and sorted(row[0] for row in active) == sorted(assigned)
+    assert sorted(n for n in (i.number for i in issues) if world.label_names(n) == ["status/claimed"]) == sorted(assigned)
+    refused = [i.number for i in issues if i.number not in assigned]
+    assert all(len(bot_comments(world, n)) == 1 for n in refused)  # each refusal said once
+    deciders = Counter(call.replica for _, call in reactions_by_comment(c.forge.calls))
+    assert len(deciders) >= 2, deciders  # decided side by side on several replicas
 
 
 # -- scheduled jobs -------------------------------------------------------------------------------

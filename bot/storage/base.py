@@ -8,7 +8,10 @@ its cap, the next link of the activity chain) is one transaction of the implemen
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.storage.leases import Leases
 
 
 class Storage:
@@ -34,7 +37,7 @@ class Storage:
     worktrees: Any
     cleanup: Any
     review: Any
-    leases: Any  # named leases with an expiry: the scheduler's leader, the worktree host
+    leases: Leases  # named leases with an expiry: the scheduler's leader, the worktree host
 
     async def start(self) -> None:
         """Connect and apply the migrations not yet applied."""

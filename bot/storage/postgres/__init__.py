@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
 from bot.storage.postgres.engine import PostgresEngine
+from bot.storage.postgres.leases import PostgresLeases
 
 if TYPE_CHECKING:
     from bot.storage.url import DatabaseUrl
@@ -22,6 +23,7 @@ class PostgresStorage(Storage):
         self.replica = replica
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
+        self.leases = PostgresLeases(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from bot.storage.base import Storage
 from bot.storage.sqlite.engine import Store
+from bot.storage.sqlite.leases import SqliteLeases
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -24,6 +25,7 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.leases = SqliteLeases(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

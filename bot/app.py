@@ -15,6 +15,7 @@ from starlette.applications import Starlette
 from bot import deliveries
 from bot.engine.dispatch import Processor
 from bot.engine.inbox import Inbox, RetryPolicy
+from bot.engine.leadership import SCHEDULER, WORKTREES, Leadership
 from bot.engine.metrics import Metrics
 from bot.engine.pressure import IntakePressure
 from bot.engine.router import Router
@@ -141,8 +142,13 @@ class ForgebotApp:
             select=self.processor.select,
         )
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
+        # One replica at a time runs the scheduled jobs (the 'scheduler' lease), and one owns the
+        # worktree root (the 'worktrees' lease, competed for where FORGEBOT_WORKTREE_HOST is on).
+        self.leadership = self._leadership(SCHEDULER)
+        self.worktree_host = self._leadership(WORKTREES) if settings.worktree_host else None
         self.scheduler = Scheduler(
-            self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs
+            self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs,
+            leases=self.storage.leases, replica=self.storage.replica, leaderships=self.leaderships,
         )
         open_files = open_file_limit()
         self.limits = ServeLimits(
@@ -172,6 +178,24 @@ class ForgebotApp:
         self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
         self.http = Starlette(routes=[*routes(self), *agent_routes(self), *worktree_routes(self),
                                       *status_routes(self, build_status_sections())], lifespan=self._lifespan)
+
+    def _leadership(self, name: str) -> Leadership:
+        return Leadership(
+            self.storage.leases, name, self.storage.replica, self.settings.leader_lease_seconds, metrics=self.metrics
+        )
+
+    @property
+    def leaderships(self) -> dict[str, Leadership]:
+        """The leases this replica competes for, by name."""
+        held = {SCHEDULER: self.leadership}
+        if self.worktree_host is not None:
+            held[WORKTREES] = self.worktree_host
+        return held
+
+    def capabilities(self) -> frozenset[str]:
+        """What this replica can run now that not every replica can: 'worktrees' while it is the
+        worktree host (it holds the lease with its margin left)."""
+        return frozenset(name for name, held in self.leaderships.items() if name != SCHEDULER and held.leads())
 
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
         """Commit the delivery, then call `stored` with its row id (None when it was stored
@@ -206,14 +230,20 @@ class ForgebotApp:
     async def start(self) -> None:
         await self.storage.start()
         await self.mcp.start()  # before the inbox: this awaits, and the inbox starts its loops last as before
+        for leadership in self.leaderships.values():  # before the inbox: it asks which leases are held
+            await leadership.start()
         await self.inbox.start()
-        self.scheduler.start()
+        await self.scheduler.start()
         logger.info("forgebot started", extra={"workers": self.settings.workers, "jobs": len(self.scheduler.jobs)})
 
     async def stop(self) -> None:
-        self.scheduler.stop()
+        # Each lease is released as soon as its work here is over, so a successor takes over at once.
+        await self.scheduler.stop()
+        await self.leadership.stop()
         await self.mcp.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
+        if self.worktree_host is not None:
+            await self.worktree_host.stop()
         await self.forges.aclose()
         await self.storage.stop()
         logger.info("forgebot stopped")

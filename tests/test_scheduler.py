@@ -21,7 +21,7 @@ async def test_jobs_run_on_their_interval_and_failures_do_not_stop_them(harness_
 
     @router.job("tick", every=0.05)
     async def tick(ctx: Context) -> None:
-        assert ctx.event is None and ctx.store is not None
+        assert ctx.event is None and ctx.storage is not None
         runs.append("tick")
 
     @router.job("broken", every=0.05)

@@ -1,8 +1,9 @@
-"""The status page's sections about the engine: the queue, failed deliveries, scheduled jobs."""
+"""The status page's sections about the engine: the replicas, the queue, failed deliveries, scheduled jobs."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from bot import deliveries
@@ -12,6 +13,30 @@ from bot.status.sections import Cell, StatusSections, Table, when
 sections = StatusSections()
 
 MAX_FAILURES_SHOWN = 20
+
+
+LEASE_ROLES = (("scheduler", "Scheduler leader (runs the scheduled jobs)"), ("worktrees", "Worktree host (owns the worktree root)"))
+
+
+@sections.engine("replicas", title="Replicas", order=5)
+async def replicas_section(ctx: Context, engine: Any) -> Table:
+    """Which replica this page came from, and which replica holds each lease and until when."""
+    now = time.time()
+    leases = {lease.name: lease for lease in await ctx.storage.leases.all()}
+    rows: list[tuple[Cell, ...]] = [("This replica", ctx.storage.replica, "")]
+    for name, role in LEASE_ROLES:
+        lease = leases.get(name)
+        if lease is None or lease.until <= now:
+            rows.append((role, "none", "" if lease is None else f"lapsed at {when_exactly(lease.until)}"))
+            continue
+        mine = " (this replica)" if lease.holder == ctx.storage.replica else ""
+        rows.append((role, lease.holder + mine, f"until {when_exactly(lease.until)}, since {when_exactly(lease.since)}"))
+    return Table(("Role", "Replica", "Lease"), rows)
+
+
+def when_exactly(epoch: float) -> str:
+    """To the second: leases last seconds."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
 
 
 @sections.engine("queue", title="Queue", order=10)

@@ -8,7 +8,8 @@ Several replicas share one database but not a job store (APScheduler 3 cannot sh
   (`JobSpec.lease`: 'scheduler' for most, 'worktrees' for those that touch the worktree root),
   and only while the lease has its margin left (bot/engine/leadership.py);
 - each run is first recorded as (job, fire time) in the database (`leases.take_run`): of two
-  replicas that both believe they lead across a handover, one runs that fire time;
+  replicas that both believe they lead across a handover, one runs that fire time, and no run
+  comes within half an interval of the one before (even from a schedule out of phase);
 - the fire times are shared: after each fire every replica continues from the last fire time
   the database recorded, so a replica taking over fires where its predecessor would have, not
   on a phase of its own. A job's first fire continues the recorded schedule too (restarts do
@@ -129,14 +130,14 @@ class Scheduler:
             fire_at = self._next[job.name]
             delay = fire_at - self.wall() + (random.uniform(0, job.jitter) if job.jitter else 0.0)
             await asyncio.sleep(max(0.0, delay))
-            await self._fire(job, fire_at)
+            await self._fire(job, fire_at, interval)
             self._next[job.name] = next_fire(await self._base(job, fire_at), interval, self.wall())
 
-    async def _fire(self, job: JobSpec, fire_at: float) -> None:
+    async def _fire(self, job: JobSpec, fire_at: float, interval: float) -> None:
         if not self.leads(job):
             return
         try:
-            taken = await self.leases.take_run(job.name, fire_at, self.replica, self.wall())
+            taken = await self.leases.take_run(job.name, fire_at, self.replica, self.wall(), apart=interval / 2)
         except Exception as exc:  # the database is away: skip this fire, the next one may run
             logger.warning("scheduled job skipped", extra={"job": job.name, "error": type(exc).__name__})
             return

@@ -52,11 +52,11 @@ class Leases(Protocol):
         """Every recorded lease, by name."""
         ...
 
-    async def take_run(self, job: str, fire_at: float, holder: str, now: float) -> bool:
-        """Record that `holder` runs scheduled job `job` for fire time `fire_at`; True only if no
-        run of `job` was recorded for that fire time or a later one (atomically: of replicas
-        racing for one fire time, exactly one gets True). One row per job, so the record stays
-        bounded."""
+    async def take_run(self, job: str, fire_at: float, holder: str, now: float, apart: float = 0.0) -> bool:
+        """Record that `holder` runs scheduled job `job` for fire time `fire_at`; True only if the
+        last run recorded for `job` was for an earlier fire time, at least `apart` seconds earlier
+        (atomically: of replicas racing for one fire time, exactly one gets True). One row per
+        job, so the record stays bounded."""
         ...
 
     async def last_run(self, job: str) -> float | None:

@@ -76,6 +76,14 @@ async def test_a_fire_time_is_taken_once_and_never_after_a_later_one(storage: St
     assert await storage.leases.last_run("prune") == NOW + 60
 
 
+async def test_a_fire_time_too_close_to_the_last_run_is_refused(storage: Storage) -> None:
+    """Replicas whose schedules are out of phase still run a job once per interval."""
+    assert await storage.leases.take_run("prune", NOW, "a", NOW, apart=30) is True
+    assert await storage.leases.take_run("prune", NOW + 3, "b", NOW + 3, apart=30) is False
+    assert await storage.leases.take_run("prune", NOW + 30, "b", NOW + 30, apart=30) is True
+    assert await storage.leases.last_run("prune") == NOW + 30
+
+
 @pytest.fixture
 async def replicas(postgres_url: str, tmp_path: Path) -> AsyncIterator[list[Storage]]:
     """Five Storages on one PostgreSQL database, as five replicas have."""

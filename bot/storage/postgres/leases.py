@@ -23,9 +23,9 @@ ACQUIRE = f"""
 """
 
 TAKE_RUN = """
-    INSERT INTO job_runs (job, fire_at, holder, ran_at) VALUES (%s, %s, %s, %s)
+    INSERT INTO job_runs (job, fire_at, holder, ran_at) VALUES (%(job)s, %(fire_at)s, %(holder)s, %(now)s)
     ON CONFLICT (job) DO UPDATE SET fire_at = EXCLUDED.fire_at, holder = EXCLUDED.holder, ran_at = EXCLUDED.ran_at
-    WHERE job_runs.fire_at < EXCLUDED.fire_at
+    WHERE job_runs.fire_at < EXCLUDED.fire_at AND job_runs.fire_at <= EXCLUDED.fire_at - %(apart)s
     RETURNING job
 """
 
@@ -67,9 +67,10 @@ class PostgresLeases:
             rows = await (await conn.execute(f"SELECT {COLUMNS} FROM leases ORDER BY name")).fetchall()
         return [_lease(row) for row in rows]
 
-    async def take_run(self, job: str, fire_at: float, holder: str, now: float) -> bool:
+    async def take_run(self, job: str, fire_at: float, holder: str, now: float, apart: float = 0.0) -> bool:
+        params = {"job": job, "fire_at": fire_at, "holder": holder, "now": now, "apart": apart}
         async with self._engine.connection() as conn:
-            return await (await conn.execute(TAKE_RUN, (job, fire_at, holder, now))).fetchone() is not None
+            return await (await conn.execute(TAKE_RUN, params)).fetchone() is not None
 
     async def last_run(self, job: str) -> float | None:
         async with self._engine.connection() as conn:

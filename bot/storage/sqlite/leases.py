@@ -45,12 +45,12 @@ def listing(conn: sqlite3.Connection) -> list[Lease]:
 
 
 @single_statement
-def take_run(conn: sqlite3.Connection, job: str, fire_at: float, holder: str, now: float) -> bool:
+def take_run(conn: sqlite3.Connection, job: str, fire_at: float, holder: str, now: float, apart: float) -> bool:
     taken = conn.execute(
         "INSERT INTO job_runs (job, fire_at, holder, ran_at) VALUES (?, ?, ?, ?)"
         " ON CONFLICT (job) DO UPDATE SET fire_at = excluded.fire_at, holder = excluded.holder, ran_at = excluded.ran_at"
-        " WHERE job_runs.fire_at < excluded.fire_at",
-        (job, fire_at, holder, now),
+        " WHERE job_runs.fire_at < excluded.fire_at AND job_runs.fire_at <= excluded.fire_at - ?",
+        (job, fire_at, holder, now, apart),
     )
     return taken.rowcount == 1
 
@@ -77,8 +77,8 @@ class SqliteLeases:
     async def all(self) -> list[Lease]:
         return await self._store.run(listing)
 
-    async def take_run(self, job: str, fire_at: float, holder: str, now: float) -> bool:
-        return await self._store.run(take_run, job, fire_at, holder, now)
+    async def take_run(self, job: str, fire_at: float, holder: str, now: float, apart: float = 0.0) -> bool:
+        return await self._store.run(take_run, job, fire_at, holder, now, apart)
 
     async def last_run(self, job: str) -> float | None:
         return await self._store.run(last_run, job)

@@ -181,7 +181,8 @@ class ForgebotApp:
 
     def _leadership(self, name: str) -> Leadership:
         return Leadership(
-            self.storage.leases, name, self.storage.replica, self.settings.leader_lease_seconds, metrics=self.metrics
+            self.storage.leases, name, self.storage.replica, self.settings.leader_lease_seconds, metrics=self.metrics,
+            sole=self.storage.backend == "sqlite",  # one process per SQLite file: it always leads
         )
 
     @property

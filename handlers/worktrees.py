@@ -10,6 +10,7 @@ from bot import worktrees as store
 from bot.comments import post_once, upsert_comment
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed, Invocation
+from bot.engine.leadership import WORKTREES
 from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, NotFound
@@ -165,7 +166,7 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
     await retire_if_due(ctx, ctx.forge, row, await config_in_force(ctx, event.platform, repo))
 
 
-@router.job("worktrees-resume", every=15)
+@router.job("worktrees-resume", every=15, lease=WORKTREES)
 async def resume_starts(ctx: Context) -> None:
     """Complete starts a kill, a timeout or a lost background task interrupted (state `creating`).
     The first run of a process also prunes and checks each mirror's registered worktrees."""
@@ -192,7 +193,7 @@ async def resume_starts(ctx: Context) -> None:
             logger.warning("could not complete an interrupted start", extra={"repo": row.repo, "issue": row.number, "error": str(exc)})
 
 
-@router.job("worktrees-sweep", every=300, jitter=30)
+@router.job("worktrees-sweep", every=300, jitter=30, lease=WORKTREES)
 async def sweep_worktrees(ctx: Context) -> None:
     """Heal lost webhooks: remove each worktree whose removal is due (per `worktrees.remove_on`)."""
     for row in await ctx.storage.engine.run(store.all_live):
@@ -204,7 +205,7 @@ async def sweep_worktrees(ctx: Context) -> None:
             logger.warning("worktree sweep: could not handle a worktree", extra={"repo": row.repo, "issue": row.number, "error": str(exc)})
 
 
-@router.job("worktrees-check", every=24 * 3600)
+@router.job("worktrees-check", every=24 * 3600, lease=WORKTREES)
 async def check_registered(ctx: Context) -> None:
     """`git worktree prune` and a look at what each mirror has registered against the store."""
     await check_mirrors(ctx)

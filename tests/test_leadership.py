@@ -231,3 +231,25 @@ async def test_jobs_that_need_the_worktree_root_run_on_the_worktree_host_only(st
 )
 def test_the_next_fire_is_the_first_of_the_schedule_after_now(base: float, now: float, expected: float) -> None:
     assert next_fire(base, 10.0, now) == expected
+
+
+async def test_on_sqlite_a_restarted_process_leads_at_once_despite_its_killed_former_self(tmp_path: Path) -> None:
+    storage = open_storage(make_settings(tmp_path, replica_id="after-restart"))
+    await storage.start()
+    try:
+        await storage.leases.acquire(SCHEDULER, "killed-process", 60.0, time.time())  # left by a kill -9
+        leadership = Leadership(storage.leases, SCHEDULER, storage.replica, TTL, sole=True)
+        await leadership.start()
+        assert leadership.leads()
+        await leadership.stop()
+        assert await storage.leases.current(SCHEDULER) is None  # released on the way out
+    finally:
+        await storage.stop()
+
+
+def test_the_worktree_jobs_run_on_the_worktree_host_and_the_rest_on_the_leader() -> None:
+    from bot.app import build_router
+
+    jobs = {job.name: job.lease for job in build_router(make_settings(Path("/nonexistent"))).jobs}
+    assert {name for name, lease in jobs.items() if lease == WORKTREES} == {"worktrees-resume", "worktrees-sweep", "worktrees-check"}
+    assert {lease for lease in jobs.values()} == {SCHEDULER, WORKTREES}

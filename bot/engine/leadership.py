@@ -8,7 +8,8 @@ at its first renewal after `until`: within one lease length (plus a renewal peri
 
 A replica acts on its lease only while it has a margin left (`leads()`): a replica that stalls
 past its lease may still finish what it started, but never starts something after its
-successor could have. On SQLite the one process always leads: the same code, its own leases.
+successor could have. On SQLite the one process always leads: the same code, its own leases,
+except that a lease found held at start is a killed former self's and is taken at once (`sole`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Leadership:
         ttl: float,
         *,
         metrics: Metrics | None = None,
+        sole: bool = False,
         wall: Callable[[], float] = time.time,
     ) -> None:
         self.leases = leases
@@ -50,6 +52,7 @@ class Leadership:
         self.renew_every = ttl / 3
         self.margin = ttl / 3
         self.metrics = metrics
+        self.sole = sole  # the only process on its database: any other holder is a dead former self
         self.wall = wall
         self.lease: Lease | None = None  # the lease in force as last read, whoever holds it
         self._leading = False
@@ -58,6 +61,10 @@ class Leadership:
     async def start(self) -> None:
         """Try for the lease at once (a lone replica leads from its first moment), then keep trying."""
         await self.renew()
+        if self.sole and self.lease is not None and self.lease.holder != self.holder:
+            logger.info(f"{self.name} lease taken from a former process", extra={"lease": self.name, "holder": self.lease.holder})
+            await self.leases.release(self.name, self.lease.holder)
+            await self.renew()
         self._task = asyncio.create_task(self._keep(), name=f"lease-{self.name}")
 
     async def stop(self, *, release: bool = True) -> None:

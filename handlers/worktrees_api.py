@@ -7,6 +7,10 @@
 
 A start answers once its worktree is ready (an agent waits; the first use of a repository takes
 as long as its first fetch). Only the holder pushes, and only the worktree's own branch.
+
+With several replicas, start and push work on the worktree root, which only the worktree host
+has: another replica answers 503 with Retry-After (behind a load balancer, the next try may reach
+the host), rather than make a worktree on a disk no one will look at.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.engine.context import Context
+from bot.engine.leadership import WORKTREES
 from bot.engine.invoke import BadArguments
 from bot.forges.base import Forge
 from handlers import worktree_agent_ops as ops
@@ -38,13 +43,29 @@ async def _base(request: Request) -> str | None:
     return str(value) if value is not None else None
 
 
+NOT_THE_HOST = "this forgebot replica is not the worktree host ({host}); try again (FORGEBOT_WORKTREE_HOST)"
+
+
+def not_the_host(app: ForgebotApp) -> Response | None:
+    """The 503 of a replica that does not hold the worktree root now; None on the host."""
+    if WORKTREES in app.capabilities():
+        return None
+    held = app.worktree_host.lease if app.worktree_host is not None else None
+    host = "no replica is" if held is None else "another replica is"
+    return JSONResponse({"error": NOT_THE_HOST.format(host=host)}, status_code=503, headers={"retry-after": "1"})
+
+
 def routes(app: ForgebotApp) -> list[Route]:
     from handlers.agents import agent_endpoint
 
     async def start(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        if (refused := not_the_host(app)) is not None:
+            return refused
         return JSONResponse(await ops.start(ctx, forge, repo, login, int(request.path_params["number"]), await _base(request)))
 
     async def push(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
+        if (refused := not_the_host(app)) is not None:
+            return refused
         return JSONResponse(await ops.push(ctx, forge, repo, login, int(request.path_params["number"])))
 
     async def listing(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:

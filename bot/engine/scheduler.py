@@ -70,6 +70,7 @@ class Scheduler:
         self.runs = runs
         self.wall = wall
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._started = False
         self._next: dict[str, float] = {}  # each job's next fire time
         # This replica's last run of each job: (finished at, outcome, seconds), for the status page.
         self.last_runs: dict[str, tuple[float, str, float]] = {}
@@ -80,8 +81,10 @@ class Scheduler:
             self._next[job.name] = await self._first_fire(job, started)
         for job in self.jobs.values():
             self._tasks[job.name] = asyncio.create_task(self._keep_schedule(job), name=f"job-{job.name}")
+        self._started = True
 
     async def stop(self) -> None:
+        self._started = False
         tasks, self._tasks = list(self._tasks.values()), {}
         for task in tasks:
             task.cancel()
@@ -97,7 +100,7 @@ class Scheduler:
 
     @property
     def running(self) -> bool:
-        return bool(self._tasks) and all(not task.done() for task in self._tasks.values())
+        return self._started and all(not task.done() for task in self._tasks.values())
 
     def leads(self, job: JobSpec) -> bool:
         """Whether this replica may start job `job` now: it holds the job's lease with margin."""

@@ -23,7 +23,7 @@ from bot.engine.scheduler import Scheduler
 from bot.engine.toolbox import Toolbox
 from bot.forges.provider import Forges
 from bot.http.api import routes
-from bot.http.limits import ConnectionGuard, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
+from bot.http.limits import ConnectionGuard, HeadBudget, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
 from bot.http.mcp import PATH as MCP_PATH
 from bot.http.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
 from bot.permissions import PermissionCache
@@ -156,6 +156,7 @@ class ForgebotApp:
             body_timeout=settings.body_timeout_seconds,
             guard=ConnectionGuard(connection_cap(open_files, settings.max_connections), open_files),
             budget=UnverifiedBudget(settings.max_unverified_bytes),
+            heads=HeadBudget(settings.max_incomplete_head_bytes),
         )
         secrets = settings.secret_values()
         self.endpoints = {

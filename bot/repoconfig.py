@@ -11,7 +11,6 @@ import logging
 
 from bot.engine.context import Context
 from bot.forges.base import ForgeError
-from bot.gitops import records
 from bot.gitops.runner import load_config, remember_config
 from config.loader import ConfigError, Loaded
 from config.repo import RepoConfig
@@ -20,7 +19,7 @@ logger = logging.getLogger(__name__)
 
 
 async def config_in_force(ctx: Context, platform: str, repo: str) -> RepoConfig:
-    found = await ctx.storage.engine.run(records.last_valid_config, platform, repo)
+    found = await ctx.storage.configs.last_valid_config(platform, repo)
     if found is not None:
         return RepoConfig.model_validate(found[0])
     forge = ctx.forges.get(platform)
@@ -32,5 +31,5 @@ async def config_in_force(ctx: Context, platform: str, repo: str) -> RepoConfig:
     except ForgeError as exc:
         logger.warning("cannot read the repository config; defaults apply", extra={"repo": repo, "error": str(exc)})
         return RepoConfig()
-    await remember_config(ctx.storage.engine, platform, repo, loaded, commit=None, now=ctx.clock())
+    await remember_config(ctx.storage, platform, repo, loaded, commit=None, now=ctx.clock())
     return loaded.config if isinstance(loaded, Loaded) else RepoConfig()

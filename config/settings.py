@@ -42,7 +42,7 @@ QUOTABLE = frozenset({
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
     "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level", "mcp_read_only",
     "git_root", "worktrees_max", "git_min_free", "cleanup_interval", "cleanup_jitter",
-    "header_timeout_seconds", "body_timeout_seconds", "max_connections", "max_unverified_bytes", "max_wal_bytes",
+    "header_timeout_seconds", "body_timeout_seconds", "max_connections", "max_unverified_bytes", "max_incomplete_head_bytes", "max_wal_bytes",
 })
 
 # FORGEBOT_ variables the project reads that are not settings: the hook secrets repository configs
@@ -86,6 +86,7 @@ class Settings(BaseSettings):
     webhook_secret_file: Path = Path("var/webhook-secret")
     max_body_bytes: int = Field(25 * MiB, ge=1024)
     max_unverified_bytes: int = Field(64 * MiB, ge=4096)
+    max_incomplete_head_bytes: int = Field(16 * MiB, ge=4096)
     header_timeout_seconds: float = Field(10.0, gt=0)
     body_timeout_seconds: float = Field(30.0, gt=0)
     max_connections: int | None = Field(None, ge=1)

@@ -13,7 +13,7 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from bot import claims, dependencies
+from bot import claims
 from bot.engine.context import Context
 from bot.engine.invoke import BadArguments, CommandFailed, Refusal, Refused, check_allowed
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
@@ -172,7 +172,7 @@ async def read_issue(ctx: Context, forge: Forge, repo: str, login: str, number: 
     """
     issue = await forge.get_issue(repo, number)
     depends_on = []
-    for dep_repo, dep_number, source in await ctx.storage.engine.run(dependencies.of, forge.platform, repo, number):
+    for dep_repo, dep_number, source in await ctx.storage.dependencies.of(forge.platform, repo, number):
         state: str | None = None
         if dep_repo.lower() == repo.lower() or await readable(ctx, forge, dep_repo, login):
             try:

@@ -6,7 +6,7 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot import claims, dependencies
+from bot import claims
 from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
 from bot.engine.context import Context
@@ -57,7 +57,7 @@ def lease(options: ClaimOptions, requested: str | None) -> Lease:
 async def open_dependencies(ctx: Context, forge: Forge, platform: str, repo: str, number: int) -> list[str]:
     """References to the dependencies of an issue that are still open."""
     still_open = []
-    for dep_repo, dep_number, _ in await ctx.storage.engine.run(dependencies.of, platform, repo, number):
+    for dep_repo, dep_number, _ in await ctx.storage.dependencies.of(platform, repo, number):
         try:
             if (await forge.get_issue(dep_repo, dep_number)).state == "open":
                 still_open.append(ref(dep_repo, dep_number, repo))

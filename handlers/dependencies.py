@@ -6,14 +6,13 @@ import hashlib
 import logging
 from collections.abc import Mapping
 
-from bot import dependencies
 from bot.comments import post_once, upsert_comment
-from bot.dependencies import IssueRef, body_dependencies, parse_refs
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed, Invocation
 from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission, PermissionDenied
+from bot.issue_dependencies import IssueRef, body_dependencies, parse_refs
 from bot.permissions import PermissionCache, platform_level
 from bot.repoconfig import config_in_force
 from handlers.common import ensure_label, permissions, ref
@@ -109,7 +108,7 @@ async def refresh(
     `known`: issues the caller has just read, keyed by (lowercase repo, number), not read again.
     """
     known = known or {}
-    edges = await ctx.storage.engine.run(dependencies.of, forge.platform, repo, number)
+    edges = await ctx.storage.dependencies.of(forge.platform, repo, number)
     config = await config_in_force(ctx, forge.platform, repo)
     issue = known.get((repo.lower(), number)) or await forge.get_issue(repo, number)
     lines, blocked, seen = [], False, []
@@ -140,7 +139,7 @@ async def refresh(
 
 
 async def _refresh_dependents(ctx: Context, forge: Forge, repo: str, number: int) -> None:
-    for dep_repo, dep_number in await ctx.storage.engine.run(dependencies.dependents, forge.platform, repo, number):
+    for dep_repo, dep_number in await ctx.storage.dependencies.dependents(forge.platform, repo, number):
         try:
             await refresh(ctx, forge, dep_repo, dep_number)
         except ForgeError as exc:  # the sweep heals it later
@@ -158,8 +157,8 @@ async def _refresh_dependents(ctx: Context, forge: Forge, repo: str, number: int
 )
 async def depends_on_command(inv: Invocation) -> None:
     found = await _issues(inv, writes=False)
-    _, cycles = await inv.ctx.storage.engine.run(
-        dependencies.add, inv.forge.platform, (inv.repo, inv.number), list(found), "command", inv.ctx.clock()
+    _, cycles = await inv.ctx.storage.dependencies.add(
+        inv.forge.platform, (inv.repo, inv.number), list(found), "command", inv.ctx.clock()
     )
     await refresh(inv.ctx, inv.forge, inv.repo, inv.number, known=found)
     if cycles:
@@ -176,8 +175,8 @@ async def depends_on_command(inv: Invocation) -> None:
 async def blocks_command(inv: Invocation) -> None:
     refused = []
     for (dep_repo, dep_number), target in (await _issues(inv, writes=True)).items():
-        _, cycles = await inv.ctx.storage.engine.run(
-            dependencies.add, inv.forge.platform, (dep_repo, dep_number), [(inv.repo, inv.number)], "command", inv.ctx.clock()
+        _, cycles = await inv.ctx.storage.dependencies.add(
+            inv.forge.platform, (dep_repo, dep_number), [(inv.repo, inv.number)], "command", inv.ctx.clock()
         )
         if cycles:
             refused.append(ref(dep_repo, dep_number, inv.repo))
@@ -197,7 +196,7 @@ async def undepend_command(inv: Invocation) -> None:
     refs = parse_refs(" ".join(inv.args), inv.repo)
     if not refs:
         raise CommandFailed("name the issues", "Like `/undepend #12`.")
-    removed = await inv.ctx.storage.engine.run(dependencies.remove, inv.forge.platform, (inv.repo, inv.number), refs)
+    removed = await inv.ctx.storage.dependencies.remove(inv.forge.platform, (inv.repo, inv.number), refs)
     await refresh(inv.ctx, inv.forge, inv.repo, inv.number)
     in_body = [r for r in refs if r in body_dependencies(inv.event.issue.body if inv.event.issue else "", inv.repo)]
     if in_body:
@@ -218,7 +217,7 @@ async def _lines_to_follow(
     """The description's references the bot follows. One naming another repository counts only when
     whoever wrote the description can read that repository, as for /depends-on; one followed
     already stays followed whoever edits the description next."""
-    edges = await ctx.storage.engine.run(dependencies.of, ctx.forge.platform, here, number)
+    edges = await ctx.storage.dependencies.of(ctx.forge.platform, here, number)
     followed = {(r, n) for r, n, source in edges if source == "body"}
     kept = []
     for dep in wanted:
@@ -242,8 +241,8 @@ async def follow_the_description(event: Event, ctx: Context) -> None:
         return
     editor = event.sender.login if event.sender else None
     wanted = await _lines_to_follow(ctx, repo.full_name, issue.number, editor, body_dependencies(issue.body, repo.full_name))
-    added, removed, cycles = await ctx.storage.engine.run(
-        dependencies.sync_body, event.platform, (repo.full_name, issue.number), wanted, ctx.clock()
+    added, removed, cycles = await ctx.storage.dependencies.sync_body(
+        event.platform, (repo.full_name, issue.number), wanted, ctx.clock()
     )
     if added or removed or cycles:
         await refresh(ctx, ctx.forge, repo.full_name, issue.number)
@@ -267,7 +266,7 @@ async def sweep_dependencies(ctx: Context) -> None:
     """
     for platform in ctx.forges.configured:
         forge = ctx.forges.get(platform)
-        for repo, number in await ctx.storage.engine.run(dependencies.issues_with_dependencies, platform):
+        for repo, number in await ctx.storage.dependencies.issues_with_dependencies(platform):
             try:
                 issue = await forge.get_issue(repo, number)
                 label = (await config_in_force(ctx, platform, repo)).dependencies.label

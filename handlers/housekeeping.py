@@ -12,7 +12,6 @@ import logging
 from bot import deliveries
 from bot.engine.context import Context
 from bot.engine.router import Router
-from bot.gitops import records
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -36,7 +35,7 @@ async def prune_deliveries(ctx: Context) -> None:
     runs = 0
     after = 0
     while after is not None:
-        count, after = await ctx.storage.engine.run(records.prune_runs_chunk, now - keep, after, deliveries.PRUNE_CHUNK)
+        count, after = await ctx.storage.configs.prune_runs_chunk(now - keep, after, deliveries.PRUNE_CHUNK)
         runs += count
     if removed or runs:
         logger.info("pruned %d deliveries and %d reconcile runs past their retention", removed, runs)

@@ -11,7 +11,6 @@ from bot.engine.context import Context
 from bot.engine.router import Router
 from bot.events import Event
 from bot.forges.base import CommitStatus, Forge, ForgeError, StatusState
-from bot.gitops import records
 from bot.gitops.render import diff, summary
 from bot.gitops.runner import RunSummary, reconcile
 from config.repo import CONFIG_PATHS
@@ -77,7 +76,7 @@ async def _set_status(forge: Forge, run: RunSummary) -> None:
 async def _run(ctx: Context, forge: Forge, repo: str, **kwargs: object) -> RunSummary:
     run = await reconcile(
         forge,
-        ctx.storage.engine,
+        ctx.storage,
         repo,
         bot_login=await ctx.forges.bot_login(forge.platform),
         public_url=ctx.settings.public_url,
@@ -101,7 +100,7 @@ async def apply_config_on_push(event: Event, ctx: Context) -> None:
         await _set_status(forge, run)
         _retry_unread(run)
     # Repositories whose file extends a file this push changed follow it.
-    for dependent, path in await ctx.storage.engine.run(records.repos_extending, event.platform, repo.full_name):
+    for dependent, path in await ctx.storage.configs.repos_extending(event.platform, repo.full_name):
         if dependent.lower() != repo.full_name.lower() and _touched(event, {path}):
             _retry_unread(await _run(ctx, forge, dependent, trigger=f"extends:{repo.full_name}", mode="apply"))
 

@@ -385,11 +385,9 @@ async def owners_changed(event: Event, ctx: Context) -> None:
 async def sweep_reviews(ctx: Context) -> None:
     """Every open pull request of every repository with review on, derived again: a lost webhook
     (a review, a check turning green) heals here."""
-    from bot.review.store import repos_with_review
-
     for platform in ctx.forges.configured:
         forge = ctx.forges.get(platform)
-        for repo in await ctx.storage.engine.run(repos_with_review, platform):
+        for repo in await ctx.storage.configs.repos_with_review(platform):
             try:
                 for pull in await forge.list_pulls(repo):
                     await refresh(ctx, forge, repo, pull.number)

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from bot import claims, dependencies
+from bot import claims
 from bot.engine.context import Context
 from bot.forges.base import Forge
-from bot.gitops import records
 from bot.status.sections import Cell, Link, StatusSections, Table
 from handlers.agent_ops import ready_issues
 from handlers.claims import open_dependencies
@@ -42,7 +41,7 @@ async def ready_section(ctx: Context, forge: Forge, repo: str) -> Table:
 
 @sections.repository("blocked", title="Blocked", order=30)
 async def blocked_section(ctx: Context, forge: Forge, repo: str) -> Table:
-    with_dependencies = [n for r, n in await ctx.storage.engine.run(dependencies.issues_with_dependencies, forge.platform)
+    with_dependencies = [n for r, n in await ctx.storage.dependencies.issues_with_dependencies(forge.platform)
                          if r == repo.lower()]
     if not with_dependencies:
         return Table(("Issue", "Waits for"), [], empty="no issue waits for another")
@@ -62,7 +61,7 @@ async def blocked_section(ctx: Context, forge: Forge, repo: str) -> Table:
 
 @sections.repository("reconcile", title="Last reconcile", order=40)
 async def reconcile_section(ctx: Context, forge: Forge, repo: str) -> Table:
-    runs = [r for r in await ctx.storage.engine.run(records.latest_runs) if r["platform"] == forge.platform and r["repo"].lower() == repo.lower()]
+    runs = [r for r in await ctx.storage.configs.latest_runs() if r["platform"] == forge.platform and r["repo"].lower() == repo.lower()]
     rows: list[tuple[Cell, ...]] = []
     for run in runs[:1]:
         drift = "; ".join(f"{c['kind']} {c['target']}" for c in run["plan"][:10]) if run["outcome"] in DRIFT_OUTCOMES else ""

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
-import sqlite3
 
 from bot.comments import post_once
 from bot.engine.commands import Command
@@ -25,18 +23,6 @@ UNKNOWN_COMMAND = (
 )
 
 
-def _swap_labels(conn: sqlite3.Connection, platform: str, repo: str, number: int, labels: list[str]) -> list[str] | None:
-    """Remember an issue's label set; return the one remembered before (None the first time)."""
-    row = conn.execute(
-        "SELECT labels FROM issue_labels WHERE platform = ? AND repo = ? AND number = ?", (platform, repo.lower(), number)
-    ).fetchone()
-    conn.execute(
-        "INSERT OR REPLACE INTO issue_labels (platform, repo, number, labels) VALUES (?, ?, ?, ?)",
-        (platform, repo.lower(), number, json.dumps(sorted(labels))),
-    )
-    return json.loads(row[0]) if row else None
-
-
 async def _added_labels(event: Event, ctx: Context) -> list[str]:
     """Labels added by this event: GitHub names the one; Gitea sends the whole set, so compare.
 
@@ -50,7 +36,7 @@ async def _added_labels(event: Event, ctx: Context) -> list[str]:
         if remembered is not None:
             return [str(name) for name in remembered["added"]]
     current = list(event.issue.labels)
-    before = await ctx.storage.engine.run(_swap_labels, event.platform, event.repo.full_name, event.issue.number, current)
+    before = await ctx.storage.labels.swap(event.platform, event.repo.full_name, event.issue.number, current)
     if event.action == "labeled" and event.label:
         return [event.label]
     if event.action == "labels_changed":
@@ -84,7 +70,7 @@ async def run_label_triggers(event: Event, ctx: Context) -> None:
     now = list((await ctx.forge.get_issue(repo.full_name, issue.number)).labels)
     # A redelivered payload carries the set of its day; remember today's, or the next change on Gitea
     # would be compared with a stale set.
-    await ctx.storage.engine.run(_swap_labels, event.platform, repo.full_name, issue.number, now)
+    await ctx.storage.labels.swap(event.platform, repo.full_name, issue.number, now)
     on_issue = {name.lower() for name in now}
     for label, name in fired:
         if label.lower() not in on_issue:

@@ -11,7 +11,7 @@ import pytest
 
 from bot.cli.main import main
 from bot.forges.base import Label, Permission
-from tests.conftest import BOT, REPO, World
+from tests.conftest import BOT, REPO, World, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -111,16 +111,26 @@ def test_config_check_and_schema(tmp_path: Path, capsys: Any) -> None:
     assert json.loads(capsys.readouterr().out)["title"].startswith("forgebot repository config")
 
 
-def test_drift_reads_the_scheduled_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any) -> None:
-    from bot.gitops import records
-    from bot.storage.sqlite.engine import Store
+def test_drift_reads_the_scheduled_runs(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: Any, database_settings: dict[str, Any]
+) -> None:
+    from bot.storage.open import open_storage
 
-    store = Store(tmp_path / "d.db")
     plan = [{"kind": "create", "target": "label:bug", "why": "in the file, not on the platform"}]
-    store.run_sync(records.save_run, "github", "acme/a", "schedule", None, "report", "drift", plan, [], [], 1.0, 2.0)
-    store.run_sync(records.save_run, "github", "acme/b", "schedule", None, "report", "clean", [], [], [], 1.0, 2.0)
-    store.close()
+
+    async def record_runs() -> None:
+        storage = open_storage(make_settings(tmp_path, database=tmp_path / "d.db", **database_settings))
+        await storage.start()
+        try:
+            await storage.configs.save_run("github", "acme/a", "schedule", None, "report", "drift", plan, [], [], 1.0, 2.0)
+            await storage.configs.save_run("github", "acme/b", "schedule", None, "report", "clean", [], [], [], 1.0, 2.0)
+        finally:
+            await storage.stop()
+
+    asyncio.run(record_runs())
     monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "d.db"))
+    if "database_url" in database_settings:  # on PostgreSQL, the command reads the same database
+        monkeypatch.setenv("FORGEBOT_DATABASE_URL", database_settings["database_url"])
     assert main(["drift"]) == 2
     out = capsys.readouterr().out
     assert "acme/a" in out and "acme/b" not in out and "label:bug" in out

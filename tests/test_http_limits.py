@@ -185,3 +185,37 @@ async def test_at_the_connection_cap_the_longest_waiting_connection_makes_room(
         assert len(lines) == 1  # one line however often the cap is hit within the minute
         for writer in [w for _, w in waiting] + delivering:
             await closed(writer)
+
+
+async def test_heads_arriving_slowly_share_a_budget_and_a_refused_one_frees_nothing_it_did_not_hold(tmp_path: Path) -> None:
+    """Slow heads on many connections cannot hold more than `max_incomplete_head_bytes` between
+    them; a whole head in one read is never counted, so deliveries go on being taken."""
+    async with serving(tmp_path, {"max_incomplete_head_bytes": 3 * 8192}) as (host, port, app):
+        holders = []
+        for n in range(3):  # three senders each send 8,000 bytes of a head that never ends
+            reader, writer = await asyncio.open_connection(host, port)
+            writer.write(b"POST /webhooks HTTP/1.1\r\nx-padding: " + b"a" * (8000 - 36))
+            holders.append((reader, writer))
+            await asyncio.sleep(0.05)
+            writer.write(b"b")  # the head is still incomplete on a later read: now it holds
+        await asyncio.sleep(0.3)
+        assert app.limits.heads.held == 3 * 8001
+
+        reader, writer = await asyncio.open_connection(host, port)  # a fourth slow head does not fit
+        writer.write(b"POST /webhooks HTTP/1.1\r\nx-padding: " + b"c" * 4000)
+        await asyncio.sleep(0.05)
+        writer.write(b"c" * 4096)
+        status, headers, body = await answer_within(reader, 2)
+        assert status == 503 and headers["retry-after"] == "5" and b"retry later" in body
+        await closed(writer)
+
+        reader, writer = await asyncio.open_connection(host, port)  # a whole signed delivery still gets in
+        writer.write(request_head("/webhooks/github", signed("github", BODY, "whole-1"), len(BODY)) + BODY)
+        status, _, _ = await answer_within(reader, 2)
+        assert status == 202 and stored(app) == 1
+        await closed(writer)
+
+        for _, holder in holders:
+            await closed(holder)
+        await asyncio.sleep(0.2)
+        assert app.limits.heads.held == 0

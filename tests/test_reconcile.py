@@ -11,8 +11,9 @@ import pytest
 
 from bot.forges.base import Label
 from bot.gitops.runner import reconcile
-from bot.storage.sqlite.engine import Store
-from tests.conftest import BOT, REPO, World, db_rows, read_metric
+from bot.storage.base import Storage
+from bot.storage.open import open_storage
+from tests.conftest import BOT, REPO, World, db_rows, make_settings, read_metric
 
 pytestmark = pytest.mark.anyio
 
@@ -41,13 +42,13 @@ collaborators:
 """
 
 
-async def _store(tmp_path: Path) -> Store:
-    store = Store(tmp_path / "runs.db")
+async def _store(tmp_path: Path) -> Storage:
+    store = open_storage(make_settings(tmp_path, database=tmp_path / "runs.db"))
     await store.start()
     return store
 
 
-async def _reconcile(world: World, store: Store, mode: str, **kwargs: Any) -> Any:
+async def _reconcile(world: World, store: Storage, mode: str, **kwargs: Any) -> Any:
     return await reconcile(world.client, store, REPO, trigger="test", mode=mode, bot_login=BOT, **kwargs)
 
 
@@ -79,10 +80,10 @@ async def test_plan_apply_then_nothing_left_to_do(world: World, tmp_path: Path) 
 
         again = await _reconcile(world, store, "plan")
         assert (again.outcome, again.changes) == ("clean", ())
-        runs = await store.run(lambda conn: conn.execute("SELECT outcome, mode FROM reconcile_runs ORDER BY id").fetchall())
+        runs = await store.engine.run(lambda conn: conn.execute("SELECT outcome, mode FROM reconcile_runs ORDER BY id").fetchall())
         assert [tuple(r) for r in runs] == [("drift", "plan"), ("applied", "apply"), ("clean", "plan")]
         # The activity log keeps what was found or done; a run that found nothing to do is not in it.
-        kinds = await store.run(lambda conn: [r[0] for r in conn.execute("SELECT kind FROM activity ORDER BY id")])
+        kinds = await store.engine.run(lambda conn: [r[0] for r in conn.execute("SELECT kind FROM activity ORDER BY id")])
         assert kinds == ["reconcile.drift", "reconcile.applied"]
     finally:
         await store.stop()
@@ -312,19 +313,17 @@ async def test_deleting_the_file_puts_the_defaults_back_in_force(world: World, b
 
 
 async def test_a_scheduled_run_without_the_file_records_the_defaults_once(world: World, tmp_path: Path) -> None:
-    from bot.gitops import records
-
     await world.actor("alice").push(REPO, "main", {".gitea/forgebot.yml": "claims:\n  max_per_user: 1\n"})
     store = await _store(tmp_path)
     try:
         await _reconcile(world, store, "auto")
         await world.actor("alice").push(REPO, "main", {".gitea/forgebot.yml": None})  # no webhook reaches the bot
         assert (await _reconcile(world, store, "plan")).outcome == "no-config"
-        assert (await store.run(records.last_valid_config, world.platform, REPO))[0] == {"claims": {"max_per_user": 1}}  # a plan records nothing
+        assert (await store.configs.last_valid_config(world.platform, REPO))[0] == {"claims": {"max_per_user": 1}}  # a plan records nothing
         for _ in range(2):
             assert (await _reconcile(world, store, "auto")).outcome == "no-config"
-        in_force = await store.run(records.last_valid_config, world.platform, REPO)
-        versions = await store.run(lambda conn: conn.execute("SELECT count(*) FROM config_versions").fetchone()[0])
+        in_force = await store.configs.last_valid_config(world.platform, REPO)
+        versions = await store.engine.run(lambda conn: conn.execute("SELECT count(*) FROM config_versions").fetchone()[0])
     finally:
         await store.stop()
     assert in_force[:2] == ({}, []) and versions == 2
@@ -339,7 +338,7 @@ async def test_scheduled_runs_of_an_unchanged_file_record_one_version(world: Wor
         await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  max_per_user: 2\n"})
         for _ in range(2):
             await _reconcile(world, store, "auto")
-        rows = await store.run(lambda conn: conn.execute("SELECT config FROM config_versions ORDER BY id").fetchall())
+        rows = await store.engine.run(lambda conn: conn.execute("SELECT config FROM config_versions ORDER BY id").fetchall())
     finally:
         await store.stop()
     assert [json.loads(config)["claims"]["max_per_user"] for (config,) in rows] == [1, 2]
@@ -403,8 +402,6 @@ async def test_a_cleanup_section_is_acted_on_not_noted_as_reserved(world: World,
 
 
 async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tmp_path: Path) -> None:
-    from bot.gitops import records
-
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": "labels:\n  - name: wanted\n"})
     store = await _store(tmp_path)
     try:
@@ -412,7 +409,7 @@ async def test_a_deleted_file_ends_the_drift_the_last_run_found(world: World, tm
         assert (await reconcile(world.client, store, REPO, **schedule)).outcome == "drift"
         await world.actor("alice").push(REPO, "main", {".forgebot.yml": None})
         assert (await reconcile(world.client, store, REPO, **schedule)).outcome == "no-config"
-        latest = await store.run(records.latest_runs, "schedule")
+        latest = await store.configs.latest_runs("schedule")
     finally:
         await store.stop()
     assert [(run["repo"], run["outcome"]) for run in latest] == [(REPO, "no-config")]  # `forgebot drift` shows nothing

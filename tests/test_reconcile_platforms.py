@@ -9,8 +9,8 @@ import pytest
 
 from bot.forges.base import Permission
 from bot.gitops.runner import reconcile
-from bot.storage.sqlite.engine import Store
-from tests.conftest import BOT, REPO, World
+from bot.storage.open import open_storage
+from tests.conftest import BOT, REPO, World, make_settings
 
 pytestmark = pytest.mark.anyio
 
@@ -25,7 +25,7 @@ branches:
 
 
 async def _runs(world: World, tmp_path: Path, *modes: str, **kwargs: Any) -> list[Any]:
-    store = Store(tmp_path / "runs.db")
+    store = open_storage(make_settings(tmp_path, database=tmp_path / "runs.db"))
     await store.start()
     try:
         return [await reconcile(world.client, store, REPO, trigger="test", mode=mode, bot_login=BOT, **kwargs) for mode in modes]

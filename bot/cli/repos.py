@@ -18,8 +18,17 @@ from typing import Any
 
 import yaml
 
-from bot.cli.common import EXIT_CHANGES, EXIT_FAILED, EXIT_OK, UsageError, _platform, _repo_name, _settings, _store, _with_forge
-from bot.gitops import records
+from bot.cli.common import (
+    EXIT_CHANGES,
+    EXIT_FAILED,
+    EXIT_OK,
+    UsageError,
+    _platform,
+    _repo_name,
+    _settings,
+    _with_forge,
+    opened_storage,
+)
 from bot.gitops.render import as_json, diff, plain, summary
 from config.loader import ConfigError, parse_yaml, validate
 from config.repo import RepoConfig, schema
@@ -83,7 +92,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
 
     async def work(forge: Any, storage: Any, bot: str) -> Any:
-        return await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
+        return await reconcile(forge, storage, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
 
     run = asyncio.run(_with_forge(settings, platform, work))
     _print_run(run, args.json)
@@ -99,7 +108,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
 
     async def work(forge: Any, storage: Any, bot: str) -> Any:
-        shown = await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
+        shown = await reconcile(forge, storage, args.repo, trigger="cli", mode="plan", bot_login=bot, public_url=settings.public_url)
         _print_run(shown, False)
         if not shown.changes or shown.errors:
             return shown
@@ -110,7 +119,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
                 print("nothing applied")
                 shown.errors = ["not confirmed"]
                 return shown
-        applied = await reconcile(forge, storage.engine, args.repo, trigger="cli", mode="apply", bot_login=bot, public_url=settings.public_url)
+        applied = await reconcile(forge, storage, args.repo, trigger="cli", mode="apply", bot_login=bot, public_url=settings.public_url)
         if applied.changes != shown.changes:
             print("! the platform changed between the plan and the apply; what was applied:", file=sys.stderr)
             print(diff(applied.changes), file=sys.stderr)
@@ -201,8 +210,11 @@ def cmd_dump(args: argparse.Namespace) -> int:
 
 def cmd_drift(args: argparse.Namespace) -> int:
 
-    store = _store(_settings(args))
-    runs = store.run_sync(records.latest_runs, "schedule")
+    async def scheduled_runs() -> list[dict[str, Any]]:
+        async with opened_storage(_settings(args)) as storage:
+            return await storage.configs.latest_runs("schedule")
+
+    runs = asyncio.run(scheduled_runs())
     drifted = [r for r in runs if r["outcome"] in ("drift", "blocked", "partial", "failed", "invalid")]
     if args.json:
         print(json.dumps(drifted, indent=2))

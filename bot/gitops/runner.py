@@ -10,12 +10,11 @@ from urllib.parse import urlsplit
 
 from bot import activity
 from bot.forges.base import Forge, ForgeError, NotFound, PermissionDenied
-from bot.gitops import records
 from bot.gitops.apply import MissingSecret, Result, apply
 from bot.gitops.observe import observe
 from bot.gitops.plan import Change, deletion_limit, plan, plan_notes
 from bot.gitops.render import as_json, summary
-from bot.storage.sqlite.engine import Store
+from bot.storage.base import Storage
 from config.loader import ConfigError, Loaded, load
 from config.repo import CONFIG_PATHS, RepoConfig, hook_secret_name
 
@@ -93,7 +92,7 @@ async def load_config(forge: Forge, repo: str, ref: str | None = None) -> Loaded
 
 
 async def remember_config(
-    store: Store, platform: str, repo: str, found: Loaded | ConfigError | None, *, commit: str | None, now: float,
+    storage: Storage, platform: str, repo: str, found: Loaded | ConfigError | None, *, commit: str | None, now: float,
 ) -> None:
     """Record what reading the repository's config found, for everything that reads the config in force.
 
@@ -104,19 +103,19 @@ async def remember_config(
     """
     if isinstance(found, Loaded):
         path = found.sources[0].partition(":")[2]
-        await store.run(records.save_config, platform, repo, commit, path, found.raw, [], list(found.sources), now)
+        await storage.configs.save_config(platform, repo, commit, path, found.raw, [], list(found.sources), now)
         return
     if isinstance(found, ConfigError):
         errors = [str(p) for p in found.problems]
-        await store.run(records.save_config, platform, repo, commit, None, None, errors, [], now)
-    last = await store.run(records.last_valid_config, platform, repo)
+        await storage.configs.save_config(platform, repo, commit, None, None, errors, [], now)
+    last = await storage.configs.last_valid_config(platform, repo)
     if last is None or (found is None and last[:2] != ({}, [])):  # once: scheduled runs would pile them up
-        await store.run(records.save_config, platform, repo, commit, None, {}, [], [], now)
+        await storage.configs.save_config(platform, repo, commit, None, {}, [], [], now)
 
 
 async def reconcile(
     forge: Forge,
-    store: Store,
+    storage: Storage,
     repo: str,
     *,
     trigger: str,
@@ -138,29 +137,29 @@ async def reconcile(
     except ConfigError as exc:
         run.outcome, run.errors = "invalid", [str(p) for p in exc.problems]
         if mode != "plan":  # a pull request's file is not the one in force
-            await remember_config(store, forge.platform, repo, exc, commit=commit, now=clock())
-        await _record(store, run, started, clock)
+            await remember_config(storage, forge.platform, repo, exc, commit=commit, now=clock())
+        await _record(storage, run, started, clock)
         return run
     except ForgeError as exc:
         run.errors = [f"reading the config: {exc}"]
-        await _record(store, run, started, clock)
+        await _record(storage, run, started, clock)
         return run
     if loaded is None:
         run.outcome = "no-config"
         if mode != "plan":
-            await remember_config(store, forge.platform, repo, None, commit=commit, now=clock())
-        await _record(store, run, started, clock)  # else a deleted file's last drift would stay the latest run
+            await remember_config(storage, forge.platform, repo, None, commit=commit, now=clock())
+        await _record(storage, run, started, clock)  # else a deleted file's last drift would stay the latest run
         return run
     run.config, run.config_path = loaded.config, loaded.sources[0].partition(":")[2]
     if mode == "auto":
         run.mode = mode = loaded.config.reconcile.mode
     if mode != "plan":
-        await remember_config(store, forge.platform, repo, loaded, commit=commit, now=clock())
+        await remember_config(storage, forge.platform, repo, loaded, commit=commit, now=clock())
     try:
         observed, run.unknown = await observe(forge, repo, loaded.config, bot_login=bot_login, own_hook=own_hook_matcher(public_url))
     except ForgeError as exc:
         run.errors = [f"reading the platform: {exc}"]
-        await _record(store, run, started, clock)
+        await _record(storage, run, started, clock)
         return run
     run.changes = plan(loaded.config, observed)
     run.notes = plan_notes(loaded.config, observed)
@@ -176,7 +175,7 @@ async def reconcile(
         failed = [r for r in run.results if not r.ok]
         run.errors = [f"{r.change.target}: {r.error}" for r in failed]
         run.outcome = "applied" if not failed else ("failed" if len(failed) == len(run.results) else "partial")
-    await _record(store, run, started, clock)
+    await _record(storage, run, started, clock)
     return run
 
 
@@ -185,11 +184,11 @@ async def reconcile(
 QUIET_OUTCOMES = frozenset({"clean", "no-config"})
 
 
-async def _record(store: Store, run: RunSummary, started: float, clock: Callable[[], float]) -> None:
+async def _record(storage: Storage, run: RunSummary, started: float, clock: Callable[[], float]) -> None:
     finished = clock()
     results = [{"target": r.change.target, "kind": r.change.kind.value, "ok": r.ok, "error": r.error} for r in run.results]
-    await store.run(
-        records.save_run, run.platform, run.repo, run.trigger, run.commit, run.mode, run.outcome,
+    await storage.configs.save_run(
+        run.platform, run.repo, run.trigger, run.commit, run.mode, run.outcome,
         [as_json(c) for c in run.changes], results, run.errors, started, finished,
     )
     log = logger.warning if run.errors else logger.info
@@ -203,4 +202,4 @@ async def _record(store: Store, run: RunSummary, started: float, clock: Callable
         platform=run.platform,
         repo=run.repo,
     )
-    await store.run(activity.append, entry, finished)
+    await storage.engine.run(activity.append, entry, finished)

@@ -175,6 +175,32 @@ class UnverifiedBudget:
             self.large_held -= held
 
 
+class HeadBudget:
+    """Bytes of request heads held across reads, before the head is complete, on all connections.
+
+    A head that arrives whole in one read is never counted: every platform's webhook head does.
+    One that arrives in pieces holds what httptools keeps of it (up to MAX_HEADER_BYTES and the
+    read it began in, about 320 KiB) until it completes. Without a bound across connections,
+    slow heads on every connection the cap allows would hold that many times over.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.held = 0
+        self.refused = 0
+
+    def grow(self, held: int, wanted: int) -> bool:
+        """Let one connection's share grow from `held` to `wanted` bytes; False when it does not fit."""
+        if wanted > held and self.held + wanted - held > self.limit:
+            self.refused += 1
+            return False
+        self.held += wanted - held
+        return True
+
+    def release(self, held: int) -> None:
+        self.held -= held
+
+
 @dataclass
 class ServeLimits:
     """What the HTTP protocol enforces; one per app, shared by all its connections."""
@@ -183,3 +209,4 @@ class ServeLimits:
     body_timeout: float = 30.0
     guard: ConnectionGuard = field(default_factory=lambda: ConnectionGuard(connection_cap(open_file_limit()), open_file_limit()))
     budget: UnverifiedBudget = field(default_factory=lambda: UnverifiedBudget(64 * 1024 * 1024))
+    heads: HeadBudget = field(default_factory=lambda: HeadBudget(16 * 1024 * 1024))

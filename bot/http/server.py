@@ -139,6 +139,7 @@ class HTTPProtocol(asyncio.Protocol):
         # chunk it began in (None until that chunk is fed): httptools keeps a header value or URL
         # in memory until it ends, so an endless one must be cut off here, not in on_header.
         self.head_received: int | None = 0
+        self.head_held = 0  # bytes of the shared HeadBudget this connection's incomplete head holds
         self.writing_paused = False  # the client does not read its answers (see pause_writing)
         self.paused_since = 0.0
         self.queue: deque[Request] = deque()
@@ -192,6 +193,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.admitted = False
         self.server_state.connections.discard(self)
         self.limits.guard.leave(self)
+        self._release_head()
         self._release(self.current)
         for request in self.queue:
             self._release(request)
@@ -227,6 +229,15 @@ class HTTPProtocol(asyncio.Protocol):
                 self.head_received = 0 if self.head_received is None else self.head_received + len(data)
                 if self.head_received > MAX_HEADER_BYTES:
                     self._fail(431, "request headers too large")
+                # What the parser may keep of the incomplete head: at most what came since it began.
+                elif not self.limits.heads.grow(self.head_held, self.head_held + len(data)):
+                    self._fail(503, "too many request heads are arriving slowly; retry later", RETRY_AFTER)
+                else:
+                    self.head_held += len(data)
+
+    def _release_head(self) -> None:
+        self.limits.heads.release(self.head_held)
+        self.head_held = 0
 
     def pause_writing(self) -> None:
         """The client has not read the answers buffered for it (past the transport's high-water
@@ -254,10 +265,12 @@ class HTTPProtocol(asyncio.Protocol):
         if self.transport is not None:
             self.transport.pause_reading()
 
-    def _fail(self, status: int, reason: str) -> None:
+    def _fail(self, status: int, reason: str, extra: list[tuple[bytes, bytes]] | None = None) -> None:
         """A request that cannot be parsed or read on: answer and close the connection."""
+        self._release_head()
         if self.transport is not None and not self.transport.is_closing():
-            self.transport.write(response_bytes(status, error_body(reason), [(b"content-type", b"application/json")], close=True))
+            headers = [(b"content-type", b"application/json"), *(extra or ())]
+            self.transport.write(response_bytes(status, error_body(reason), headers, close=True))
             self.refusing = True  # what the client still sends is dropped, so it reads this answer
             self._close_after_answer()
 
@@ -316,6 +329,7 @@ class HTTPProtocol(asyncio.Protocol):
         self.current.headers.append((name.lower(), value))
 
     def on_headers_complete(self) -> None:
+        self._release_head()
         request = self.current
         self.limits.guard.waiting.pop(self, None)  # a request is under way: not one to evict
         self._enter(BODY)

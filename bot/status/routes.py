@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import importlib.resources
 import logging
-import sqlite3
 import time
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -24,7 +23,6 @@ from bot.forges.base import ForgeError
 from bot.permissions import Rule
 from bot.status import session
 from bot.status.sections import Link, StatusSections, Table
-from bot.storage.sqlite.engine import single_statement
 
 if TYPE_CHECKING:
     from bot.app import ForgebotApp
@@ -41,20 +39,6 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "cache-control": "no-store",
 }
-
-
-@single_statement
-def known_repositories(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
-    """(platform, repo) the bot has state for: claims, dependencies, a config file, reconcile runs,
-    worktrees or branches on a cleanup dashboard."""
-    rows = conn.execute(
-        "SELECT platform, repo FROM claims WHERE active = 1 UNION SELECT platform, repo FROM dependencies"
-        " UNION SELECT platform, lower(repo) FROM config_versions"
-        " UNION SELECT platform, lower(repo) FROM reconcile_runs"
-        " UNION SELECT platform, lower(repo) FROM worktrees WHERE state != 'removed'"
-        " UNION SELECT platform, lower(repo) FROM cleanup_branches WHERE state IN ('noticed', 'deleting')"
-        " ORDER BY 1, 2 LIMIT ?", (limit,))
-    return [(p, r) for p, r in rows]
 
 
 class StatusPage:
@@ -176,7 +160,7 @@ class StatusPage:
         ctx = self.app.processor.context()
         configured = ctx.forges.configured
         repositories = []
-        for platform, repo in await ctx.storage.engine.run(known_repositories, MAX_REPOSITORIES):
+        for platform, repo in await ctx.storage.known_repositories(MAX_REPOSITORIES):
             if platform not in configured:
                 continue
             forge = ctx.forges.get(platform)

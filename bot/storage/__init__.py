@@ -3,7 +3,7 @@
     bot/storage/base.py          Storage: every kind's interface, and the engine's life cycle
     bot/storage/<kind>.py        a kind's records and its interface (a Protocol): deliveries,
                                  claims, effects, activity, dependencies, configs, labels,
-                                 worktrees, cleanup, review, leases
+                                 worktrees, cleanup, leases
     bot/storage/sqlite/          embedded SQLite (the default): group commit on the event loop's
                                  thread (engine.py), one module per kind
     bot/storage/postgres/        PostgreSQL through psycopg 3's async pool, for several replicas

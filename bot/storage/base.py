@@ -11,7 +11,21 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.storage.configs import Configs
+    from bot.storage.dependencies import Dependencies
+    from bot.storage.labels import Labels
     from bot.storage.leases import Leases
+
+# (platform, repo) the bot has state for, across the kinds: the status page's list. `{p}` is the
+# backend's placeholder.
+KNOWN_REPOSITORIES = (
+    "SELECT platform, repo FROM claims WHERE active = 1 UNION SELECT platform, repo FROM dependencies"
+    " UNION SELECT platform, lower(repo) FROM config_versions"
+    " UNION SELECT platform, lower(repo) FROM reconcile_runs"
+    " UNION SELECT platform, lower(repo) FROM worktrees WHERE state != 'removed'"
+    " UNION SELECT platform, lower(repo) FROM cleanup_branches WHERE state IN ('noticed', 'deleting')"
+    " ORDER BY 1, 2 LIMIT {p}"
+)
 
 
 class Storage:
@@ -31,12 +45,11 @@ class Storage:
     claims: Any
     effects: Any
     activity: Any
-    dependencies: Any
-    configs: Any  # config versions and reconcile runs
-    labels: Any  # label sets last seen per issue (label triggers)
+    dependencies: Dependencies
+    configs: Configs  # config versions and reconcile runs; which repositories have review on
+    labels: Labels  # label sets last seen per issue (label triggers)
     worktrees: Any
     cleanup: Any
-    review: Any
     leases: Leases  # named leases with an expiry: the scheduler's leader, the worktree host
 
     async def start(self) -> None:
@@ -45,6 +58,11 @@ class Storage:
 
     async def stop(self) -> None:
         """Finish what is under way, then disconnect."""
+        raise NotImplementedError
+
+    async def known_repositories(self, limit: int) -> list[tuple[str, str]]:
+        """(platform, repo) the bot has state for: claims, dependencies, a config file, reconcile
+        runs, worktrees or branches on a cleanup dashboard; sorted, at most `limit`."""
         raise NotImplementedError
 
     @property

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bot.storage.base import Storage
+from bot.storage.base import KNOWN_REPOSITORIES, Storage
+from bot.storage.postgres.configs import PostgresConfigs
+from bot.storage.postgres.dependencies import PostgresDependencies
 from bot.storage.postgres.engine import PostgresEngine
 from bot.storage.postgres.leases import PostgresLeases
+from bot.storage.postgres.labels import PostgresLabels
 
 if TYPE_CHECKING:
     from bot.storage.url import DatabaseUrl
@@ -24,12 +27,20 @@ class PostgresStorage(Storage):
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
         self.leases = PostgresLeases(self.engine)
+        self.dependencies = PostgresDependencies(self.engine)
+        self.configs = PostgresConfigs(self.engine)
+        self.labels = PostgresLabels(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()
 
     async def stop(self) -> None:
         await self.engine.stop()
+
+    async def known_repositories(self, limit: int) -> list[tuple[str, str]]:
+        async with self.engine.connection() as conn:
+            rows = await (await conn.execute(KNOWN_REPOSITORIES.format(p="%s"), (limit,))).fetchall()
+        return [(p, r) for p, r in rows]
 
     @property
     def healthy(self) -> bool:

@@ -6,15 +6,24 @@ implements the kind's interface with them.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from bot.storage.base import Storage
-from bot.storage.sqlite.engine import Store
+from bot.storage.base import KNOWN_REPOSITORIES, Storage
+from bot.storage.sqlite.configs import SqliteConfigs
+from bot.storage.sqlite.dependencies import SqliteDependencies
+from bot.storage.sqlite.engine import Store, single_statement
+from bot.storage.sqlite.labels import SqliteLabels
 from bot.storage.sqlite.leases import SqliteLeases
 
 if TYPE_CHECKING:
     from config.settings import Settings
+
+
+@single_statement
+def _known_repositories(conn: sqlite3.Connection, limit: int) -> list[tuple[str, str]]:
+    return [(p, r) for p, r in conn.execute(KNOWN_REPOSITORIES.format(p="?"), (limit,))]
 
 
 class SqliteStorage(Storage):
@@ -25,6 +34,9 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.dependencies = SqliteDependencies(self.engine)
+        self.configs = SqliteConfigs(self.engine)
+        self.labels = SqliteLabels(self.engine)
         self.leases = SqliteLeases(self.engine)
 
     async def start(self) -> None:
@@ -32,6 +44,9 @@ class SqliteStorage(Storage):
 
     async def stop(self) -> None:
         await self.engine.stop()
+
+    async def known_repositories(self, limit: int) -> list[tuple[str, str]]:
+        return await self.engine.run(_known_repositories, limit)
 
     @property
     def healthy(self) -> bool:

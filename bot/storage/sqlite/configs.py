@@ -1,4 +1,8 @@
-"""Store jobs for config versions and reconcile runs."""
+"""Config versions and reconcile runs on SQLite: the store jobs, and `SqliteConfigs` running them.
+
+The service is the only writer and each job is one transaction, so `save_config` reads the
+newest version and inserts after it with nobody in between.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,8 @@ import json
 import sqlite3
 from typing import Any
 
-from bot.storage.sqlite.engine import single_statement
+from bot.storage.configs import ConfigInForce, extending, run_record, with_review
+from bot.storage.sqlite.engine import Store, single_statement
 
 
 def save_config(
@@ -33,13 +38,13 @@ def save_config(
 
 
 @single_statement
-def last_valid_config(conn: sqlite3.Connection, platform: str, repo: str) -> tuple[dict[str, Any], list[str], str | None] | None:
+def last_valid_config(conn: sqlite3.Connection, platform: str, repo: str) -> ConfigInForce | None:
     """The config in force: the newest valid version (raw merged mapping, sources, sha)."""
     row = conn.execute(
         "SELECT config, sources, sha FROM config_versions WHERE platform = ? AND repo = ? AND valid = 1 ORDER BY id DESC LIMIT 1",
         (platform, repo),
     ).fetchone()
-    return (json.loads(row[0]), json.loads(row[1]), row[2]) if row else None
+    return ConfigInForce(json.loads(row[0]), json.loads(row[1]), row[2]) if row else None
 
 
 @single_statement
@@ -50,13 +55,7 @@ def repos_extending(conn: sqlite3.Connection, platform: str, source_repo: str) -
         " AND id = (SELECT max(id) FROM config_versions WHERE platform = c.platform AND repo = c.repo AND valid = 1)",
         (platform,),
     ).fetchall()
-    prefix = source_repo.lower() + ":"
-    found = set()
-    for repo, sources in rows:
-        for source in json.loads(sources)[1:]:  # the first is the repository's own file
-            if source.lower().startswith(prefix):
-                found.add((repo, source[len(prefix):]))
-    return sorted(found)
+    return extending(rows, source_repo)
 
 
 @single_statement
@@ -106,7 +105,49 @@ def latest_runs(conn: sqlite3.Connection, trigger: str | None = None) -> list[di
         " ORDER BY finished_at DESC",
         (trigger,) if trigger else (),
     ).fetchall()
-    keys = ("platform", "repo", "trigger", "commit", "mode", "outcome", "plan", "results", "errors", "finished_at")
-    return [
-        {k: (json.loads(v) if k in ("plan", "results", "errors") else v) for k, v in zip(keys, row, strict=True)} for row in rows
-    ]
+    return [run_record(row) for row in rows]
+
+
+@single_statement
+def repos_with_review(conn: sqlite3.Connection, platform: str) -> list[str]:
+    rows = conn.execute(
+        "SELECT repo, config FROM config_versions c WHERE platform = ? AND valid = 1"
+        " AND id = (SELECT max(id) FROM config_versions WHERE platform = c.platform AND repo = c.repo AND valid = 1)"
+        " ORDER BY repo",
+        (platform,),
+    )
+    return with_review(rows)
+
+
+class SqliteConfigs:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def save_config(
+        self, platform: str, repo: str, sha: str | None, path: str | None,
+        config: dict[str, Any] | None, errors: list[str], sources: list[str], now: float,
+    ) -> int:
+        return int(await self._store.run(save_config, platform, repo, sha, path, config, errors, sources, now))
+
+    async def last_valid_config(self, platform: str, repo: str) -> ConfigInForce | None:
+        return await self._store.run(last_valid_config, platform, repo)
+
+    async def repos_extending(self, platform: str, source_repo: str) -> list[tuple[str, str]]:
+        return await self._store.run(repos_extending, platform, source_repo)
+
+    async def repos_with_review(self, platform: str) -> list[str]:
+        return await self._store.run(repos_with_review, platform)
+
+    async def save_run(
+        self, platform: str, repo: str, trigger: str, commit: str | None, mode: str, outcome: str,
+        plan: list[dict[str, Any]], results: list[dict[str, Any]], errors: list[str], started: float, finished: float,
+    ) -> int:
+        return int(await self._store.run(
+            save_run, platform, repo, trigger, commit, mode, outcome, plan, results, errors, started, finished
+        ))
+
+    async def latest_runs(self, trigger: str | None = None) -> list[dict[str, Any]]:
+        return await self._store.run(latest_runs, trigger)
+
+    async def prune_runs_chunk(self, before: float, after_id: int, limit: int) -> tuple[int, int | None]:
+        return await self._store.run(prune_runs_chunk, before, after_id, limit)

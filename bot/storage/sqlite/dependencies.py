@@ -1,52 +1,21 @@
-"""Issue dependencies in the store, and reading them from issue bodies.
+"""Dependencies on SQLite: the store jobs, and `SqliteDependencies` running them.
 
-An edge "A depends on B" is kept with where it came from: a command, or a "Depends on #N" /
-"Blocked by #N" line in A's body (those follow the body as it is edited). Repository names are
-stored in lowercase; an issue is (repo, number).
+The service is the only writer, and each job runs in one transaction of the group commit, so
+`add` and `sync_body` check for a cycle and insert without anyone changing the graph between.
 """
 
 from __future__ import annotations
 
-import re
 import sqlite3
 from collections import deque
 
-from bot.storage.sqlite.engine import single_statement
-
-IssueRef = tuple[str, int]
-
-# One line each: `[^\S\n]` is whitespace but a line break. With `\s`, "Depends on" followed by
-# line breaks alone (anyone who can open an issue can write 65,000 of them) backtracked
-# quadratically, holding the event loop for about 100 s per read.
-DEPENDENCY_LINE_RE = re.compile(
-    r"^[^\S\n]{0,3}(?:depends[^\S\n]+on|blocked[^\S\n]+by)[^\S\n]*:?[^\S\n]+(.+)$", re.IGNORECASE | re.MULTILINE
-)
-# Owner and name as long as the platforms allow (GitHub 39 and 100, Gitea 40 and 100). Unbounded,
-# a run of name characters with no "/" in it was scanned to its end from every "." or "-"
-# in it: 16,000 dashes took 0.9 s, a whole line of an issue body far longer.
-REF_RE = re.compile(r"(?<![\w/])(?:(?P<repo>[A-Za-z0-9_.-]{1,40}/[A-Za-z0-9_.-]{1,100}))?#(?P<number>\d{1,9})\b")
-MAX_DEPENDENCIES = 50
-
-
-def parse_refs(text: str, repo: str) -> list[IssueRef]:
-    """`#12`, `owner/repo#12` -> (repo, number), in order, without repeats."""
-    found: list[IssueRef] = []
-    for match in REF_RE.finditer(text):
-        ref = ((match.group("repo") or repo).lower(), int(match.group("number")))
-        if ref not in found:
-            found.append(ref)
-    return found
-
-
-def body_dependencies(body: str | None, repo: str) -> list[IssueRef]:
-    refs: list[IssueRef] = []
-    for line in DEPENDENCY_LINE_RE.findall(body or ""):
-        refs.extend(ref for ref in parse_refs(line, repo) if ref not in refs)
-    return refs[:MAX_DEPENDENCIES]
+from bot.issue_dependencies import IssueRef
+from bot.storage.dependencies import Edge
+from bot.storage.sqlite.engine import Store, single_statement
 
 
 @single_statement
-def of(conn: sqlite3.Connection, platform: str, repo: str, number: int) -> list[tuple[str, int, str]]:
+def of(conn: sqlite3.Connection, platform: str, repo: str, number: int) -> list[Edge]:
     """What (repo, number) depends on: (dep_repo, dep_number, source)."""
     rows = conn.execute(
         "SELECT dep_repo, dep_number, source FROM dependencies WHERE platform = ? AND repo = ? AND number = ?"
@@ -130,3 +99,33 @@ def sync_body(
 def issues_with_dependencies(conn: sqlite3.Connection, platform: str) -> list[IssueRef]:
     rows = conn.execute("SELECT DISTINCT repo, number FROM dependencies WHERE platform = ? ORDER BY repo, number", (platform,))
     return [(r, n) for r, n in rows]
+
+
+class SqliteDependencies:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def of(self, platform: str, repo: str, number: int) -> list[Edge]:
+        return await self._store.run(of, platform, repo, number)
+
+    async def dependents(self, platform: str, repo: str, number: int) -> list[IssueRef]:
+        return await self._store.run(dependents, platform, repo, number)
+
+    async def would_cycle(self, platform: str, issue: IssueRef, dep: IssueRef) -> bool:
+        return bool(await self._store.run(would_cycle, platform, issue, dep))
+
+    async def add(
+        self, platform: str, issue: IssueRef, deps: list[IssueRef], source: str, now: float
+    ) -> tuple[list[IssueRef], list[IssueRef]]:
+        return await self._store.run(add, platform, issue, deps, source, now)
+
+    async def remove(self, platform: str, issue: IssueRef, deps: list[IssueRef], source: str | None = None) -> list[IssueRef]:
+        return await self._store.run(remove, platform, issue, deps, source)
+
+    async def sync_body(
+        self, platform: str, issue: IssueRef, wanted: list[IssueRef], now: float
+    ) -> tuple[list[IssueRef], list[IssueRef], list[IssueRef]]:
+        return await self._store.run(sync_body, platform, issue, wanted, now)
+
+    async def issues_with_dependencies(self, platform: str) -> list[IssueRef]:
+        return await self._store.run(issues_with_dependencies, platform)

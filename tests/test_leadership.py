@@ -247,9 +247,9 @@ async def test_on_sqlite_a_restarted_process_leads_at_once_despite_its_killed_fo
         await storage.stop()
 
 
-def test_the_worktree_jobs_run_on_the_worktree_host_and_the_rest_on_the_leader() -> None:
+def test_the_jobs_that_use_the_git_root_run_on_the_worktree_host_and_the_rest_on_the_leader() -> None:
     from bot.app import build_router
 
     jobs = {job.name: job.lease for job in build_router(make_settings(Path("/nonexistent"))).jobs}
-    assert {name for name, lease in jobs.items() if lease == WORKTREES} == {"worktrees-resume", "worktrees-sweep", "worktrees-check"}
+    assert {name for name, lease in jobs.items() if lease == WORKTREES} == {"worktrees-resume", "worktrees-sweep", "worktrees-check", "cleanup"}
     assert {lease for lease in jobs.values()} == {SCHEDULER, WORKTREES}

@@ -198,4 +198,7 @@ async def test_the_page_shows_no_worktree_host_when_no_replica_is_one(world: Wor
         replicas = shown[shown.index("Replicas"):shown.index("Queue")]
         assert "Scheduler leader (runs the scheduled jobs) bot-8 (this replica)" in replicas
         assert "Worktree host (owns the worktree root) none" in replicas
+        jobs = shown[shown.index("Scheduled jobs"):]
+        assert re.search(r"expire-claims every 60 s (?:(?!every).)*the scheduler leader", jobs)
+        assert re.search(r"worktrees-sweep every 300 s (?:(?!every).)*the worktree host", jobs)
         assert app.capabilities() == frozenset()

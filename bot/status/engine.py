@@ -15,6 +15,7 @@ sections = StatusSections()
 MAX_FAILURES_SHOWN = 20
 
 
+RUNS_ON = {"scheduler": "the scheduler leader", "worktrees": "the worktree host"}
 LEASE_ROLES = (("scheduler", "Scheduler leader (runs the scheduled jobs)"), ("worktrees", "Worktree host (owns the worktree root)"))
 
 
@@ -70,6 +71,6 @@ async def jobs_section(ctx: Context, engine: Any) -> Table:
         rows.append((
             name, f"every {int(job.interval(ctx.settings))} s",
             f"{when(last[0])}: {last[1]} in {last[2]:.2f} s" if last else "not yet on this replica",
-            when(upcoming) if upcoming else "",
+            when(upcoming) if upcoming else "", RUNS_ON.get(job.lease, job.lease),
         ))
-    return Table(("Job", "Interval", "Last run", "Next run"), rows, empty="no scheduled job")
+    return Table(("Job", "Interval", "Last run", "Next run", "Runs on"), rows, empty="no scheduled job")

@@ -8,9 +8,11 @@ import importlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
+from types import FunctionType
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.routing import BaseRoute
 
 from bot import deliveries
 from bot.engine.dispatch import Processor
@@ -20,13 +22,17 @@ from bot.engine.metrics import Metrics
 from bot.engine.pressure import IntakePressure
 from bot.engine.router import Router
 from bot.engine.scheduler import Scheduler
+from bot.engine.services import Services
 from bot.engine.toolbox import Toolbox
 from bot.forges.provider import Forges
 from bot.http.api import routes
+from bot.http.auth import agent_login
 from bot.http.limits import ConnectionGuard, HeadBudget, ServeLimits, UnverifiedBudget, connection_cap, open_file_limit
 from bot.http.mcp import PATH as MCP_PATH
+from bot.http.mcp import MCPEndpoint
+from bot.http.parts import AppParts
 from bot.http.webhooks import GITEA, GITHUB, Delivery, Stored, WebhookEndpoint
-from bot.permissions import PermissionCache
+from bot.status.routes import routes as status_routes
 from bot.status.sections import StatusSections
 from bot.storage.open import open_storage
 from config.settings import Settings
@@ -56,6 +62,8 @@ BUILTIN_TOOLBOXES = ("handlers.agent_tools:toolbox", "handlers.review_status:too
 # Status page sections (bot/status/sections.py), `package.module:sections`; a feature adds its module here.
 BUILTIN_STATUS_SECTIONS = ("bot.status.engine:sections", "handlers.status_sections:sections", "handlers.worktree_tools:sections",
                            "handlers.review_status:sections", "handlers.cleanup_status:sections")
+# HTTP routes of features, `package.module:function` taking the app (bot/http/parts.py's AppParts).
+BUILTIN_ROUTES = ("handlers.agents:routes", "handlers.worktrees_api:routes")
 
 
 def load_router(module_path: str) -> Router:
@@ -87,24 +95,20 @@ def build_toolbox(modules: Iterable[str] = BUILTIN_TOOLBOXES) -> Toolbox:
     return Toolbox().include(*(_load(m, Toolbox) for m in modules))
 
 
+def build_feature_routes(app: AppParts, modules: Iterable[str] = BUILTIN_ROUTES) -> list[BaseRoute]:
+    """Every built-in feature's HTTP routes, made for `app`."""
+    return [route for m in modules for route in _load(m, FunctionType)(app)]
+
+
 def build_status_sections(modules: Iterable[str] = BUILTIN_STATUS_SECTIONS) -> StatusSections:
     """Every built-in module's status page sections."""
     return StatusSections().include(*(_load(m, StatusSections) for m in modules))
 
 
-def build_services(
-    settings: Settings, *, forges: Forges | None = None, clock: Callable[[], float] = time.time
-) -> dict[str, Any]:
-    """What handlers reach through `ctx.services`, for the service and the CLI alike.
-
-    The forge clients hold connections: whoever builds the services closes them
-    (`await services["forges"].aclose()`).
-    """
-    return {
-        "forges": forges if forges is not None else Forges(settings, clock=clock),
-        "metrics": Metrics(),
-        "permissions": PermissionCache(),
-    }
+def build_services(settings: Settings, *, forges: Forges | None = None, clock: Callable[[], float] = time.time) -> Services:
+    """The clients and caches handlers reach through `ctx.services`, for the service and the CLI
+    alike. Whoever builds them closes them (`await services.aclose()`)."""
+    return Services(forges=forges if forges is not None else Forges(settings, clock=clock))
 
 
 class ForgebotApp:
@@ -115,21 +119,21 @@ class ForgebotApp:
         settings: Settings,
         *,
         router: Router | None = None,
-        services: dict[str, Any] | None = None,
+        services: Services | None = None,
         forges: Forges | None = None,
         clock: Callable[[], float] = time.time,
         pressure: IntakePressure | None = None,
     ) -> None:
         self.settings = settings
-        services = {**build_services(settings, forges=forges, clock=clock), **(services or {})}
-        self.forges: Forges = services["forges"]
-        self.metrics: Metrics = services["metrics"]
+        self.services = services if services is not None else build_services(settings, forges=forges, clock=clock)
+        self.forges: Forges = self.services.forges
+        self.metrics: Metrics = self.services.metrics
         self.clock = clock
         self.router = router if router is not None else build_router(settings)
         self.pressure = pressure if pressure is not None else IntakePressure()
         self.storage = open_storage(settings)
         self.store = self.storage.engine  # the SQLite engine, until the inbox and the API speak to `storage`
-        self.processor = Processor(settings, self.storage, self.router, clock, services)
+        self.processor = Processor(settings, self.storage, self.router, self.services, clock)
         self.inbox = Inbox(
             self.store,
             self.processor,
@@ -170,15 +174,9 @@ class ForgebotApp:
             )
             for path, platform in (("/webhooks", None), ("/webhooks/github", GITHUB), ("/webhooks/gitea", GITEA))
         }
-        from bot.http.mcp import MCPEndpoint
-        from bot.status.routes import routes as status_routes
-        from handlers.agents import agent_login
-        from handlers.agents import routes as agent_routes
-        from handlers.worktrees_api import routes as worktree_routes
-
         self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
-        self.http = Starlette(routes=[*routes(self), *agent_routes(self), *worktree_routes(self),
-                                      *status_routes(self, build_status_sections())], lifespan=self._lifespan)
+        self.http = Starlette(routes=[*routes(self), *build_feature_routes(self), *status_routes(self, build_status_sections())],
+                              lifespan=self._lifespan)
 
     def _leadership(self, name: str) -> Leadership:
         return Leadership(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from bot.http.webhooks import GITEA, GITHUB, Delivery
 from bot.storage import bodies
+from bot.storage.sqlite import effects as effect_keys
 from bot.storage.sqlite.engine import batch, single_statement
 
 PENDING, RUNNING, DONE, IGNORED, DEAD = "pending", "running", "done", "ignored", "dead"
@@ -254,22 +255,6 @@ def prune_chunk(
     return len(doomed), int(rows[-1][0])
 
 
-def prune_effects(conn: sqlite3.Connection, before: float, limit: int = PRUNE_CHUNK) -> int:
-    """Forget up to `limit` of the oldest effect keys, those older than `before`; how many went.
-
-    Keys are recorded in time order, so the old ones are a prefix of the table in rowid order:
-    looking at the first `limit` rows is enough, with no index on the time and no full scan.
-    """
-    old = [
-        rowid
-        for rowid, created_at in conn.execute("SELECT rowid, created_at FROM effects ORDER BY rowid LIMIT ?", (limit,))
-        if created_at < before
-    ]
-    if old:
-        conn.execute(f"DELETE FROM effects WHERE rowid IN ({','.join('?' * len(old))})", old)
-    return len(old)
-
-
 def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) -> int:
     """All of the pruning in one transaction (the CLI and tests; the service goes chunk by chunk)."""
     removed = 0
@@ -277,6 +262,6 @@ def prune(conn: sqlite3.Connection, finished_before: float, dead_before: float) 
     while after is not None:
         count, after = prune_chunk(conn, finished_before, dead_before, after)
         removed += count
-    while prune_effects(conn, dead_before):
+    while effect_keys.prune(conn, dead_before):
         pass
     return removed

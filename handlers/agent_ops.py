@@ -13,12 +13,12 @@ import re
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
-from bot import claims
 from bot.engine.context import Context
 from bot.engine.invoke import BadArguments, CommandFailed, Refusal, Refused, check_allowed
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
 from bot.forges.provider import NotConfigured
 from bot.repoconfig import config_in_force
+from bot.storage.claims import Claim
 from bot.worktrees import all_live as live_worktrees
 from config.repo import RepoConfig
 from handlers.claims import claim_issue, extend_claim, open_dependencies, release_claim
@@ -132,7 +132,7 @@ def issue_summary(issue: Issue) -> dict[str, Any]:
 async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None = None) -> list[dict[str, Any]]:
     """Open issues that are neither claimed nor blocked, oldest first."""
     config = await config_in_force(ctx, forge.platform, repo)
-    claimed = {c.number for c in await ctx.storage.engine.run(claims.active_claims, forge.platform, repo)}
+    claimed = {c.number for c in await ctx.storage.claims.active_claims(forge.platform, repo)}
     worktrees = {w.number: w for w in await ctx.storage.engine.run(live_worktrees, forge.platform, repo)}
     skip = {config.claims.label.lower(), config.dependencies.label.lower()}
     ready = []
@@ -155,13 +155,13 @@ async def ready(ctx: Context, forge: Forge, repo: str, login: str, label: str | 
     return await ready_issues(ctx, forge, repo, label)
 
 
-def claim_json(claim: claims.Claim) -> dict[str, Any]:
+def claim_json(claim: Claim) -> dict[str, Any]:
     return {"number": claim.number, "holder": claim.holder, "claimed_at": claim.claimed_at,
             "expires_at": claim.expires_at, "expires": when(claim.expires_at)}
 
 
 async def list_claims(ctx: Context, forge: Forge, repo: str, login: str) -> list[dict[str, Any]]:
-    return [claim_json(c) for c in await ctx.storage.engine.run(claims.active_claims, forge.platform, repo)]
+    return [claim_json(c) for c in await ctx.storage.claims.active_claims(forge.platform, repo)]
 
 
 async def read_issue(ctx: Context, forge: Forge, repo: str, login: str, number: int) -> dict[str, Any]:
@@ -180,7 +180,7 @@ async def read_issue(ctx: Context, forge: Forge, repo: str, login: str, number: 
             except NotFound:
                 state = "missing"
         depends_on.append({"repo": dep_repo, "number": dep_number, "state": state, "source": source})
-    current = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
+    current = await ctx.storage.claims.active_claim(forge.platform, repo, number)
     return {
         **issue_summary(issue), "state": issue.state, "body": issue.body, "is_pull": issue.is_pull,
         "assignees": list(issue.assignees), "depends_on": depends_on,
@@ -194,7 +194,7 @@ async def my_claims(ctx: Context, login: str, platform: str | None) -> list[dict
     try:
         chosen = choose_platform(ctx, platform)
         forge = ctx.forges.get(chosen)
-        held = [c for c in await ctx.storage.engine.run(claims.active_claims, chosen) if c.holder.lower() == login.lower()]
+        held = [c for c in await ctx.storage.claims.active_claims(chosen) if c.holder.lower() == login.lower()]
         return [{"repo": c.repo, **claim_json(c)} for c in held[:MAX_MY_CLAIMS] if await readable(ctx, forge, c.repo, login)]
     except Exception as exc:
         failure = failure_of(exc)
@@ -209,7 +209,7 @@ async def my_claims(ctx: Context, login: str, platform: str | None) -> list[dict
 async def claim(ctx: Context, forge: Forge, repo: str, login: str, number: int, duration: str | None) -> dict[str, Any]:
     config, issue = await allowed_config(ctx, forge, repo, number, login, "claim")
     message = await claim_issue(ctx, forge, repo, number, login, config, duration, issue)
-    current = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
+    current = await ctx.storage.claims.active_claim(forge.platform, repo, number)
     return {"status": "claimed", "holder": login, "expires_at": current.expires_at if current else None, "message": message}
 
 
@@ -221,7 +221,7 @@ async def extend(ctx: Context, forge: Forge, repo: str, login: str, number: int,
 
 async def release(ctx: Context, forge: Forge, repo: str, login: str, number: int) -> dict[str, Any]:
     config, _ = await allowed_config(ctx, forge, repo, number, login, "unclaim")
-    current = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
+    current = await ctx.storage.claims.active_claim(forge.platform, repo, number)
     if current is None:
         raise CommandFailed("nobody holds this issue")
     if current.holder.lower() != login.lower():

@@ -18,10 +18,9 @@ someone else, closed, blocked, a pull request...), 502 the platform failed (wort
 
 from __future__ import annotations
 
-import hmac
 import json
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -30,26 +29,12 @@ from starlette.routing import Route
 from bot.engine.context import Context
 from bot.engine.invoke import BadArguments
 from bot.forges.base import Forge
-from config.settings import Settings
+from bot.http.auth import agent_login
+from bot.http.parts import AppParts
 from handlers import agent_ops
 from handlers.agent_ops import NO_REPOSITORY, AgentFailure, allowed_config, ready_issues
 
-if TYPE_CHECKING:
-    from bot.app import ForgebotApp
-
-__all__ = ["NO_REPOSITORY", "agent_endpoint", "agent_login", "allowed_config", "ready_issues", "routes"]
-
-
-def agent_login(settings: Settings, authorization: str) -> str | None:
-    """The login an `Authorization: Bearer TOKEN` header acts as, or None."""
-    if not authorization.lower().startswith("bearer "):
-        return None
-    token = authorization[7:].strip().encode()
-    found = None
-    for known, login in settings.agent_logins().items():
-        if hmac.compare_digest(token, known.encode()):  # check every one: no early exit to time
-            found = login
-    return found
+__all__ = ["NO_REPOSITORY", "agent_endpoint", "allowed_config", "ready_issues", "routes"]
 
 
 def _json_error(status: int, message: str) -> JSONResponse:
@@ -74,7 +59,7 @@ async def _duration(request: Request) -> str | None:
 Work = Callable[[Request, Context, Forge, str, str], Awaitable[Response]]
 
 
-def agent_endpoint(app: ForgebotApp, work: Work) -> Callable[[Request], Awaitable[Response]]:
+def agent_endpoint(app: AppParts, work: Work) -> Callable[[Request], Awaitable[Response]]:
     """An agent API route on /api/repos/{owner}/{repo}/...: the bearer token's login, the platform,
     the read check and failures as statuses, all from handlers/agent_ops.py (also for
     handlers/worktrees_api.py)."""
@@ -96,7 +81,7 @@ def agent_endpoint(app: ForgebotApp, work: Work) -> Callable[[Request], Awaitabl
     return handle
 
 
-def routes(app: ForgebotApp) -> list[Route]:
+def routes(app: AppParts) -> list[Route]:
     def endpoint(work: Callable[[Request, Context, Forge, str, str], Awaitable[Any]]) -> Callable[[Request], Awaitable[Response]]:
         async def answer(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
             return JSONResponse(await work(request, ctx, forge, repo, login))

@@ -6,8 +6,6 @@ import logging
 import re
 from dataclasses import dataclass
 
-from bot import claims
-from bot.claims import Claim, ClaimOutcome
 from bot.comments import post_once
 from bot.engine.context import Context
 from bot.engine.invoke import BadArguments, CommandFailed, Invocation
@@ -16,6 +14,7 @@ from bot.events import Event
 from bot.forges.base import Forge, ForgeError, Issue, NotFound, RateLimited, Unavailable
 from bot.permissions import platform_level
 from bot.repoconfig import config_in_force
+from bot.storage.claims import Claim, ClaimOutcome
 from config.repo import ClaimOptions, RepoConfig, format_duration, parse_duration
 from handlers.common import ensure_label, ref, when
 
@@ -98,8 +97,8 @@ async def claim_issue(
         raise CommandFailed(f"it is blocked by {', '.join(blockers)}", "Claim it once they are closed, or `/undepend` them.")
     now = ctx.clock()
     request = ctx.event.delivery_id if ctx.event else None  # the agent API has no delivery: no retries either
-    result = await ctx.storage.engine.run(
-        claims.claim, forge.platform, repo, number, login, now, now + chosen.seconds, options.max_per_user, request or None
+    result = await ctx.storage.claims.claim(
+        forge.platform, repo, number, login, now, now + chosen.seconds, options.max_per_user, request or None
     )
     if result.outcome is ClaimOutcome.HELD:
         assert result.claim is not None
@@ -111,7 +110,7 @@ async def claim_issue(
     # The store decided; now make the platform say so (safe to repeat on a retry).
     assert result.claim is not None
     if not await assigned_by_platform(forge, repo, number, login):
-        await ctx.storage.engine.run(claims.withdraw, result.claim.id, ctx.clock(), "unassignable")
+        await ctx.storage.claims.withdraw(result.claim.id, ctx.clock(), "unassignable")
         await ctx.record("claim.refused", actor=login, repo=repo, issue=number, why="not assignable")
         raise CommandFailed(UNASSIGNABLE.format(login=login), UNASSIGNABLE_HINT.format(login=login))
     label = await ensure_label(ctx, forge, repo, options.label)
@@ -131,19 +130,19 @@ async def release_claim(ctx: Context, forge: Forge, repo: str, number: int, conf
         await forge.remove_label(repo, number, config.claims.label)
     except NotFound:  # already gone
         pass
-    await ctx.storage.engine.run(claims.release, forge.platform, repo, number, ctx.clock(), reason)
+    await ctx.storage.claims.release(forge.platform, repo, number, ctx.clock(), reason)
     await ctx.record(f"claim.released.{reason}", actor=holder.holder, repo=repo, issue=number)
 
 
 async def extend_claim(ctx: Context, forge: Forge, repo: str, number: int, login: str, config: RepoConfig, duration: str | None) -> str:
-    current = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
+    current = await ctx.storage.claims.active_claim(forge.platform, repo, number)
     if current is None:
         raise CommandFailed("nobody holds this issue", "`/claim` it instead.")
     if current.holder.lower() != login.lower():
         raise CommandFailed(f"only @{current.holder}, who holds it, can extend the claim")
     chosen = lease(config.claims, duration)
     until = ctx.clock() + chosen.seconds
-    await ctx.storage.engine.run(claims.extend, current.id, until)
+    await ctx.storage.claims.extend(current.id, until)
     await ctx.record("claim.extended", actor=login, repo=repo, issue=number, until=until)
     return EXTENDED.format(holder=login, until=when(until), duration=chosen.text)
 
@@ -170,7 +169,7 @@ async def claim_command(inv: Invocation) -> str:
     on_pulls=False,
 )
 async def unclaim_command(inv: Invocation) -> None:
-    current = await inv.ctx.storage.engine.run(claims.active_claim, inv.forge.platform, inv.repo, inv.number)
+    current = await inv.ctx.storage.claims.active_claim(inv.forge.platform, inv.repo, inv.number)
     if current is None:
         raise CommandFailed("nobody holds this issue")
     if current.holder.lower() != inv.actor.lower() and not await inv.may(platform_level(Level.TRIAGE, inv.forge.capabilities)):
@@ -195,7 +194,7 @@ async def extend_command(inv: Invocation) -> str:
 @router.job("expire-claims", every=60)
 async def expire_claims(ctx: Context) -> None:
     """Release every claim whose lease ran out: unassign, unlabel, say so once."""
-    for claim in await ctx.storage.engine.run(claims.expired, ctx.clock()):
+    for claim in await ctx.storage.claims.expired(ctx.clock()):
         try:
             forge = ctx.forges.get(claim.platform)
             config = await config_in_force(ctx, claim.platform, claim.repo)
@@ -215,13 +214,13 @@ async def _renew(ctx: Context, event: Event, config: RepoConfig, numbers: set[in
     assert event.repo is not None
     repo = event.repo.full_name
     for number in sorted(numbers):
-        current = await ctx.storage.engine.run(claims.active_claim, event.platform, repo, number)
+        current = await ctx.storage.claims.active_claim(event.platform, repo, number)
         if current is None or current.holder.lower() != login.lower():
             continue
         until = ctx.clock() + parse_duration(config.claims.default_duration).total_seconds()
         if until <= current.expires_at:
             continue
-        await ctx.storage.engine.run(claims.extend, current.id, until)
+        await ctx.storage.claims.extend(current.id, until)
         await ctx.record("claim.renewed", actor=login, issue=number, until=until, by=why)
 
 

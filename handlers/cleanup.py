@@ -47,7 +47,7 @@ async def cleanup_repository(ctx: Context, forge: Forge, repo: str) -> None:
     root = GitRoot(ctx.settings.git_root.resolve())
     root.prepare()
     bot = await ctx.forges.bot_login(forge.platform)
-    run = await run_cleanup(forge, ctx.storage.engine, root, repo, config.cleanup, mode="auto", bot_login=bot, clock=ctx.clock)
+    run = await run_cleanup(forge, ctx.storage, root, repo, config.cleanup, mode="auto", bot_login=bot, clock=ctx.clock)
     logger.info("cleanup %s: %s", run.mode, summary(run.changes), extra={"repo": repo, "deleted": len(run.results)})
 
 

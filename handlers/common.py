@@ -21,8 +21,7 @@ def ref(repo: str, number: int, here: str) -> str:
 
 
 def permissions(ctx: Context) -> PermissionCache:
-    cache: PermissionCache = ctx.services["permissions"]
-    return cache
+    return ctx.services.permissions
 
 
 async def ensure_label(ctx: Context, forge: Forge, repo: str, name: str) -> str:
@@ -31,7 +30,7 @@ async def ensure_label(ctx: Context, forge: Forge, repo: str, name: str) -> str:
     GitHub creates unknown labels when they are added to an issue and Gitea ignores them, so the
     bot makes sure the labels it manages exist before it uses them (checked once per process).
     """
-    known: dict[tuple[str, str, str], str] = ctx.services.setdefault("known_labels", {})
+    known = ctx.services.known_labels
     key = (forge.platform, repo.lower(), name.lower())
     if key in known:
         return known[key]

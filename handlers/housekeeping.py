@@ -30,7 +30,7 @@ async def prune_deliveries(ctx: Context) -> None:
     while after is not None:
         count, after = await ctx.storage.engine.run(deliveries.prune_chunk, now - keep, now - 4 * keep, after)
         removed += count
-    while await ctx.storage.engine.run(deliveries.prune_effects, now - 4 * keep):
+    while await ctx.storage.effects.prune(now - 4 * keep):
         pass
     runs = 0
     after = 0

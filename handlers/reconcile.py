@@ -83,9 +83,7 @@ async def _run(ctx: Context, forge: Forge, repo: str, **kwargs: object) -> RunSu
         clock=ctx.clock,
         **kwargs,  # type: ignore[arg-type]
     )
-    metrics = ctx.services.get("metrics")
-    if metrics is not None:
-        metrics.reconcile_runs.labels(forge.platform, run.trigger.partition(":")[0], run.outcome).inc()
+    ctx.services.metrics.reconcile_runs.labels(forge.platform, run.trigger.partition(":")[0], run.outcome).inc()
     return run
 
 
@@ -158,9 +156,7 @@ async def reconcile_all(ctx: Context) -> None:
             drifted += run.outcome == "drift"
 
     await each_repository(ctx, one)
-    metrics = ctx.services.get("metrics")
-    if metrics is not None:
-        metrics.drifted.set(drifted)
+    ctx.services.metrics.drifted.set(drifted)
 
 
 async def each_repository(ctx: Context, work: Callable[[Forge, str], Awaitable[None]]) -> None:

@@ -211,7 +211,7 @@ async def one_at_a_time(ctx: Context, platform: str, repo: str, number: int) -> 
     """One derivation of a pull request at a time in this process. Events about the pull request
     come in order already; this also covers what comes from elsewhere at the same moment (a push
     to its base, a check, the sweep), which would otherwise both find no summary and post two."""
-    locks: dict[tuple[str, str, int], tuple[asyncio.Lock, list[int]]] = ctx.services.setdefault("review_locks", {})
+    locks = ctx.services.review_locks
     key = (platform, repo.lower(), number)
     lock, users = locks.setdefault(key, (asyncio.Lock(), [0]))
     users[0] += 1  # the lock is forgotten only when nobody holds or waits for it

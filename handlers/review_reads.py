@@ -13,7 +13,6 @@ from datetime import UTC, datetime
 from bot.comments import is_bot_comment
 from bot.engine.context import Context
 from bot.forges.base import Comment, FileChange, Forge, NotFound, PermissionDenied, PullRequest, Review
-from bot.forges.common import BoundedCache
 from bot.review.owners import ALIASES, Owners, owners_paths
 from bot.review.state import COMMENT, REVIEW, Remark
 from bot.review.summary import STATUS_CONTEXT, Memo
@@ -25,13 +24,13 @@ EPOCH = datetime.fromtimestamp(0, UTC)
 
 
 def forget_owners(ctx: Context, platform: str, repo: str, branch: str) -> None:
-    ctx.services.setdefault("review_owners", {}).pop((platform, repo.lower(), branch), None)
+    ctx.services.review_owners.pop((platform, repo.lower(), branch), None)
 
 
 async def read_owners(ctx: Context, forge: Forge, repo: str, branch: str, changed: list[str]) -> Owners:
     """The OWNERS files covering `changed`, from `branch` (the base): remembered until a push to
     the branch changes one of them, or OWNERS_TTL passes. Raises OwnersError for a broken file."""
-    cache: dict[tuple[str, str, str], tuple[float, dict[str, str | None]]] = ctx.services.setdefault("review_owners", {})
+    cache = ctx.services.review_owners
     key = (forge.platform, repo.lower(), branch)
     now = ctx.clock()
     entry = cache.get(key)
@@ -48,7 +47,7 @@ async def read_owners(ctx: Context, forge: Forge, repo: str, branch: str, change
 
 async def tree_of(ctx: Context, forge: Forge, repo: str, sha: str) -> str:
     """The git tree of a commit (a commit never changes, so it is remembered)."""
-    trees: dict[tuple[str, str, str], str] = ctx.services.setdefault("review_trees", {})
+    trees = ctx.services.review_trees
     key = (forge.platform, repo.lower(), sha)
     if key not in trees:
         if len(trees) > 10_000:
@@ -87,7 +86,7 @@ async def advance_memo(ctx: Context, forge: Forge, repo: str, pull: PullRequest,
 async def required_checks(ctx: Context, forge: Forge, repo: str, branch: str) -> tuple[str, ...]:
     """The base branch's required checks (without our own); none when the bot may not read them.
     Remembered for a minute: protection changes seldom, and a merge is refused anyway if it did."""
-    cache: dict[tuple[str, str, str], tuple[float, tuple[str, ...]]] = ctx.services.setdefault("review_required", {})
+    cache = ctx.services.review_required
     key, now = (forge.platform, repo.lower(), branch), ctx.clock()
     if key in cache and now - cache[key][0] < CHECKS_TTL:
         return cache[key][1]
@@ -107,8 +106,7 @@ async def pull_and_changes(ctx: Context, forge: Forge, repo: str, number: int) -
     """The pull request and its changed files, read once per delivery (a command and the
     derivation after it on the same comment share them)."""
     delivery = ctx.event.delivery_id if ctx.event else None
-    memo: BoundedCache[tuple[str, str, str, int], tuple[float, PullRequest, list[FileChange]]] = ctx.services.setdefault(
-        "review_reads", BoundedCache(256))
+    memo = ctx.services.review_reads
     key = (delivery or "", forge.platform, repo.lower(), number)
     now = ctx.clock()
     if delivery and key in memo and now - memo[key][0] < READS_TTL:  # not for a redelivery hours later
@@ -123,8 +121,7 @@ async def pull_and_changes(ctx: Context, forge: Forge, repo: str, number: int) -
 async def changes_of(ctx: Context, forge: Forge, repo: str, pull: PullRequest) -> list[FileChange]:
     """The files a pull request changes: the same for the same head on the same base tip, so
     remembered by the two commits."""
-    cache: BoundedCache[tuple[str, str, str, str], list[FileChange]] = ctx.services.setdefault(
-        "review_changes", BoundedCache(4096))
+    cache = ctx.services.review_changes
     key = (forge.platform, repo.lower(), pull.head_sha, pull.base_sha)
     if key not in cache:
         cache[key] = await forge.list_pull_changes(repo, pull.number)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from bot import claims
 from bot.engine.context import Context
 from bot.forges.base import Forge
 from bot.status.sections import Cell, Link, StatusSections, Table
@@ -23,7 +22,7 @@ def issue_link(number: int, title: str | None = None, url: str | None = None) ->
 
 @sections.repository("claims", title="Claims", order=10)
 async def claims_section(ctx: Context, forge: Forge, repo: str) -> Table:
-    held = await ctx.storage.engine.run(claims.active_claims, forge.platform, repo)
+    held = await ctx.storage.claims.active_claims(forge.platform, repo)
     rows: list[tuple[Cell, ...]] = [(f"#{c.number}", f"@{c.holder}", when(c.expires_at)) for c in held[:MAX_ROWS]]
     return Table(("Issue", "Holder", "Until"), rows, empty="nobody holds an issue")
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot import claims
 from bot import worktrees as store
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed
@@ -30,7 +29,7 @@ async def start(ctx: Context, forge: Forge, repo: str, login: str, number: int, 
     """/start as `login`: claim, branch and worktree; answers once the worktree is ready."""
     config, issue = await allowed_config(ctx, forge, repo, number, login, "start")
     started = await start_work(ctx, forge, repo, number, login, config, base=base, issue=issue, background=False)
-    held = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
+    held = await ctx.storage.claims.active_claim(forge.platform, repo, number)
     return worktree_json(started.worktree, held.expires_at if held else None)
 
 
@@ -50,7 +49,7 @@ async def status(ctx: Context, forge: Forge, repo: str, login: str, number: int)
     row = await ctx.storage.engine.run(store.live, forge.platform, repo, number)
     if row is None:
         raise CommandFailed("this issue has no worktree", "Start it first.")
-    held = await ctx.storage.engine.run(claims.active_claim, forge.platform, repo, number)
+    held = await ctx.storage.claims.active_claim(forge.platform, repo, number)
     return worktree_json(row, held.expires_at if held else None)
 
 

@@ -6,12 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import shutil
-import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import claims
 from bot import worktrees as store
 from bot.engine.context import Context
 from bot.forges.base import Forge
@@ -85,21 +83,12 @@ async def removal_due(ctx: Context, forge: Forge, row: Worktree, config: RepoCon
     if "closed" in wanted and issue.state == "closed":
         return Due("the issue was closed", on_forge)
     if {"released", "expired"} & wanted:
-        ended = await ctx.storage.engine.run(claim_end, row.platform, row.repo, row.number)
+        ended = await ctx.storage.claims.last_end(row.platform, row.repo, row.number)
         if ended == "expired" and "expired" in wanted:
             return Due("the claim expired", on_forge)
         if ended is not None and ended != "expired" and "released" in wanted:
             return Due("the claim was released", on_forge)
     return None
-
-
-def claim_end(conn: sqlite3.Connection, platform: str, repo: str, number: int) -> str | None:
-    """None while the issue is claimed (or was never claimed); else why its last claim ended."""
-    if claims.active_claim(conn, platform, repo, number) is not None:
-        return None
-    row = conn.execute("SELECT release_reason FROM claims WHERE platform = ? AND repo = ? AND number = ? ORDER BY id DESC LIMIT 1",
-                       (platform, repo.lower(), number)).fetchone()
-    return (row[0] or "released") if row else None
 
 
 async def check_mirrors(ctx: Context) -> list[str]:

@@ -46,9 +46,9 @@ class Started:
 
 
 def git_root(ctx: Context) -> GitRoot:
-    root: GitRoot | None = ctx.services.get("git_root")
+    root = ctx.services.git_root
     if root is None:
-        root = ctx.services["git_root"] = GitRoot(ctx.settings.git_root.resolve())
+        root = ctx.services.git_root = GitRoot(ctx.settings.git_root.resolve())
         root.prepare()
     return root
 
@@ -245,7 +245,7 @@ async def _create_forge_branch(forge: Forge, mirror: Mirror, access: GitAccess, 
 def run_in_background(ctx: Context, row_id: int, work: Coroutine[Any, Any, None]) -> None:
     """Run a start outside its delivery (the first mirror of a repository takes minutes), keeping
     a reference so the task is not collected and the sweep knows not to start it twice."""
-    tasks: dict[int, asyncio.Task[None]] = ctx.services.setdefault("worktree_tasks", {})
+    tasks = ctx.services.worktree_tasks
     if row_id in tasks:
         work.close()
         return
@@ -254,4 +254,4 @@ def run_in_background(ctx: Context, row_id: int, work: Coroutine[Any, Any, None]
 
 
 def running_in_background(ctx: Context, row_id: int) -> bool:
-    return row_id in ctx.services.get("worktree_tasks", {})
+    return row_id in ctx.services.worktree_tasks

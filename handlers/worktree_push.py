@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import claims
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed
 from bot.forges.base import Forge
@@ -61,11 +60,11 @@ async def renew_claim(ctx: Context, row: Worktree, config: RepoConfig) -> float 
     """A push renews the holder's lease as a push of their own would; returns when it ends."""
     from config.repo import parse_duration
 
-    current = await ctx.storage.engine.run(claims.active_claim, row.platform, row.repo, row.number)
+    current = await ctx.storage.claims.active_claim(row.platform, row.repo, row.number)
     if current is None:
         return None
     until = ctx.clock() + parse_duration(config.claims.default_duration).total_seconds()
     if until > current.expires_at and current.holder.lower() == row.holder.lower():
-        await ctx.storage.engine.run(claims.extend, current.id, until)
+        await ctx.storage.claims.extend(current.id, until)
         return until
     return current.expires_at

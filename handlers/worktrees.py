@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from bot import claims
 from bot import worktrees as store
 from bot.comments import post_once, upsert_comment
 from bot.engine.context import Context
@@ -107,7 +106,7 @@ async def start_on_assignment(event: Event, ctx: Context) -> None:
     if not create_on:
         return
     forge = ctx.forge
-    holder = await ctx.storage.engine.run(claims.active_claim, event.platform, repo, event.issue.number)
+    holder = await ctx.storage.claims.active_claim(event.platform, repo, event.issue.number)
     assignee = (event.payload.get("assignee") or {}).get("login") or (event.issue.assignees[0] if event.issue.assignees else None)
     if "claim" in create_on and holder is not None and (assignee is None or holder.holder.lower() == assignee.lower()):
         login, claim = holder.holder, False
@@ -170,9 +169,9 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
 async def resume_starts(ctx: Context) -> None:
     """Complete starts a kill, a timeout or a lost background task interrupted (state `creating`).
     The first run of a process also prunes and checks each mirror's registered worktrees."""
-    first_run = not ctx.services.get("worktrees_checked")  # just started: nothing of this process is under way
+    first_run = not ctx.services.worktrees_checked  # just started: nothing of this process is under way
     if first_run:
-        ctx.services["worktrees_checked"] = True
+        ctx.services.worktrees_checked = True
         await check_mirrors(ctx)
     for row in await ctx.storage.engine.run(store.creating):
         if running_in_background(ctx, row.id) or (not first_run and ctx.clock() - row.updated_at < STALE_START):

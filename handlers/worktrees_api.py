@@ -16,20 +16,19 @@ the host), rather than make a worktree on a disk no one will look at.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+import time
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.engine.context import Context
-from bot.engine.leadership import WORKTREES
 from bot.engine.invoke import BadArguments
+from bot.engine.leadership import WORKTREES
 from bot.forges.base import Forge
+from bot.http.parts import AppParts
 from handlers import worktree_agent_ops as ops
-
-if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+from handlers.agents import agent_endpoint
 
 
 async def _base(request: Request) -> str | None:
@@ -46,25 +45,23 @@ async def _base(request: Request) -> str | None:
 NOT_THE_HOST = "this forgebot replica is not the worktree host ({host}); try again (FORGEBOT_WORKTREE_HOST)"
 
 
-def not_the_host(app: ForgebotApp) -> Response | None:
+async def not_the_host(app: AppParts) -> Response | None:
     """The 503 of a replica that does not hold the worktree root now; None on the host."""
     if WORKTREES in app.capabilities():
         return None
-    held = app.worktree_host.lease if app.worktree_host is not None else None
-    host = "no replica is" if held is None else "another replica is"
+    lease = await app.storage.leases.current(WORKTREES)
+    host = "no replica is" if lease is None or lease.until <= time.time() else "another replica is"
     return JSONResponse({"error": NOT_THE_HOST.format(host=host)}, status_code=503, headers={"retry-after": "1"})
 
 
-def routes(app: ForgebotApp) -> list[Route]:
-    from handlers.agents import agent_endpoint
-
+def routes(app: AppParts) -> list[Route]:
     async def start(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
-        if (refused := not_the_host(app)) is not None:
+        if (refused := await not_the_host(app)) is not None:
             return refused
         return JSONResponse(await ops.start(ctx, forge, repo, login, int(request.path_params["number"]), await _base(request)))
 
     async def push(request: Request, ctx: Context, forge: Forge, repo: str, login: str) -> Response:
-        if (refused := not_the_host(app)) is not None:
+        if (refused := await not_the_host(app)) is not None:
             return refused
         return JSONResponse(await ops.push(ctx, forge, repo, login, int(request.path_params["number"])))
 

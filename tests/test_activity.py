@@ -1,63 +1,53 @@
-"""The activity log: append-only in the database, hash-chained so any edit shows."""
+"""The activity log from the command line, on either backend (the log itself: tests/storage/test_activity.py)."""
 
 from __future__ import annotations
 
-import sqlite3
+import asyncio
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from bot import activity
-from bot.storage.sqlite.engine import Store
+from bot.cli.main import main
+from bot.storage.activity import Entry
+from bot.storage.open import open_storage
+from tests.conftest import make_settings
+from tests.storage.replicas import execute
 
 
-def _log(tmp_path: Path, n: int) -> Path:
-    store = Store(tmp_path / "db")
-    for i in range(n):
-        store.run_sync(activity.append, activity.Entry("claim.granted", {"issue": i}, "github", "o/r", f"o/r#{i}", "alice"), 1_700_000_000.0 + i)
-    store.close()
-    return tmp_path / "db"
+def _on_database(tmp_path: Path, database_settings: dict[str, Any], *statements: str, entries: int = 0) -> None:
+    async def work() -> None:
+        storage = open_storage(make_settings(tmp_path, **database_settings))
+        await storage.start()
+        try:
+            for n in range(entries):
+                await storage.activity.append(Entry("test", {"n": n}, "github", "o/r"), 1_700_000_000.0 + n)
+            for sql in statements:
+                await execute(storage, sql)
+        finally:
+            await storage.stop()
+
+    asyncio.run(work())
 
 
-def test_an_untouched_chain_verifies(tmp_path: Path) -> None:
-    conn = sqlite3.connect(_log(tmp_path, 5))
-    verdict = activity.verify(conn)
-    conn.close()
-    assert (verdict.ok, verdict.rows) == (True, 5)
+def test_activity_verify_and_list_read_either_database(
+    backend: str, database_settings: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _on_database(tmp_path, database_settings, entries=3)
+    if backend == "postgresql":
+        monkeypatch.setenv("FORGEBOT_DATABASE_URL", database_settings["database_url"])
+    else:
+        monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "forgebot.db"))
+    assert main(["activity", "verify"]) == 0
+    assert "intact: 3 entries" in capsys.readouterr().out
+    assert main(["activity", "list", "--limit", "2"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert [line.split()[0] for line in listed] == ["2", "3"]  # oldest of the two first, as a log reads
+    assert '{"n": 2}' in listed[-1] and "o/r" in listed[-1]
 
-
-def test_the_database_refuses_updates_and_deletes(tmp_path: Path) -> None:
-    conn = sqlite3.connect(_log(tmp_path, 2))
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("UPDATE activity SET actor = 'mallory' WHERE id = 1")
-    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-        conn.execute("DELETE FROM activity WHERE id = 2")
-    conn.close()
-
-
-@pytest.mark.parametrize(
-    ("tamper", "bad_id", "reason"),
-    [
-        ("UPDATE activity SET detail = '{\"issue\":99}' WHERE id = 3", 3, "changed"),
-        ("DELETE FROM activity WHERE id = 2", 3, "missing"),
-        ("UPDATE activity SET prev_hash = hash WHERE id = 4", 4, "does not point"),
-    ],
-)
-def test_edits_made_around_the_triggers_are_found(tmp_path: Path, tamper: str, bad_id: int, reason: str) -> None:
-    conn = sqlite3.connect(_log(tmp_path, 5))
-    conn.execute("DROP TRIGGER activity_no_update")
-    conn.execute("DROP TRIGGER activity_no_delete")
-    conn.execute(tamper)
-    conn.commit()
-    verdict = activity.verify(conn)
-    conn.close()
-    assert not verdict.ok
-    assert verdict.bad_id == bad_id and reason in verdict.reason
-
-
-def test_recent_returns_newest_first_with_decoded_detail(tmp_path: Path) -> None:
-    conn = sqlite3.connect(_log(tmp_path, 3))
-    entries = activity.recent(conn, limit=2)
-    conn.close()
-    assert [e["id"] for e in entries] == [3, 2]
-    assert entries[0]["detail"] == {"issue": 2} and entries[0]["actor"] == "alice"
+    untriggered = ["ALTER TABLE activity DISABLE TRIGGER USER"] if backend == "postgresql" else ["DROP TRIGGER activity_no_update"]
+    _on_database(tmp_path, database_settings, *untriggered, "UPDATE activity SET kind = 'forged' WHERE id = 2")
+    assert main(["activity", "verify"]) == 1
+    out = capsys.readouterr().out
+    assert "broken at entry 2" in out and "changed after it was written" in out and "1 entries verified" in out

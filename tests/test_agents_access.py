@@ -7,8 +7,6 @@ import logging
 from typing import Any
 
 import pytest
-
-from bot import claims
 from handlers.agents import NO_REPOSITORY
 from tests.conftest import BOT, REPO, World
 from tests.test_agents_api import agents
@@ -42,8 +40,8 @@ async def test_a_login_without_access_to_a_private_repository_gets_404_from_ever
         assert forge_writes(world) == []  # no assignment asked for, no label, no comment
 
         assert world.state(private_repo).issue(free).assignees == []
-        assert await app.store.run(claims.active_claim, world.platform, private_repo, free) is None
-        still = await app.store.run(claims.active_claim, world.platform, private_repo, held)
+        assert await app.storage.claims.active_claim(world.platform, private_repo, free) is None
+        still = await app.storage.claims.active_claim(world.platform, private_repo, held)
         assert still is not None and still.holder == "alice"
 
 
@@ -61,7 +59,7 @@ async def test_a_login_that_can_read_a_private_repository_still_uses_the_api(
         assert taken.status_code == 409 and "claimed by @alice" in taken.json()["error"]
         assert (await call("POST", "alice", private_repo, f"issues/{number}/extend", json={"duration": "2h"})).status_code == 200
         assert (await call("POST", "alice", private_repo, f"issues/{number}/release")).status_code == 200
-        assert await app.store.run(claims.active_claim, world.platform, private_repo, number) is None
+        assert await app.storage.claims.active_claim(world.platform, private_repo, number) is None
 
 
 async def test_everyone_reads_a_public_repository(world: World, bot_factory: Any) -> None:

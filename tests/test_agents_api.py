@@ -8,8 +8,6 @@ from typing import Any
 
 import httpx
 import pytest
-
-from bot import claims
 from tests.conftest import REPO, World
 
 pytestmark = pytest.mark.anyio
@@ -53,7 +51,7 @@ async def test_a_claim_over_http_follows_the_repositorys_claim_rules(world: Worl
         refused = await post("bob", f"issues/{number}/claim")  # read access
         assert refused.status_code == 403 and "only write access and up may run /claim" in refused.json()["error"]
         assert world.state().issue(number).assignees == []
-        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, number) is None
 
         assert (await post("alice", f"issues/{number}/claim")).status_code == 200
         turned_off = await post("alice", f"issues/{number}/extend", json={"duration": "2h"})
@@ -67,7 +65,7 @@ async def test_pull_requests_cannot_be_claimed_over_http(world: World, bot_facto
         refused = await post("alice", f"issues/{number}/claim")
         assert refused.status_code == 409 and "/claim works on issues only" in refused.json()["error"]
         assert world.state().issue(number).assignees == []
-        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, number) is None
 
 
 async def test_each_kind_of_failure_has_its_own_status(world: World, bot_factory: Any) -> None:
@@ -81,12 +79,12 @@ async def test_each_kind_of_failure_has_its_own_status(world: World, bot_factory
         for duration, said in (("soon", "'soon' is not a duration"), ("30d", "claims last at most 7d here")):
             bad = await post("alice", f"issues/{number}/claim", json={"duration": duration})
             assert bad.status_code == 400 and said in bad.json()["error"]
-        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, number) is None
 
         if world.platform == "github":  # GitHub assigns only collaborators; Gitea anyone who can read (test_claims)
             unassignable = await post("mallory", f"issues/{number}/claim")  # a reader, not a collaborator
             assert unassignable.status_code == 409 and "would not assign @mallory" in unassignable.json()["error"]
-            assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+            assert await app.storage.claims.active_claim(world.platform, REPO, number) is None
 
         assert (await post("alice", f"issues/{number}/claim", json={"duration": "2h"})).status_code == 200
         taken = await post("bob", f"issues/{number}/claim")

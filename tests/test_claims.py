@@ -6,8 +6,6 @@ import asyncio
 from typing import Any
 
 import pytest
-
-from bot import claims
 from tests.conftest import BOT, REPO, World
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +39,7 @@ async def test_claim_assigns_labels_and_reports_the_expiry(world: World, bot_fac
         assert "@alice claimed this until" in reply and "(4h)" in reply
         assert reply.count("@alice") == 1  # mentioned once, not twice
         assert reactions(world, cid) == ["+1"]
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held is not None and held.holder == "alice" and held.expires_at - held.claimed_at == 4 * 3600
 
 
@@ -93,7 +91,7 @@ async def test_a_platform_failing_to_assign_is_tried_again_not_taken_for_a_refus
         [reply] = bot_comments(world, number)
         assert "@alice claimed this until" in reply and "would not assign" not in reply
         assert world.state().issue(number).assignees == ["alice"] and world.label_names(number) == ["status/claimed"]
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held is not None and held.holder == "alice"
 
 
@@ -119,7 +117,7 @@ async def test_a_claim_the_platform_will_not_assign_is_withdrawn(world: World, b
         assert "ask a maintainer to give @mallory access" in reply
         assert [r.content for r in state.comments[cid].reactions if r.user == BOT] == ["confused"]
         assert state.issue(number).assignees == [] and world.label_names(number, secret) == []
-        assert await app.store.run(claims.active_claim, world.platform, secret, number) is None
+        assert await app.storage.claims.active_claim(world.platform, secret, number) is None
         writes = [r for r in world.fake.requests if r.method in ("PATCH", "POST") and "assignees" in (r.json or {})]
         assert len(writes) == 1  # refused once, read back, withdrawn: no retrying the same write
         await world.actor("alice").comment(secret, number, "/claim")  # free for someone who can take it
@@ -135,7 +133,7 @@ async def test_a_stranger_is_assigned_where_the_platform_allows_it(world: World,
         await world.actor("mallory").comment(REPO, number, "/claim")  # not a collaborator
         await app.wait_idle()
         [reply] = bot_comments(world, number)
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         if world.platform == "gitea":
             assert "@mallory claimed this until" in reply
             assert world.state().issue(number).assignees == ["mallory"] and held is not None
@@ -193,7 +191,7 @@ async def test_unclaim_by_the_holder_or_triage_and_up(world: World, bot_factory:
         await app.wait_idle()
         issue = world.state().issue(number)
         assert issue.assignees == [] and world.label_names(number) == []
-        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, number) is None
 
 
 async def test_extend_belongs_to_the_holder(world: World, bot_factory: Any) -> None:
@@ -206,7 +204,7 @@ async def test_extend_belongs_to_the_holder(world: World, bot_factory: Any) -> N
         await world.actor("alice").comment(REPO, number, "/extend 4h")
         await world.actor("carol").comment(REPO, number, "/extend")
         await app.wait_idle()
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held.expires_at == clock.now + 4 * 3600
         assert "only @alice, who holds it, can extend" in bot_comments(world, number)[-1]
 
@@ -265,7 +263,7 @@ async def test_fifty_people_claim_at_once_and_one_holds_it(world: World, bot_fac
         replies = bot_comments(world, number)
         refusals = [r for r in replies if f"claimed by @{holder} until" in r]
         assert len(replies) == 50 and len(refusals) == 49
-        active = await app.store.run(claims.active_claims, world.platform, REPO)
+        active = await app.storage.claims.active_claims(world.platform, REPO)
         assert [c.holder for c in active] == [holder]
 
 
@@ -292,18 +290,18 @@ async def test_pushes_and_pull_requests_renew_the_holders_lease(world: World, bo
         clock.now += 1800
         await world.actor("alice").push(REPO, f"issue-{number}-fix", {"fix.py": "1"})
         await app.wait_idle()
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held.expires_at == clock.now + 3600
         renewed_until = held.expires_at
         clock.now += 600
         world.fake.set_permission(REPO, "carol", "write")
         await world.actor("carol").push(REPO, f"issue-{number}-other", {"x.py": "1"})  # not the holder
         await app.wait_idle()
-        assert (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at == renewed_until
+        assert (await app.storage.claims.active_claim(world.platform, REPO, number)).expires_at == renewed_until
         clock.now += 600
         await world.actor("alice").open_pr(REPO, f"issue-{number}-fix", "main", "Fix", f"Fixes #{number}")
         await app.wait_idle()
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held.expires_at == clock.now + 3600
 
 
@@ -339,11 +337,11 @@ async def test_a_push_never_shortens_a_longer_lease(world: World, bot_factory: A
     async with bot_factory(world, clock=clock) as app:
         await world.actor("alice").comment(REPO, number, "/claim 3d")
         await app.wait_idle()
-        until = (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at
+        until = (await app.storage.claims.active_claim(world.platform, REPO, number)).expires_at
         clock.now += 3600
         await world.actor("alice").push(REPO, f"issue-{number}-fix", {"fix.py": "1"})  # renewal: 24h from now
         await app.wait_idle()
-        assert (await app.store.run(claims.active_claim, world.platform, REPO, number)).expires_at == until
+        assert (await app.storage.claims.active_claim(world.platform, REPO, number)).expires_at == until
 
 
 async def test_an_expired_claim_on_an_issue_that_is_gone_still_ends(world: World, bot_factory: Any) -> None:
@@ -357,4 +355,4 @@ async def test_an_expired_claim_on_an_issue_that_is_gone_still_ends(world: World
         assert await app.scheduler.run_job("expire-claims")
         assert gone.hits  # the bot tried, and the platform said there is no such issue
         # Else it would be tried every minute for ever, and count against alice's claims.
-        assert await app.store.run(claims.active_claims, world.platform, REPO) == []
+        assert await app.storage.claims.active_claims(world.platform, REPO) == []

@@ -21,7 +21,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from bot import claims
+from bot.storage.sqlite import claims as claim_jobs
 from bot.storage.sqlite.engine import Store
 from tests.conftest import BOT, REPO, SECRET, World
 from tests.fakeforge import webhooks as fake_webhooks
@@ -141,7 +141,7 @@ async def test_fifty_claims_arriving_together_over_fifty_sockets_give_one_holder
     assert len(replies) == 50 and len(granted) == 1  # one claim comment, 49 refusals naming the holder
     assert len([r for r in world.fake.requests if assigns(r, number)]) == 1  # one assignment asked for
     store = Store(tmp_path / "bot.db")
-    active = store.run_sync(claims.active_claims, world.platform, REPO)
+    active = store.run_sync(claim_jobs.active_claims, world.platform, REPO)
     statuses = store.run_sync(
         lambda conn: [tuple(r) for r in conn.execute("SELECT DISTINCT status FROM deliveries WHERE event = 'issue_comment'")]
     )

@@ -107,7 +107,7 @@ async def test_a_branch_pushed_between_plan_and_apply_survives(world: World, tmp
         await cw.run("report", now + 100 * DAY)
         config = CleanupOptions(mode="apply")
         clock = lambda: now + 110 * DAY  # noqa: E731
-        observed, mirror, access = await observe(world.client, cw.store, cw.root, REPO, settle=True, now=clock(), clock=clock)
+        observed, mirror, access = await observe(world.client, cw.storage, cw.root, REPO, settle=True, now=clock(), clock=clock)
         [change] = due(await check_rulesets(world.client, REPO, config, observed))
         pushed = await world.actor("alice").push(REPO, "old-work", {"more.txt": "still working"}, "more")  # meanwhile
         rows = {r.branch: r for r in await cw.store.run(records.open_rows, world.platform, REPO)}
@@ -188,7 +188,7 @@ async def test_pattern_protection_keeps_due_branches_rulesets_on_github_glob_rul
 
 
 async def test_branches_of_live_worktrees_and_active_claims_are_never_touched(world: World, tmp_path: Path) -> None:
-    from bot import claims, worktrees
+    from bot import worktrees
 
     now = time.time()
     for name in ("issue-1-fix", "issue-2-old", "old-work"):
@@ -198,7 +198,7 @@ async def test_branches_of_live_worktrees_and_active_claims_are_never_touched(wo
         await cw.store.run(worktrees.reserve, p, REPO, 1, "issue-1-fix", "main", str(tmp_path / "wt1"), "alice", now, 20, 200, "")
         row = await cw.store.run(worktrees.reserve, p, REPO, 2, "issue-2-old", "main", str(tmp_path / "wt2"), "alice", now, 20, 200, "")
         await cw.store.run(worktrees.mark, row.worktree.id, worktrees.State.REMOVED, now)  # worktree gone, claim still held
-        await cw.store.run(claims.claim, p, REPO, 2, "alice", now, now + 365 * DAY, 5)
+        await cw.storage.claims.claim(p, REPO, 2, "alice", now, now + 365 * DAY, 5)
         run = await cw.run("plan", now + 100 * DAY)
         kinds = {c.branch: (c.kind, c.why) for c in run.changes}
         assert kinds["issue-1-fix"] == kinds["issue-2-old"] == (Kind.SKIP, "a live worktree or claim uses it")
@@ -325,7 +325,7 @@ async def test_an_open_pull_requests_head_is_kept_whatever_the_case_of_the_repos
     config = CleanupOptions(mode="apply")
     async with cleanup_world(world, tmp_path) as cw:
         for at in (now + 100 * DAY, now + 110 * DAY):
-            run = await run_cleanup(world.client, cw.store, cw.root, REPO.upper(), config, mode="apply", bot_login=None,
+            run = await run_cleanup(world.client, cw.storage, cw.root, REPO.upper(), config, mode="apply", bot_login=None,
                                     clock=lambda: at)  # noqa: B023
         assert [(c.kind, c.why) for c in run.changes if c.branch == "open-pr"] == [(Kind.SKIP, "the head of an open pull request")]
         assert "open-pr" in cw.branches() and "old-work" not in cw.branches()
@@ -435,7 +435,7 @@ async def test_the_status_page_lists_the_branches_scheduled_for_cleanup(world: W
         async with status_site(world, bot_factory, git_root=tmp_path / "git") as (app, http):
             root = GitRoot(app.settings.git_root.resolve())
             root.prepare()
-            await run_cleanup(world.client, app.store, root, REPO, CleanupOptions(protect=["keep-*"]), mode="report",
+            await run_cleanup(world.client, app.storage, root, REPO, CleanupOptions(protect=["keep-*"]), mode="report",
                               bot_login=BOT, clock=lambda: later)
             await sign_in(http)
             shown = text((await http.get("/status")).text)

@@ -12,9 +12,11 @@ from typing import Any
 
 import pytest
 
-from bot import activity, deliveries
+from bot import deliveries
 from bot.cli.main import main
 from bot.http.webhooks import Delivery
+from bot.storage.activity import Entry
+from bot.storage.sqlite import activity as activity_jobs
 from bot.storage.sqlite.engine import Store
 from tests.conftest import REFERENCE, World
 
@@ -118,7 +120,7 @@ def test_activity_verify_exit_codes(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     db = tmp_path / "forgebot.db"
     store = Store(db)
     for n in range(3):
-        store.run_sync(activity.append, activity.Entry("test", {"n": n}), float(n))
+        store.run_sync(activity_jobs.append, Entry("test", {"n": n}), float(n))
     store.close()
     monkeypatch.setenv("FORGEBOT_DATABASE", str(db))
     assert main(["activity", "verify"]) == 0

@@ -18,8 +18,10 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -75,13 +77,53 @@ def test_hadolint_would_catch_a_mistake(tmp_path: Path) -> None:
 # -- Kubernetes --------------------------------------------------------------------------------
 
 
+def kubernetes() -> dict[tuple[str, str], dict[str, Any]]:
+    """The manifest's objects by (kind, name)."""
+    documents = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()) if d]
+    return {(d["kind"], d["metadata"]["name"]): d for d in documents}
+
+
 def test_the_kubernetes_manifests_validate_strictly() -> None:
     import kubernetes_validate
 
-    documents = [d for d in yaml.safe_load_all((DEPLOY / "kubernetes.yaml").read_text()) if d]
-    assert {d["kind"] for d in documents} == {"PersistentVolumeClaim", "Deployment", "Service"}
-    for document in documents:
+    objects = kubernetes()
+    assert {kind for kind, _ in objects} == {"Deployment", "StatefulSet", "Service", "PodDisruptionBudget"}
+    for document in objects.values():
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+
+
+def env_of(workload: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    [container] = workload["spec"]["template"]["spec"]["containers"]
+    return {e["name"]: e for e in container["env"]}
+
+
+def selects(selector: dict[str, str], labels: dict[str, str]) -> bool:
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def test_kubernetes_runs_two_replicas_on_postgresql_and_one_worktree_host() -> None:
+    objects = kubernetes()
+    replicas = objects["Deployment", "forgebot"]
+    host = objects["StatefulSet", "forgebot-worktrees"]
+    assert (replicas["spec"]["replicas"], host["spec"]["replicas"]) == (2, 1)
+    for workload in (replicas, host):
+        env = env_of(workload)
+        # the URL (it may carry a password) comes from a Secret, never a value in the manifest
+        assert "value" not in env["FORGEBOT_DATABASE_URL"]
+        assert env["FORGEBOT_DATABASE_URL"]["valueFrom"]["secretKeyRef"]["name"] == "forgebot-database"
+        [container] = workload["spec"]["template"]["spec"]["containers"]
+        assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert env_of(replicas)["FORGEBOT_WORKTREE_HOST"]["value"] == "false"
+    assert env_of(host)["FORGEBOT_WORKTREE_HOST"]["value"] == "true"
+    [claim] = host["spec"]["volumeClaimTemplates"]  # the git root is on the host's own disk
+    [mount] = host["spec"]["template"]["spec"]["containers"][0]["volumeMounts"]
+    assert mount["name"] == claim["metadata"]["name"] and mount["mountPath"] == "/var/lib/forgebot"
+    budget = objects["PodDisruptionBudget", "forgebot"]["spec"]
+    replica_labels = replicas["spec"]["template"]["metadata"]["labels"]
+    assert selects(budget["selector"]["matchLabels"], replica_labels)
+    assert 0 < budget["minAvailable"] < replicas["spec"]["replicas"]  # a drain can go on, one at a time
+    web = objects["Service", "forgebot"]["spec"]["selector"]  # webhooks reach every replica
+    assert selects(web, replica_labels) and selects(web, host["spec"]["template"]["metadata"]["labels"])
 
 
 def test_strict_validation_would_catch_an_unknown_field() -> None:
@@ -107,24 +149,115 @@ def compose_schema() -> dict[str, Any]:
     return dict(json.loads(vendor.joinpath("compose-spec.json").read_text()))
 
 
+def compose() -> dict[str, Any]:
+    return dict(yaml.safe_load((DEPLOY / "compose.yaml").read_text()))  # YAML merge keys resolved
+
+
 def test_the_compose_file_follows_the_compose_specification() -> None:
     import jsonschema
 
     schema = compose_schema()
-    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-    jsonschema.validators.validator_for(schema)(schema).validate(compose)
-    build = compose["services"]["forgebot"]["build"]
-    assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+    services = compose()
+    jsonschema.validators.validator_for(schema)(schema).validate(services)
+    for name in ("forgebot-1", "forgebot-2"):
+        build = services["services"][name]["build"]
+        assert (DEPLOY / build["context"] / build["dockerfile"]).resolve() == DEPLOY / "Dockerfile"
+
+
+def strings(value: Any) -> Iterator[str]:
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from strings(item)
+
+
+def test_compose_runs_two_replicas_on_one_postgresql_without_a_password_in_the_file() -> None:
+    services = compose()["services"]
+    postgres = services["postgres"]
+    assert postgres["image"].startswith("postgres:")  # the official image
+    assert postgres["volumes"][0].startswith("postgres-data:")
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    replicas = {name: s for name, s in services.items() if name.startswith("forgebot")}
+    assert len(replicas) == 2
+    urls = {s["environment"]["FORGEBOT_DATABASE_URL"] for s in replicas.values()}
+    [url] = urls  # one database for both
+    assert urlsplit(url).scheme == "postgresql" and urlsplit(url).hostname == "postgres"
+    assert urlsplit(url).password is None
+    for service in replicas.values():
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        # libpq reads PGPASSWORD; its value comes from deploy/.env, the same one PostgreSQL gets
+        assert service["environment"]["PGPASSWORD"] == postgres["environment"]["POSTGRES_PASSWORD"]
+        assert re.fullmatch(r"\$\{FORGEBOT_POSTGRES_PASSWORD:\?[^}]+\}", service["environment"]["PGPASSWORD"])
+    assert {s["environment"]["FORGEBOT_REPLICA_ID"] for s in replicas.values()} == set(replicas)
+    hosts = [s for s in replicas.values() if s["environment"]["FORGEBOT_WORKTREE_HOST"] == "true"]
+    assert len(hosts) == 1 and hosts[0]["volumes"][0].endswith(":/var/lib/forgebot")
+    # no URL anywhere in the file carries a password
+    for text in strings(compose()):
+        for found in re.findall(r"postgres(?:ql)?://\S+", text):
+            assert urlsplit(found).password is None, found
 
 
 def test_the_compose_schema_would_catch_a_mistake() -> None:
     import jsonschema
 
     schema = compose_schema()
-    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
-    compose["services"]["forgebot"]["restart_policy"] = "always"  # a key of `deploy`, not of a service
+    services = compose()
+    services["services"]["forgebot-1"]["restart_policy"] = "always"  # a key of `deploy`, not of a service
     with pytest.raises(jsonschema.ValidationError):
-        jsonschema.validators.validator_for(schema)(schema).validate(compose)
+        jsonschema.validators.validator_for(schema)(schema).validate(services)
+
+
+def test_a_database_url_without_its_password_connects_with_pgpassword(
+    postgres_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the compose file relies on: the URL names no password and libpq, inside forgebot's
+    psycopg pool, takes it from PGPASSWORD. The server is made to ask this role for a password."""
+    import asyncio
+
+    import psycopg
+
+    from bot.storage.open import open_storage
+    from tests.conftest import make_settings
+
+    role, password = f"pgpass_{os.getpid()}", "correct horse battery"
+    with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+        conn.execute(f"CREATE DATABASE {role} OWNER {role}")
+        hba = Path(conn.execute("SHOW hba_file").fetchone()[0])
+        before = hba.read_text()
+        hba.write_text(f"local all {role} scram-sha-256\n{before}")
+        conn.execute("SELECT pg_reload_conf()")
+    try:
+        parts = urlsplit(postgres_server.url(role))
+        url = parts._replace(netloc=f"{role}@{parts.netloc.rpartition('@')[2]}").geturl()
+        settings = make_settings(tmp_path, database_url=url)
+
+        async def start_and_stop() -> str:
+            storage = open_storage(settings)
+            await storage.start()  # migrates the empty database
+            try:
+                return storage.describe()
+            finally:
+                await storage.stop()
+
+        monkeypatch.delenv("PGPASSWORD", raising=False)
+        monkeypatch.setenv("PGPASSFILE", str(tmp_path / "none"))
+        with pytest.raises(psycopg.OperationalError, match="no password supplied"):
+            psycopg.connect(url).close()  # the server does ask for it
+        monkeypatch.setenv("PGPASSWORD", password)
+        described = asyncio.run(start_and_stop())
+        assert described.startswith("postgresql") and password not in described
+        with psycopg.connect(postgres_server.admin_url.replace("/postgres?", f"/{role}?", 1)) as conn:
+            assert conn.execute("SELECT count(*) FROM leases").fetchone() == (0,)  # the schema is there
+    finally:
+        hba.write_text(before)
+        with psycopg.connect(postgres_server.admin_url, autocommit=True) as conn:
+            conn.execute("SELECT pg_reload_conf()")
 
 
 # -- systemd -----------------------------------------------------------------------------------

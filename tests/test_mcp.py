@@ -19,8 +19,6 @@ import pytest
 import uvicorn
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-
-from bot import claims
 from bot.app import ForgebotApp
 from bot.forges.provider import Forges
 from bot.http.server import HTTPProtocol
@@ -117,7 +115,7 @@ async def test_an_agent_finds_reads_claims_extends_and_releases_over_http(world:
         async with connected(url, "alice") as client:
             failed, _ = await call(client, "release_claim", repo=REPO, number=blocker)
             assert not failed
-        assert await app.store.run(claims.active_claim, world.platform, REPO, blocker) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, blocker) is None
         assert world.state().issue(blocker).assignees == []
 
 
@@ -138,7 +136,7 @@ async def test_a_login_that_cannot_read_a_private_repository_is_told_it_does_not
                 assert "Rotate" not in said and "alice" not in said
             assert await call(client, "my_claims") == (False, [])
         assert forge_writes(world) == []
-        still = await app.store.run(claims.active_claim, world.platform, private_repo, held)
+        still = await app.storage.claims.active_claim(world.platform, private_repo, held)
         assert still is not None and still.holder == "alice"
 
 
@@ -158,7 +156,7 @@ async def test_read_only_mode_offers_only_the_read_only_tools(world: World, tmp_
             assert sorted(t.name for t in (await client.list_tools()).tools) == READ_ONLY_TOOLS
             failed, said = await call(client, "claim_issue", repo=REPO, number=number)
             assert failed
-        assert await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, number) is None
 
 
 async def test_forgebot_mcp_serves_the_tools_over_stdio_as_its_login(world: World, tmp_path: Path) -> None:

@@ -169,8 +169,6 @@ async def test_a_config_change_beyond_what_the_push_lists_is_applied(world: Worl
 async def test_a_push_longer_than_the_payload_lists_renews_the_lease(world: World, bot_factory: Any) -> None:
     import time
 
-    from bot import claims
-
     await world.actor("alice").push(REPO, "main", {".forgebot.yml": "claims:\n  renew_on_push: true\n  default_duration: 1h\n"})
     number = await world.actor("bob").open_issue(REPO, "Fix")
     now = [time.time()]
@@ -180,7 +178,7 @@ async def test_a_push_longer_than_the_payload_lists_renews_the_lease(world: Worl
         now[0] += 1200
         await world.actor("alice").push_commits(REPO, f"issue-{number}-fix", long_push(world, {"fix.py": "1\n"}))
         await app.wait_idle(timeout=60)
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held is not None and held.expires_at == now[0] + 3600
         [payload] = [p for p in pushes(world) if p["ref"] == f"refs/heads/issue-{number}-fix"]
         if world.platform == "gitea":  # a new branch: up to 10 of its ancestors counted (here 2 + 6), 5 listed

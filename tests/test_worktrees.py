@@ -7,8 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from bot import claims
 from bot import worktrees as store
 from tests.conftest import REPO, World, db_rows
 from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
@@ -32,7 +30,7 @@ async def test_start_claims_makes_the_branch_and_the_worktree_and_answers_once(w
         assert (path / "README.md").read_text() == "# widgets\n"
         sha = world.state().git.branches()[branch]
         assert sha == world.state().git.branches()["main"] and f"`{sha[:7]}`" in reply
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held is not None and held.holder == "alice"
         assert world.state().issue(number).assignees == ["alice"]
 
@@ -143,7 +141,7 @@ async def test_unpushed_commits_are_archived_before_removal_and_can_be_restored(
         await git(path, "commit", "-qm", "the work")
         head = (await git(path, "rev-parse", "HEAD")).strip()
         await world.actor("alice").unassign(REPO, number, "alice")  # the claim lets go (as /unclaim does)
-        await app.store.run(claims.release, world.platform, REPO, number, 0.0, "unclaimed")
+        await app.storage.claims.release(world.platform, REPO, number, 0.0, "unclaimed")
         await world.actor("alice").close_issue(REPO, number)
         await app.wait_idle()
         assert not path.exists()
@@ -227,7 +225,7 @@ async def test_a_kept_worktree_is_not_handed_to_someone_else(world: World, bot_f
         await world.actor("carol").comment(REPO, number, "/start")
         await app.wait_idle()
         assert "@alice's worktree of this issue still has uncommitted changes" in bot_comments(world, number)[-1]
-        assert (path / "mine.txt").exists() and await app.store.run(claims.active_claim, world.platform, REPO, number) is None
+        assert (path / "mine.txt").exists() and await app.storage.claims.active_claim(world.platform, REPO, number) is None
         await world.actor("alice").comment(REPO, number, "/start")  # the holder comes back: hers again, in use
         await app.wait_idle()
         [row] = await app.store.run(store.all_live)

@@ -145,9 +145,8 @@ async def test_assigning_starts_work_for_the_assignee(world: World, bot_factory:
         await app.wait_idle()
         [row] = await app.store.run(store.all_live)
         assert row.holder == "alice"
-        from bot import claims
 
-        held = await app.store.run(claims.active_claim, world.platform, REPO, number)
+        held = await app.storage.claims.active_claim(world.platform, REPO, number)
         assert held is not None and held.holder == "alice"  # the assignee holds the claim
 
 

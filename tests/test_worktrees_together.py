@@ -144,7 +144,6 @@ async def test_no_hook_or_fsmonitor_runs_from_a_hostile_repository(world: World,
 async def test_a_refused_start_leaves_the_issue_unclaimed_and_unassigned(world: World, bot_factory: Any, tmp_path: Path, limit: str) -> None:
     """A /start refused for a limit, the disk or the config answers 'not done' and changes nothing:
     no claim, no assignee, no branch."""
-    from bot import claims
 
     config = {"max_per_repo": "worktrees:\n  max_per_repo: 1\n",
               "disk": "claims: {}\n",
@@ -160,7 +159,7 @@ async def test_a_refused_start_leaves_the_issue_unclaimed_and_unassigned(world: 
         await world.actor("carol").comment(REPO, second, "/start")
         await app.wait_idle()
         assert "- `/start`" in bot_comments(world, second)[-1]
-        assert await app.store.run(claims.active_claim, world.platform, REPO, second) is None
+        assert await app.storage.claims.active_claim(world.platform, REPO, second) is None
         assert world.state().issue(second).assignees == []
         assert not any(str(second) in b for b in world.state().git.branches())
 

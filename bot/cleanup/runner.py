@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot import activity, claims
 from bot import worktrees as worktree_rows
 from bot.cleanup import dashboard, records
 from bot.cleanup.analysis import analyse
@@ -20,7 +19,8 @@ from bot.cleanup.apply import Outcome, Result, apply, settle_interrupted
 from bot.cleanup.plan import Change, Kind, Notice, Observed, actionable, due, plan
 from bot.forges.base import Forge, GitAccess
 from bot.git.mirror import GitRoot, Mirror
-from bot.storage.sqlite.engine import Store
+from bot.storage.activity import Entry
+from bot.storage.base import Storage
 from config.repo import CleanupMode, CleanupOptions
 
 logger = logging.getLogger(__name__)
@@ -44,9 +44,10 @@ class CleanupRun:
         return actionable(self.changes)
 
 
-async def observe(forge: Forge, store: Store, root: GitRoot, repo: str, *, settle: bool, now: float,
+async def observe(forge: Forge, storage: Storage, root: GitRoot, repo: str, *, settle: bool, now: float,
                   clock: Callable[[], float]) -> tuple[Observed, Mirror, GitAccess]:
     """Everything the planner needs: one mirror fetch, git locally, a few forge listings, the store."""
+    store = storage.engine  # what is not behind an interface yet
     found = await forge.get_repo(repo)
     access = await forge.git_access(repo)
     mirror = root.mirror(forge.platform, repo)
@@ -65,7 +66,7 @@ async def observe(forge: Forge, store: Store, root: GitRoot, repo: str, *, settl
     await store.run(records.save_pulls, forge.platform, repo, fresh)  # a local index, like the mirror: kept by dry runs too
     closed = await store.run(records.closed_pulls, forge.platform, repo)
     in_use = {w.branch for w in await store.run(worktree_rows.all_live, forge.platform, repo)}
-    for claim in await store.run(claims.active_claims, forge.platform, repo):  # a claimed issue's branch, even without a worktree now
+    for claim in await storage.claims.active_claims(forge.platform, repo):  # a claimed issue's branch, even without a worktree now
         branch = await store.run(worktree_rows.last_branch, forge.platform, repo, claim.number)
         if branch:
             in_use.add(branch)
@@ -89,7 +90,7 @@ async def check_rulesets(forge: Forge, repo: str, config: CleanupOptions, observ
 
 
 async def run_cleanup(
-    forge: Forge, store: Store, root: GitRoot, repo: str, config: CleanupOptions, *,
+    forge: Forge, storage: Storage, root: GitRoot, repo: str, config: CleanupOptions, *,
     mode: str, bot_login: str | None, clock: Callable[[], float] = time.time,
 ) -> CleanupRun:
     """mode: plan (dry run), report (notices and dashboard), apply (also archive and delete), or
@@ -98,7 +99,8 @@ async def run_cleanup(
         mode = config.mode.value
     dry = mode == "plan"
     run = CleanupRun(forge.platform, repo, mode)
-    observed, mirror, access = await observe(forge, store, root, repo, settle=not dry, now=clock(), clock=clock)
+    store = storage.engine  # what is not behind an interface yet
+    observed, mirror, access = await observe(forge, storage, root, repo, settle=not dry, now=clock(), clock=clock)
     run.changes = await check_rulesets(forge, repo, config, observed)
     if dry:
         return run
@@ -108,7 +110,7 @@ async def run_cleanup(
         rows = {r.branch: r for r in await store.run(records.open_rows, forge.platform, repo)}
         async with mirror.locked():
             run.results = await apply(store, mirror, access, forge.platform, repo, due(run.changes), rows, clock=clock,
-                                      on_result=lambda result: _record(store, forge.platform, repo, result, clock))
+                                      on_result=lambda result: _record(storage, forge.platform, repo, result, clock))
     if config.notify:
         gone = {r.change.branch for r in run.results if r.outcome in (Outcome.DELETED, Outcome.MOVED)}
         still = [c for c in run.changes if c.branch not in gone]
@@ -118,7 +120,7 @@ async def run_cleanup(
     return run
 
 
-async def _record(store: Store, platform: str, repo: str, result: Result, clock: Callable[[], float]) -> None:
+async def _record(storage: Storage, platform: str, repo: str, result: Result, clock: Callable[[], float]) -> None:
     change = result.change
     detail: dict[str, object] = {"branch": change.branch, "sha": change.sha, "why": change.why, "outcome": result.outcome}
     if result.outcome == Outcome.DELETED:
@@ -127,7 +129,7 @@ async def _record(store: Store, platform: str, repo: str, result: Result, clock:
     elif result.detail:
         detail["detail"] = result.detail
     kind = "cleanup.deleted" if result.outcome == Outcome.DELETED else f"cleanup.{result.outcome}"
-    await store.run(activity.append, activity.Entry(kind=kind, detail=detail, platform=platform, repo=repo), clock())
+    await storage.activity.append(Entry(kind=kind, detail=detail, platform=platform, repo=repo), clock())
 
 
 def summary(changes: tuple[Change, ...]) -> str:

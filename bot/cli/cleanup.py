@@ -66,7 +66,7 @@ def _plan(args: argparse.Namespace, mode: str) -> Any:
 
     async def work(forge: Any, storage: Any, bot: str | None) -> Any:
         config = await _load(forge, args.repo)
-        return await run_cleanup(forge, storage.engine, _root(settings), args.repo, config, mode=mode, bot_login=bot)
+        return await run_cleanup(forge, storage, _root(settings), args.repo, config, mode=mode, bot_login=bot)
 
     return asyncio.run(_with_forge(settings, platform, work))
 

@@ -14,6 +14,7 @@ from bot.forges.base import Invalid, split_repo
 from config.settings import Settings, SettingsError, load_settings, unknown_variables
 
 if TYPE_CHECKING:
+    from bot.engine.services import Services
     from bot.storage.base import Storage
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -88,20 +89,20 @@ def _platform(settings: Any, requested: str | None) -> str:
     raise UsageError("both GitHub and Gitea are configured; say which with --platform")
 
 
-async def _with_forge(settings: Any, platform: str, work: Any, services: dict[str, Any] | None = None) -> Any:
+async def _with_forge(settings: Any, platform: str, work: Any, services: Services | None = None) -> Any:
     """Run `work(forge, storage, bot_login)` with the services' forge for `platform`, then close them."""
     from bot.app import build_services
     from bot.storage.open import open_storage
 
     services = services if services is not None else build_services(settings)
-    forges = services["forges"]
+    forges = services.forges
     storage = open_storage(settings)
     await storage.start()
     try:
         forge = forges.get(platform)
         return await work(forge, storage, await forges.bot_login(platform))
     finally:
-        await forges.aclose()
+        await services.aclose()
         await storage.stop()
 
 

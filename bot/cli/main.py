@@ -15,10 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot import __version__, activity, deliveries
-from bot.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _fail, _invalid, _settings, _store, _when
+from bot import __version__, deliveries
+from bot.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _fail, _invalid, _settings, _store, _when, opened_storage
 from bot.events import MalformedPayload, read_event
 from bot.forges.base import ForgeError
+from bot.storage.activity import Verdict
 from config.settings import Settings, SettingsError, ensure_webhook_secret
 
 
@@ -38,7 +39,7 @@ async def _run_handlers(settings: Settings, event: Any, on_store: Callable[[Any,
             await on_store(store, report)
         return report
     finally:
-        await services["forges"].aclose()
+        await services.aclose()
         await store.stop()
 
 
@@ -214,8 +215,11 @@ def cmd_receive(args: argparse.Namespace) -> int:
 
 
 def cmd_activity_verify(args: argparse.Namespace) -> int:
-    store = _store(_settings(args))
-    verdict = store.run_sync(activity.verify)
+    async def verify(settings: Settings) -> Verdict:
+        async with opened_storage(settings) as storage:
+            return await storage.activity.verify()
+
+    verdict = asyncio.run(verify(_settings(args)))
     if verdict.ok:
         print(f"activity log intact: {verdict.rows} entries")
         return EXIT_OK
@@ -224,8 +228,11 @@ def cmd_activity_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_activity_list(args: argparse.Namespace) -> int:
-    store = _store(_settings(args))
-    entries = store.run_sync(lambda conn: activity.recent(conn, limit=args.limit, repo=args.repo))
+    async def recent(settings: Settings) -> list[dict[str, Any]]:
+        async with opened_storage(settings) as storage:
+            return await storage.activity.recent(limit=args.limit, repo=args.repo)
+
+    entries = asyncio.run(recent(_settings(args)))
     for entry in reversed(entries):
         detail = json.dumps(entry["detail"], sort_keys=True)
         print(f"{entry['id']:>6} {entry['at']} {entry['kind']:28} {entry['repo'] or '-':30} {entry['actor'] or '-':16} {detail}")

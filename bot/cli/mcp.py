@@ -44,7 +44,7 @@ def cmd_mcp(args: argparse.Namespace) -> int:
             acting_as(Caller(args.login, processor.context, platform=args.platform))
             await server.run_stdio_async()
         finally:
-            await services["forges"].aclose()
+            await services.aclose()
             await store.stop()
 
     asyncio.run(serve())

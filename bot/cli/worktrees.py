@@ -56,9 +56,9 @@ def _run(args: argparse.Namespace, platform: str | None, work: Callable[[Any, An
         await store.start()
         try:
             ctx = Processor(settings, store, build_router(settings), services=services).context()
-            return await work(ctx, services["forges"].get(platform) if platform else None)
+            return await work(ctx, services.forges.get(platform) if platform else None)
         finally:
-            await services["forges"].aclose()
+            await services.aclose()
             await store.stop()
 
     return asyncio.run(main())

@@ -7,11 +7,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from bot import activity, effects
 from bot.events import Event
+from bot.storage.activity import Entry
 
 if TYPE_CHECKING:
     from bot.engine.router import Router
+    from bot.engine.services import Services
     from bot.forges.base import Forge
     from bot.forges.provider import Forges
     from bot.storage.base import Storage
@@ -25,21 +26,21 @@ class Context:
     """Dependencies of one handler run or job run. Handlers reach everything through it;
     the database through `storage` (bot/storage/base.py).
 
-    `event` is None for scheduled jobs. `services` holds what later layers add (forge clients,
-    the repository config loader) under fixed names.
+    `event` is None for scheduled jobs. `services` holds what the whole process shares: the
+    forge clients, metrics and caches (bot/engine/services.py).
     """
 
     settings: Settings
     storage: Storage
     router: Router
+    services: Services
     event: Event | None = None
     clock: Clock = time.time
-    services: dict[str, Any] = field(default_factory=dict)
-    recorded: list[activity.Entry] = field(default_factory=list)
+    recorded: list[Entry] = field(default_factory=list)
 
     @property
     def forges(self) -> Forges:
-        return self.services["forges"]
+        return self.services.forges
 
     @property
     def forge(self) -> Forge:
@@ -65,7 +66,7 @@ class Context:
             repo = repo or (event.repo.full_name if event.repo else None)
             subject = subject or event.subject
             actor = actor or (event.sender.login if event.sender else None)
-        entry = activity.Entry(
+        entry = Entry(
             kind=kind,
             detail=detail,
             platform=platform,
@@ -74,19 +75,18 @@ class Context:
             actor=actor,
             delivery_id=(event.delivery_id or None) if event else None,
         )
-        await self.storage.engine.run(activity.append, entry, self.clock())
+        await self.storage.activity.append(entry, self.clock())
         self.recorded.append(entry)
 
     async def already_done(self, key: str) -> bool:
         """True when an effect with this idempotency key was recorded before."""
-        return bool(await self.storage.engine.run(effects.seen, key))
+        return await self.storage.effects.seen(key)
 
     async def done_detail(self, key: str) -> dict[str, Any] | None:
         """What was recorded with an effect's key, or None when it has not happened."""
-        found = await self.storage.engine.run(effects.detail, key)
-        return found if isinstance(found, dict) else None
+        return await self.storage.effects.detail(key)
 
     async def mark_done(self, key: str, **detail: Any) -> bool:
         """Record an effect's idempotency key; False when it was already there."""
         delivery = self.event.delivery_id if self.event else None
-        return bool(await self.storage.engine.run(effects.record, key, delivery or None, self.clock(), detail))
+        return await self.storage.effects.record(key, delivery or None, self.clock(), detail)

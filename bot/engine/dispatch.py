@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from bot.deliveries import DONE, IGNORED, DeliveryRow
 from bot.engine.context import Context
@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from bot.engine.router import Handler, Router
+    from bot.engine.services import Services
     from bot.storage.base import Storage
     from config.settings import Settings
 
@@ -34,11 +35,11 @@ class Processor:
     settings: Settings
     storage: Storage
     router: Router
+    services: Services
     clock: Callable[[], float] = time.time
-    services: dict[str, Any] = field(default_factory=dict)
 
     def context(self, event: Event | None = None) -> Context:
-        return Context(self.settings, self.storage, self.router, event, self.clock, self.services)
+        return Context(self.settings, self.storage, self.router, self.services, event, self.clock)
 
     def select(self, event: Event) -> list[Handler]:
         """The handlers that take `event`; their `when` tests run here, once per delivery."""

@@ -10,17 +10,17 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from bot.events import Event
 from bot.types import Ordered
 
-if TYPE_CHECKING:
-    from bot.engine.context import Context
-
 logger = logging.getLogger(__name__)
 
-Handler = Callable[[Event, "Context"], Awaitable[None]]
+# A handler takes the event and its Context (bot/engine/context.py). The Context carries this
+# router (commands look each other up through it), so the router names it only as `Any`: the
+# two modules would otherwise import each other.
+Handler = Callable[[Event, Any], Awaitable[None]]
 Predicate = Callable[[Event], bool]
 CommandHandler = Callable[..., Awaitable[Any]]
 JobFunc = Callable[..., Awaitable[None]]

@@ -20,7 +20,6 @@ from typing import Any, TypeVar
 
 import httpx
 
-from bot.forges import github_cleanup
 from bot.forges.base import (
     REACTIONS,
     Branch,
@@ -41,7 +40,6 @@ from bot.forges.base import (
     NotFound,
     Permission,
     PermissionDenied,
-    PullRecord,
     PullRequest,
     RateLimit,
     Repo,
@@ -55,6 +53,7 @@ from bot.forges.base import (
 )
 from bot.forges.common import Clock, IssueStateMixin, Sleep, parse_time
 from bot.forges.github_auth import AppAuth
+from bot.forges.github_cleanup import GitHubCleanupReads
 from bot.forges.github_diagnose import GitHubDiagnostics
 from bot.forges.github_hooks import GitHubHooks
 from bot.forges.github_invitations import GitHubInvitations
@@ -87,7 +86,7 @@ R = "/repos/{owner}/{repo}"
 CANNOT_SEE_PERMISSIONS = ("forgebot cannot see who may do what in {repo}: GitHub shows permissions only to "
                           "tokens with push access, so give forgebot write access to {repo}")
 
-class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubHooks, GitHubReviews):
+class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubHooks, GitHubReviews, GitHubCleanupReads):
     platform = "github"
     capabilities = Capabilities(
         triage_level=True, maintain_level=True, compare_ahead_behind=True, branch_commit_dates=False,
@@ -490,22 +489,6 @@ class GitHubForge(IssueStateMixin, GitHubDiagnostics, GitHubInvitations, GitHubH
         except NotFound as exc:
             if "not protected" not in exc.message.lower():
                 raise
-
-    # -- branch cleanup reads (bot/forges/github_cleanup.py) ------------------------------
-    async def protected_patterns(self, repo: str) -> tuple[str, ...]:
-        return await github_cleanup.protected_patterns(self, repo)
-
-    async def has_rulesets(self, repo: str) -> bool:
-        return await github_cleanup.has_rulesets(self, repo)
-
-    async def branch_rules(self, repo: str, branch: str) -> tuple[str, ...]:
-        return await github_cleanup.branch_rules(self, repo, branch)
-
-    async def recent_pulls(self, repo: str, *, state: str, since: datetime | None, pages: int) -> list[PullRecord]:
-        return await github_cleanup.recent_pulls(self, repo, state=state, since=since, pages=pages)
-
-    async def create_issue(self, repo: str, title: str, body: str) -> Issue:
-        return await github_cleanup.create_issue(self, repo, title, body)
 
     # -- repository settings and topics ---------------------------------------------------
     async def get_settings(self, repo: str) -> RepoSettings:

@@ -40,10 +40,9 @@ class GitHubDiagnostics:
         if self._app is None:
             return RepoAccess(permission=level_from_flags(data.get("permissions")), private=private)
         # An installation token's view of a repository carries no `permissions`; the installation says.
-        from bot.forges.github import R
-
         owner, name = repo.split("/", 1)
-        inst = await self._send("GET", R + "/installation", {"owner": owner, "repo": name}, cred=self._jwt())  # type: ignore[attr-defined]
+        inst = await self._send("GET", "/repos/{owner}/{repo}/installation", {"owner": owner, "repo": name},  # type: ignore[attr-defined]
+                                cred=self._jwt())  # type: ignore[attr-defined]
         return RepoAccess(permission=None, private=private, granted=dict(inst.get("permissions") or {}),
                           events=tuple(inst.get("events") or ()))
 

@@ -8,12 +8,12 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from bot import activity
 from bot.forges.base import Forge, ForgeError, NotFound, PermissionDenied
 from bot.gitops.apply import MissingSecret, Result, apply
 from bot.gitops.observe import observe
 from bot.gitops.plan import Change, deletion_limit, plan, plan_notes
 from bot.gitops.render import as_json, summary
+from bot.storage.activity import Entry
 from bot.storage.base import Storage
 from config.loader import ConfigError, Loaded, load
 from config.repo import CONFIG_PATHS, RepoConfig, hook_secret_name
@@ -196,10 +196,10 @@ async def _record(storage: Storage, run: RunSummary, started: float, clock: Call
     log("reconcile %s: %s", run.outcome, said, extra={"repo": run.repo, "trigger": run.trigger, "mode": run.mode})
     if run.outcome in QUIET_OUTCOMES:
         return  # nothing happened: the run is in reconcile_runs; the activity log, never pruned, keeps what the bot did
-    entry = activity.Entry(
+    entry = Entry(
         kind=f"reconcile.{run.outcome}",
         detail={"trigger": run.trigger, "mode": run.mode, "commit": run.commit, "plan": summary(run.changes), "errors": run.errors[:20]},
         platform=run.platform,
         repo=run.repo,
     )
-    await storage.engine.run(activity.append, entry, finished)
+    await storage.activity.append(entry, finished)

@@ -12,11 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import activity, deliveries
+from bot import deliveries
 from bot.deliveries import DeliveryRow
 
 if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+    from bot.http.parts import AppParts
 
 
 def _beat(conn: Any, now: float) -> None:
@@ -39,7 +39,7 @@ def delivery_json(row: DeliveryRow) -> dict[str, Any]:
     }
 
 
-def routes(app: ForgebotApp) -> list[Route]:
+def routes(app: AppParts) -> list[Route]:
     def admin_denied(request: Request) -> Response | None:
         token = app.settings.admin_token
         if token is None:
@@ -98,7 +98,7 @@ def routes(app: ForgebotApp) -> list[Route]:
         if (denied := admin_denied(request)) is not None:
             return denied
         repo = request.query_params.get("repo")
-        return JSONResponse(await app.store.run(lambda conn: activity.recent(conn, limit=100, repo=repo)))
+        return JSONResponse(await app.storage.activity.recent(limit=100, repo=repo))
 
     return [
         Route("/healthz", healthz),

@@ -25,7 +25,7 @@ from bot.status import session
 from bot.status.sections import Link, StatusSections, Table
 
 if TYPE_CHECKING:
-    from bot.app import ForgebotApp
+    from bot.http.parts import AppParts
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ SECURITY_HEADERS = {
 
 
 class StatusPage:
-    def __init__(self, app: ForgebotApp, sections: StatusSections) -> None:
+    def __init__(self, app: AppParts, sections: StatusSections) -> None:
         self.app = app
         self.sections = sections
         self.templates = Environment(loader=PackageLoader("bot.status", "templates"), autoescape=select_autoescape(["html"]))
@@ -203,7 +203,7 @@ class StatusPage:
         return rows
 
 
-def routes(app: ForgebotApp, sections: StatusSections) -> list[Route]:
+def routes(app: AppParts, sections: StatusSections) -> list[Route]:
     page = StatusPage(app, sections)
     return [
         Route("/status", page.status),

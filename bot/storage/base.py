@@ -11,8 +11,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from bot.storage.activity import Activity
+    from bot.storage.claims import Claims
     from bot.storage.configs import Configs
     from bot.storage.dependencies import Dependencies
+    from bot.storage.effects import Effects
     from bot.storage.labels import Labels
     from bot.storage.leases import Leases
 
@@ -42,9 +45,9 @@ class Storage:
 
     # The kinds of data (their interfaces are in bot/storage/<kind>.py)
     deliveries: Any
-    claims: Any
-    effects: Any
-    activity: Any
+    claims: Claims
+    effects: Effects
+    activity: Activity
     dependencies: Dependencies
     configs: Configs  # config versions and reconcile runs; which repositories have review on
     labels: Labels  # label sets last seen per issue (label triggers)

@@ -12,9 +12,11 @@ from typing import Any
 
 from bot.cleanup.runner import CleanupRun, run_cleanup
 from bot.git.mirror import GitRoot
+from bot.storage.base import Storage
+from bot.storage.open import open_storage
 from bot.storage.sqlite.engine import Store
 from config.repo import CleanupOptions
-from tests.conftest import BOT, REPO, World
+from tests.conftest import BOT, REPO, World, make_settings
 
 DAY = 86400.0
 
@@ -22,13 +24,18 @@ DAY = 86400.0
 @dataclass
 class Cleanup:
     world: World
-    store: Store
+    storage: Storage
     root: GitRoot
     base_url: str
 
+    @property
+    def store(self) -> Store:
+        """The SQLite engine, for the kinds not yet behind an interface."""
+        return self.storage.engine  # type: ignore[no-any-return]
+
     async def run(self, how: str, at: float, **options: Any) -> CleanupRun:
         config = CleanupOptions.model_validate(options)
-        return await run_cleanup(self.world.client, self.store, self.root, REPO, config, mode=how, bot_login=BOT,
+        return await run_cleanup(self.world.client, self.storage, self.root, REPO, config, mode=how, bot_login=BOT,
                                  clock=lambda: at)
 
     def branches(self) -> dict[str, str]:
@@ -51,13 +58,13 @@ class Cleanup:
 async def cleanup_world(world: World, tmp_path: Path) -> AsyncIterator[Cleanup]:
     root = GitRoot((tmp_path / "git").resolve())
     root.prepare()
-    store = Store(tmp_path / "bot.db")
-    await store.start()
+    storage = open_storage(make_settings(tmp_path, database=tmp_path / "bot.db"))
+    await storage.start()
     try:
         async with world.fake.serve() as base_url:
-            yield Cleanup(world, store, root, base_url)
+            yield Cleanup(world, storage, root, base_url)
     finally:
-        await store.stop()
+        await storage.stop()
 
 
 async def branch(world: World, name: str, *files: str, login: str = "alice", from_ref: str | None = None) -> str:

@@ -6,8 +6,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bot.storage.base import KNOWN_REPOSITORIES, Storage
+from bot.storage.postgres.activity import PostgresActivity
+from bot.storage.postgres.claims import PostgresClaims
 from bot.storage.postgres.configs import PostgresConfigs
 from bot.storage.postgres.dependencies import PostgresDependencies
+from bot.storage.postgres.effects import PostgresEffects
 from bot.storage.postgres.engine import PostgresEngine
 from bot.storage.postgres.leases import PostgresLeases
 from bot.storage.postgres.labels import PostgresLabels
@@ -27,6 +30,9 @@ class PostgresStorage(Storage):
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
         self.leases = PostgresLeases(self.engine)
+        self.claims = PostgresClaims(self.engine)
+        self.effects = PostgresEffects(self.engine)
+        self.activity = PostgresActivity(self.engine)
         self.dependencies = PostgresDependencies(self.engine)
         self.configs = PostgresConfigs(self.engine)
         self.labels = PostgresLabels(self.engine)

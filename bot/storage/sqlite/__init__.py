@@ -11,8 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bot.storage.base import KNOWN_REPOSITORIES, Storage
+from bot.storage.sqlite.activity import SqliteActivity
+from bot.storage.sqlite.claims import SqliteClaims
 from bot.storage.sqlite.configs import SqliteConfigs
 from bot.storage.sqlite.dependencies import SqliteDependencies
+from bot.storage.sqlite.effects import SqliteEffects
 from bot.storage.sqlite.engine import Store, single_statement
 from bot.storage.sqlite.labels import SqliteLabels
 from bot.storage.sqlite.leases import SqliteLeases
@@ -34,6 +37,9 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.claims = SqliteClaims(self.engine)
+        self.effects = SqliteEffects(self.engine)
+        self.activity = SqliteActivity(self.engine)
         self.dependencies = SqliteDependencies(self.engine)
         self.configs = SqliteConfigs(self.engine)
         self.labels = SqliteLabels(self.engine)

@@ -1,43 +1,17 @@
-"""Claims with leases, in the store. Each function is one store job, so each decision is atomic.
+"""Claims on SQLite: each method is one store job, so each decision is atomic.
 
-The unique index on active claims is the last word: fifty people claiming the same issue at
-once get one holder, because the store runs these jobs one after another and the index would
-refuse a second active row anyway.
+The store runs jobs one after another on one connection, so reading the cap and then inserting
+cannot interleave with another claim; the unique index on active claims would refuse a second
+active row anyway.
 """
 
 from __future__ import annotations
 
-import enum
 import sqlite3
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
-from bot.storage.sqlite.engine import single_statement
-
-
-class ClaimOutcome(enum.StrEnum):
-    GRANTED = "granted"
-    RENEWED = "renewed"  # the holder claimed again
-    HELD = "held"  # someone else holds it
-    CAPPED = "capped"  # the claimant holds too many already
-
-
-@dataclass(frozen=True)
-class Claim:
-    id: int
-    platform: str
-    repo: str
-    number: int
-    holder: str
-    claimed_at: float
-    expires_at: float
-
-
-@dataclass(frozen=True)
-class ClaimResult:
-    outcome: ClaimOutcome
-    claim: Claim | None  # the claim now in force: the claimant's, or the holder's
-    held_by_claimant: int = 0
-
+from bot.storage.claims import Claim, ClaimOutcome, ClaimResult
+from bot.storage.sqlite.engine import Store, single_statement
 
 _FIELDS = "id, platform, repo, number, holder, claimed_at, expires_at"
 
@@ -66,8 +40,6 @@ def claim(
     max_per_user: int,
     request: str | None = None,
 ) -> ClaimResult:
-    """Grant, renew or refuse. `request` names what asked (a delivery id): when that same request
-    comes again (a retry after the platform failed), its claim is granted again, not renewed."""
     current = active_claim(conn, platform, repo, number)
     if current is not None:
         if current.holder.lower() != login.lower():
@@ -90,7 +62,6 @@ def claim(
 
 
 def release(conn: sqlite3.Connection, platform: str, repo: str, number: int, now: float, reason: str) -> Claim | None:
-    """End the active claim, if any; return it."""
     current = active_claim(conn, platform, repo, number)
     if current is not None:
         conn.execute(
@@ -101,7 +72,6 @@ def release(conn: sqlite3.Connection, platform: str, repo: str, number: int, now
 
 @single_statement
 def withdraw(conn: sqlite3.Connection, claim_id: int, now: float, reason: str) -> None:
-    """End one claim, if it is still active (a claim the platform would not carry out)."""
     conn.execute(
         "UPDATE claims SET active = 0, released_at = ?, release_reason = ? WHERE id = ? AND active = 1", (now, reason, claim_id)
     )
@@ -128,3 +98,45 @@ def expired(conn: sqlite3.Connection, now: float, limit: int = 200) -> list[Clai
         f"SELECT {_FIELDS} FROM claims WHERE active = 1 AND expires_at <= ? ORDER BY expires_at LIMIT ?", (now, limit)
     )
     return [Claim(*row) for row in rows]
+
+
+def last_end(conn: sqlite3.Connection, platform: str, repo: str, number: int) -> str | None:
+    if active_claim(conn, platform, repo, number) is not None:
+        return None
+    row = conn.execute(
+        "SELECT release_reason FROM claims WHERE platform = ? AND repo = ? AND number = ? ORDER BY id DESC LIMIT 1",
+        (platform, repo.lower(), number),
+    ).fetchone()
+    return (row[0] or "released") if row else None
+
+
+class SqliteClaims:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def active_claim(self, platform: str, repo: str, number: int) -> Claim | None:
+        return await self._store.run(active_claim, platform, repo, number)
+
+    async def claim(
+        self, platform: str, repo: str, number: int, login: str, now: float, expires_at: float,
+        max_per_user: int, request: str | None = None,
+    ) -> ClaimResult:
+        return await self._store.run(claim, platform, repo, number, login, now, expires_at, max_per_user, request)
+
+    async def release(self, platform: str, repo: str, number: int, now: float, reason: str) -> Claim | None:
+        return await self._store.run(release, platform, repo, number, now, reason)
+
+    async def withdraw(self, claim_id: int, now: float, reason: str) -> None:
+        await self._store.run(withdraw, claim_id, now, reason)
+
+    async def extend(self, claim_id: int, expires_at: float) -> None:
+        await self._store.run(extend, claim_id, expires_at)
+
+    async def active_claims(self, platform: str, repo: str | None = None) -> list[Claim]:
+        return await self._store.run(active_claims, platform, repo)
+
+    async def expired(self, now: float, limit: int = 200) -> list[Claim]:
+        return await self._store.run(expired, now, limit)
+
+    async def last_end(self, platform: str, repo: str, number: int) -> str | None:
+        return await self._store.run(last_end, platform, repo, number)

@@ -37,8 +37,9 @@ from bot.cleanup.plan import Kind  # noqa: E402
 from bot.cleanup.runner import run_cleanup  # noqa: E402
 from bot.forges.base import Forge  # noqa: E402
 from bot.git.mirror import GitRoot  # noqa: E402
-from bot.storage.sqlite.engine import Store  # noqa: E402
+from bot.storage.open import open_storage  # noqa: E402
 from config.repo import CleanupOptions  # noqa: E402
+from config.settings import load_settings  # noqa: E402
 from tests.fakeforge import FakeForge  # noqa: E402
 from tests.fakeforge.state import Protection  # noqa: E402
 
@@ -200,7 +201,8 @@ async def run(platform: str, tmp: Path) -> dict[str, Any]:
     built = time.perf_counter() - t0
     root = GitRoot((tmp / f"{platform}-git").resolve())
     root.prepare()
-    store = Store(tmp / f"{platform}.db")
+    store = open_storage(load_settings(overrides={"database": tmp / f"{platform}.db", "webhook_secrets": "bench",
+                                                  "webhook_secret_file": tmp / "secret"}))
     await store.start()
     plans = []
     timed = TimedApp(fake.app)

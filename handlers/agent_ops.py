@@ -19,7 +19,6 @@ from bot.forges.base import Forge, ForgeError, Issue, NotFound, Permission
 from bot.forges.provider import NotConfigured
 from bot.repoconfig import config_in_force
 from bot.storage.claims import Claim
-from bot.worktrees import all_live as live_worktrees
 from config.repo import RepoConfig
 from handlers.claims import claim_issue, extend_claim, open_dependencies, release_claim
 from handlers.common import permissions, when
@@ -133,7 +132,7 @@ async def ready_issues(ctx: Context, forge: Forge, repo: str, label: str | None 
     """Open issues that are neither claimed nor blocked, oldest first."""
     config = await config_in_force(ctx, forge.platform, repo)
     claimed = {c.number for c in await ctx.storage.claims.active_claims(forge.platform, repo)}
-    worktrees = {w.number: w for w in await ctx.storage.engine.run(live_worktrees, forge.platform, repo)}
+    worktrees = {w.number: w for w in await ctx.storage.worktrees.all_live(forge.platform, repo)}
     skip = {config.claims.label.lower(), config.dependencies.label.lower()}
     ready = []
     for issue in await forge.list_issues(repo, state="open", labels=[label] if label else ()):

@@ -12,7 +12,7 @@ import asyncio
 import hashlib
 import logging
 
-from bot.cleanup import dashboard, records
+from bot.cleanup import dashboard
 from bot.cleanup.runner import run_cleanup, summary
 from bot.engine.context import Context
 from bot.engine.leadership import WORKTREES
@@ -58,16 +58,16 @@ async def take_pushed_branch_off(event: Event, ctx: Context) -> None:
     push, repo = event.push, event.repo
     if push is None or repo is None or push.branch is None or set(push.after) == {"0"}:
         return
-    if not await ctx.storage.engine.run(records.drop_moved, event.platform, repo.full_name, push.branch, push.after):
+    if not await ctx.storage.cleanup.drop_moved(event.platform, repo.full_name, push.branch, push.after):
         return
-    known = await ctx.storage.engine.run(records.dashboard, event.platform, repo.full_name)
+    known = await ctx.storage.cleanup.dashboard(event.platform, repo.full_name)
     if known is None:
         return
     number, body = known
     edited = dashboard.without(body, push.branch)
     if edited != body:
         await ctx.forge.edit_issue(repo.full_name, number, body=edited)
-        await ctx.storage.engine.run(records.save_dashboard, event.platform, repo.full_name, number, edited, ctx.clock())
+        await ctx.storage.cleanup.save_dashboard(event.platform, repo.full_name, number, edited, ctx.clock())
 
 
 @router.job("cleanup", every=cleanup_interval, jitter=60, lease=WORKTREES)  # its mirrors are in the git root

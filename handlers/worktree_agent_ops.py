@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bot import worktrees as store
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed
 from bot.forges.base import Forge
@@ -16,7 +15,7 @@ from handlers.worktree_ops import start_work
 from handlers.worktree_push import push_worktree
 
 if TYPE_CHECKING:
-    from bot.worktrees import Worktree
+    from bot.storage.worktrees import Worktree
 
 
 def worktree_json(row: Worktree, lease_until: float | None) -> dict[str, Any]:
@@ -35,7 +34,7 @@ async def start(ctx: Context, forge: Forge, repo: str, login: str, number: int, 
 
 async def push(ctx: Context, forge: Forge, repo: str, login: str, number: int) -> dict[str, Any]:
     """Push the issue's worktree branch with the bot's credentials; only its holder may."""
-    row = await ctx.storage.engine.run(store.live, forge.platform, repo, number)
+    row = await ctx.storage.worktrees.live(forge.platform, repo, number)
     if row is None:
         raise CommandFailed("this issue has no worktree", "Start it first.")
     if row.holder.lower() != login.lower():
@@ -46,7 +45,7 @@ async def push(ctx: Context, forge: Forge, repo: str, login: str, number: int) -
 
 async def status(ctx: Context, forge: Forge, repo: str, login: str, number: int) -> dict[str, Any]:
     """The issue's worktree: branch, base, commit, path on the bot's host, state, pull request, holder."""
-    row = await ctx.storage.engine.run(store.live, forge.platform, repo, number)
+    row = await ctx.storage.worktrees.live(forge.platform, repo, number)
     if row is None:
         raise CommandFailed("this issue has no worktree", "Start it first.")
     held = await ctx.storage.claims.active_claim(forge.platform, repo, number)
@@ -54,4 +53,4 @@ async def status(ctx: Context, forge: Forge, repo: str, login: str, number: int)
 
 
 async def listing(ctx: Context, forge: Forge, repo: str, login: str) -> list[dict[str, Any]]:
-    return [worktree_json(r, None) for r in await ctx.storage.engine.run(store.all_live, forge.platform, repo)]
+    return [worktree_json(r, None) for r in await ctx.storage.worktrees.all_live(forge.platform, repo)]

@@ -8,11 +8,10 @@ flag in its API, so its client puts "WIP:" before the title (Gitea's own draft m
 
 from __future__ import annotations
 
-from bot import worktrees as store
 from bot.engine.context import Context
 from bot.forges.base import Conflict, Forge, Invalid, Issue, NotFound
 from bot.git.mirror import Mirror
-from bot.worktrees import State, Worktree
+from bot.storage.worktrees import State, Worktree
 
 DRAFT_BODY = "Closes #{number}\n\nStarted by forgebot for @{holder}; the branch is `{branch}`."
 
@@ -53,8 +52,8 @@ async def open_draft(ctx: Context, forge: Forge, row: Worktree, issue: Issue) ->
         await forge.add_assignees(row.repo, number, [row.holder])
     except (Invalid, NotFound):  # Gitea refuses someone without access; the issue's claim already said so
         pass
-    await ctx.storage.engine.run(store.mark, row.id, row.state if row.state is not State.CREATING else State.READY, ctx.clock(), None, None, number)
-    done = await ctx.storage.engine.run(store.live, row.platform, row.repo, row.number)
+    await ctx.storage.worktrees.mark(row.id, row.state if row.state is not State.CREATING else State.READY, ctx.clock(), None, None, number)
+    done = await ctx.storage.worktrees.live(row.platform, row.repo, row.number)
     assert done is not None
     return done
 

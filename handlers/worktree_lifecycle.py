@@ -10,11 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from bot import worktrees as store
 from bot.engine.context import Context
 from bot.forges.base import Forge
 from bot.git import worktrees as git_wt
-from bot.worktrees import State, Worktree
+from bot.storage.worktrees import State, Worktree
 from config.repo import RepoConfig
 from handlers.worktree_ops import mark, mirror_of
 
@@ -97,7 +96,7 @@ async def check_mirrors(ctx: Context) -> list[str]:
     A live row whose directory is gone is marked removed (nothing is left to save); a registered
     worktree the store does not know is reported, never deleted: it may hold someone's work."""
     problems = []
-    rows = await ctx.storage.engine.run(store.all_live)
+    rows = await ctx.storage.worktrees.all_live()
     for platform, repo in sorted({(r.platform, r.repo) for r in rows}):
         mirror = mirror_of(ctx, platform, repo)
         if not mirror.exists():

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot import worktrees as store
 from bot.engine.context import Context
 from bot.engine.invoke import BadArguments, CommandFailed
 from bot.forges.base import Conflict, Forge, ForgeError, GitAccess, Invalid, Issue
@@ -27,7 +26,7 @@ from bot.git import worktrees as git_wt
 from bot.git.mirror import FORGE_HEADS, GitRoot, Mirror
 from bot.git.names import BadBranchName, check_branch_name, prefix_for, render, with_suffix
 from bot.git.runner import GitFailed
-from bot.worktrees import State, Worktree
+from bot.storage.worktrees import State, Worktree
 from config.repo import RepoConfig
 from handlers.worktree_drafts import empty_start_commit, open_draft
 
@@ -95,7 +94,7 @@ def check_disk(ctx: Context) -> None:
 
 async def mark(ctx: Context, row_id: int, state: State, *, sha: str | None = None, note: str | None = None,
                pull_number: int | None = None) -> None:
-    await ctx.storage.engine.run(store.mark, row_id, state, ctx.clock(), sha, note, pull_number)
+    await ctx.storage.worktrees.mark(row_id, state, ctx.clock(), sha, note, pull_number)
 
 
 # -- starting -------------------------------------------------------------------------------------
@@ -119,15 +118,15 @@ async def start_work(
             await check_branch_name(base, root.env())
         except BadBranchName as exc:
             raise BadArguments(str(exc), "Name an existing branch, like `/start main`.") from None
-    current = await ctx.storage.engine.run(store.live, forge.platform, repo, number)
+    current = await ctx.storage.worktrees.live(forge.platform, repo, number)
     if current is not None and current.state is State.KEPT and current.holder.lower() != login.lower():
         raise CommandFailed(f"@{current.holder}'s worktree of this issue still has uncommitted changes",
                             "Ask them to commit and `forgebot push`, or an operator to `forgebot worktree remove --force` it.")
     branch = ""
     if current is None:  # what would refuse a new worktree refuses before the claim: a refusal changes nothing
         check_disk(ctx)
-        branch = await ctx.storage.engine.run(store.last_branch, forge.platform, repo, number) or await checked_branch_name(root, config, issue)
-        refused = await ctx.storage.engine.run(store.over_limit, forge.platform, repo, config.worktrees.max_per_repo, ctx.settings.worktrees_max)
+        branch = await ctx.storage.worktrees.last_branch(forge.platform, repo, number) or await checked_branch_name(root, config, issue)
+        refused = await ctx.storage.worktrees.over_limit(forge.platform, repo, config.worktrees.max_per_repo, ctx.settings.worktrees_max)
         if refused:
             raise CommandFailed(refused, LIMIT_HINT)
     news = ""
@@ -135,17 +134,17 @@ async def start_work(
         news = await claim_issue(ctx, forge, repo, number, login, config, None, issue)
     if current is not None and current.state is not State.CREATING:
         if current.holder.lower() != login.lower():
-            await ctx.storage.engine.run(store.set_holder, current.id, login, ctx.clock())
+            await ctx.storage.worktrees.set_holder(current.id, login, ctx.clock())
         if current.state is State.KEPT:  # its holder starts again: it is in use, not due for removal
             await mark(ctx, current.id, State.READY, note="")
-        current = await ctx.storage.engine.run(store.live, forge.platform, repo, number) or current
+        current = await ctx.storage.worktrees.live(forge.platform, repo, number) or current
         return Started(current, created=False, claim_news=news)
     if current is None:
         mirror = root.mirror(forge.platform, repo)
         path = mirror.worktrees_dir / str(number)
         chosen_base = base_for(config, issue.labels, base, (await forge.get_repo(repo)).default_branch)
-        reservation = await ctx.storage.engine.run(
-            store.reserve, forge.platform, repo, number, branch, chosen_base, str(path), login, ctx.clock(),
+        reservation = await ctx.storage.worktrees.reserve(
+            forge.platform, repo, number, branch, chosen_base, str(path), login, ctx.clock(),
             config.worktrees.max_per_repo, ctx.settings.worktrees_max, answer_key)
         if reservation.worktree is None:
             raise CommandFailed(reservation.refused, LIMIT_HINT)
@@ -165,7 +164,7 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
     asked_at = time.time()  # a fetch begun after this, by a start that held the lock meanwhile, will do
     try:
         async with mirror.locked():
-            again = await ctx.storage.engine.run(store.live, row.platform, row.repo, row.number)
+            again = await ctx.storage.worktrees.live(row.platform, row.repo, row.number)
             if again is None:
                 raise CommandFailed("the start was cancelled meanwhile")
             if again.state is not State.CREATING:
@@ -202,7 +201,7 @@ async def complete_start(ctx: Context, forge: Forge, row: Worktree, config: Repo
     await mark(ctx, row.id, State.READY, sha=sha)
     await ctx.record("worktree.started", actor=row.holder, platform=row.platform, repo=row.repo,
                      subject=f"{row.platform}:{row.repo}#{row.number}", branch=branch, base=row.base, sha=sha, **timings)
-    done = await ctx.storage.engine.run(store.live, row.platform, row.repo, row.number)
+    done = await ctx.storage.worktrees.live(row.platform, row.repo, row.number)
     assert done is not None
     if config.worktrees.draft_pr and done.pull_number is None:
         done = await open_draft(ctx, forge, done, issue)
@@ -219,15 +218,15 @@ async def _final_branch(ctx: Context, mirror: Mirror, row: Worktree, heads: dict
     had_before = row.sha != "" or await _is_ours(ctx, row)
     if had_before:
         return row.branch
-    taken = set(heads) | await ctx.storage.engine.run(store.branches_in_use, row.platform, row.repo) - {row.branch}
+    taken = set(heads) | await ctx.storage.worktrees.branches_in_use(row.platform, row.repo) - {row.branch}
     branch = with_suffix(row.branch, taken)
-    await ctx.storage.engine.run(store.rename_branch, row.id, branch, ctx.clock())
+    await ctx.storage.worktrees.rename_branch(row.id, branch, ctx.clock())
     return branch
 
 
 async def _is_ours(ctx: Context, row: Worktree) -> bool:
     """Did an earlier worktree of this issue (or this row's own interrupted attempt) make it?"""
-    return bool(await ctx.storage.engine.run(store.branch_history, row.platform, row.repo, row.number, row.branch, row.id))
+    return bool(await ctx.storage.worktrees.branch_history(row.platform, row.repo, row.number, row.branch, row.id))
 
 
 async def _create_forge_branch(forge: Forge, mirror: Mirror, access: GitAccess, repo: str, branch: str, sha: str) -> None:

@@ -11,7 +11,7 @@ from bot.forges.base import Forge
 from bot.git import worktrees as git_wt
 from bot.git.mirror import FORGE_HEADS
 from bot.git.runner import GitFailed
-from bot.worktrees import State, Worktree
+from bot.storage.worktrees import State, Worktree
 from config.repo import RepoConfig
 from handlers.worktree_ops import GIT_FAILED, mark, mirror_of
 

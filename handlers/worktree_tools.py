@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import worktrees as store
 from bot.engine.context import Context
 from bot.engine.toolbox import Toolbox
 from bot.forges.base import Forge
@@ -49,6 +48,6 @@ async def worktrees_section(ctx: Context, forge: Forge, repo: str) -> Table:
     rows: list[tuple[Cell, ...]] = [
         (f"#{w.number}", w.branch, f"@{w.holder}", w.state.value, f"#{w.pull_number}" if w.pull_number else "",
          when(w.updated_at), w.note)
-        for w in (await ctx.storage.engine.run(store.all_live, forge.platform, repo))[:MAX_ROWS]
+        for w in (await ctx.storage.worktrees.all_live(forge.platform, repo))[:MAX_ROWS]
     ]
     return Table(("Issue", "Branch", "Holder", "State", "Pull request", "Since", "Note"), rows, empty="no worktree")

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 
-from bot import worktrees as store
 from bot.comments import post_once, upsert_comment
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed, Invocation
@@ -15,7 +14,7 @@ from bot.events import Event
 from bot.forges.base import Forge, ForgeError, NotFound
 from bot.git.runner import GitFailed
 from bot.repoconfig import config_in_force
-from bot.worktrees import State, Worktree
+from bot.storage.worktrees import State, Worktree
 from config.repo import RepoConfig
 from handlers.worktree_lifecycle import check_mirrors, removal_due, retire
 from handlers.worktree_ops import Started, complete_start, run_in_background, running_in_background, start_work
@@ -157,9 +156,9 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
     if event.issue.is_pull:
         if not event.issue.merged or not event.issue.head_ref:
             return
-        row = await ctx.storage.engine.run(store.by_branch, event.platform, repo, event.issue.head_ref)
+        row = await ctx.storage.worktrees.by_branch(event.platform, repo, event.issue.head_ref)
     else:
-        row = await ctx.storage.engine.run(store.live, event.platform, repo, event.issue.number)
+        row = await ctx.storage.worktrees.live(event.platform, repo, event.issue.number)
     if row is None:
         return
     await retire_if_due(ctx, ctx.forge, row, await config_in_force(ctx, event.platform, repo))
@@ -173,7 +172,7 @@ async def resume_starts(ctx: Context) -> None:
     if first_run:
         ctx.services.worktrees_checked = True
         await check_mirrors(ctx)
-    for row in await ctx.storage.engine.run(store.creating):
+    for row in await ctx.storage.worktrees.creating():
         if running_in_background(ctx, row.id) or (not first_run and ctx.clock() - row.updated_at < STALE_START):
             continue  # a delivery or a background task of this process is still on it
         try:
@@ -195,7 +194,7 @@ async def resume_starts(ctx: Context) -> None:
 @router.job("worktrees-sweep", every=300, jitter=30, lease=WORKTREES)
 async def sweep_worktrees(ctx: Context) -> None:
     """Heal lost webhooks: remove each worktree whose removal is due (per `worktrees.remove_on`)."""
-    for row in await ctx.storage.engine.run(store.all_live):
+    for row in await ctx.storage.worktrees.all_live():
         if row.state is State.CREATING:
             continue
         try:

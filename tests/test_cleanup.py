@@ -88,14 +88,13 @@ async def test_notice_then_after_grace_archive_delete_and_restore(world: World, 
         assert f"restore: `forgebot cleanup restore {REPO} old-work`" in body and f"archived to `archive/old-work/{day}`" in body
         [number] = [i.number for i in world.state().issues.values() if i.title == "Stale branches"]  # edited, not a second
 
-        restored = await restore(world.client, cw.store, cw.root, REPO, "old-work")
+        restored = await restore(world.client, cw.storage, cw.root, REPO, "old-work")
         assert restored.ok and cw.branches()["old-work"] == unique
-        again = await restore(world.client, cw.store, cw.root, REPO, "old-work")
+        again = await restore(world.client, cw.storage, cw.root, REPO, "old-work")
         assert not again.ok and "exists" in again.message
 
 
 async def test_a_branch_pushed_between_plan_and_apply_survives(world: World, tmp_path: Path) -> None:
-    from bot.cleanup import records
     from bot.cleanup.apply import apply
     from bot.cleanup.plan import due
     from bot.cleanup.runner import check_rulesets, observe
@@ -110,11 +109,11 @@ async def test_a_branch_pushed_between_plan_and_apply_survives(world: World, tmp
         observed, mirror, access = await observe(world.client, cw.storage, cw.root, REPO, settle=True, now=clock(), clock=clock)
         [change] = due(await check_rulesets(world.client, REPO, config, observed))
         pushed = await world.actor("alice").push(REPO, "old-work", {"more.txt": "still working"}, "more")  # meanwhile
-        rows = {r.branch: r for r in await cw.store.run(records.open_rows, world.platform, REPO)}
-        [result] = await apply(cw.store, mirror, access, world.platform, REPO, [change], rows, clock=clock)
+        rows = {r.branch: r for r in await cw.storage.cleanup.open_rows(world.platform, REPO)}
+        [result] = await apply(cw.storage, mirror, access, world.platform, REPO, [change], rows, clock=clock)
         assert result.outcome == "moved"
         assert cw.branches()["old-work"] == pushed and cw.tags() == {}  # kept, and no tag without its deletion
-        assert await cw.store.run(records.open_rows, world.platform, REPO) == []  # off the dashboard: evaluated afresh
+        assert await cw.storage.cleanup.open_rows(world.platform, REPO) == []  # off the dashboard: evaluated afresh
 
 
 async def test_the_cap_holds_and_the_oldest_notices_go_first(world: World, tmp_path: Path) -> None:
@@ -188,16 +187,16 @@ async def test_pattern_protection_keeps_due_branches_rulesets_on_github_glob_rul
 
 
 async def test_branches_of_live_worktrees_and_active_claims_are_never_touched(world: World, tmp_path: Path) -> None:
-    from bot import worktrees
+    from bot.storage.worktrees import State
 
     now = time.time()
     for name in ("issue-1-fix", "issue-2-old", "old-work"):
         await branch(world, name)
     async with cleanup_world(world, tmp_path) as cw:
         p = world.platform
-        await cw.store.run(worktrees.reserve, p, REPO, 1, "issue-1-fix", "main", str(tmp_path / "wt1"), "alice", now, 20, 200, "")
-        row = await cw.store.run(worktrees.reserve, p, REPO, 2, "issue-2-old", "main", str(tmp_path / "wt2"), "alice", now, 20, 200, "")
-        await cw.store.run(worktrees.mark, row.worktree.id, worktrees.State.REMOVED, now)  # worktree gone, claim still held
+        await cw.storage.worktrees.reserve(p, REPO, 1, "issue-1-fix", "main", str(tmp_path / "wt1"), "alice", now, 20, 200, "")
+        row = await cw.storage.worktrees.reserve(p, REPO, 2, "issue-2-old", "main", str(tmp_path / "wt2"), "alice", now, 20, 200, "")
+        await cw.storage.worktrees.mark(row.worktree.id, State.REMOVED, now)  # worktree gone, claim still held
         await cw.storage.claims.claim(p, REPO, 2, "alice", now, now + 365 * DAY, 5)
         run = await cw.run("plan", now + 100 * DAY)
         kinds = {c.branch: (c.kind, c.why) for c in run.changes}
@@ -392,7 +391,7 @@ async def test_restore_brings_back_the_latest_deletion_not_an_older_archive(worl
     async with cleanup_world(world, tmp_path) as cw:
         await cw.run("report", now + 100 * DAY)
         assert [r.outcome for r in (await cw.run("apply", now + 110 * DAY, mode="apply")).results] == ["deleted"]
-        assert (await restore(world.client, cw.store, cw.root, REPO, "feat")).sha == first
+        assert (await restore(world.client, cw.storage, cw.root, REPO, "feat")).sha == first
         git = world.state().git
         later = git.commit_files(first, {"more.txt": "more"}, "more work", Ident("Alice", "alice@example.com", int(now)))
         git.update_ref("refs/heads/feat", later)
@@ -400,7 +399,7 @@ async def test_restore_brings_back_the_latest_deletion_not_an_older_archive(worl
         await cw.run("report", now + 120 * DAY)
         done = await cw.run("apply", now + 130 * DAY, mode="apply")
         assert [(r.change.kind, r.outcome) for r in done.results] == [(Kind.DELETE, "deleted")]  # all in main: no tag
-        again = await restore(world.client, cw.store, cw.root, REPO, "feat")
+        again = await restore(world.client, cw.storage, cw.root, REPO, "feat")
         assert again.ok and cw.branches()["feat"] == later
 
 

@@ -9,7 +9,9 @@ import pytest
 
 from bot.engine.context import Context
 from bot.engine.router import Router
+from bot.engine.services import Services
 from bot.events import Event, Repo, User
+from bot.forges.provider import Forges
 from bot.storage.open import open_storage
 from tests.conftest import make_settings
 
@@ -21,8 +23,9 @@ async def test_a_handler_records_its_activity_and_effects_once(tmp_path: Path, d
     storage = open_storage(settings)
     await storage.start()
     event = Event("gitea", "issue_comment", "created", "delivery-7", repo=Repo("Acme", "Widgets"), sender=User("alice"))
-    ctx = Context(settings, storage, Router(), event=event, clock=lambda: 1_700_000_000.0)
-    job = Context(settings, storage, Router(), clock=lambda: 1_700_000_060.0)  # a scheduled job: no event
+    services = Services(forges=Forges(settings))
+    ctx = Context(settings, storage, Router(), services, event=event, clock=lambda: 1_700_000_000.0)
+    job = Context(settings, storage, Router(), services, clock=lambda: 1_700_000_060.0)  # a scheduled job: no event
     try:
         assert not await ctx.already_done("comment:acme/widgets#1") and await ctx.done_detail("comment:acme/widgets#1") is None
         assert await ctx.mark_done("comment:acme/widgets#1", comment=99)
@@ -35,6 +38,7 @@ async def test_a_handler_records_its_activity_and_effects_once(tmp_path: Path, d
         newest, oldest = await storage.activity.recent(limit=10)
         assert (await storage.activity.verify()).ok
     finally:
+        await services.aclose()
         await storage.stop()
     assert oldest["kind"] == "claim.granted" and oldest["detail"] == {"issue": 1, "until": 5.0}
     assert (oldest["platform"], oldest["repo"], oldest["actor"], oldest["delivery_id"]) == ("gitea", "Acme/Widgets", "alice", "delivery-7")

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from bot import worktrees as store
+
+from bot.storage.worktrees import State
 from tests.conftest import REPO, World, db_rows
 from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
 
@@ -51,7 +52,7 @@ async def test_start_is_refused_while_someone_else_holds_the_issue(world: World,
         await world.actor("carol").comment(REPO, number, "/start")
         await app.wait_idle()
         assert "claimed by @alice" in bot_comments(world, number)[-1]
-        assert await app.store.run(store.all_live) == []
+        assert await app.storage.worktrees.all_live() == []
         assert not any(b.startswith(f"issue-{number}") for b in world.state().git.branches())
 
 
@@ -113,7 +114,7 @@ async def test_closing_the_issue_removes_a_clean_worktree(world: World, bot_fact
         await world.actor("alice").close_issue(REPO, number)
         await app.wait_idle()
         assert not path.exists()
-        assert await app.store.run(store.all_live) == []
+        assert await app.storage.worktrees.all_live() == []
         assert f"issue-{number}-fix" in world.state().git.branches()  # the forge keeps the branch
 
 
@@ -125,8 +126,8 @@ async def test_a_dirty_worktree_survives_its_issue_closing_and_says_why(world: W
         await world.actor("alice").close_issue(REPO, number)
         await app.wait_idle()
         assert (path / "wip.txt").read_text() == "not committed yet"
-        [row] = await app.store.run(store.all_live)
-        assert row.state is store.State.KEPT and "uncommitted changes (wip.txt)" in row.note
+        [row] = await app.storage.worktrees.all_live()
+        assert row.state is State.KEPT and "uncommitted changes (wip.txt)" in row.note
         assert "was not removed" in bot_comments(world, number)[-1]
         assert await app.scheduler.run_job("worktrees-sweep")  # the sweep keeps it too, and says nothing more
         assert (path / "wip.txt").exists() and len([c for c in bot_comments(world, number) if "was not removed" in c]) == 1
@@ -162,7 +163,7 @@ async def test_a_merged_pull_request_removes_the_worktree(world: World, bot_fact
         pr = await world.actor("alice").open_pr(REPO, branch, title="Fix", body="for the widget")
         await world.actor("alice").merge_pr(REPO, pr)
         await app.wait_idle()
-        assert not path.exists() and await app.store.run(store.all_live) == []
+        assert not path.exists() and await app.storage.worktrees.all_live() == []
 
 
 async def test_the_sweep_removes_what_a_lost_webhook_left_behind(world: World, bot_factory: Any, tmp_path: Path) -> None:
@@ -201,7 +202,7 @@ async def test_a_draft_pull_request_starts_with_an_empty_commit_and_copies_the_i
         tip = git.commit(git.branches()[branch])
         assert tip.message == f"Start #{number}: Draft me" and tip.parents == [git.branches()["main"]]
         assert tip.tree == git.commit(git.branches()["main"]).tree  # empty: no change
-        [row] = await app.store.run(store.all_live)
+        [row] = await app.storage.worktrees.all_live()
         assert row.pull_number == pull.number and row.sha == tip.sha
 
 
@@ -220,13 +221,13 @@ async def test_a_kept_worktree_is_not_handed_to_someone_else(world: World, bot_f
         (path / "mine.txt").write_text("alice's unfinished work")
         await world.actor("alice").comment(REPO, number, "/unclaim")
         await app.wait_idle()
-        [row] = await app.store.run(store.all_live)
-        assert row.state is store.State.KEPT
+        [row] = await app.storage.worktrees.all_live()
+        assert row.state is State.KEPT
         await world.actor("carol").comment(REPO, number, "/start")
         await app.wait_idle()
         assert "@alice's worktree of this issue still has uncommitted changes" in bot_comments(world, number)[-1]
         assert (path / "mine.txt").exists() and await app.storage.claims.active_claim(world.platform, REPO, number) is None
         await world.actor("alice").comment(REPO, number, "/start")  # the holder comes back: hers again, in use
         await app.wait_idle()
-        [row] = await app.store.run(store.all_live)
-        assert row.state is store.State.READY and row.holder == "alice" and row.note == ""
+        [row] = await app.storage.worktrees.all_live()
+        assert row.state is State.READY and row.holder == "alice" and row.note == ""

@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from bot import worktrees as store
 from tests.conftest import BOT, REPO, World
 from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
 
@@ -25,7 +24,7 @@ async def test_claiming_starts_work_when_the_repository_asks_for_it(world: World
         await world.actor("alice").comment(REPO, number, "/claim")
         reply = await wait_for_comment(world, number, "Started: branch")
         assert f"`issue-{number}-auto`" in reply
-        [row] = await app.store.run(store.all_live)
+        [row] = await app.storage.worktrees.all_live()
         assert row.holder == "alice" and Path(row.path).is_dir()
         await app.wait_idle()
 
@@ -38,7 +37,7 @@ async def test_a_trigger_label_starts_work_for_whoever_added_it(world: World, bo
         await world.actor("alice").add_label(REPO, number, "agent/start")
         await wait_for_comment(world, number, "Started: branch")
         await app.wait_idle()
-        [row] = await app.store.run(store.all_live)
+        [row] = await app.storage.worktrees.all_live()
         assert row.holder == "alice" and world.state().issue(number).assignees == ["alice"]
 
 
@@ -52,7 +51,7 @@ async def test_limits_refuse_with_a_clear_answer(world: World, bot_factory: Any,
         await world.actor("alice").comment(REPO, second, "/start")
         await app.wait_idle()
         assert "the most `worktrees.max_per_repo` allows" in bot_comments(world, second)[-1]
-        assert len(await app.store.run(store.all_live)) == 1
+        assert len(await app.storage.worktrees.all_live()) == 1
 
 
 async def test_too_little_free_disk_is_refused(world: World, bot_factory: Any, tmp_path: Path) -> None:
@@ -61,7 +60,7 @@ async def test_too_little_free_disk_is_refused(world: World, bot_factory: Any, t
         await world.actor("alice").comment(REPO, number, "/start")
         await app.wait_idle()
         assert "less than FORGEBOT_GIT_MIN_FREE" in bot_comments(world, number)[-1]
-        assert await app.store.run(store.all_live) == []
+        assert await app.storage.worktrees.all_live() == []
 
 
 HOSTILE = ["../../../etc/passwd", "--upload-pack=touch pwned", "refs/heads/main", "@{-1}..HEAD~1^:?*[\\",
@@ -75,7 +74,7 @@ async def test_hostile_titles_give_a_valid_branch_inside_the_root(world: World, 
         await world.actor("alice").comment(REPO, number, "/start")
         await wait_for_comment(world, number, "Started: branch")
         await app.wait_idle()
-        [row] = await app.store.run(store.all_live)
+        [row] = await app.storage.worktrees.all_live()
         assert row.branch.startswith(f"issue-{number}") and len(row.branch.encode()) < 200
         assert subprocess.run(["git", "check-ref-format", f"refs/heads/{row.branch}"]).returncode == 0
         root = (tmp_path / "git").resolve()
@@ -143,7 +142,7 @@ async def test_assigning_starts_work_for_the_assignee(world: World, bot_factory:
         await world.actor("carol").assign(REPO, number, "alice")
         await wait_for_comment(world, number, "Started: branch")
         await app.wait_idle()
-        [row] = await app.store.run(store.all_live)
+        [row] = await app.storage.worktrees.all_live()
         assert row.holder == "alice"
 
         held = await app.storage.claims.active_claim(world.platform, REPO, number)
@@ -173,7 +172,7 @@ async def test_a_base_per_label_and_the_same_branch_after_a_restart_of_work(worl
         await app.wait_idle()
         await world.actor("alice").close_issue(REPO, number)
         await app.wait_idle()
-        assert await app.store.run(store.all_live) == []
+        assert await app.storage.worktrees.all_live() == []
         await world.actor("alice").reopen_issue(REPO, number)
         await world.actor("alice").comment(REPO, number, "/start")
         await app.wait_idle()
@@ -201,4 +200,4 @@ async def test_an_expired_claim_removes_its_clean_worktree(world: World, bot_fac
         clock.now += 25 * 3600
         assert await app.scheduler.run_job("expire-claims")
         await app.wait_idle()
-        assert not path.exists() and await app.store.run(store.all_live) == []
+        assert not path.exists() and await app.storage.worktrees.all_live() == []

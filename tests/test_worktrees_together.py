@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot import worktrees as store
+from bot.storage.worktrees import State
 from tests.conftest import BOT, REPO, World
 from tests.support.worktrees import bot_comments, bot_on_served_forge, wait_for_comment
 
@@ -24,7 +24,7 @@ async def start(world: World, app: Any, number: int, login: str = "alice") -> An
     await world.actor(login).comment(REPO, number, "/start")
     await wait_for_comment(world, number, "Started: branch")
     await app.wait_idle()
-    return await app.store.run(store.live, world.platform, REPO, number)
+    return await app.storage.worktrees.live(world.platform, REPO, number)
 
 
 def commit(path: Path, name: str, text: str) -> str:
@@ -43,7 +43,7 @@ async def push_from(app: Any, world: World, number: int) -> None:
     from handlers.worktree_push import push_worktree
 
     ctx = app.processor.context()
-    row = await app.store.run(store.live, world.platform, REPO, number)
+    row = await app.storage.worktrees.live(world.platform, REPO, number)
     await push_worktree(ctx, ctx.forges.get(world.platform), row, await config_in_force(ctx, world.platform, REPO))
 
 
@@ -67,7 +67,7 @@ async def test_a_squash_merged_pull_request_whose_branch_was_deleted_archives_no
         await world.actor("alice").merge_pr(REPO, pr, "squash")
         await world.actor("alice").delete_branch(REPO, row.branch)
         assert await app.scheduler.run_job("worktrees-sweep")
-        assert not path.exists() and await app.store.run(store.all_live) == []
+        assert not path.exists() and await app.storage.worktrees.all_live() == []
         assert archive_tags(world) == {}
         assert not any("are kept in" in c for c in bot_comments(world, number))
 
@@ -85,7 +85,7 @@ async def test_a_config_that_makes_an_invalid_branch_name_is_one_clear_answer(wo
         await app.wait_idle()
         [line] = [line for c in bot_comments(world, number) for line in c.splitlines() if line.startswith("- `/start`")]
         assert "`fix//" in line and "`worktrees.branch`" in line and ".forgebot.yml" in line
-        assert await app.store.run(store.all_live) == []
+        assert await app.storage.worktrees.all_live() == []
         assert set(world.state().git.branches()) == branches
         assert not (tmp_path / "git" / "worktrees").exists() or not any((tmp_path / "git" / "worktrees").rglob("*.git"))
 
@@ -175,7 +175,7 @@ async def test_a_repository_whose_name_starts_with_a_dot_gets_worktrees(world: W
         await world.actor("alice").comment(dotted, number, "/start")
         await eventually_comment(world, dotted, number, "Started: branch")
         await app.wait_idle()
-        row = await app.store.run(store.live, world.platform, dotted, number)
+        row = await app.storage.worktrees.live(world.platform, dotted, number)
         assert Path(row.path).resolve().is_relative_to((tmp_path / "git").resolve()) and (Path(row.path) / "README.md").is_file()
 
 
@@ -219,8 +219,8 @@ async def test_concurrent_starts_over_the_agent_api_make_one_worktree_per_issue(
         assert len({a.json()["path"] for a in answers}) == 5 and sorted(paths) == sorted(numbers)
         new = set(world.state().git.branches()) - before
         assert new == {f"issue-{n}-same-title" for n in numbers}
-        rows = await app.store.run(store.all_live)
-        assert len(rows) == 5 and all(r.state is store.State.READY and Path(r.path).is_dir() for r in rows)
+        rows = await app.storage.worktrees.all_live()
+        assert len(rows) == 5 and all(r.state is State.READY and Path(r.path).is_dir() for r in rows)
 
 
 async def test_review_merging_and_deleting_the_branch_removes_the_worktree_and_archives_nothing(
@@ -243,5 +243,5 @@ async def test_review_merging_and_deleting_the_branch_removes_the_worktree_and_a
         await world.actor("carol").comment(REPO, pr, "/approve")
         await app.wait_idle()
         assert world.state().issue(pr).pull.merged and row.branch not in world.state().git.branches()
-        assert not Path(row.path).exists() and await app.store.run(store.all_live) == []
+        assert not Path(row.path).exists() and await app.storage.worktrees.all_live() == []
         assert archive_tags(world) == {}

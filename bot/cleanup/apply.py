@@ -18,11 +18,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from bot.cleanup import records
 from bot.cleanup.plan import Change, Kind
 from bot.forges.base import GitAccess
 from bot.git.mirror import FORGE_HEADS, FORGE_TAGS, Mirror
-from bot.storage.sqlite.engine import Store
+from bot.storage.base import Storage
+from bot.storage.cleanup import Row, RowState
 
 logger = logging.getLogger(__name__)
 
@@ -66,8 +66,8 @@ async def push_deletion(mirror: Mirror, access: GitAccess, change: Change) -> Re
 
 
 async def apply(
-    store: Store, mirror: Mirror, access: GitAccess, platform: str, repo: str, changes: list[Change],
-    rows: dict[str, records.Row], *, clock: Clock, on_result: Callable[[Result], Awaitable[None]] | None = None,
+    storage: Storage, mirror: Mirror, access: GitAccess, platform: str, repo: str, changes: list[Change],
+    rows: dict[str, Row], *, clock: Clock, on_result: Callable[[Result], Awaitable[None]] | None = None,
 ) -> list[Result]:
     """Apply the due changes in plan order; `rows` are the open dashboard rows by branch."""
     results = []
@@ -78,16 +78,16 @@ async def apply(
         if row is None or row.sha != change.sha:
             results.append(Result(change, Outcome.MOVED, "no longer on the dashboard at this head"))
             continue
-        await store.run(records.start_deleting, row.id, change.tag, clock())
+        await storage.cleanup.start_deleting(row.id, change.tag, clock())
         result = await push_deletion(mirror, access, change)
         if result.outcome == Outcome.DELETED:
-            await store.run(records.mark_deleted, row.id, clock())
+            await storage.cleanup.mark_deleted(row.id, clock())
         elif result.outcome == Outcome.MOVED:
-            await store.run(records.drop, row.id)
+            await storage.cleanup.drop(row.id)
         elif result.outcome == Outcome.REFUSED:
             # Listed again with a new grace: refused again and again, it would stand first in
             # every run (the oldest notice) and hold max_per_run for ever.
-            await store.run(records.notice_again, row.id, clock())
+            await storage.cleanup.notice_again(row.id, clock())
         # FAILED: the row stays `deleting`. The push may have landed with its answer lost; the
         # next run settles it from what the forge shows, like after a crash.
         logger.info("cleanup %s: %s", result.outcome, change.branch, extra={"repo": repo, "sha": change.sha, "tag": change.tag})
@@ -97,7 +97,7 @@ async def apply(
     return results
 
 
-async def settle_interrupted(store: Store, mirror: Mirror, platform: str, repo: str, clock: Clock) -> list[records.Row]:
+async def settle_interrupted(storage: Storage, mirror: Mirror, platform: str, repo: str, clock: Clock) -> list[Row]:
     """Rows left `deleting` by a crash, settled from the freshly fetched mirror.
 
     Gone from the forge: deleted (its tag, if any, came in the same atomic push). Still at the
@@ -106,19 +106,19 @@ async def settle_interrupted(store: Store, mirror: Mirror, platform: str, repo: 
     """
     heads, tags = await mirror.refs(FORGE_HEADS), await mirror.refs(FORGE_TAGS)
     finished = []
-    for row in await store.run(records.open_rows, platform, repo):
-        if row.state is not records.RowState.DELETING:
+    for row in await storage.cleanup.open_rows(platform, repo):
+        if row.state is not RowState.DELETING:
             continue
         now = heads.get(row.branch)
         if now is None and row.tag and tags.get(row.tag) != row.sha:
-            await store.run(records.drop, row.id)  # deleted by someone else, not by our push (which tags too)
+            await storage.cleanup.drop(row.id)  # deleted by someone else, not by our push (which tags too)
         elif now is None:
-            await store.run(records.mark_deleted, row.id, clock())
+            await storage.cleanup.mark_deleted(row.id, clock())
             finished.append(row)
         elif now == row.sha:
-            await store.run(records.back_to_noticed, row.id, clock())
+            await storage.cleanup.back_to_noticed(row.id, clock())
         else:
-            await store.run(records.drop, row.id)
+            await storage.cleanup.drop(row.id)
     return finished
 
 

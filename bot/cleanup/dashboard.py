@@ -7,11 +7,11 @@ import shlex
 import time
 from collections.abc import Sequence
 
-from bot.cleanup import records
 from bot.cleanup.plan import LOGIN_RE, Change, Kind
 from bot.comments import marker, with_marker
 from bot.forges.base import Forge, Issue, NotFound
-from bot.storage.sqlite.engine import Store
+from bot.storage.base import Storage
+from bot.storage.cleanup import Row
 from config.repo import CleanupMode, CleanupOptions
 
 TITLE = "Stale branches"
@@ -40,7 +40,7 @@ def restore_command(repo: str, branch: str) -> str:
     ';', '$(' or '|' (git forbids only spaces and a few others)."""
     return f"forgebot cleanup restore {shlex.quote(repo)} {shlex.quote(branch)}"
 
-def restore_line(repo: str, row: records.Row) -> str:
+def restore_line(repo: str, row: Row) -> str:
     source = row.tag or row.sha
     git_line = f"git push origin {shlex.quote(f'{source}:refs/heads/{row.branch}')}"
     return f"{code(restore_command(repo, row.branch))} (or {code(git_line)})"
@@ -52,7 +52,7 @@ def without(body: str, branch: str) -> str:
     """The dashboard with one branch's scheduled line taken out (a push took it off)."""
     return "\n".join(line for line in body.split("\n") if not line.startswith(entry_prefix(branch)))
 
-def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted: Sequence[records.Row]) -> str:
+def render(repo: str, config: CleanupOptions, changes: Sequence[Change], deleted: Sequence[Row]) -> str:
     """The dashboard's body. Each last committer is @mentioned once, on their first branch, and
     no more than MENTIONS_MAX people in all."""
     mentioned: set[str] = set()
@@ -97,9 +97,9 @@ async def find(forge: Forge, repo: str, bot_login: str | None) -> Issue | None:
             return issue
     return None
 
-async def publish(forge: Forge, store: Store, platform: str, repo: str, body: str, *, bot_login: str | None, now: float) -> int:
+async def publish(forge: Forge, storage: Storage, platform: str, repo: str, body: str, *, bot_login: str | None, now: float) -> int:
     """Create or edit the dashboard; no call at all when it already says `body`."""
-    known = await store.run(records.dashboard, platform, repo)
+    known = await storage.cleanup.dashboard(platform, repo)
     if known is not None and known[1] == body:
         return known[0]
     number = known[0] if known is not None else None
@@ -107,7 +107,7 @@ async def publish(forge: Forge, store: Store, platform: str, repo: str, body: st
         found = await find(forge, repo, bot_login)
         number = found.number if found is not None else None
         if found is not None and found.body.strip() == body.strip():
-            await store.run(records.save_dashboard, platform, repo, found.number, body, now)
+            await storage.cleanup.save_dashboard(platform, repo, found.number, body, now)
             return found.number
     if number is not None:
         try:
@@ -116,6 +116,6 @@ async def publish(forge: Forge, store: Store, platform: str, repo: str, body: st
             number = None
     if number is None:
         number = (await forge.create_issue(repo, TITLE, body)).number
-    await store.run(records.save_dashboard, platform, repo, number, body, now)
+    await storage.cleanup.save_dashboard(platform, repo, number, body, now)
     return number
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from bot.cleanup import records
 from bot.cleanup.apply import restore_args
 from bot.cleanup.plan import ARCHIVE_PREFIX
 from bot.forges.base import Forge
 from bot.git.mirror import FORGE_HEADS, FORGE_TAGS, GitRoot
 from bot.git.names import check_branch_name
 from bot.git.runner import GitFailed
-from bot.storage.sqlite.engine import Store
+from bot.storage.base import Storage
 
 
 @dataclass(frozen=True)
@@ -28,7 +27,7 @@ class Restored:
     sha: str | None = None
 
 
-async def restore(forge: Forge, store: Store, root: GitRoot, repo: str, branch: str, *, now: float | None = None) -> Restored:
+async def restore(forge: Forge, storage: Storage, root: GitRoot, repo: str, branch: str, *, now: float | None = None) -> Restored:
     try:
         await check_branch_name(branch, root.env())
     except (ValueError, GitFailed) as exc:
@@ -43,7 +42,7 @@ async def restore(forge: Forge, store: Store, root: GitRoot, repo: str, branch: 
         tags = await mirror.refs(FORGE_TAGS)
         archives = sorted(((_tag_order(name[len(prefix):]), name, sha) for name, sha in tags.items()
                            if name.startswith(prefix) and "/" not in name[len(prefix):]))
-        deleted = [r for r in await store.run(records.deleted_rows, forge.platform, repo, 1000) if r.branch == branch]
+        deleted = [r for r in await storage.cleanup.deleted_rows(forge.platform, repo, 1000) if r.branch == branch]
         # The last deletion recorded here wins over an older archive (the branch may have been
         # restored, worked on and merged, then deleted with nothing left to archive).
         if deleted and deleted[0].tag and tags.get(deleted[0].tag) == deleted[0].sha:
@@ -57,7 +56,7 @@ async def restore(forge: Forge, store: Store, root: GitRoot, repo: str, branch: 
         result = await mirror.git(*restore_args(access, branch, sha), access=access, ok=(0, 1), timeout=600.0)
     if result.code != 0:
         return Restored(False, f"the forge refused the push ({(result.stdout + result.stderr).strip().splitlines()[-1:]})")
-    await store.run(records.mark_restored, forge.platform, repo, branch, time.time() if now is None else now)
+    await storage.cleanup.mark_restored(forge.platform, repo, branch, time.time() if now is None else now)
     return Restored(True, f"restored {branch} at {sha[:7]} from {source}", sha)
 
 

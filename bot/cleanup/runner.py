@@ -12,8 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from bot import worktrees as worktree_rows
-from bot.cleanup import dashboard, records
+from bot.cleanup import dashboard
 from bot.cleanup.analysis import analyse
 from bot.cleanup.apply import Outcome, Result, apply, settle_interrupted
 from bot.cleanup.plan import Change, Kind, Notice, Observed, actionable, due, plan
@@ -47,30 +46,29 @@ class CleanupRun:
 async def observe(forge: Forge, storage: Storage, root: GitRoot, repo: str, *, settle: bool, now: float,
                   clock: Callable[[], float]) -> tuple[Observed, Mirror, GitAccess]:
     """Everything the planner needs: one mirror fetch, git locally, a few forge listings, the store."""
-    store = storage.engine  # what is not behind an interface yet
     found = await forge.get_repo(repo)
     access = await forge.git_access(repo)
     mirror = root.mirror(forge.platform, repo)
     async with mirror.locked():
         await mirror.fetch(access)
         if settle:
-            await settle_interrupted(store, mirror, forge.platform, repo, clock)
+            await settle_interrupted(storage, mirror, forge.platform, repo, clock)
         analysis = await analyse(mirror, found.default_branch)
     protected = await forge.protected_patterns(repo)
     # Heads in this repository (a fork's are not ours); names compared without case, as the forges do:
     # the pull request says "acme/widgets" where the command line may have said "Acme/Widgets".
     open_heads = frozenset(p.head_ref for p in await forge.list_pulls(repo, state="open")
                            if p.head_repo is None or p.head_repo.lower() == repo.lower())
-    watermark = await store.run(records.pulls_watermark, forge.platform, repo)
+    watermark = await storage.cleanup.pulls_watermark(forge.platform, repo)
     fresh = await forge.recent_pulls(repo, state="closed", since=watermark, pages=FIRST_READ_PAGES)
-    await store.run(records.save_pulls, forge.platform, repo, fresh)  # a local index, like the mirror: kept by dry runs too
-    closed = await store.run(records.closed_pulls, forge.platform, repo)
-    in_use = {w.branch for w in await store.run(worktree_rows.all_live, forge.platform, repo)}
+    await storage.cleanup.save_pulls(forge.platform, repo, fresh)  # a local index, like the mirror: kept by dry runs too
+    closed = await storage.cleanup.closed_pulls(forge.platform, repo)
+    in_use = {w.branch for w in await storage.worktrees.all_live(forge.platform, repo)}
     for claim in await storage.claims.active_claims(forge.platform, repo):  # a claimed issue's branch, even without a worktree now
-        branch = await store.run(worktree_rows.last_branch, forge.platform, repo, claim.number)
+        branch = await storage.worktrees.last_branch(forge.platform, repo, claim.number)
         if branch:
             in_use.add(branch)
-    rows = await store.run(records.open_rows, forge.platform, repo)
+    rows = await storage.cleanup.open_rows(forge.platform, repo)
     notices = {r.branch: Notice(r.sha, r.noticed_at) for r in rows}
     observed = Observed(analysis, protected, open_heads, closed, frozenset(in_use), frozenset(), notices, now)
     return observed, mirror, access
@@ -99,24 +97,23 @@ async def run_cleanup(
         mode = config.mode.value
     dry = mode == "plan"
     run = CleanupRun(forge.platform, repo, mode)
-    store = storage.engine  # what is not behind an interface yet
     observed, mirror, access = await observe(forge, storage, root, repo, settle=not dry, now=clock(), clock=clock)
     run.changes = await check_rulesets(forge, repo, config, observed)
     if dry:
         return run
     listed = [(c.branch, c.sha, c.why, c.committer, c.committed_at) for c in actionable(run.changes)]
-    await store.run(records.sync_notices, forge.platform, repo, listed, clock())
+    await storage.cleanup.sync_notices(forge.platform, repo, listed, clock())
     if mode == CleanupMode.APPLY.value and due(run.changes):
-        rows = {r.branch: r for r in await store.run(records.open_rows, forge.platform, repo)}
+        rows = {r.branch: r for r in await storage.cleanup.open_rows(forge.platform, repo)}
         async with mirror.locked():
-            run.results = await apply(store, mirror, access, forge.platform, repo, due(run.changes), rows, clock=clock,
+            run.results = await apply(storage, mirror, access, forge.platform, repo, due(run.changes), rows, clock=clock,
                                       on_result=lambda result: _record(storage, forge.platform, repo, result, clock))
     if config.notify:
         gone = {r.change.branch for r in run.results if r.outcome in (Outcome.DELETED, Outcome.MOVED)}
         still = [c for c in run.changes if c.branch not in gone]
-        deleted = await store.run(records.deleted_rows, forge.platform, repo)
+        deleted = await storage.cleanup.deleted_rows(forge.platform, repo)
         body = dashboard.render(repo, config, still, deleted)
-        run.dashboard = await dashboard.publish(forge, store, forge.platform, repo, body, bot_login=bot_login, now=clock())
+        run.dashboard = await dashboard.publish(forge, storage, forge.platform, repo, body, bot_login=bot_login, now=clock())
     return run
 
 

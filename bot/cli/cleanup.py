@@ -137,7 +137,7 @@ def cmd_cleanup_restore(args: argparse.Namespace) -> int:
     platform = _platform(settings, args.platform)
 
     async def work(forge: Any, storage: Any, _bot: str | None) -> Any:
-        return await restore(forge, storage.engine, _root(settings), args.repo, args.branch)
+        return await restore(forge, storage, _root(settings), args.repo, args.branch)
 
     restored = asyncio.run(_with_forge(settings, platform, work))
     if not restored.ok:

@@ -71,10 +71,8 @@ def _row_json(row: Any) -> dict[str, Any]:
 
 
 def cmd_worktrees(args: argparse.Namespace) -> int:
-    from bot import worktrees as store
-
     async def work(ctx: Any, _forge: Any) -> Any:
-        return await ctx.storage.engine.run(store.all_live, args.platform, args.repo)
+        return await ctx.storage.worktrees.all_live(args.platform, args.repo)
 
     rows = _run(args, None, work)
     if args.json:
@@ -119,12 +117,10 @@ def cmd_start(args: argparse.Namespace) -> int:
 
 
 def _find_row(ctx: Any, where: str) -> Awaitable[Any]:
-    from bot import worktrees as store
-
     async def find() -> Any:
         path = Path(where).resolve()
         for candidate in (path, *path.parents):
-            row = await ctx.storage.engine.run(store.by_path, str(candidate))
+            row = await ctx.storage.worktrees.by_path(str(candidate))
             if row is not None:
                 return row
         return None
@@ -158,7 +154,6 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_worktree_remove(args: argparse.Namespace) -> int:
-    from bot import worktrees as store
     from handlers.worktree_lifecycle import retire
 
     target: str = args.target
@@ -169,7 +164,7 @@ def cmd_worktree_remove(args: argparse.Namespace) -> int:
         except ValueError:
             row = await _find_row(ctx, target)
         else:
-            rows = [r for r in await ctx.storage.engine.run(store.all_live, None, ref.repo) if r.number == ref.number]
+            rows = [r for r in await ctx.storage.worktrees.all_live(None, ref.repo) if r.number == ref.number]
             row = rows[0] if len(rows) == 1 else None
         if row is None:
             return f"no worktree for {target} (`forgebot worktrees` lists them)"

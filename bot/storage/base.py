@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.storage.activity import Activity
     from bot.storage.claims import Claims
+    from bot.storage.cleanup import Cleanup
     from bot.storage.configs import Configs
     from bot.storage.dependencies import Dependencies
     from bot.storage.effects import Effects
     from bot.storage.labels import Labels
     from bot.storage.leases import Leases
+    from bot.storage.worktrees import Worktrees
 
 # (platform, repo) the bot has state for, across the kinds: the status page's list. `{p}` is the
 # backend's placeholder.
@@ -51,8 +53,8 @@ class Storage:
     dependencies: Dependencies
     configs: Configs  # config versions and reconcile runs; which repositories have review on
     labels: Labels  # label sets last seen per issue (label triggers)
-    worktrees: Any
-    cleanup: Any
+    worktrees: Worktrees
+    cleanup: Cleanup
     leases: Leases  # named leases with an expiry: the scheduler's leader, the worktree host
 
     async def start(self) -> None:

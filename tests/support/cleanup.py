@@ -1,5 +1,5 @@
 """Helpers for cleanup tests: the emulator served on loopback (the mirror fetches and pushes over
-git smart HTTP), forgebot's store and git root, and runs at chosen times."""
+git smart HTTP), forgebot's storage (SQLite unless told otherwise) and git root, and runs at chosen times."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from bot.cleanup.runner import CleanupRun, run_cleanup
 from bot.git.mirror import GitRoot
 from bot.storage.base import Storage
 from bot.storage.open import open_storage
-from bot.storage.sqlite.engine import Store
 from config.repo import CleanupOptions
 from tests.conftest import BOT, REPO, World, make_settings
 
@@ -27,11 +26,6 @@ class Cleanup:
     storage: Storage
     root: GitRoot
     base_url: str
-
-    @property
-    def store(self) -> Store:
-        """The SQLite engine, for the kinds not yet behind an interface."""
-        return self.storage.engine  # type: ignore[no-any-return]
 
     async def run(self, how: str, at: float, **options: Any) -> CleanupRun:
         config = CleanupOptions.model_validate(options)
@@ -55,10 +49,11 @@ class Cleanup:
 
 
 @asynccontextmanager
-async def cleanup_world(world: World, tmp_path: Path) -> AsyncIterator[Cleanup]:
+async def cleanup_world(world: World, tmp_path: Path, **database: Any) -> AsyncIterator[Cleanup]:
+    """`database`: settings overrides naming the database (the `database_settings` fixture's)."""
     root = GitRoot((tmp_path / "git").resolve())
     root.prepare()
-    storage = open_storage(make_settings(tmp_path, database=tmp_path / "bot.db"))
+    storage = open_storage(make_settings(tmp_path, **database))
     await storage.start()
     try:
         async with world.fake.serve() as base_url:

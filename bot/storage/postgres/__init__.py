@@ -8,12 +8,14 @@ from typing import TYPE_CHECKING
 from bot.storage.base import KNOWN_REPOSITORIES, Storage
 from bot.storage.postgres.activity import PostgresActivity
 from bot.storage.postgres.claims import PostgresClaims
+from bot.storage.postgres.cleanup import PostgresCleanup
 from bot.storage.postgres.configs import PostgresConfigs
 from bot.storage.postgres.dependencies import PostgresDependencies
 from bot.storage.postgres.effects import PostgresEffects
 from bot.storage.postgres.engine import PostgresEngine
 from bot.storage.postgres.leases import PostgresLeases
 from bot.storage.postgres.labels import PostgresLabels
+from bot.storage.postgres.worktrees import PostgresWorktrees
 
 if TYPE_CHECKING:
     from bot.storage.url import DatabaseUrl
@@ -36,6 +38,8 @@ class PostgresStorage(Storage):
         self.dependencies = PostgresDependencies(self.engine)
         self.configs = PostgresConfigs(self.engine)
         self.labels = PostgresLabels(self.engine)
+        self.worktrees = PostgresWorktrees(self.engine)
+        self.cleanup = PostgresCleanup(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

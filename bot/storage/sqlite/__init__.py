@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING
 from bot.storage.base import KNOWN_REPOSITORIES, Storage
 from bot.storage.sqlite.activity import SqliteActivity
 from bot.storage.sqlite.claims import SqliteClaims
+from bot.storage.sqlite.cleanup import SqliteCleanup
 from bot.storage.sqlite.configs import SqliteConfigs
 from bot.storage.sqlite.dependencies import SqliteDependencies
 from bot.storage.sqlite.effects import SqliteEffects
 from bot.storage.sqlite.engine import Store, single_statement
 from bot.storage.sqlite.labels import SqliteLabels
 from bot.storage.sqlite.leases import SqliteLeases
+from bot.storage.sqlite.worktrees import SqliteWorktrees
 
 if TYPE_CHECKING:
     from config.settings import Settings
@@ -44,6 +46,8 @@ class SqliteStorage(Storage):
         self.configs = SqliteConfigs(self.engine)
         self.labels = SqliteLabels(self.engine)
         self.leases = SqliteLeases(self.engine)
+        self.worktrees = SqliteWorktrees(self.engine)
+        self.cleanup = SqliteCleanup(self.engine)
 
     async def start(self) -> None:
         await self.engine.start()

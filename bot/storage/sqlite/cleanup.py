@@ -1,69 +1,32 @@
-"""The cleanup tables (migration 9): branches on the dashboard, deletions under way, the dashboard issue."""
+"""Cleanup state on SQLite (migration 9's tables): each function is one store job."""
 
 from __future__ import annotations
 
-import enum
 import sqlite3
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 from bot.forges.base import PullRecord
-from bot.storage.sqlite.engine import single_statement
+from bot.storage.cleanup import FIELDS, PULL_FIELDS, Notice, Row, latest_by_head, pull_params, row_of
+from bot.storage.sqlite.engine import Store, single_statement
 
-
-class RowState(enum.StrEnum):
-    NOTICED = "noticed"
-    DELETING = "deleting"
-    DELETED = "deleted"
-    RESTORED = "restored"
-
-
-@dataclass(frozen=True)
-class Row:
-    id: int
-    branch: str
-    sha: str
-    why: str
-    committer: str
-    committed_at: float
-    state: RowState
-    tag: str | None
-    noticed_at: float
-    deleted_at: float | None
-
-
-_FIELDS = "id, branch, sha, why, committer, committed_at, state, tag, noticed_at, deleted_at"
-
-
-def _row(values: tuple[Any, ...]) -> Row:
-    id_, branch, sha, why, committer, committed_at, state, tag, noticed_at, deleted_at = values
-    return Row(int(id_), branch, sha, why, committer, float(committed_at), RowState(state), tag, float(noticed_at),
-               None if deleted_at is None else float(deleted_at))
+_OPEN = "state IN ('noticed', 'deleting')"
 
 
 @single_statement
 def open_rows(conn: sqlite3.Connection, platform: str, repo: str) -> list[Row]:
-    """Branches on the dashboard or being deleted."""
-    rows = conn.execute(f"SELECT {_FIELDS} FROM cleanup_branches WHERE platform = ? AND repo = ? AND state IN ('noticed', 'deleting') "
-                        "ORDER BY branch", (platform, repo.lower()))
-    return [_row(r) for r in rows]
+    rows = conn.execute(f"SELECT {FIELDS} FROM cleanup_branches WHERE platform = ? AND repo = ? AND {_OPEN} ORDER BY branch",
+                        (platform, repo.lower()))
+    return [row_of(r) for r in rows]
 
 
 @single_statement
 def deleted_rows(conn: sqlite3.Connection, platform: str, repo: str, limit: int = 50) -> list[Row]:
-    rows = conn.execute(f"SELECT {_FIELDS} FROM cleanup_branches WHERE platform = ? AND repo = ? AND state = 'deleted' "
+    rows = conn.execute(f"SELECT {FIELDS} FROM cleanup_branches WHERE platform = ? AND repo = ? AND state = 'deleted' "
                         "ORDER BY deleted_at DESC, id DESC LIMIT ?", (platform, repo.lower(), limit))
-    return [_row(r) for r in rows]
+    return [row_of(r) for r in rows]
 
 
-def sync_notices(conn: sqlite3.Connection, platform: str, repo: str, listed: list[tuple[str, str, str, str, float]], now: float) -> None:
-    """Make the noticed rows exactly `listed` (branch, sha, why, committer, committed_at).
-
-    A branch listed at the sha it was noticed at keeps its notice time (its grace runs on); at
-    another sha it was pushed to, so its notice starts again; a noticed branch no longer listed
-    (pushed to, protected, gone) is taken off. Rows being deleted are left to `finish_deleting`.
-    """
+def sync_notices(conn: sqlite3.Connection, platform: str, repo: str, listed: list[Notice], now: float) -> None:
     current = {r[0]: (r[1], r[2]) for r in conn.execute(
         "SELECT branch, sha, id FROM cleanup_branches WHERE platform = ? AND repo = ? AND state = 'noticed'", (platform, repo.lower()))}
     wanted = {item[0]: item for item in listed}
@@ -75,6 +38,7 @@ def sync_notices(conn: sqlite3.Connection, platform: str, repo: str, listed: lis
             conn.execute("UPDATE cleanup_branches SET why = ?, committer = ?, updated_at = ? WHERE id = ?",
                          (why, committer, now, current[branch][1]))
             continue
+        # A branch being deleted keeps its row: the index allows one open row per branch.
         conn.execute(
             "INSERT OR IGNORE INTO cleanup_branches (platform, repo, branch, sha, why, committer, committed_at, state, noticed_at, updated_at) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, 'noticed', ?, ?)", (platform, repo.lower(), branch, sha, why, committer, committed_at, now, now))
@@ -92,21 +56,18 @@ def mark_deleted(conn: sqlite3.Connection, row_id: int, now: float) -> None:
 
 @single_statement
 def back_to_noticed(conn: sqlite3.Connection, row_id: int, now: float) -> None:
-    """The deletion did not happen and the branch is unchanged: still due, next time."""
     conn.execute("UPDATE cleanup_branches SET state = 'noticed', tag = NULL, updated_at = ? WHERE id = ?", (now, row_id))
 
 
 @single_statement
 def notice_again(conn: sqlite3.Connection, row_id: int, now: float) -> None:
-    """The forge refused the deletion: back on the dashboard, its grace starting over."""
     conn.execute("UPDATE cleanup_branches SET state = 'noticed', tag = NULL, noticed_at = ?, updated_at = ? WHERE id = ?",
                  (now, now, row_id))
 
 
 @single_statement
 def drop(conn: sqlite3.Connection, row_id: int) -> None:
-    """The branch moved (or went) before it could be deleted: off the dashboard, evaluated afresh."""
-    conn.execute("DELETE FROM cleanup_branches WHERE id = ? AND state IN ('noticed', 'deleting')", (row_id,))
+    conn.execute(f"DELETE FROM cleanup_branches WHERE id = ? AND {_OPEN}", (row_id,))
 
 
 @single_statement
@@ -117,7 +78,6 @@ def mark_restored(conn: sqlite3.Connection, platform: str, repo: str, branch: st
 
 @single_statement
 def drop_moved(conn: sqlite3.Connection, platform: str, repo: str, branch: str, sha: str) -> int:
-    """A push moved `branch` to `sha`: its notice (at another head) ends. The number of rows dropped."""
     return conn.execute("DELETE FROM cleanup_branches WHERE platform = ? AND repo = ? AND branch = ? AND state = 'noticed' "
                         "AND sha != ?", (platform, repo.lower(), branch, sha)).rowcount
 
@@ -135,21 +95,16 @@ def save_dashboard(conn: sqlite3.Connection, platform: str, repo: str, number: i
                  "updated_at = excluded.updated_at", (platform, repo.lower(), number, body, now))
 
 
-# -- closed pull requests, read incrementally -----------------------------------------------------
-
-
-def _epoch(moment: datetime | None) -> float | None:
-    return moment.timestamp() if moment is not None else None
+SAVE_PULL = (
+    "INSERT INTO cleanup_pulls (platform, repo, number, head_ref, head_sha, merged, author, closed_at, updated_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, repo, number) DO UPDATE SET head_ref = excluded.head_ref, "
+    "head_sha = excluded.head_sha, merged = excluded.merged, author = excluded.author, closed_at = excluded.closed_at, "
+    "updated_at = excluded.updated_at"
+)
 
 
 def save_pulls(conn: sqlite3.Connection, platform: str, repo: str, pulls: list[PullRecord]) -> None:
-    conn.executemany(
-        "INSERT INTO cleanup_pulls (platform, repo, number, head_ref, head_sha, merged, author, closed_at, updated_at) "
-        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (platform, repo, number) DO UPDATE SET head_ref = excluded.head_ref, "
-        "head_sha = excluded.head_sha, merged = excluded.merged, author = excluded.author, closed_at = excluded.closed_at, "
-        "updated_at = excluded.updated_at",
-        [(platform, repo.lower(), p.number, p.head_ref, p.head_sha, int(p.merged), p.author, _epoch(p.closed_at), _epoch(p.updated_at))
-         for p in pulls])
+    conn.executemany(SAVE_PULL, [pull_params(platform, repo, p) for p in pulls])
 
 
 @single_statement
@@ -160,12 +115,56 @@ def pulls_watermark(conn: sqlite3.Connection, platform: str, repo: str) -> datet
 
 @single_statement
 def closed_pulls(conn: sqlite3.Connection, platform: str, repo: str) -> dict[str, PullRecord]:
-    """head branch -> its most recently closed pull request."""
-    found: dict[str, PullRecord] = {}
-    for number, head_ref, head_sha, merged, author, closed_at, updated_at in conn.execute(
-            "SELECT number, head_ref, head_sha, merged, author, closed_at, updated_at FROM cleanup_pulls "
-            "WHERE platform = ? AND repo = ? ORDER BY coalesce(closed_at, 0), number", (platform, repo.lower())):
-        found[head_ref] = PullRecord(number, "closed", head_ref, head_sha, bool(merged), author,
-                                     None if closed_at is None else datetime.fromtimestamp(closed_at, UTC),
-                                     None if updated_at is None else datetime.fromtimestamp(updated_at, UTC))
-    return found
+    return latest_by_head(conn.execute(
+        f"SELECT {PULL_FIELDS} FROM cleanup_pulls WHERE platform = ? AND repo = ? ORDER BY coalesce(closed_at, 0), number",
+        (platform, repo.lower())).fetchall())
+
+
+class SqliteCleanup:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    async def open_rows(self, platform: str, repo: str) -> list[Row]:
+        return await self._store.run(open_rows, platform, repo)
+
+    async def deleted_rows(self, platform: str, repo: str, limit: int = 50) -> list[Row]:
+        return await self._store.run(deleted_rows, platform, repo, limit)
+
+    async def sync_notices(self, platform: str, repo: str, listed: list[Notice], now: float) -> None:
+        await self._store.run(sync_notices, platform, repo, listed, now)
+
+    async def start_deleting(self, row_id: int, tag: str | None, now: float) -> None:
+        await self._store.run(start_deleting, row_id, tag, now)
+
+    async def mark_deleted(self, row_id: int, now: float) -> None:
+        await self._store.run(mark_deleted, row_id, now)
+
+    async def back_to_noticed(self, row_id: int, now: float) -> None:
+        await self._store.run(back_to_noticed, row_id, now)
+
+    async def notice_again(self, row_id: int, now: float) -> None:
+        await self._store.run(notice_again, row_id, now)
+
+    async def drop(self, row_id: int) -> None:
+        await self._store.run(drop, row_id)
+
+    async def mark_restored(self, platform: str, repo: str, branch: str, now: float) -> None:
+        await self._store.run(mark_restored, platform, repo, branch, now)
+
+    async def drop_moved(self, platform: str, repo: str, branch: str, sha: str) -> int:
+        return await self._store.run(drop_moved, platform, repo, branch, sha)
+
+    async def dashboard(self, platform: str, repo: str) -> tuple[int, str] | None:
+        return await self._store.run(dashboard, platform, repo)
+
+    async def save_dashboard(self, platform: str, repo: str, number: int, body: str, now: float) -> None:
+        await self._store.run(save_dashboard, platform, repo, number, body, now)
+
+    async def save_pulls(self, platform: str, repo: str, pulls: list[PullRecord]) -> None:
+        await self._store.run(save_pulls, platform, repo, pulls)
+
+    async def pulls_watermark(self, platform: str, repo: str) -> datetime | None:
+        return await self._store.run(pulls_watermark, platform, repo)
+
+    async def closed_pulls(self, platform: str, repo: str) -> dict[str, PullRecord]:
+        return await self._store.run(closed_pulls, platform, repo)

@@ -14,10 +14,10 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute
 
-from bot import deliveries
 from bot.engine.dispatch import Processor
-from bot.engine.inbox import Inbox, RetryPolicy
+from bot.engine.inbox import DeliveryQueue, Inbox, RetryPolicy
 from bot.engine.leadership import SCHEDULER, WORKTREES, Leadership
+from bot.engine.leased_inbox import LeasedInbox
 from bot.engine.metrics import Metrics
 from bot.engine.pressure import IntakePressure
 from bot.engine.router import Router
@@ -123,7 +123,11 @@ class ForgebotApp:
         forges: Forges | None = None,
         clock: Callable[[], float] = time.time,
         pressure: IntakePressure | None = None,
+        capabilities: Callable[[], frozenset[str]] | None = None,
     ) -> None:
+        """`capabilities`: what this replica can run right now (PostgreSQL: deliveries whose
+        handlers need another are handed to the replica that has it); None: what this replica's
+        leases give it (`ForgebotApp.capabilities`: 'worktrees' on the worktree host)."""
         self.settings = settings
         self.services = services if services is not None else build_services(settings, forges=forges, clock=clock)
         self.forges: Forges = self.services.forges
@@ -132,19 +136,9 @@ class ForgebotApp:
         self.router = router if router is not None else build_router(settings)
         self.pressure = pressure if pressure is not None else IntakePressure()
         self.storage = open_storage(settings)
-        self.store = self.storage.engine  # the SQLite engine, until the inbox and the API speak to `storage`
+        self.store = self.storage.engine  # the engine, for the kinds not yet behind an interface
         self.processor = Processor(settings, self.storage, self.router, self.services, clock)
-        self.inbox = Inbox(
-            self.store,
-            self.processor,
-            workers=settings.workers,
-            policy=RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds),
-            handler_timeout=settings.handler_timeout_seconds,
-            metrics=self.metrics,
-            clock=clock,
-            pressure=self.pressure,
-            select=self.processor.select,
-        )
+        self.inbox = self._make_inbox(capabilities or self.capabilities)  # asked only once started
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         # One replica at a time runs the scheduled jobs (the 'scheduler' lease), and one owns the
         # worktree root (the 'worktrees' lease, competed for where FORGEBOT_WORKTREE_HOST is on).
@@ -197,6 +191,37 @@ class ForgebotApp:
         worktree host (it holds the lease with its margin left)."""
         return frozenset(name for name, held in self.leaderships.items() if name != SCHEDULER and held.leads())
 
+    def _make_inbox(self, capabilities: Callable[[], frozenset[str]] | None) -> DeliveryQueue:
+        """SQLite: one process sorts the deliveries by subject in memory. PostgreSQL: replicas lease them."""
+        settings = self.settings
+        policy = RetryPolicy(settings.max_attempts, settings.retry_base_seconds, settings.retry_max_seconds)
+        if self.storage.backend == "postgresql":
+            return LeasedInbox(
+                self.storage.deliveries,  # type: ignore[arg-type]  # PostgresDeliveries: the leased kind
+                self.processor,
+                select=self.processor.select,
+                needs=self.processor.needs,
+                capabilities=capabilities,
+                replica=self.storage.replica,
+                workers=settings.workers,
+                policy=policy,
+                handler_timeout=settings.handler_timeout_seconds,
+                lease_seconds=settings.delivery_lease_seconds,
+                metrics=self.metrics,
+                clock=self.clock,
+            )
+        return Inbox(
+            self.storage.deliveries,
+            self.processor,
+            workers=settings.workers,
+            policy=policy,
+            handler_timeout=settings.handler_timeout_seconds,
+            metrics=self.metrics,
+            clock=self.clock,
+            pressure=self.pressure,
+            select=self.processor.select,
+        )
+
     def store_delivery(self, delivery: Delivery, stored: Stored) -> None:
         """Commit the delivery, then call `stored` with its row id (None when it was stored
         before) or the error. The inbox learns of a new row once it is committed."""
@@ -206,7 +231,7 @@ class ForgebotApp:
                 self.inbox.notify(row_id)
             stored(row_id, error)
 
-        self.store.submit(deliveries.insert, delivery, self.clock(), then=committed)
+        self.storage.deliveries.insert_soon(delivery, self.clock(), committed)
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] == "http":

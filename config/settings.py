@@ -39,7 +39,7 @@ QUOTABLE = frozenset({
     "host", "port", "database", "database_pool_size", "replica_id", "leader_lease_seconds", "worktree_host", "sqlite_synchronous", "webhook_secret_file", "max_body_bytes",
     "github_app_id", "github_private_key_file", "gitea_repos", "reconcile_interval", "delivery_retention",
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
-    "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds",
+    "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds", "delivery_lease_seconds",
     "shutdown_grace_seconds", "extra_handlers", "log_format", "log_level", "mcp_read_only",
     "git_root", "worktrees_max", "git_min_free", "cleanup_interval", "cleanup_jitter",
     "header_timeout_seconds", "body_timeout_seconds", "max_connections", "max_unverified_bytes", "max_incomplete_head_bytes", "max_wal_bytes",
@@ -111,6 +111,9 @@ class Settings(BaseSettings):
     retry_base_seconds: float = Field(2.0, gt=0)
     retry_max_seconds: float = Field(600.0, gt=0)
     handler_timeout_seconds: float = Field(300.0, gt=0)
+    # PostgreSQL: how long a replica holds a delivery it runs before another may take it over
+    # (renewed every third of it while the handler runs).
+    delivery_lease_seconds: float = Field(30.0, ge=0.1, le=3600)
     shutdown_grace_seconds: float = Field(20.0, ge=0)
     extra_handlers: CommaList = Field(default_factory=list)
 

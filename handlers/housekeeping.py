@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 
-from bot import deliveries
 from bot.engine.context import Context
 from bot.engine.router import Router
+from bot.storage.deliveries import PRUNE_CHUNK
 
 logger = logging.getLogger(__name__)
 router = Router()
@@ -28,14 +28,14 @@ async def prune_deliveries(ctx: Context) -> None:
     removed = 0
     after: int | None = 0
     while after is not None:
-        count, after = await ctx.storage.engine.run(deliveries.prune_chunk, now - keep, now - 4 * keep, after)
+        count, after = await ctx.storage.deliveries.prune_chunk(now - keep, now - 4 * keep, after)
         removed += count
     while await ctx.storage.effects.prune(now - 4 * keep):
         pass
     runs = 0
     after = 0
     while after is not None:
-        count, after = await ctx.storage.configs.prune_runs_chunk(now - keep, after, deliveries.PRUNE_CHUNK)
+        count, after = await ctx.storage.configs.prune_runs_chunk(now - keep, after, PRUNE_CHUNK)
         runs += count
     if removed or runs:
         logger.info("pruned %d deliveries and %d reconcile runs past their retention", removed, runs)

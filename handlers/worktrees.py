@@ -94,7 +94,7 @@ async def start_command(inv: Invocation) -> None:
 # -- automatic starts: worktrees.create_on ------------------------------------------------------
 
 
-@router.on("issues", "assigned")
+@router.on("issues", "assigned", needs=WORKTREES)
 async def start_on_assignment(event: Event, ctx: Context) -> None:
     """`create_on: [assign]` starts for whoever was assigned; `[claim]` for a claim's holder (claims assign)."""
     if event.repo is None or event.issue is None or event.issue.is_pull or event.issue.state != "open":
@@ -146,9 +146,9 @@ async def retire_if_due(ctx: Context, forge: Forge, row: Worktree, config: RepoC
         pass
 
 
-@router.on("issues", "closed")
-@router.on("issues", "unassigned")
-@router.on("pull_request", "closed")
+@router.on("issues", "closed", needs=WORKTREES)
+@router.on("issues", "unassigned", needs=WORKTREES)
+@router.on("pull_request", "closed", needs=WORKTREES)
 async def retire_on_event(event: Event, ctx: Context) -> None:
     if event.repo is None or event.issue is None:
         return

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bot import deliveries
+from bot.storage.sqlite import deliveries
 from bot.cli.main import main
 from bot.http.webhooks import Delivery
 from bot.storage.activity import Entry
@@ -66,10 +66,28 @@ def _seed(tmp_path: Path, *rows: tuple[str, str, bytes, str]) -> Path:
     return db
 
 
-def test_deliveries_lists_and_filters(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_deliveries_lists_and_filters(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], database_settings: dict[str, Any]
+) -> None:
+    import asyncio
+
+    from bot.storage.open import open_storage
+    from tests.conftest import make_settings
+
     ping = (REFERENCE / "github-webhooks" / "ping.json").read_bytes()
-    db = _seed(tmp_path, ("ok-1", "ping", ping, "done"), ("bad-1", "ping", ping, "dead"))
-    monkeypatch.setenv("FORGEBOT_DATABASE", str(db))
+
+    async def seed() -> None:
+        storage = open_storage(make_settings(tmp_path, **database_settings))
+        await storage.start()
+        for delivery_id, status in (("ok-1", "done"), ("bad-1", "dead")):
+            row_id = await storage.deliveries.insert(Delivery("github", delivery_id, "ping", None, "application/json", ping), time.time())
+            await storage.deliveries.finish(row_id, status, time.time(), "RuntimeError: boom" if status == "dead" else None)
+        await storage.stop()
+
+    asyncio.run(seed())
+    monkeypatch.setenv("FORGEBOT_DATABASE", str(tmp_path / "forgebot.db"))
+    if "database_url" in database_settings:
+        monkeypatch.setenv("FORGEBOT_DATABASE_URL", database_settings["database_url"])
     assert main(["deliveries"]) == 0
     out = capsys.readouterr().out
     assert "ok-1" in out and "bad-1" in out and "RuntimeError: boom" in out

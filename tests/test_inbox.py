@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import deliveries
+from bot.storage.sqlite import deliveries
 from bot.engine.context import Context
 from bot.engine.router import Router
 from bot.events import Event
@@ -41,6 +41,23 @@ async def post(h: Any, platform: str, payload: dict[str, Any] | bytes, delivery:
 
 async def post_comment(h: Any, platform: str, issue: int, body: str, delivery: str) -> httpx.Response:
     return await post(h, platform, comment(issue, body, platform), delivery)
+
+
+def execute(app: Any, sql: str, *params: Any) -> None:
+    """Write to a running app's database behind its back (`?` placeholders, either backend)."""
+    if app.storage.backend == "postgresql":
+        import psycopg
+
+        with psycopg.connect(app.settings.database_url.get_secret_value(), autocommit=True) as pg:
+            pg.execute(sql.replace("?", "%s"), params)
+        return
+    import sqlite3
+
+    conn = sqlite3.connect(app.settings.database, isolation_level=None)
+    try:
+        conn.execute(sql, params)
+    finally:
+        conn.close()
 
 
 @pytest.fixture(params=PLATFORMS)
@@ -76,9 +93,11 @@ class Recorder:
 
 
 @pytest.mark.anyio
-async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any, platform: str) -> None:
+async def test_one_subject_in_order_many_subjects_at_once(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(delay=0.01)
-    async with harness_factory(router=recorder.router, workers=8) as h:
+    async with harness_factory(router=recorder.router, workers=8, **database_settings) as h:
         for n in range(12):
             for issue in (1, 2, 3):
                 assert (await post_comment(h, platform, issue, f"c{n}", f"{issue}-{n}")).status_code == 202
@@ -89,9 +108,11 @@ async def test_one_subject_in_order_many_subjects_at_once(harness_factory: Any, 
 
 
 @pytest.mark.anyio
-async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any, platform: str) -> None:
+async def test_failures_retry_with_backoff_then_succeed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(failures=2)
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         await post_comment(h, platform, 7, "hello", "flaky-1")
         await h.app.wait_idle()
         assert h.rows("SELECT status, attempts, last_error FROM deliveries") == [("done", 3, None)]
@@ -101,9 +122,11 @@ async def test_failures_retry_with_backoff_then_succeed(harness_factory: Any, pl
 
 
 @pytest.mark.anyio
-async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_factory: Any, platform: str) -> None:
+async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(failures=1)
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         await post_comment(h, platform, 5, "first", "a")
         await post_comment(h, platform, 5, "second", "b")
         await h.app.wait_idle()
@@ -111,9 +134,11 @@ async def test_a_failing_delivery_holds_back_later_ones_of_its_subject(harness_f
 
 
 @pytest.mark.anyio
-async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: Any, platform: str) -> None:
+async def test_always_failing_is_dead_lettered_then_replayed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(always_fail=True)
-    async with harness_factory(router=recorder.router, max_attempts=3, admin_token="admin-t") as h:
+    async with harness_factory(router=recorder.router, max_attempts=3, admin_token="admin-t", **database_settings) as h:
         await post_comment(h, platform, 9, "doomed", "dead-1")
         await h.app.wait_idle()
         [(status, attempts, error)] = h.rows("SELECT status, attempts, last_error FROM deliveries")
@@ -132,10 +157,12 @@ async def test_always_failing_is_dead_lettered_then_replayed(harness_factory: An
 
 
 @pytest.mark.anyio
-async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(harness_factory: Any, platform: str) -> None:
+async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(failures=1)
     settings = {"retry_base_seconds": 600, "retry_max_seconds": 600, "admin_token": "admin-t"}
-    async with harness_factory(router=recorder.router, **settings) as h:
+    async with harness_factory(router=recorder.router, **settings, **database_settings) as h:
         await post_comment(h, platform, 9, "again", "wait-1")
         await post_comment(h, platform, 9, "behind it", "wait-2")
         await eventually(lambda: h.rows("SELECT status, last_error FROM deliveries WHERE delivery_id = 'wait-1'")
@@ -150,9 +177,11 @@ async def test_replaying_a_delivery_that_waits_for_its_retry_runs_it_now(harness
 
 
 @pytest.mark.anyio
-async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_factory: Any, platform: str) -> None:
+async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder()
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         body = b'{"action": "created", "issue": {"title": "no number"}, "comment": {"id": 1}}'
         response = await post(h, platform, body, "bad-1")
         assert response.status_code == 202
@@ -163,9 +192,11 @@ async def test_a_signed_but_malformed_payload_is_dead_lettered_at_once(harness_f
 
 
 @pytest.mark.anyio
-async def test_a_hanging_handler_times_out_and_counts_as_a_failure(harness_factory: Any, platform: str) -> None:
+async def test_a_hanging_handler_times_out_and_counts_as_a_failure(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(delay=5)
-    async with harness_factory(router=recorder.router, handler_timeout_seconds=0.05, max_attempts=1) as h:
+    async with harness_factory(router=recorder.router, handler_timeout_seconds=0.05, max_attempts=1, **database_settings) as h:
         await post_comment(h, platform, 3, "slow", "slow-1")
         await h.app.wait_idle()
         assert h.rows("SELECT status, last_error FROM deliveries") == [("dead", "handler timed out after 0.05s")]
@@ -192,9 +223,11 @@ async def test_pending_and_running_rows_are_resumed_after_a_crash(harness_factor
 
 
 @pytest.mark.anyio
-async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(harness_factory: Any, platform: str) -> None:
+async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     recorder = Recorder(delay=0.3)
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         for n in range(3):
             await post_comment(h, platform, 4, f"m{n}", f"s-{n}")
         while recorder.running == 0:
@@ -207,16 +240,21 @@ async def test_shutdown_lets_running_handlers_finish_and_leaves_the_rest_pending
 
 
 @pytest.mark.anyio
-async def test_events_without_handlers_are_ignored_not_failed(harness_factory: Any, platform: str) -> None:
-    async with harness_factory(router=Router()) as h:
+async def test_events_without_handlers_are_ignored_not_failed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
+    async with harness_factory(router=Router(), **database_settings) as h:
         await post_comment(h, platform, 1, "nobody listens", "i-1")
         await post(h, platform, {"action": "brand_new_action", "thing": {}}, "i-2", event="some_future_event")
         await h.app.wait_idle()
-        assert h.rows("SELECT delivery_id, status FROM deliveries ORDER BY id") == [("i-1", "ignored"), ("i-2", "ignored")]
+        assert h.rows("SELECT delivery_id, status, attempts FROM deliveries ORDER BY id") == [
+            ("i-1", "ignored", 0), ("i-2", "ignored", 0)]  # nothing ran: no attempt counted
 
 
 @pytest.mark.anyio
-async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any, platform: str) -> None:
+async def test_effect_keys_make_a_second_run_a_no_op(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     calls: list[str] = []
     router = Router()
 
@@ -228,7 +266,7 @@ async def test_effect_keys_make_a_second_run_a_no_op(harness_factory: Any, platf
         calls.append(key)
         assert await ctx.mark_done(key, note="replied")
 
-    async with harness_factory(router=router) as h:
+    async with harness_factory(router=router, **database_settings) as h:
         await post_comment(h, platform, 1, "x", "e-1")
         await post_comment(h, platform, 1, "x", "e-2")  # same comment, new delivery
         await h.app.wait_idle()
@@ -310,7 +348,9 @@ async def test_a_day_of_patience_with_a_rate_limit_counts_from_the_replay(world:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("escaped", [True, False], ids=["percent-encoded", "raw-utf8"])
-async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory: Any, platform: str, escaped: bool) -> None:
+async def test_form_encoded_deliveries_reach_the_handler_intact(
+    harness_factory: Any, platform: str, escaped: bool, database_settings: dict[str, Any]
+) -> None:
     from urllib.parse import quote_plus
 
     from tests.conftest import gitea_headers, github_headers
@@ -324,7 +364,7 @@ async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory:
         headers = gitea_headers(payload, "issue_comment", "issue_comment", "form-1")
     headers["content-type"] = "application/x-www-form-urlencoded"
     recorder = Recorder()
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         response = await h.client.post(f"/webhooks/{platform}", content=body, headers=headers)
         assert response.status_code == 202
         await h.app.wait_idle()
@@ -332,7 +372,7 @@ async def test_form_encoded_deliveries_reach_the_handler_intact(harness_factory:
 
 
 @pytest.mark.anyio
-async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: str) -> None:
+async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: str, database_settings: dict[str, Any]) -> None:
     tested: list[str] = []
     ran: list[str] = []
     router = Router()
@@ -347,7 +387,7 @@ async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: 
         assert event.comment is not None
         ran.append(event.comment.body)
 
-    async with harness_factory(router=router) as h:
+    async with harness_factory(router=router, **database_settings) as h:
         for n, body in enumerate(("chatter", "/claim", "more chatter", "/unclaim")):
             await post_comment(h, platform, 2, body, f"w-{n}")
         await h.app.wait_idle()
@@ -356,13 +396,15 @@ async def test_when_tests_run_once_per_delivery(harness_factory: Any, platform: 
 
 
 @pytest.mark.anyio
-async def test_bodies_are_stored_compressed_and_reach_the_handler_intact(harness_factory: Any, platform: str) -> None:
+async def test_bodies_are_stored_compressed_and_reach_the_handler_intact(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     from bot.storage import bodies
 
     recorder = Recorder()
     payload = comment(21, "Ship it " * 200, platform)
     sent = json.dumps(payload).encode()
-    async with harness_factory(router=recorder.router) as h:
+    async with harness_factory(router=recorder.router, **database_settings) as h:
         assert (await post(h, platform, sent, "packed-1")).status_code == 202
         await h.app.wait_idle()
         [(stored, encoding, status)] = h.rows("SELECT body, body_encoding, status FROM deliveries")
@@ -392,7 +434,9 @@ def _database_before_compression(path: Any, platform: str, rows: list[tuple[str,
 
 
 @pytest.mark.anyio
-async def test_rows_stored_before_compression_are_migrated_and_processed(harness_factory: Any, tmp_path: Any, platform: str) -> None:
+async def test_rows_stored_before_compression_are_migrated_and_processed(
+    harness_factory: Any, tmp_path: Any, platform: str
+) -> None:
     _database_before_compression(tmp_path / "forgebot.db", platform, [("old-1", json.dumps(comment(5, "from before", platform)).encode())])
     recorder = Recorder()
     async with harness_factory(router=recorder.router) as h:
@@ -430,17 +474,19 @@ async def test_a_stored_body_that_does_not_decompress_is_dead_lettered_and_the_r
 
 
 @pytest.mark.anyio
-async def test_a_delivery_after_pruning_took_every_old_one_is_still_processed(harness_factory: Any, platform: str) -> None:
+async def test_a_delivery_after_pruning_took_every_old_one_is_still_processed(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     from bot.app import load_router
 
     recorder = Recorder()
     router = Router().include(load_router("handlers.housekeeping"), recorder.router)  # the module's own stays as it is
-    async with harness_factory(router=router) as h:
+    async with harness_factory(router=router, **database_settings) as h:
         for n in range(3):
             await post_comment(h, platform, 1, f"old {n}", f"old-{n}")
         await h.app.wait_idle()
         month_ago = time.time() - 30 * 86400
-        await h.app.store.run(lambda conn: conn.execute("UPDATE deliveries SET received_at = ?, finished_at = ?", (month_ago, month_ago)))
+        execute(h.app, "UPDATE deliveries SET received_at = ?, finished_at = ?", month_ago, month_ago)
         assert await h.app.scheduler.run_job("prune-deliveries") is True
         assert h.rows("SELECT delivery_id FROM deliveries") == [("old-2",)]  # the newest stays: ids only grow
         assert (await post_comment(h, platform, 2, "after the prune", "new-1")).status_code == 202

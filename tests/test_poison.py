@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import deliveries
+from bot.storage.sqlite import deliveries
 from bot.app import ForgebotApp
 from bot.engine.context import Context
 from bot.engine.pressure import IntakePressure
@@ -68,11 +68,10 @@ POISONS = sorted(poisons("github"))
 @pytest.mark.parametrize("platform", PLATFORMS)
 @pytest.mark.parametrize("poison", POISONS)
 async def test_a_poisoned_delivery_is_dead_lettered_in_one_line_and_the_rest_go_on(
-    harness_factory: Any, platform: str, poison: str
-) -> None:
+    harness_factory: Any, platform: str, poison: str, database_settings: dict[str, Any]) -> None:
     body, reason = poisons(platform)[poison]
     recorder = Recorder()
-    async with harness_factory(router=recorder.router, admin_token="admin-t") as h:
+    async with harness_factory(router=recorder.router, admin_token="admin-t", **database_settings) as h:
         assert (await post(h, platform, body, "poison-1")).status_code == 202
         assert (await post_comment(h, platform, 5, "behind it, same issue", "after-1")).status_code == 202
         assert (await post_comment(h, platform, 6, "another issue", "after-2")).status_code == 202
@@ -92,7 +91,9 @@ async def test_a_poisoned_delivery_is_dead_lettered_in_one_line_and_the_rest_go_
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("platform", PLATFORMS)
-async def test_poison_left_in_the_database_does_not_stop_the_next_start(harness_factory: Any, tmp_path: Path, platform: str) -> None:
+async def test_poison_left_in_the_database_does_not_stop_the_next_start(
+    harness_factory: Any, tmp_path: Path, platform: str
+) -> None:
     """What a crash or a restart finds stored is loaded at start: every poison, then a fine one."""
     store = Store(tmp_path / "forgebot.db")
     event_type = "issue_comment" if platform == "gitea" else None
@@ -122,7 +123,9 @@ def reacted(event: Event) -> bool:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("platform", PLATFORMS)
-async def test_a_when_test_that_raises_fails_its_delivery_like_a_handler_would(harness_factory: Any, platform: str) -> None:
+async def test_a_when_test_that_raises_fails_its_delivery_like_a_handler_would(
+    harness_factory: Any, platform: str, database_settings: dict[str, Any]
+) -> None:
     ran: list[str] = []
     router = Router()
 
@@ -135,7 +138,7 @@ async def test_a_when_test_that_raises_fails_its_delivery_like_a_handler_would(h
     broken["comment"]["reactions"] = ["+1"]
     fine = comment(8, "reactions as they come", platform)
     fine["comment"]["reactions"] = {"total_count": 2}
-    async with harness_factory(router=router, max_attempts=3) as h:
+    async with harness_factory(router=router, max_attempts=3, **database_settings) as h:
         await post(h, platform, broken, "when-1")
         await post(h, platform, fine, "when-2")
         await h.app.wait_idle()

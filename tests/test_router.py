@@ -64,3 +64,18 @@ def test_job_intervals_can_come_from_settings() -> None:
     router.job("reconcile", every=lambda settings: settings["interval"], jitter=5)(_noop)
     [job] = router.jobs
     assert job.interval({"interval": 3600}) == 3600.0 and job.jitter == 5
+
+
+def test_a_handler_may_say_what_the_replica_running_it_needs_and_composition_keeps_it() -> None:
+    feature = Router()
+
+    async def in_the_worktree(event: Event, ctx: Context) -> None:
+        return None
+
+    feature.on("issue_comment", "created", needs="worktrees")(in_the_worktree)
+    anywhere = feature.on("issue_comment")(_noop)
+    app = Router().include(feature)
+    selected = app.handlers_for(_event("issue_comment", "created"))
+    assert selected == [anywhere, in_the_worktree]
+    assert app.needs(selected) == "worktrees"
+    assert app.needs(app.handlers_for(_event("issue_comment", "deleted"))) is None

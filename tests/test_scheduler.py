@@ -62,7 +62,7 @@ def test_intervals_can_come_from_settings(tmp_path: Any) -> None:
 
 
 def test_old_deliveries_are_pruned_and_dead_letters_kept_longer(tmp_path: Any) -> None:
-    from bot import deliveries
+    from bot.storage.sqlite import deliveries
     from bot.app import load_router
     from bot.http.webhooks import Delivery
     from bot.storage.sqlite.engine import Store
@@ -85,7 +85,7 @@ async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_rows(har
     import sqlite3
     import time
 
-    from bot import deliveries
+    from bot.storage.sqlite import deliveries
     from bot.app import load_router
 
     day, now = 86400.0, time.time()
@@ -123,7 +123,7 @@ async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_rows(har
 
 
 def test_a_prune_chunk_stops_where_every_row_is_recent(tmp_path: Any) -> None:
-    from bot import deliveries
+    from bot.storage.sqlite import deliveries
     from bot.http.webhooks import Delivery
     from bot.storage.sqlite.engine import Store
 

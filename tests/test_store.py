@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot import deliveries
+from bot.storage.sqlite import deliveries
 from bot.http.webhooks import Delivery
 from bot.storage.sqlite.engine import Store, StoreClosed, batch, migrate
 from bot.storage.sqlite.migrations import MIGRATIONS

@@ -62,3 +62,26 @@ async def test_a_start_sent_to_a_replica_without_the_worktree_root_ends_on_the_h
     assert not (tmp_path / "other-git" / "worktrees").exists()
     branches = [b for b in world.state().git.branches() if b.startswith("issue-")]
     assert len(branches) == len(numbers)  # one start each, none twice
+
+
+@pytest.mark.parametrize(
+    ("body", "needs"),
+    [("/claim", None), ("/start", WORKTREES), ("/forgebot start main", WORKTREES), ("/claim\n/start", WORKTREES), ("hi", None)],
+)
+def test_a_comment_needs_the_worktree_host_only_when_it_names_a_worktree_command(tmp_path: Path, body: str, needs: str | None) -> None:
+    from bot.app import build_router
+    from bot.events import normalize
+    from tests.conftest import make_settings
+
+    router = build_router(make_settings(tmp_path))
+    event = normalize("github", "issue_comment", comment(7, body), delivery_id="d-1")
+    assert router.needs(router.handlers_for(event)) == needs
+
+
+def test_every_command_of_the_worktree_handlers_is_routed_to_the_host(tmp_path: Path) -> None:
+    from bot.app import build_router
+    from handlers.commands import WORKTREE_COMMANDS
+    from tests.conftest import make_settings
+
+    commands = build_router(make_settings(tmp_path)).commands
+    assert {spec.name for spec in commands if spec.handler.__module__ == "handlers.worktrees"} == WORKTREE_COMMANDS

@@ -15,8 +15,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bot import __version__, deliveries
-from bot.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _fail, _invalid, _settings, _store, _when, opened_storage
+from bot import __version__
+from bot.cli.common import (
+    EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, _fail, _invalid, _settings, _when, opened_storage,
+)
 from bot.events import MalformedPayload, read_event
 from bot.forges.base import ForgeError
 from bot.storage.activity import Verdict
@@ -136,8 +138,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 def cmd_deliveries(args: argparse.Namespace) -> int:
     from bot.http.api import delivery_json
 
-    store = _store(_settings(args))
-    rows = store.run_sync(lambda conn: deliveries.listing(conn, args.failed, args.limit))
+    async def newest(settings: Settings) -> Any:
+        async with opened_storage(settings) as storage:
+            return await storage.deliveries.listing(args.failed, args.limit)
+
+    rows = asyncio.run(newest(_settings(args)))
     if args.json:
         print(json.dumps([delivery_json(row) for row in rows], indent=2))
         return EXIT_OK
@@ -161,18 +166,19 @@ def cmd_replay(args: argparse.Namespace) -> int:
     from bot.engine.inbox import decode
 
     settings = _settings(args)
-    store = _store(settings)
-    try:
-        rows = store.run_sync(deliveries.find, args.delivery_id, args.platform)
-        if not rows:
-            raise UsageError(f"no delivery {args.delivery_id!r} is stored")
-        if len(rows) > 1:
-            raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
-        row = rows[0]
-        # As the admin API's replay does: a rate limit's patience now counts from this replay.
-        store.run_sync(deliveries.mark_replayed, row.id, time.time())
-    finally:
-        store.close()
+
+    async def find_and_mark() -> Any:
+        async with opened_storage(settings) as storage:
+            rows = await storage.deliveries.find(args.delivery_id, args.platform)
+            if not rows:
+                raise UsageError(f"no delivery {args.delivery_id!r} is stored")
+            if len(rows) > 1:
+                raise UsageError(f"delivery {args.delivery_id!r} exists on both platforms; add --platform")
+            # As the admin API's replay does: a rate limit's patience now counts from this replay.
+            await storage.deliveries.mark_replayed(rows[0].id, time.time())
+            return rows[0]
+
+    row = asyncio.run(find_and_mark())
     try:
         event = decode(row)
     except MalformedPayload as exc:  # whatever the payload holds: one line
@@ -180,8 +186,8 @@ def cmd_replay(args: argparse.Namespace) -> int:
         return EXIT_FAILED
 
     async def record(store: Any, report: Any) -> None:
-        await store.run(deliveries.start_attempt, row.id, event.action, event.repo.full_name if event.repo else None, event.subject)
-        await store.run(deliveries.finish, row.id, report.outcome, time.time())
+        await store.deliveries.start_attempt(row.id, event.action, event.repo.full_name if event.repo else None, event.subject)
+        await store.deliveries.finish(row.id, report.outcome, time.time())
 
     try:
         report = asyncio.run(_run_handlers(settings, event, record))

@@ -8,10 +8,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from bot.deliveries import DONE, IGNORED, DeliveryRow
 from bot.engine.context import Context
 from bot.events import Event
 from bot.forges.provider import NotConfigured
+from bot.storage.deliveries import DONE, IGNORED, DeliveryRow
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ class Processor:
     def select(self, event: Event) -> list[Handler]:
         """The handlers that take `event`; their `when` tests run here, once per delivery."""
         return self.router.handlers_for(event)
+
+    def needs(self, selection: Sequence[Handler]) -> str | None:
+        """What a replica must have to run the selected handlers (see `Router.on`), or None."""
+        return self.router.needs(selection)
 
     async def run(self, event: Event, handlers: Sequence[Handler] | None = None) -> Report:
         """Run every matching handler in order (`handlers`, when already selected); an event no

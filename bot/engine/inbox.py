@@ -1,4 +1,7 @@
-"""The durable inbox: stored deliveries -> worker pool -> done, retry, or dead letter.
+"""The durable inbox on SQLite: stored deliveries -> worker pool -> done, retry, or dead letter.
+
+(On PostgreSQL, where several replicas share the deliveries, bot/engine/leased_inbox.py leases
+them instead; both have the same outward interface and the same retry and dead-letter rules.)
 
 The database is the queue. A sorter reads pending rows in arrival order, a window at a time,
 decodes each into an Event and files it under its subject (one issue, PR or ref). Workers take
@@ -30,17 +33,15 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from bot import deliveries
-from bot.deliveries import DeliveryRow
 from bot.engine.metrics import Metrics
 from bot.engine.pressure import BUSY_BATCH, YIELD_SECONDS, IntakePressure
 from bot.engine.supervision import Supervisor
 from bot.events import Event, MalformedPayload, read_event
 from bot.forges.base import RateLimited
 from bot.forges.common import backoff_delay
-from bot.storage.sqlite.engine import Store
+from bot.storage.deliveries import DEAD, IGNORED, Deliveries, DeliveryRow
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +76,67 @@ class RetryPolicy:
         return backoff_delay(attempts - 1, self.base_seconds, self.max_seconds)
 
 
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """What becomes of a delivery whose attempt failed: dead, or back to wait until `next_attempt_at`."""
+
+    error: str  # its last_error
+    dead: bool
+    next_attempt_at: float | None = None
+    counted: bool = True  # whether the attempt counts toward max_attempts (a rate limit's does not)
+
+
+def judge_failure(policy: RetryPolicy, row: DeliveryRow, exc: Exception, now: float, handler_timeout: float) -> Failure:
+    """The retry rules, for both inboxes: backoff, `max_attempts`, and a rate limit's patience."""
+    error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    if isinstance(exc, TimeoutError):
+        error = f"handler timed out after {handler_timeout:g}s"
+    backoff = now + policy.delay(row.attempts)
+    limited_until = exc.retry_at if isinstance(exc, RateLimited) else None
+    if limited_until is not None:
+        since, what = (row.received_at, "received") if row.replayed_at is None else (row.replayed_at, "replayed")
+        if limited_until - since > policy.rate_limit_patience:
+            patience = f"{policy.rate_limit_patience / 3600:g}h"
+            return Failure(f"{error} (still rate limited {patience} after it was {what})", dead=True)
+        # Trying before the limit lifts cannot succeed: wait for it, and keep the attempt.
+        return Failure(error, dead=False, next_attempt_at=max(backoff, limited_until), counted=False)
+    if row.attempts >= policy.max_attempts:
+        return Failure(error, dead=True)
+    return Failure(error, dead=False, next_attempt_at=backoff)
+
+
 def decode(row: DeliveryRow) -> Event:
     """The Event a stored delivery holds; MalformedPayload, and nothing else, when it holds none."""
     body = row.original_body()
     return read_event(row.platform, row.event, body, row.content_type, delivery_id=row.delivery_id, event_type=row.event_type)
 
 
+class DeliveryQueue(Protocol):
+    """What the app, the API and the status page use of an inbox: this module's `Inbox` on SQLite,
+    `LeasedInbox` (bot/engine/leased_inbox.py) on PostgreSQL."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self, grace: float) -> None: ...
+
+    def notify(self, row_id: int) -> None: ...
+
+    async def requeue(self, row_id: int) -> None: ...
+
+    @property
+    def depth(self) -> int: ...
+
+    @property
+    def running(self) -> bool: ...
+
+    @property
+    def problems(self) -> list[str]: ...
+
+
 class Inbox:
     def __init__(
         self,
-        store: Store,
+        deliveries: Deliveries,
         process: Process,
         *,
         select: Select,
@@ -97,7 +149,7 @@ class Inbox:
         pressure: IntakePressure | None = None,
         restart_seconds: float = RESTART_SECONDS,
     ) -> None:
-        self.store = store
+        self.deliveries = deliveries
         self.process = process
         self.workers = workers
         self.policy = policy
@@ -127,7 +179,7 @@ class Inbox:
 
     async def start(self) -> None:
         # Resume whatever a previous run left pending or running.
-        self._last_stored = max(self._last_stored, await self.store.run(deliveries.last_open_id))
+        self._last_stored = max(self._last_stored, await self.deliveries.last_open_id())
         self._wake.set()
         # Nothing a delivery holds should make these loops die (see `decode` and `_step`): if
         # a bug does, they are started again rather than leave deliveries stored and never run.
@@ -176,7 +228,7 @@ class Inbox:
     async def requeue(self, row_id: int) -> None:
         """Replay a delivery now, with a fresh set of attempts: a finished one, or one waiting for a retry."""
         now = self.clock()
-        await self.store.run(deliveries.requeue, row_id, now)
+        await self.deliveries.requeue(row_id, now)
         subject = self._queued.get(row_id)
         if subject is not None:
             self._retry_now(subject, row_id, now)
@@ -184,7 +236,7 @@ class Inbox:
         if row_id > self._last_loaded:
             self._wake.set()  # the sorter has yet to reach it
             return
-        row = await self.store.run(deliveries.by_row_id, row_id)
+        row = await self.deliveries.by_row_id(row_id)
         if row is not None and row.id not in self._queued:
             self._admit(row)
 
@@ -223,7 +275,7 @@ class Inbox:
                     await self._background_turn()
                     limit = min(limit, BUSY_BATCH)
                 try:
-                    rows = await self.store.run(deliveries.open_after, self._last_loaded, limit)
+                    rows = await self.deliveries.open_after(self._last_loaded, limit)
                 except Exception:  # the store failed (locked past its patience, I/O): try later
                     logger.exception("could not read pending deliveries; retrying")
                     await asyncio.sleep(STORE_RETRY_SECONDS)
@@ -327,9 +379,9 @@ class Inbox:
             event = item.event
             assert event is not None
             described.append((item.row.id, event.action, event.repo.full_name if event.repo else None, event.subject))
-            self.metrics.processed.labels(item.row.platform, event.name, deliveries.IGNORED).inc()
+            self.metrics.processed.labels(item.row.platform, event.name, IGNORED).inc()
             self.metrics.lag_seconds.observe(max(0.0, now - item.row.received_at))
-        await self.store.run(deliveries.finish_ignored, described, now)
+        await self.deliveries.finish_ignored(described, now)
 
     async def _background_turn(self) -> None:
         """While intake is busy, the sorter and all workers share one step per YIELD_SECONDS."""
@@ -348,13 +400,13 @@ class Inbox:
         row, event = item.row, item.event
         platform = row.platform
         if event is None:
-            await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), f"malformed payload: {item.malformed}")
-            logger.error("delivery dead-lettered: malformed payload", extra=_log_fields(row, None, item.malformed))
+            await self.deliveries.finish(row.id, DEAD, self.clock(), f"malformed payload: {item.malformed}")
+            logger.error("delivery dead-lettered: malformed payload", extra=log_fields(row, None, item.malformed))
             self.metrics.dead_letters.labels(platform, row.event).inc()
             return True
 
         repo = event.repo.full_name if event.repo else None
-        row.attempts = await self.store.run(deliveries.start_attempt, row.id, event.action, repo, event.subject)
+        row.attempts = await self.deliveries.start_attempt(row.id, event.action, repo, event.subject)
         if item.unselectable is not None:
             # A failed attempt like any other. The next one runs the `when` tests again
             # (`process` selects when given no selection).
@@ -372,46 +424,35 @@ class Inbox:
             self.metrics.processing_seconds.labels(platform).observe(time.perf_counter() - started)
 
         now = self.clock()
-        await self.store.run(deliveries.finish, row.id, outcome, now)
+        await self.deliveries.finish(row.id, outcome, now)
         self.metrics.processed.labels(platform, event.name, outcome).inc()
         self.metrics.lag_seconds.observe(max(0.0, now - row.received_at))
-        logger.info("delivery %s", outcome, extra=_log_fields(row, event, None))
+        logger.info("delivery %s", outcome, extra=log_fields(row, event, None))
         return True
 
     async def _failed(self, row: DeliveryRow, event: Event, exc: Exception) -> bool:
-        error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        if isinstance(exc, TimeoutError):
-            error = f"handler timed out after {self.handler_timeout:g}s"
-        backoff = self.clock() + self.policy.delay(row.attempts)
-        limited_until = exc.retry_at if isinstance(exc, RateLimited) else None
-        if limited_until is not None:
-            since, what = (row.received_at, "received") if row.replayed_at is None else (row.replayed_at, "replayed")
-            if limited_until - since > self.policy.rate_limit_patience:
-                patience = f"{self.policy.rate_limit_patience / 3600:g}h"
-                return await self._dead(row, event, f"{error} (still rate limited {patience} after it was {what})")
-            # Trying before the limit lifts cannot succeed: wait for it, and keep the attempt.
-            row.next_attempt_at = max(backoff, limited_until)
-            await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error, False)
+        failure = judge_failure(self.policy, row, exc, self.clock(), self.handler_timeout)
+        if failure.dead:
+            return await self._dead(row, event, failure.error)
+        assert failure.next_attempt_at is not None
+        row.next_attempt_at = failure.next_attempt_at
+        await self.deliveries.retry_later(row.id, failure.next_attempt_at, failure.error, failure.counted)
+        if not failure.counted:
             row.attempts -= 1
-        elif row.attempts >= self.policy.max_attempts:
-            return await self._dead(row, event, error)
-        else:
-            row.next_attempt_at = backoff
-            await self.store.run(deliveries.retry_later, row.id, row.next_attempt_at, error)
         self.metrics.retries.labels(row.platform, event.name).inc()
         logger.warning(
-            "delivery failed; retrying in %.1fs", row.next_attempt_at - self.clock(), extra=_log_fields(row, event, error)
+            "delivery failed; retrying in %.1fs", row.next_attempt_at - self.clock(), extra=log_fields(row, event, failure.error)
         )
         return False
 
     async def _dead(self, row: DeliveryRow, event: Event, error: str) -> bool:
-        await self.store.run(deliveries.finish, row.id, deliveries.DEAD, self.clock(), error)
+        await self.deliveries.finish(row.id, DEAD, self.clock(), error)
         self.metrics.dead_letters.labels(row.platform, event.name).inc()
-        logger.error("delivery dead-lettered after %d attempts", row.attempts, extra=_log_fields(row, event, error))
+        logger.error("delivery dead-lettered after %d attempts", row.attempts, extra=log_fields(row, event, error))
         return True
 
 
-def _log_fields(row: DeliveryRow, event: Event | None, error: str | None) -> dict[str, object]:
+def log_fields(row: DeliveryRow, event: Event | None, error: str | None) -> dict[str, object]:
     fields: dict[str, object] = {"delivery": row.delivery_id, "platform": row.platform, "attempt": row.attempts}
     if event is not None:
         fields["event"] = event.full_name

@@ -93,18 +93,28 @@ class Router:
     _handlers: dict[tuple[str, str | None], list[tuple[Handler, Predicate | None]]] = field(default_factory=dict)
     _commands: dict[str, CommandSpec] = field(default_factory=dict)
     _jobs: dict[str, JobSpec] = field(default_factory=dict)
+    # What a handler needs of the replica that runs it (e.g. "worktrees": the host of the worktree
+    # root), for the handlers registered with `needs`.
+    _needs: dict[Handler, str] = field(default_factory=dict)
 
     # -- registration ----------------------------------------------------------------------
 
-    def on(self, event: str, action: str | None = None, *, when: Predicate | None = None) -> Callable[[Handler], Handler]:
+    def on(
+        self, event: str, action: str | None = None, *, when: Predicate | None = None, needs: str | None = None
+    ) -> Callable[[Handler], Handler]:
         """Register a handler for `event`, or only for `event` with this `action`.
 
         `when` is a cheap test of the event (no I/O): a delivery no handler wants is finished
         as ignored without running anything, and without counting an attempt.
+
+        `needs` names a capability only some replica has at a time ("worktrees": it holds the
+        worktree root): with several replicas, a delivery this handler takes runs on that one.
         """
 
         def register(handler: Handler) -> Handler:
             self._handlers.setdefault((event, action), []).append((handler, when))
+            if needs is not None:
+                self._needs[handler] = needs
             return handler
 
         return register
@@ -154,6 +164,7 @@ class Router:
                 self._handlers.setdefault(key, []).extend(handlers)
             for spec in other.commands:
                 self._add_command(spec)
+            self._needs.update(other._needs)
             for name, job in other._jobs.items():
                 if name in self._jobs:
                     raise ValueError(f"job {name!r} is registered twice")
@@ -168,6 +179,10 @@ class Router:
         if event.action is not None:
             found.extend(self._handlers.get((event.name, event.action), ()))
         return [handler for handler, when in found if when is None or _test(handler, when, event)]
+
+    def needs(self, handlers: Iterable[Handler]) -> str | None:
+        """The capability a replica must have to run these handlers (the first named), or None."""
+        return next((self._needs[h] for h in handlers if h in self._needs), None)
 
     def find_command(self, name: str) -> CommandSpec | None:
         return self._commands.get(name.lower())

@@ -12,15 +12,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import deliveries
-from bot.deliveries import DeliveryRow
+from bot.storage.deliveries import DeliveryRow
 
 if TYPE_CHECKING:
     from bot.http.parts import AppParts
-
-
-def _beat(conn: Any, now: float) -> None:
-    conn.execute("INSERT OR REPLACE INTO heartbeat (id, at) VALUES (1, ?)", (now,))
 
 
 def delivery_json(row: DeliveryRow) -> dict[str, Any]:
@@ -54,10 +49,11 @@ def routes(app: AppParts) -> list[Route]:
 
     async def readyz(_: Request) -> Response:
         problems = []
-        if not app.store.healthy:
-            problems.append("database threads are not running")
+        if not app.storage.healthy:
+            problems.append("database threads are not running" if app.storage.backend == "sqlite"
+                            else "database connection pool is not running")
         try:
-            await asyncio.wait_for(app.store.run(_beat, time.time()), timeout=2.0)
+            await asyncio.wait_for(app.storage.deliveries.beat(time.time()), timeout=2.0)
         except TimeoutError:
             problems.append("database not writable: no commit within 2 s (locked by another process?)")
         except Exception as exc:  # any failure to write means "not ready", with the reason
@@ -80,13 +76,13 @@ def routes(app: AppParts) -> list[Route]:
             limit = max(1, min(1000, int(request.query_params.get("limit", "50"))))
         except ValueError:
             return JSONResponse({"error": "limit must be a number"}, status_code=400)
-        rows = await app.store.run(deliveries.listing, failed, limit)
+        rows = await app.storage.deliveries.listing(failed, limit)
         return JSONResponse([delivery_json(row) for row in rows])
 
     async def replay(request: Request) -> Response:
         if (denied := admin_denied(request)) is not None:
             return denied
-        rows = await app.store.run(deliveries.find, request.path_params["delivery_id"])
+        rows = await app.storage.deliveries.find(request.path_params["delivery_id"])
         if not rows:
             return JSONResponse({"error": "no such delivery"}, status_code=404)
         if len(rows) > 1:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from bot.engine.dispatch import Processor
-    from bot.engine.inbox import Inbox
+    from bot.engine.inbox import DeliveryQueue
     from bot.engine.leadership import Leadership
     from bot.engine.metrics import Metrics
     from bot.engine.router import Router
@@ -29,7 +29,7 @@ class AppParts(Protocol):
     forges: Forges
     router: Router
     metrics: Metrics
-    inbox: Inbox
+    inbox: DeliveryQueue  # SQLite's Inbox or PostgreSQL's LeasedInbox
     scheduler: Scheduler
     worktree_host: Leadership | None  # the 'worktrees' lease, where FORGEBOT_WORKTREE_HOST is on
 

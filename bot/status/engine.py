@@ -6,7 +6,6 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import deliveries
 from bot.engine.context import Context
 from bot.status.sections import Cell, StatusSections, Table, when
 
@@ -42,7 +41,7 @@ def when_exactly(epoch: float) -> str:
 
 @sections.engine("queue", title="Queue", order=10)
 async def queue_section(ctx: Context, engine: Any) -> Table:
-    counts = await ctx.storage.engine.run(deliveries.counts)
+    counts = await ctx.storage.deliveries.counts()
     rows: list[tuple[Cell, ...]] = [("waiting or running", str(engine.inbox.depth))]
     rows += [(status, str(n)) for status, n in sorted(counts.items())]
     return Table(("Deliveries", "Count"), rows)
@@ -50,7 +49,7 @@ async def queue_section(ctx: Context, engine: Any) -> Table:
 
 @sections.engine("failures", title="Recent failures and dead letters", order=20)
 async def failures_section(ctx: Context, engine: Any) -> Table:
-    failed = await ctx.storage.engine.run(deliveries.listing, True, MAX_FAILURES_SHOWN)
+    failed = await ctx.storage.deliveries.listing(True, MAX_FAILURES_SHOWN)
     rows: list[tuple[Cell, ...]] = [
         (row.delivery_id, row.platform, row.full_event, row.repo or "", row.status, str(row.attempts),
          (row.last_error or "")[:200], f"forgebot replay {row.delivery_id} --platform {row.platform}")

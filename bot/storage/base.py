@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from bot.storage.claims import Claims
     from bot.storage.cleanup import Cleanup
     from bot.storage.configs import Configs
+    from bot.storage.deliveries import Deliveries
     from bot.storage.dependencies import Dependencies
     from bot.storage.effects import Effects
     from bot.storage.labels import Labels
@@ -46,7 +47,7 @@ class Storage:
     engine: Any
 
     # The kinds of data (their interfaces are in bot/storage/<kind>.py)
-    deliveries: Any
+    deliveries: Deliveries
     claims: Claims
     effects: Effects
     activity: Activity

@@ -10,6 +10,7 @@ from bot.storage.postgres.activity import PostgresActivity
 from bot.storage.postgres.claims import PostgresClaims
 from bot.storage.postgres.cleanup import PostgresCleanup
 from bot.storage.postgres.configs import PostgresConfigs
+from bot.storage.postgres.deliveries import PostgresDeliveries
 from bot.storage.postgres.dependencies import PostgresDependencies
 from bot.storage.postgres.effects import PostgresEffects
 from bot.storage.postgres.engine import PostgresEngine
@@ -31,6 +32,7 @@ class PostgresStorage(Storage):
         self.replica = replica
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
+        self.deliveries: PostgresDeliveries = PostgresDeliveries(self.engine)
         self.leases = PostgresLeases(self.engine)
         self.claims = PostgresClaims(self.engine)
         self.effects = PostgresEffects(self.engine)

@@ -78,6 +78,13 @@ class PostgresEngine:
         async with self.connection() as conn, conn.transaction():
             yield conn
 
+    async def dedicated_connection(self) -> Any:
+        """An autocommit connection of its own, outside the pool: for LISTEN, which holds its
+        connection for as long as it listens. The caller closes it."""
+        import psycopg
+
+        return await psycopg.AsyncConnection.connect(self._dsn, autocommit=True, connect_timeout=int(self.timeout))
+
     async def _migrate(self) -> list[int]:
         applied: list[int] = []
         assert self._pool is not None

@@ -15,6 +15,7 @@ from bot.storage.sqlite.activity import SqliteActivity
 from bot.storage.sqlite.claims import SqliteClaims
 from bot.storage.sqlite.cleanup import SqliteCleanup
 from bot.storage.sqlite.configs import SqliteConfigs
+from bot.storage.sqlite.deliveries import SqliteDeliveries
 from bot.storage.sqlite.dependencies import SqliteDependencies
 from bot.storage.sqlite.effects import SqliteEffects
 from bot.storage.sqlite.engine import Store, single_statement
@@ -39,6 +40,7 @@ class SqliteStorage(Storage):
         self.replica = replica
         self.engine = Store(path, synchronous=settings.sqlite_synchronous, max_wal_bytes=settings.max_wal_bytes)
         # The kinds: each helper's module adds its implementation here.
+        self.deliveries = SqliteDeliveries(self.engine)
         self.claims = SqliteClaims(self.engine)
         self.effects = SqliteEffects(self.engine)
         self.activity = SqliteActivity(self.engine)

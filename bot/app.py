@@ -16,6 +16,7 @@ from starlette.routing import BaseRoute
 
 from bot.engine.dispatch import Processor
 from bot.engine.inbox import DeliveryQueue, Inbox, RetryPolicy
+from bot.engine.leadership import SCHEDULER, WORKTREES, Leadership
 from bot.engine.leased_inbox import LeasedInbox
 from bot.engine.metrics import Metrics
 from bot.engine.pressure import IntakePressure
@@ -125,7 +126,8 @@ class ForgebotApp:
         capabilities: Callable[[], frozenset[str]] | None = None,
     ) -> None:
         """`capabilities`: what this replica can run right now (PostgreSQL: deliveries whose
-        handlers need another are handed to the replica that has it); None: everything."""
+        handlers need another are handed to the replica that has it); None: what this replica's
+        leases give it (`ForgebotApp.capabilities`: 'worktrees' on the worktree host)."""
         self.settings = settings
         self.services = services if services is not None else build_services(settings, forges=forges, clock=clock)
         self.forges: Forges = self.services.forges
@@ -136,10 +138,15 @@ class ForgebotApp:
         self.storage = open_storage(settings)
         self.store = self.storage.engine  # the engine, for the kinds not yet behind an interface
         self.processor = Processor(settings, self.storage, self.router, self.services, clock)
-        self.inbox = self._make_inbox(capabilities)
+        self.inbox = self._make_inbox(capabilities or self.capabilities)  # asked only once started
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
+        # One replica at a time runs the scheduled jobs (the 'scheduler' lease), and one owns the
+        # worktree root (the 'worktrees' lease, competed for where FORGEBOT_WORKTREE_HOST is on).
+        self.leadership = self._leadership(SCHEDULER)
+        self.worktree_host = self._leadership(WORKTREES) if settings.worktree_host else None
         self.scheduler = Scheduler(
-            self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs
+            self.router.jobs, settings=settings, make_context=self.processor.context, runs=self.metrics.job_runs,
+            leases=self.storage.leases, replica=self.storage.replica, leaderships=self.leaderships,
         )
         open_files = open_file_limit()
         self.limits = ServeLimits(
@@ -164,6 +171,25 @@ class ForgebotApp:
         self.mcp = MCPEndpoint(settings, build_toolbox(), self.processor.context, lambda header: agent_login(settings, header))
         self.http = Starlette(routes=[*routes(self), *build_feature_routes(self), *status_routes(self, build_status_sections())],
                               lifespan=self._lifespan)
+
+    def _leadership(self, name: str) -> Leadership:
+        return Leadership(
+            self.storage.leases, name, self.storage.replica, self.settings.leader_lease_seconds, metrics=self.metrics,
+            sole=self.storage.backend == "sqlite",  # one process per SQLite file: it always leads
+        )
+
+    @property
+    def leaderships(self) -> dict[str, Leadership]:
+        """The leases this replica competes for, by name."""
+        held = {SCHEDULER: self.leadership}
+        if self.worktree_host is not None:
+            held[WORKTREES] = self.worktree_host
+        return held
+
+    def capabilities(self) -> frozenset[str]:
+        """What this replica can run now that not every replica can: 'worktrees' while it is the
+        worktree host (it holds the lease with its margin left)."""
+        return frozenset(name for name, held in self.leaderships.items() if name != SCHEDULER and held.leads())
 
     def _make_inbox(self, capabilities: Callable[[], frozenset[str]] | None) -> DeliveryQueue:
         """SQLite: one process sorts the deliveries by subject in memory. PostgreSQL: replicas lease them."""
@@ -229,14 +255,20 @@ class ForgebotApp:
     async def start(self) -> None:
         await self.storage.start()
         await self.mcp.start()  # before the inbox: this awaits, and the inbox starts its loops last as before
+        for leadership in self.leaderships.values():  # before the inbox: it asks which leases are held
+            await leadership.start()
         await self.inbox.start()
-        self.scheduler.start()
+        await self.scheduler.start()
         logger.info("forgebot started", extra={"workers": self.settings.workers, "jobs": len(self.scheduler.jobs)})
 
     async def stop(self) -> None:
-        self.scheduler.stop()
+        # Each lease is released as soon as its work here is over, so a successor takes over at once.
+        await self.scheduler.stop()
+        await self.leadership.stop()
         await self.mcp.stop()
         await self.inbox.stop(self.settings.shutdown_grace_seconds)
+        if self.worktree_host is not None:
+            await self.worktree_host.stop()
         await self.forges.aclose()
         await self.storage.stop()
         logger.info("forgebot stopped")

@@ -36,7 +36,7 @@ CommaList = Annotated[list[str], NoDecode]
 # could carry a password) is named without its value: a setting added later stays unquoted until
 # someone decides it may be shown.
 QUOTABLE = frozenset({
-    "host", "port", "database", "database_pool_size", "replica_id", "sqlite_synchronous", "webhook_secret_file", "max_body_bytes",
+    "host", "port", "database", "database_pool_size", "replica_id", "leader_lease_seconds", "worktree_host", "sqlite_synchronous", "webhook_secret_file", "max_body_bytes",
     "github_app_id", "github_private_key_file", "gitea_repos", "reconcile_interval", "delivery_retention",
     "reconcile_concurrency", "forge_max_wait_seconds", "github_write_interval_seconds", "workers",
     "max_attempts", "retry_base_seconds", "retry_max_seconds", "handler_timeout_seconds", "delivery_lease_seconds",
@@ -76,6 +76,11 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(10, ge=2, le=200)  # PostgreSQL connections per replica, at most
     replica_id: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$")
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "NORMAL"
+    # Replicas: the scheduler's leader holds a lease this long, renewed every third of it; a dead
+    # leader's jobs move to another replica within it. Replicas with `worktree_host` compete for
+    # the worktree root (the 'worktrees' lease): set it off where the git root is not on local disk.
+    leader_lease_seconds: float = Field(15.0, ge=1.0, le=600.0)
+    worktree_host: bool = True
 
     webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(default_factory=list)
     webhook_secret_file: Path = Path("var/webhook-secret")

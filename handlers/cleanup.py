@@ -15,6 +15,7 @@ import logging
 from bot.cleanup import dashboard
 from bot.cleanup.runner import run_cleanup, summary
 from bot.engine.context import Context
+from bot.engine.leadership import WORKTREES
 from bot.engine.router import Router
 from bot.events import Event
 from bot.forges.base import Forge
@@ -69,7 +70,7 @@ async def take_pushed_branch_off(event: Event, ctx: Context) -> None:
         await ctx.storage.cleanup.save_dashboard(event.platform, repo.full_name, number, edited, ctx.clock())
 
 
-@router.job("cleanup", every=cleanup_interval, jitter=60)
+@router.job("cleanup", every=cleanup_interval, jitter=60, lease=WORKTREES)  # its mirrors are in the git root
 async def cleanup_all(ctx: Context) -> None:
     """Every repository the bot acts on; one failing repository never stops the others."""
     most = ctx.settings.cleanup_jitter_seconds

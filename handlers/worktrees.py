@@ -8,6 +8,7 @@ import logging
 from bot.comments import post_once, upsert_comment
 from bot.engine.context import Context
 from bot.engine.invoke import CommandFailed, Invocation
+from bot.engine.leadership import WORKTREES
 from bot.engine.router import Level, Router
 from bot.events import Event
 from bot.forges.base import Forge, ForgeError, NotFound
@@ -93,7 +94,7 @@ async def start_command(inv: Invocation) -> None:
 # -- automatic starts: worktrees.create_on ------------------------------------------------------
 
 
-@router.on("issues", "assigned")
+@router.on("issues", "assigned", needs=WORKTREES)
 async def start_on_assignment(event: Event, ctx: Context) -> None:
     """`create_on: [assign]` starts for whoever was assigned; `[claim]` for a claim's holder (claims assign)."""
     if event.repo is None or event.issue is None or event.issue.is_pull or event.issue.state != "open":
@@ -145,9 +146,9 @@ async def retire_if_due(ctx: Context, forge: Forge, row: Worktree, config: RepoC
         pass
 
 
-@router.on("issues", "closed")
-@router.on("issues", "unassigned")
-@router.on("pull_request", "closed")
+@router.on("issues", "closed", needs=WORKTREES)
+@router.on("issues", "unassigned", needs=WORKTREES)
+@router.on("pull_request", "closed", needs=WORKTREES)
 async def retire_on_event(event: Event, ctx: Context) -> None:
     if event.repo is None or event.issue is None:
         return
@@ -163,7 +164,7 @@ async def retire_on_event(event: Event, ctx: Context) -> None:
     await retire_if_due(ctx, ctx.forge, row, await config_in_force(ctx, event.platform, repo))
 
 
-@router.job("worktrees-resume", every=15)
+@router.job("worktrees-resume", every=15, lease=WORKTREES)
 async def resume_starts(ctx: Context) -> None:
     """Complete starts a kill, a timeout or a lost background task interrupted (state `creating`).
     The first run of a process also prunes and checks each mirror's registered worktrees."""
@@ -190,7 +191,7 @@ async def resume_starts(ctx: Context) -> None:
             logger.warning("could not complete an interrupted start", extra={"repo": row.repo, "issue": row.number, "error": str(exc)})
 
 
-@router.job("worktrees-sweep", every=300, jitter=30)
+@router.job("worktrees-sweep", every=300, jitter=30, lease=WORKTREES)
 async def sweep_worktrees(ctx: Context) -> None:
     """Heal lost webhooks: remove each worktree whose removal is due (per `worktrees.remove_on`)."""
     for row in await ctx.storage.worktrees.all_live():
@@ -202,7 +203,7 @@ async def sweep_worktrees(ctx: Context) -> None:
             logger.warning("worktree sweep: could not handle a worktree", extra={"repo": row.repo, "issue": row.number, "error": str(exc)})
 
 
-@router.job("worktrees-check", every=24 * 3600)
+@router.job("worktrees-check", every=24 * 3600, lease=WORKTREES)
 async def check_registered(ctx: Context) -> None:
     """`git worktree prune` and a look at what each mirror has registered against the store."""
     await check_mirrors(ctx)

@@ -15,10 +15,10 @@ async def test_health_and_readiness(harness_factory: Any) -> None:
         assert (await h.client.get("/healthz")).json() == {"status": "ok"}
         ready = await h.client.get("/readyz")
         assert ready.status_code == 200 and ready.json()["status"] == "ready"
-        h.app.scheduler.stop()
+        await h.app.scheduler.stop()
         not_ready = await h.client.get("/readyz")
         assert not_ready.status_code == 503 and "scheduler is not running" in not_ready.json()["problems"]
-        h.app.scheduler.start()
+        await h.app.scheduler.start()
 
 
 @pytest.mark.anyio

@@ -175,3 +175,30 @@ async def test_a_section_the_forge_cannot_answer_says_so_and_the_rest_of_the_pag
         ready = shown[shown.index("Ready to start"):shown.index("Blocked")]
         assert "could not be read:" in ready
         assert f"#{number} @alice" in shown  # the claims come from the bot's own records
+
+
+async def test_the_page_says_which_replica_leads_and_hosts_the_worktrees_and_metrics_do_not(world: World, bot_factory: Any) -> None:
+    async with status_site(world, bot_factory, replica_id="bot-7") as (app, http):
+        await sign_in(http)
+        shown = text((await http.get("/status")).text)
+        replicas = shown[shown.index("Replicas"):shown.index("Queue")]
+        assert "This replica bot-7" in replicas
+        assert re.search(r"Scheduler leader \(runs the scheduled jobs\) bot-7 \(this replica\) until \d\d:\d\d:\d\d UTC", replicas)
+        assert re.search(r"Worktree host \(owns the worktree root\) bot-7 \(this replica\) until \d\d:\d\d:\d\d UTC", replicas)
+        # What anyone may read says whether this replica leads, never who the replicas are.
+        metrics = (await http.get("/metrics")).text
+        assert 'forgebot_lease_held{lease="scheduler"} 1.0' in metrics and "bot-7" not in metrics
+        assert "bot-7" not in (await http.get("/readyz")).text
+
+
+async def test_the_page_shows_no_worktree_host_when_no_replica_is_one(world: World, bot_factory: Any) -> None:
+    async with status_site(world, bot_factory, replica_id="bot-8", worktree_host=False) as (app, http):
+        await sign_in(http)
+        shown = text((await http.get("/status")).text)
+        replicas = shown[shown.index("Replicas"):shown.index("Queue")]
+        assert "Scheduler leader (runs the scheduled jobs) bot-8 (this replica)" in replicas
+        assert "Worktree host (owns the worktree root) none" in replicas
+        jobs = shown[shown.index("Scheduled jobs"):]
+        assert re.search(r"expire-claims every 60 s (?:(?!every).)*the scheduler leader", jobs)
+        assert re.search(r"worktrees-sweep every 300 s (?:(?!every).)*the worktree host", jobs)
+        assert app.capabilities() == frozenset()

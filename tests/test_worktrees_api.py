@@ -66,3 +66,18 @@ async def test_an_agent_starts_pushes_and_lists(world: World, bot_factory: Any, 
         assert (await call("GET", "mallory", "worktrees")).status_code == 404  # cannot see the repository
         ready = await call("GET", "alice", "ready")
         assert {i["number"]: i["worktree"] for i in ready.json()} == {other: None}
+
+
+async def test_a_replica_that_is_not_the_worktree_host_refuses_start_and_push_with_503(world: World, bot_factory: Any, tmp_path: Path) -> None:
+    number = await world.actor("bob").open_issue(REPO, "Agent task")
+    tokens = f"alice:{token('alice')}"
+    async with bot_on_served_forge(world, bot_factory, tmp_path, agent_tokens=tokens, worktree_host=False) as app:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bot") as http:
+            for action in ("start", "push"):
+                answer = await http.post(f"/api/repos/{REPO}/issues/{number}/{action}", headers={"authorization": f"Bearer {token('alice')}"})
+                assert answer.status_code == 503 and answer.headers["retry-after"] == "1"
+                assert "not the worktree host (no replica is)" in answer.json()["error"]
+            listed = await http.get(f"/api/repos/{REPO}/worktrees", headers={"authorization": f"Bearer {token('alice')}"})
+            assert listed.status_code == 200 and listed.json() == []  # reading needs no worktree root
+    assert not (tmp_path / "git" / "worktrees").exists()
+    assert set(world.state().git.branches()) == {"main"}

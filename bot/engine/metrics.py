@@ -38,6 +38,9 @@ class Metrics:
         )
         self.drifted = Gauge("forgebot_repositories_drifted", "Repositories whose last scheduled run found drift", registry=r)
         self.queue_depth = Gauge("forgebot_queue_depth", "Deliveries stored and not yet finished", registry=r)
+        # Which named leases (scheduler, worktrees) this replica holds; no replica names (unauthenticated).
+        self.lease_held = Gauge("forgebot_lease_held", "1 while this replica holds the named lease", ["lease"], registry=r)
+        self.lease_changes = Counter("forgebot_lease_changes", "This replica gaining or losing a named lease", ["lease", "change"], registry=r)
         # Hot path: label children cached per (platform, event) instead of looked up per request.
         self._received_children: dict[tuple[str, str], Callable[[], None]] = {}
 

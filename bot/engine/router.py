@@ -71,6 +71,8 @@ class JobSpec:
     """A scheduled job; `every` is seconds, or a function of the settings giving seconds.
 
     `first` is how many seconds after start it first runs; None: one interval after start.
+    `lease` is the named lease whose holder runs it (bot/engine/leadership.py): 'scheduler' (the
+    leader), or 'worktrees' for a job that needs the worktree root (the worktree host).
     """
 
     name: str
@@ -78,6 +80,7 @@ class JobSpec:
     every: float | Callable[[Any], float]
     jitter: float = 0.0
     first: float | None = None
+    lease: str = "scheduler"
 
     def interval(self, settings: Any) -> float:
         return float(self.every(settings) if callable(self.every) else self.every)
@@ -143,12 +146,13 @@ class Router:
             self._commands[word] = spec
 
     def job(
-        self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0, first: float | None = None
+        self, name: str, *, every: float | Callable[[Any], float], jitter: float = 0.0, first: float | None = None,
+        lease: str = "scheduler",
     ) -> Callable[[JobFunc], JobFunc]:
         def register(func: JobFunc) -> JobFunc:
             if name in self._jobs:
                 raise ValueError(f"job {name!r} is registered twice")
-            self._jobs[name] = JobSpec(name, func, every, jitter, first)
+            self._jobs[name] = JobSpec(name, func, every, jitter, first, lease)
             return func
 
         return register

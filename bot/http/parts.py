@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from bot.engine.dispatch import Processor
     from bot.engine.inbox import DeliveryQueue
+    from bot.engine.leadership import Leadership
     from bot.engine.metrics import Metrics
     from bot.engine.router import Router
     from bot.engine.scheduler import Scheduler
@@ -30,3 +31,6 @@ class AppParts(Protocol):
     metrics: Metrics
     inbox: DeliveryQueue  # SQLite's Inbox or PostgreSQL's LeasedInbox
     scheduler: Scheduler
+    worktree_host: Leadership | None  # the 'worktrees' lease, where FORGEBOT_WORKTREE_HOST is on
+
+    def capabilities(self) -> frozenset[str]: ...

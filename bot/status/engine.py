@@ -1,8 +1,9 @@
-"""The status page's sections about the engine: the queue, failed deliveries, scheduled jobs."""
+"""The status page's sections about the engine: the replicas, the queue, failed deliveries, scheduled jobs."""
 
 from __future__ import annotations
 
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from bot.engine.context import Context
@@ -11,6 +12,31 @@ from bot.status.sections import Cell, StatusSections, Table, when
 sections = StatusSections()
 
 MAX_FAILURES_SHOWN = 20
+
+
+RUNS_ON = {"scheduler": "the scheduler leader", "worktrees": "the worktree host"}
+LEASE_ROLES = (("scheduler", "Scheduler leader (runs the scheduled jobs)"), ("worktrees", "Worktree host (owns the worktree root)"))
+
+
+@sections.engine("replicas", title="Replicas", order=5)
+async def replicas_section(ctx: Context, engine: Any) -> Table:
+    """Which replica this page came from, and which replica holds each lease and until when."""
+    now = time.time()
+    leases = {lease.name: lease for lease in await ctx.storage.leases.all()}
+    rows: list[tuple[Cell, ...]] = [("This replica", ctx.storage.replica, "")]
+    for name, role in LEASE_ROLES:
+        lease = leases.get(name)
+        if lease is None or lease.until <= now:
+            rows.append((role, "none", "" if lease is None else f"lapsed at {when_exactly(lease.until)}"))
+            continue
+        mine = " (this replica)" if lease.holder == ctx.storage.replica else ""
+        rows.append((role, lease.holder + mine, f"until {when_exactly(lease.until)}, since {when_exactly(lease.since)}"))
+    return Table(("Role", "Replica", "Lease"), rows)
+
+
+def when_exactly(epoch: float) -> str:
+    """To the second: leases last seconds."""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S UTC")
 
 
 @sections.engine("queue", title="Queue", order=10)
@@ -44,6 +70,6 @@ async def jobs_section(ctx: Context, engine: Any) -> Table:
         rows.append((
             name, f"every {int(job.interval(ctx.settings))} s",
             f"{when(last[0])}: {last[1]} in {last[2]:.2f} s" if last else "not yet on this replica",
-            when(upcoming) if upcoming else "",
+            when(upcoming) if upcoming else "", RUNS_ON.get(job.lease, job.lease),
         ))
-    return Table(("Job", "Interval", "Last run", "Next run"), rows, empty="no scheduled job")
+    return Table(("Job", "Interval", "Last run", "Next run", "Runs on"), rows, empty="no scheduled job")

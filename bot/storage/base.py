@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from bot.storage.dependencies import Dependencies
     from bot.storage.effects import Effects
     from bot.storage.labels import Labels
+    from bot.storage.leases import Leases
     from bot.storage.worktrees import Worktrees
 
 # (platform, repo) the bot has state for, across the kinds: the status page's list. `{p}` is the
@@ -55,7 +56,7 @@ class Storage:
     labels: Labels  # label sets last seen per issue (label triggers)
     worktrees: Worktrees
     cleanup: Cleanup
-    leases: Any  # named leases with an expiry: the scheduler's leader, the worktree host
+    leases: Leases  # named leases with an expiry: the scheduler's leader, the worktree host
 
     async def start(self) -> None:
         """Connect and apply the migrations not yet applied."""

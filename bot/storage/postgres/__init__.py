@@ -14,6 +14,7 @@ from bot.storage.postgres.deliveries import PostgresDeliveries
 from bot.storage.postgres.dependencies import PostgresDependencies
 from bot.storage.postgres.effects import PostgresEffects
 from bot.storage.postgres.engine import PostgresEngine
+from bot.storage.postgres.leases import PostgresLeases
 from bot.storage.postgres.labels import PostgresLabels
 from bot.storage.postgres.worktrees import PostgresWorktrees
 
@@ -32,6 +33,7 @@ class PostgresStorage(Storage):
         self.engine = PostgresEngine(url.dsn, max_size=settings.database_pool_size)
         # The kinds: each helper's module adds its implementation here.
         self.deliveries: PostgresDeliveries = PostgresDeliveries(self.engine)
+        self.leases = PostgresLeases(self.engine)
         self.claims = PostgresClaims(self.engine)
         self.effects = PostgresEffects(self.engine)
         self.activity = PostgresActivity(self.engine)

@@ -221,4 +221,17 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        6,
+        """
+        -- The latest fire time each scheduled job was run for, and by whom: a job never runs twice
+        -- for one fire time, even when leadership moves in the middle of a run (bot/engine/scheduler.py).
+        CREATE TABLE job_runs (
+            job TEXT PRIMARY KEY,
+            fire_at DOUBLE PRECISION NOT NULL,
+            holder TEXT NOT NULL,
+            ran_at DOUBLE PRECISION NOT NULL
+        );
+        """,
+    ),
 )

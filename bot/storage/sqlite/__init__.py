@@ -20,6 +20,7 @@ from bot.storage.sqlite.dependencies import SqliteDependencies
 from bot.storage.sqlite.effects import SqliteEffects
 from bot.storage.sqlite.engine import Store, single_statement
 from bot.storage.sqlite.labels import SqliteLabels
+from bot.storage.sqlite.leases import SqliteLeases
 from bot.storage.sqlite.worktrees import SqliteWorktrees
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class SqliteStorage(Storage):
         self.dependencies = SqliteDependencies(self.engine)
         self.configs = SqliteConfigs(self.engine)
         self.labels = SqliteLabels(self.engine)
+        self.leases = SqliteLeases(self.engine)
         self.worktrees = SqliteWorktrees(self.engine)
         self.cleanup = SqliteCleanup(self.engine)
 

@@ -258,4 +258,27 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        10,
+        """
+        -- Named leases: one holder at a time until `until` (the scheduler's leader, the worktree
+        -- host). One process on SQLite holds them all; the rows make it run the same code as
+        -- replicas on PostgreSQL do.
+        CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            until REAL NOT NULL,
+            since REAL NOT NULL
+        );
+
+        -- The latest fire time each scheduled job was run for, and by whom: a job never runs twice
+        -- for one fire time, even when leadership moves in the middle of a run.
+        CREATE TABLE job_runs (
+            job TEXT PRIMARY KEY,
+            fire_at REAL NOT NULL,
+            holder TEXT NOT NULL,
+            ran_at REAL NOT NULL
+        );
+        """,
+    ),
 )

@@ -44,12 +44,7 @@ from tests.support.replicas import (
 )
 from tests.test_claims import bot_comments
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.anyio,
-    # While the PostgreSQL inbox, claims and leader lease are not on main yet (removed at the end).
-    pytest.mark.xfail(reason="needs the PostgreSQL inbox, claims and scheduler leader", strict=False),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.anyio]
 
 DELIVERY_LEASE = 3.0  # seconds: short, so that a killed replica's work comes back soon
 LEADER_LEASE = 3.0

@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 class AppParts(Protocol):
     settings: Settings
     storage: Storage
-    store: Any  # the SQLite engine, for the routes not yet speaking to `storage`
     processor: Processor  # `processor.context()`: a Context for a request
     forges: Forges
     router: Router

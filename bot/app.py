@@ -138,6 +138,7 @@ class ForgebotApp:
         self.storage = open_storage(settings)
         self.processor = Processor(settings, self.storage, self.router, self.services, clock)
         self.inbox = self._make_inbox(capabilities or self.capabilities)  # asked only once started
+        self.services.capabilities = capabilities or self.capabilities  # the MCP worktree tools ask too
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         # One replica at a time runs the scheduled jobs (the 'scheduler' lease), and one owns the
         # worktree root (the 'worktrees' lease, competed for where FORGEBOT_WORKTREE_HOST is on).

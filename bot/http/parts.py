@@ -7,7 +7,7 @@ handlers/agents.py, handlers/worktrees_api.py) and hands itself to them. They ta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bot.engine.dispatch import Processor

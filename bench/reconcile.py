@@ -135,7 +135,7 @@ async def run(platform: str, tmp: Path) -> dict[str, Any]:
             t0 = time.perf_counter()
             assert await app.scheduler.run_job("reconcile")
             passes.append((count(fake.requests[before:]), time.perf_counter() - t0))
-        outcomes = Counter(row[0] for row in await app.store.run(
+        outcomes = Counter(row[0] for row in await app.storage.engine.run(
             lambda c: c.execute("SELECT outcome FROM reconcile_runs WHERE trigger = 'schedule'").fetchall()))
     finally:
         await app.stop()

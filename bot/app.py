@@ -136,9 +136,9 @@ class ForgebotApp:
         self.router = router if router is not None else build_router(settings)
         self.pressure = pressure if pressure is not None else IntakePressure()
         self.storage = open_storage(settings)
-        self.store = self.storage.engine  # the engine, for the kinds not yet behind an interface
         self.processor = Processor(settings, self.storage, self.router, self.services, clock)
         self.inbox = self._make_inbox(capabilities or self.capabilities)  # asked only once started
+        self.services.capabilities = capabilities or self.capabilities  # the MCP worktree tools ask too
         self.metrics.queue_depth.set_function(lambda: self.inbox.depth)
         # One replica at a time runs the scheduled jobs (the 'scheduler' lease), and one owns the
         # worktree root (the 'worktrees' lease, competed for where FORGEBOT_WORKTREE_HOST is on).

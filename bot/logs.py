@@ -138,4 +138,3 @@ def configure(*, fmt: str, level: str, secrets: Iterable[str] = (), repeat_windo
     root.setLevel(level.upper())
     # uvicorn's access log would cost a line per delivery; our own logs say what matters.
     logging.getLogger("uvicorn.access").disabled = True
-    logging.getLogger("apscheduler").setLevel(max(logging.WARNING, root.level))

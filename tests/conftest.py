@@ -260,13 +260,22 @@ BACKENDS = ("sqlite", "postgresql")
 
 
 @pytest.fixture(scope="session")
-def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    """One real PostgreSQL server for the session, started on first use (tests/support/postgres.py)."""
+def postgres_server() -> Any:
+    """One real PostgreSQL server for the session, started on first use (tests/support/postgres.py).
+
+    Its data lives in a directory of its own, not under pytest's temporary root: as root the
+    server runs as another user, and a pytest session starting meanwhile (another checkout's)
+    makes that root 0700 again, which would lock the server out of its own files."""
+    import shutil
+    import tempfile
+
     from tests.support.postgres import PostgresServer
 
-    server = PostgresServer(tmp_path_factory.mktemp("postgres"))
+    root = Path(tempfile.mkdtemp(prefix="forgebot-postgres-"))
+    server = PostgresServer(root)
     yield server
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture

@@ -111,7 +111,7 @@ async def test_the_prune_job_goes_chunk_by_chunk_through_a_flood_of_old_rows(har
         )
 
     async with harness_factory(router=load_router("handlers.housekeeping")) as h:
-        await h.app.store.run(fill)
+        await h.app.storage.engine.run(fill)
         assert await h.app.scheduler.run_job("prune-deliveries") is True
         left = h.rows("SELECT substr(delivery_id, 1, 4), count(*) FROM deliveries GROUP BY 1 ORDER BY 1")
         effects = h.rows("SELECT count(*) FROM effects")

@@ -193,7 +193,7 @@ async def test_storage_failures_answer_503_and_are_counted(harness_factory: Any)
 
     body = b'{"zen": "x"}'
     async with harness_factory() as h:
-        await h.app.store.stop()  # the database is gone (disk full, I/O error...)
+        await h.app.storage.engine.stop()  # the database is gone (disk full, I/O error...)
         for n in range(3):
             response = await h.client.post("/webhooks/github", content=body, headers=github_headers(body, "ping", f"s-{n}"))
             assert response.status_code == 503 and "retry" in response.json()["error"]

@@ -85,3 +85,26 @@ def test_every_command_of_the_worktree_handlers_is_routed_to_the_host(tmp_path: 
 
     commands = build_router(make_settings(tmp_path)).commands
     assert {spec.name for spec in commands if spec.handler.__module__ == "handlers.worktrees"} == WORKTREE_COMMANDS
+
+
+async def test_the_mcp_worktree_tools_refuse_on_a_replica_that_is_not_the_worktree_host(
+    world: World, postgres_url: str, tmp_path: Path
+) -> None:
+    """An agent whose MCP call reached the wrong replica is told so, and no worktree, branch or
+    claim is made on that replica's disk; the read-only tools still answer there."""
+    from tests.test_mcp import call, connected, serving
+
+    number = await world.actor("bob").open_issue(REPO, "Task")
+    shared = {"database_url": postgres_url, "git_min_free": "1"}
+    async with serving(world, tmp_path / "host", replica_id="host", git_root=tmp_path / "host-git", **shared):
+        async with serving(world, tmp_path / "other", replica_id="other", git_root=tmp_path / "other-git",
+                           worktree_host=False, **shared) as (_, url):
+            async with connected(url, "alice") as client:
+                refused, message = await call(client, "start_work", repo=REPO, number=number)
+                pushed, push_message = await call(client, "push_worktree", repo=REPO, number=number)
+                listed, claims = await call(client, "list_claims", repo=REPO)
+    assert refused and "not the worktree host" in message
+    assert pushed and "not the worktree host" in push_message
+    assert not listed and claims == []
+    assert not (tmp_path / "other-git" / "worktrees").exists()
+    assert [b for b in world.state().git.branches() if b.startswith("issue-")] == []

@@ -131,10 +131,7 @@ class LeasedInbox:
     @property
     def problems(self) -> list[str]:
         """Why the inbox is not processing deliveries (for /readyz); empty while it is."""
-        found = [f"{name} died ({why}); restarting" for name, why in self._supervisor.down.items()]
-        if not self._tasks or any(t.done() for t in self._tasks):
-            found.append("workers are not running")
-        return found
+        return self._supervisor.problems(self._tasks)
 
     @property
     def running(self) -> bool:

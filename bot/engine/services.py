@@ -9,6 +9,7 @@ says which module owns it; a feature that needs a new process-wide cache adds a 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from bot.engine.metrics import Metrics
@@ -37,6 +38,10 @@ class Services:
     # starts running outside their delivery, by worktree row id; whether this process has
     # checked its mirrors since it started.
     git_root: GitRoot | None = None
+    # What this process may do that not every replica may (bot/engine/leadership.py): the app sets
+    # it from its leases ('worktrees' on the worktree host); None, as in the CLI and `forgebot mcp`
+    # over stdio, means a process that acts on its own git root and may do everything.
+    capabilities: Callable[[], frozenset[str]] | None = None
     worktree_tasks: dict[int, asyncio.Task[None]] = field(default_factory=dict)
     worktrees_checked: bool = False
 

@@ -31,3 +31,10 @@ class Supervisor:
                 await asyncio.sleep(self.restart_seconds)
                 self.down.pop(name, None)
                 self.logger.warning("%s restarted", name)
+
+    def problems(self, tasks: list[asyncio.Task[None]]) -> list[str]:
+        """Why the loops in `tasks` are not all at work (for /readyz); empty while they are."""
+        found = [f"{name} died ({why}); restarting" for name, why in self.down.items()]
+        if not tasks or any(t.done() for t in tasks):
+            found.append("workers are not running")
+        return found

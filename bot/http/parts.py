@@ -7,7 +7,7 @@ handlers/agents.py, handlers/worktrees_api.py) and hands itself to them. They ta
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from bot.engine.dispatch import Processor
@@ -24,7 +24,6 @@ if TYPE_CHECKING:
 class AppParts(Protocol):
     settings: Settings
     storage: Storage
-    store: Any  # the SQLite engine, for the routes not yet speaking to `storage`
     processor: Processor  # `processor.context()`: a Context for a request
     forges: Forges
     router: Router

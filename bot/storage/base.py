@@ -42,8 +42,8 @@ class Storage:
     # Who this process is among the replicas sharing the database (FORGEBOT_REPLICA_ID, or
     # host name and process id): what leases and the status page name.
     replica: str
-    # The implementation's own engine. Outside bot/storage/ only code not yet moved onto an
-    # interface reaches it (SQLite's `engine.run(job, ...)`).
+    # The implementation's own engine (SQLite's group-commit Store, PostgreSQL's pool). Nothing
+    # outside bot/storage/ uses it but tests and benchmarks that look at the database itself.
     engine: Any
 
     # The kinds of data (their interfaces are in bot/storage/<kind>.py)

@@ -281,4 +281,13 @@ MIGRATIONS: tuple[tuple[int, str], ...] = (
         );
         """,
     ),
+    (
+        11,
+        """
+        -- The per-user cap counts a login's active claims in any spelling (lower(holder)): index
+        -- that expression, as PostgreSQL's schema does, so a claim does not scan every active claim.
+        DROP INDEX claims_by_holder;
+        CREATE INDEX claims_by_holder ON claims (platform, lower(holder)) WHERE active = 1;
+        """,
+    ),
 )

@@ -141,6 +141,17 @@ class Settings(BaseSettings):
         pairs = (item.strip().partition(":") for item in self.agent_tokens.get_secret_value().split(","))
         return {token.strip(): login.strip() for login, _, token in pairs if login.strip() and token.strip()}
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_scheme(cls, value: SecretStr | None) -> SecretStr | None:
+        # Checked here so that a mistyped URL is one settings error for every command; the URL
+        # itself is never quoted (it may carry a password). bot/storage/url.py reads the rest.
+        if value is not None:
+            url = value.get_secret_value()
+            if not url.lower().startswith(("sqlite:///", "postgresql://", "postgres://")) or url.lower() == "sqlite:///":
+                raise ValueError("must be sqlite:///path/to/forgebot.db or postgresql://user@host/database")
+        return value
+
     @field_validator("webhook_secrets", "extra_handlers", "gitea_repos", "viewer_tokens", mode="before")
     @classmethod
     def _comma_separated(cls, value: Any) -> Any:

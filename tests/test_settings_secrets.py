@@ -108,3 +108,10 @@ def test_a_token_that_cannot_be_a_header_is_refused_without_quoting_it(variable:
     assert result.stderr.splitlines() == [
         f"forgebot: invalid setting: {variable}: must be visible ASCII characters, without spaces or line breaks"
         " (it is sent in an HTTP header)"]
+
+
+def test_a_database_url_of_an_unknown_scheme_is_one_settings_error_without_its_password(tmp_path: Path) -> None:
+    result = run("deliveries", env={"FORGEBOT_DATABASE_URL": "mysql://bot:hunter2@db/forgebot"})
+    assert result.returncode == 2
+    assert "FORGEBOT_DATABASE_URL: must be sqlite:///" in result.stderr and "hunter2" not in result.stderr + result.stdout
+    assert len(result.stderr.strip().splitlines()) == 1

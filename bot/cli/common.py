@@ -113,10 +113,11 @@ async def opened_storage(settings: Settings) -> AsyncIterator[Storage]:
     """The database the settings name, started for one command and stopped after it. A SQLite
     file must exist already: the commands that read it never make an empty one."""
     from bot.storage.open import open_storage
+    from bot.storage.sqlite import SqliteStorage
 
     storage = open_storage(settings)
-    if storage.backend == "sqlite" and not settings.database.exists():
-        raise UsageError(f"no database at {settings.database}; start `forgebot serve` first or set FORGEBOT_DATABASE")
+    if isinstance(storage, SqliteStorage) and not storage.path.exists():
+        raise UsageError(f"no database at {storage.path}; start `forgebot serve` first or set FORGEBOT_DATABASE_URL")
     await storage.start()
     try:
         yield storage

@@ -66,20 +66,30 @@ def _print_report(event: Any, report: Any) -> None:
 
 def _check_database(settings: Settings) -> None:
     """Open (and migrate) the database before serving: a path that cannot be written is one line
-    and exit 2 here, rather than a traceback from the server's startup."""
+    and exit 2 here, rather than a traceback from the server's startup. A PostgreSQL URL is
+    checked by the app's own start, which connects and migrates under its advisory lock."""
     import sqlite3
 
     from bot.storage.sqlite.engine import Store
+    from bot.storage.url import SQLITE, DatabaseUrlError, parse_database_url
 
-    store = Store(settings.database)
+    try:
+        url = parse_database_url(settings.database_url.get_secret_value() if settings.database_url else None, settings.database)
+    except DatabaseUrlError as exc:
+        _fail(str(exc))
+    if url.backend != SQLITE:
+        return
+    path = url.path
+    assert path is not None
+    store = Store(path)
     try:
         store.open()
     except OSError as exc:
-        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(settings.database) else ""
+        where = f" ({exc.filename})" if exc.filename and str(exc.filename) != str(path) else ""
         reason = "a file is in the way of its directory" if isinstance(exc, FileExistsError) else exc.strerror or str(exc)
-        _fail(f"cannot open the database {settings.database}: {reason}{where}")
+        _fail(f"cannot open the database {path}: {reason}{where}")
     except sqlite3.Error as exc:
-        _fail(f"cannot open the database {settings.database}: {exc}")
+        _fail(f"cannot open the database {path}: {exc}")
     finally:
         store.close()
 
@@ -112,7 +122,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     except SettingsError as exc:
         _invalid(exc)
     print(
-        f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {settings.database},"
+        f"forgebot: listening on http://{settings.host}:{settings.port}/webhooks, database {app.storage.describe()},"
         f" up to {app.limits.guard.cap} connections (open-file limit {open_files})",
         file=sys.stderr,
     )

@@ -146,10 +146,12 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def load_wrk(port: int, body_file: Path, signature: str, prefix: str, concurrency: int) -> dict[str, int]:
-    script = ROOT / "bench" / "wrk_ingest.lua"
+    script = ROOT / "bench" / "wrk_post.lua"
+    lines = body_file.with_suffix(".lines")  # the script's form: SIGNATURE<TAB>BODY (compact JSON, one line)
+    lines.write_bytes(signature.encode() + b"\t" + body_file.read_bytes().rstrip(b"\n") + b"\n")
     cmd = [
         "wrk", "-t1", f"-c{concurrency}", f"-d{int(SECONDS)}s", "--timeout", "5s", "-s", str(script),
-        f"http://127.0.0.1:{port}/webhooks", "--", str(body_file), signature, prefix,
+        f"http://127.0.0.1:{port}/webhooks", "--", str(lines), prefix,
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=SECONDS + 60, check=True).stdout
     line = next(line for line in out.splitlines() if line.startswith("RESULT "))

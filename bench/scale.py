@@ -91,7 +91,7 @@ def signed_bodies(subjects: int) -> list[tuple[str, bytes]]:
 
 
 async def wrk(port: int, connections: int, bodies_file: Path, prefix: str) -> dict[str, int]:
-    script = ROOT / "bench" / "wrk_scale.lua"
+    script = ROOT / "bench" / "wrk_post.lua"
     process = await asyncio.create_subprocess_exec(
         "wrk", "-t1", f"-c{connections}", f"-d{int(SECONDS)}s", "--timeout", "5s", "-s", str(script),
         f"http://127.0.0.1:{port}/webhooks", "--", str(bodies_file), prefix,

@@ -1,5 +1,5 @@
--- wrk script for `make bench-scale`: POST signed deliveries about many issues, a fresh delivery id
--- each time. Arguments: BODIES_FILE RUN_PREFIX. BODIES_FILE holds one "SIGNATURE<TAB>BODY" per line
+-- wrk script for `make bench-ingest` and `make bench-scale`: POST signed deliveries, a fresh
+-- delivery id each time. Arguments: BODIES_FILE RUN_PREFIX. BODIES_FILE holds one "SIGNATURE<TAB>BODY" per line
 -- (compact JSON has no line breaks); request n sends line n modulo their number.
 local threads = {}
 local next_id = 1
